@@ -1,0 +1,73 @@
+/* A flow as declared in YAML (Jina's v1 schema), loaded and validated.
+ *
+ * The loader resolves everything that can be resolved without running plugin code:
+ * paths are made absolute (relative ones are taken from the YAML file's folder),
+ * `${VAR}` is expanded from the environment, executor YAML files are read and merged
+ * with uses_with / uses_metas / uses_requests, and metas.name is decided. Which executor
+ * type a plugin holds is checked later by the worker that loads it.
+ */
+#ifndef FH_HOST_FLOW_CONFIG_H
+#define FH_HOST_FLOW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <flowhost/value.h>
+
+typedef enum fh_on_error {
+    FH_ON_ERROR_SKIP = 0, /* an error skips the executors after this one */
+    FH_ON_ERROR_IGNORE    /* the request goes on through the rest, status stays ERROR */
+} fh_on_error;
+
+/* uses_requests / requests: endpoint -> handler function name. */
+typedef struct fh_flow_binding {
+    char *endpoint; /* "/index", or "default" */
+    char *handler;  /* the handler's function name in the plugin */
+} fh_flow_binding;
+
+typedef struct fh_flow_executor {
+    char *name;          /* metas.name: unique in the flow, [A-Za-z0-9_.-]+ */
+    char *plugin;        /* absolute path of the .so, or NULL: found by type on the
+                            plugin path, or (type NULL too) the built-in pass-through */
+    char *type;          /* executor type (jtype), or NULL: the plugin's only type */
+    fh_value *uses_with; /* map, never NULL */
+    char *description;   /* never NULL */
+    char *workspace;     /* absolute, or NULL: the flow's workspace decides */
+    fh_flow_binding *requests; /* uses_requests, n_requests entries */
+    size_t n_requests;
+    bool has_requests;   /* requests given: they replace the plugin's own bindings */
+    fh_value *env;       /* map string -> string: the flow's env, then the executor's */
+    int timeout_ms;      /* `timeout`; -1 when not set */
+    fh_on_error on_error;
+    int line, column;    /* where the executor is declared (1-based) */
+} fh_flow_executor;
+
+typedef struct fh_flow_config {
+    char *path;              /* the YAML file as given, for messages */
+    char *dir;               /* absolute folder of the YAML file */
+    char *host;              /* with.host, default "127.0.0.1" */
+    int port;                /* with.port, 0: an ephemeral port */
+    int prefetch;            /* with.prefetch, default 0 (no per-client cap) */
+    int timeout_ready_ms;    /* with.timeout_ready, default 60000; -1: wait forever */
+    char *workspace;         /* with.workspace, absolute, or NULL */
+    char **plugin_path;      /* with.plugin_path (absolute dirs), n_plugin_path entries */
+    size_t n_plugin_path;
+    fh_value *env;           /* with.env, map string -> string, never NULL */
+    fh_flow_executor *executors;
+    size_t n_executors;
+} fh_flow_config;
+
+/* Reads and validates the flow YAML at PATH. Stores a new config the caller owns in
+ * *OUT. Returns 0, or a negative FH_E... code with a one-line message in fh_last_error()
+ * of the form "PATH:LINE:COLUMN: what is wrong" (an unknown key names the nearest valid
+ * one: "unknown key 'exectors' in flow (did you mean 'executors'?)"). */
+int fh_flow_config_load(const char *path, fh_flow_config **out);
+
+/* Same from a buffer: NAME is used in messages, DIR resolves relative paths. */
+int fh_flow_config_parse(const char *text, size_t len, const char *name, const char *dir,
+                         fh_flow_config **out);
+
+/* Frees *C and sets it to NULL. Accepts NULL. */
+void fh_flow_config_destroy(fh_flow_config **c);
+
+#endif

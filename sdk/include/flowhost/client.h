@@ -1,0 +1,107 @@
+/* flowhost — the client: post documents with parameters to a running flow.
+ *
+ * A client connects to a flow's gateway and posts requests to an endpoint. A post cuts
+ * its input into requests of `request_size` documents (an empty input gives one request
+ * with no documents), keeps at most `prefetch` of them in flight, pulls its input only
+ * when it has room, and calls on_done (success) or on_error (error), then on_always, once
+ * per response, in the order responses arrive. Responses may arrive out of order; each
+ * carries its request id.
+ *
+ * A client is used by one thread at a time.
+ */
+#ifndef FLOWHOST_CLIENT_H
+#define FLOWHOST_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flowhost/document.h>
+#include <flowhost/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fh_client fh_client;
+typedef struct fh_response fh_response;
+
+/* Status of a response. */
+typedef enum fh_response_code { FH_RESPONSE_SUCCESS = 0, FH_RESPONSE_ERROR = 1 } fh_response_code;
+
+/* A callback that receives one response. RESP is borrowed: valid during the call only.
+ * Returning non-zero reports an error of the callback: the post stops with FH_E_STATE
+ * unless the options say continue_on_error. */
+typedef int (*fh_response_fn)(const fh_response *resp, void *user);
+
+/* An input the post pulls from, one document at a time, only when it has room to send.
+ * Return 1 and set *OUT to a new document (the post takes ownership), 0 at the end of the
+ * input, or a negative FH_E... code with fh_set_error() to abort the post. */
+typedef int (*fh_input_fn)(void *user, fh_doc **out);
+
+typedef struct fh_post_options {
+    const fh_value *parameters; /* a map, or NULL for none; borrowed for the post */
+    size_t request_size;        /* documents per request; 0 means 100 */
+    unsigned prefetch;          /* requests in flight at most; 0: no cap (bounded by
+                                   FH_CLIENT_MAX_INFLIGHT) */
+    int timeout_ms;             /* per response; 0: wait forever */
+    fh_response_fn on_done;     /* a success; may be NULL */
+    fh_response_fn on_error;    /* an error; may be NULL */
+    fh_response_fn on_always;   /* after either; may be NULL */
+    void *user;                 /* passed to the callbacks */
+    bool continue_on_error;     /* a failing callback does not stop the post */
+} fh_post_options;
+
+/* The most requests one post keeps in flight when prefetch is 0. */
+#define FH_CLIENT_MAX_INFLIGHT 1024
+
+/* Fills *OPTS with the defaults (request_size 100, prefetch 0, no callbacks). */
+void fh_post_options_init(fh_post_options *opts);
+
+/* Connects to a gateway at ADDRESS: "HOST:PORT" or a ZeroMQ endpoint ("tcp://...",
+ * "ipc://..."). The connection is made in the background: this does not wait for the
+ * gateway. Stores a new client the caller owns in *OUT. Returns 0, or FH_E_INVAL
+ * (malformed address), FH_E_ZMQ, FH_E_NOMEM. */
+int fh_client_new(const char *address, fh_client **out);
+
+/* Closes the connection and frees *C; sets *C to NULL. Accepts NULL. */
+void fh_client_destroy(fh_client **c);
+
+/* Posts DOCS (borrowed; NULL or empty: one request without documents) to ENDPOINT.
+ * Returns when every response has been handed to the callbacks: 0 (whatever the
+ * responses' statuses), FH_E_TIMEOUT when a response did not come within timeout_ms,
+ * FH_E_STATE when a callback failed (see fh_response_fn), or another negative code. */
+int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
+                   const fh_post_options *opts);
+
+/* Like fh_client_post, but pulls the documents from NEXT(INPUT_USER, &doc). */
+int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
+                         void *input_user, const fh_post_options *opts);
+
+/* --- responses: every pointer is borrowed from RESP ---------------------------------- */
+
+const char *fh_response_request_id(const fh_response *resp);
+const char *fh_response_endpoint(const fh_response *resp);
+fh_response_code fh_response_status(const fh_response *resp);
+/* For an error: the executor that set it and its message ("" when none). */
+const char *fh_response_error_executor(const fh_response *resp);
+const char *fh_response_error_description(const fh_response *resp);
+/* Routes: one per executor that saw the request, then the gateway's. fh_response_route
+ * fills the I-th route (times in microseconds since the Unix epoch; end 0 when unset)
+ * and returns its executor name, or NULL when out of range. */
+size_t fh_response_route_count(const fh_response *resp);
+const char *fh_response_route(const fh_response *resp, size_t i, int64_t *start_us,
+                              int64_t *end_us);
+/* The request's parameters as sent (a map, never NULL). */
+const fh_value *fh_response_parameters(const fh_response *resp);
+/* The documents of the response (never NULL; decoded on first use; NULL only when they
+ * cannot be decoded, with fh_last_error() saying why). */
+const fh_docs *fh_response_docs(const fh_response *resp);
+/* The response as one JSON object (request_id, endpoint, status, routes, parameters,
+ * docs), without a newline. The caller frees it with free(). NULL on failure. */
+char *fh_response_to_json(const fh_response *resp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,184 @@
+/* flowhost — the executor SDK: what a plugin includes.
+ *
+ * A plugin is a shared object that declares one or more executor types and exports one
+ * versioned descriptor, nothing else:
+ *
+ *     #include <flowhost/executor.h>
+ *
+ *     static int foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params) {
+ *         int64_t p = fh_map_get_int(params, "param", 1);
+ *         ...
+ *         return 0;                      // or: return fh_ctx_fail(ctx, "why");
+ *     }
+ *
+ *     FH_EXECUTOR(MyExecutor, my_init, my_fini,
+ *                 FH_REQUESTS(foo),                       // default handler
+ *                 FH_REQUESTS(index_docs, "/index"),      // one endpoint
+ *                 FH_REQUESTS(search, "/search", "/query")); // several
+ *
+ *     FH_PLUGIN(MyExecutor);             // every executor type of this .so
+ *
+ * Build it with -fvisibility=hidden and link libflowhost (pkg-config flowhost). The
+ * worker loads it with dlopen(RTLD_NOW | RTLD_LOCAL), checks the descriptor's magic and
+ * ABI version before it calls anything, and never unloads it: to reload, restart the
+ * worker. A plugin has no constructors and no global registries.
+ *
+ * Lifecycle of an executor: init(ctx, uses_with, metas, &state) once, handlers one
+ * request at a time (a worker never calls two handlers at once), fini(state) at the end.
+ *
+ * Requests: a request's endpoint selects the handler bound to it, else the default
+ * handler, else the request passes the executor unchanged.
+ */
+#ifndef FLOWHOST_EXECUTOR_H
+#define FLOWHOST_EXECUTOR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flowhost/document.h>
+#include <flowhost/error.h>
+#include <flowhost/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FH_ABI_MAJOR 1 /* changes when the ABI breaks: the worker refuses other majors */
+#define FH_ABI_MINOR 0 /* grows when fields are added at the end of a struct */
+#define FH_PLUGIN_MAGIC 0x46485031u /* "FHP1" */
+
+/* The context of a call into the plugin (init or a handler). Owned by the worker; valid
+ * only during that call. */
+typedef struct fh_ctx fh_ctx;
+
+/* metas of an executor: all strings owned by the worker, valid until fini returns. */
+typedef struct fh_metas {
+    uint32_t struct_size;    /* sizeof(fh_metas) of the worker: fields only get added */
+    const char *name;        /* metas.name: the executor's name in the flow */
+    const char *description; /* metas.description, "" when not set */
+    const char *workspace;   /* a directory this executor (replica) may write; it exists */
+} fh_metas;
+
+/* Called once before any handler. USES_WITH is the executor's `with` map (never NULL,
+ * borrowed for the duration of the call: copy what you keep). Store your state in
+ * *STATE. Return 0, or an error (fh_ctx_fail) — the flow then fails to start and shows
+ * the message. */
+typedef int (*fh_init_fn)(fh_ctx *ctx, const fh_value *uses_with, const fh_metas *metas,
+                          void **state);
+/* Called once at the end with the state init stored. */
+typedef void (*fh_fini_fn)(void *state);
+
+/* A request handler. DOCS is never NULL (an empty array when the request has none): edit
+ * the documents in place, append, remove or replace them; what DOCS holds when the
+ * handler returns goes on. PARAMS is never NULL: the request's parameters, with the
+ * entries of parameters[metas.name] (when it is a map) copied over the root. Borrowed for
+ * the call. Return 0, or an error (fh_ctx_fail): the request then carries the error. */
+typedef int (*fh_handler_fn)(fh_ctx *ctx, fh_docs *docs, const fh_value *params);
+
+/* One binding of a handler to endpoints. */
+typedef struct fh_binding {
+    fh_handler_fn handler;        /* NULL ends a binding table */
+    const char *handler_name;     /* the function's name, for uses_requests */
+    const char *const *endpoints; /* NULL-terminated; empty: the default handler */
+} fh_binding;
+
+/* An executor type. */
+typedef struct fh_executor_type {
+    uint32_t struct_size;        /* sizeof(fh_executor_type) of the plugin */
+    const char *name;            /* the type name that `uses`/`jtype` refers to */
+    fh_init_fn init;             /* may be NULL */
+    fh_fini_fn fini;             /* may be NULL */
+    const fh_binding *bindings;  /* ends with an entry whose handler is NULL */
+    void *reserved[4];           /* room to grow; zero */
+} fh_executor_type;
+
+/* The one symbol a plugin exports, named by FH_PLUGIN_SYMBOL. */
+typedef struct fh_plugin_descriptor {
+    uint32_t magic;       /* FH_PLUGIN_MAGIC */
+    uint16_t abi_major;   /* FH_ABI_MAJOR the plugin was built with */
+    uint16_t abi_minor;   /* FH_ABI_MINOR the plugin was built with */
+    uint32_t struct_size; /* sizeof(fh_plugin_descriptor) of the plugin */
+    const fh_executor_type *const *types; /* NULL-terminated */
+    void *reserved[8];    /* room to grow; zero */
+} fh_plugin_descriptor;
+
+#define FH_PLUGIN_SYMBOL "fh_plugin_v1"
+
+/* --- the context --------------------------------------------------------------------
+ * Strings returned are owned by the worker and valid for the duration of the call. */
+
+/* The request's endpoint ("/index"); NULL during init. */
+const char *fh_ctx_endpoint(const fh_ctx *ctx);
+/* The request's id; NULL during init. */
+const char *fh_ctx_request_id(const fh_ctx *ctx);
+/* The executor's name (metas.name). */
+const char *fh_ctx_executor(const fh_ctx *ctx);
+/* The executor's workspace directory (it exists). */
+const char *fh_ctx_workspace(const fh_ctx *ctx);
+/* The state init stored (NULL during init). */
+void *fh_ctx_state(const fh_ctx *ctx);
+
+typedef enum fh_log_level {
+    FH_LOG_DEBUG = 0,
+    FH_LOG_INFO,
+    FH_LOG_WARNING,
+    FH_LOG_ERROR
+} fh_log_level;
+
+/* Writes one log line, prefixed with the executor's name and the level, to the worker's
+ * stderr. Lines below the worker's level (FLOWHOST_LOG_LEVEL) are dropped. */
+void fh_ctx_log(fh_ctx *ctx, fh_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records why the call fails and returns FH_E_HANDLER, to be returned by the handler or
+ * init: `return fh_ctx_fail(ctx, "no index %d", i);`. */
+int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- declaring executors ------------------------------------------------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FH_EXPORT __attribute__((visibility("default")))
+#else
+#define FH_EXPORT
+#endif
+
+/* FH_REQUESTS(handler)             the default handler
+ * FH_REQUESTS(handler, "/a", ...)  a handler for one or more endpoints */
+#define FH_REQUESTS(fn, ...)                                                       \
+    {                                                                              \
+        (fn), #fn, (const char *const[]) { __VA_ARGS__ __VA_OPT__(, ) NULL }       \
+    }
+
+/* FH_EXECUTOR(Type, init, fini, FH_REQUESTS(...), ...) declares executor type `Type`.
+ * init and fini may be NULL. */
+#define FH_EXECUTOR(type, init_fn, fini_fn, ...)                                   \
+    static const fh_binding fh__bindings_##type[] = {__VA_ARGS__ __VA_OPT__(, ){NULL, NULL, NULL}}; \
+    static const fh_executor_type fh__executor_##type = {                          \
+        sizeof(fh_executor_type), #type, (init_fn), (fini_fn), fh__bindings_##type, {0}}
+
+#define FH__ADDR_1(a) &fh__executor_##a
+#define FH__ADDR_2(a, ...) &fh__executor_##a, FH__ADDR_1(__VA_ARGS__)
+#define FH__ADDR_3(a, ...) &fh__executor_##a, FH__ADDR_2(__VA_ARGS__)
+#define FH__ADDR_4(a, ...) &fh__executor_##a, FH__ADDR_3(__VA_ARGS__)
+#define FH__ADDR_5(a, ...) &fh__executor_##a, FH__ADDR_4(__VA_ARGS__)
+#define FH__ADDR_6(a, ...) &fh__executor_##a, FH__ADDR_5(__VA_ARGS__)
+#define FH__ADDR_7(a, ...) &fh__executor_##a, FH__ADDR_6(__VA_ARGS__)
+#define FH__ADDR_8(a, ...) &fh__executor_##a, FH__ADDR_7(__VA_ARGS__)
+#define FH__PICK(_1, _2, _3, _4, _5, _6, _7, _8, name, ...) name
+#define FH__ADDRS(...)                                                             \
+    FH__PICK(__VA_ARGS__, FH__ADDR_8, FH__ADDR_7, FH__ADDR_6, FH__ADDR_5, FH__ADDR_4, \
+             FH__ADDR_3, FH__ADDR_2, FH__ADDR_1, unused)(__VA_ARGS__)
+
+/* FH_PLUGIN(TypeA, TypeB, ...) exports the descriptor listing the executor types of this
+ * .so (1 to 8). Use it once per plugin. */
+#define FH_PLUGIN(...)                                                             \
+    FH_EXPORT extern const fh_plugin_descriptor fh_plugin_v1;                      \
+    const fh_plugin_descriptor fh_plugin_v1 = {                                    \
+        FH_PLUGIN_MAGIC, FH_ABI_MAJOR, FH_ABI_MINOR, sizeof(fh_plugin_descriptor),    \
+        (const fh_executor_type *const[]){FH__ADDRS(__VA_ARGS__), NULL}, {0}}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

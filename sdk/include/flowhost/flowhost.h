@@ -1,0 +1,10 @@
+/* flowhost — everything of the SDK in one include. */
+#ifndef FLOWHOST_H
+#define FLOWHOST_H
+#include <flowhost/client.h>
+#include <flowhost/document.h>
+#include <flowhost/error.h>
+#include <flowhost/executor.h>
+#include <flowhost/json.h>
+#include <flowhost/value.h>
+#endif

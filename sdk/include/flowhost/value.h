@@ -1,0 +1,107 @@
+/* flowhost — typed values: parameters, tags, uses_with.
+ *
+ * A value is null, bool, int64, double, string, bytes, list or map. Types are kept end
+ * to end: an int sent is an int received. Maps keep insertion order and hold each key
+ * once.
+ *
+ * Ownership: a function named _new or _copy returns a value the caller owns and frees
+ * with fh_value_destroy(). A function that takes an `fh_value *item` argument to store
+ * (fh_list_append, fh_map_set) takes ownership of it, also when it fails (the item is
+ * then destroyed), so a caller never has to free on the error path. Pointers returned by
+ * getters are borrowed: they stay valid until the container is changed or destroyed.
+ * Getters accept NULL and then answer as for a missing value.
+ */
+#ifndef FLOWHOST_VALUE_H
+#define FLOWHOST_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fh_value fh_value;
+
+typedef enum fh_type {
+    FH_TYPE_NULL = 0,
+    FH_TYPE_BOOL,
+    FH_TYPE_INT,
+    FH_TYPE_DOUBLE,
+    FH_TYPE_STRING,
+    FH_TYPE_BYTES,
+    FH_TYPE_LIST,
+    FH_TYPE_MAP
+} fh_type;
+
+/* Constructors: return a new value, or NULL when out of memory. Strings and bytes are
+ * copied. */
+fh_value *fh_value_new_null(void);
+fh_value *fh_value_new_bool(bool b);
+fh_value *fh_value_new_int(int64_t i);
+fh_value *fh_value_new_double(double d);
+fh_value *fh_value_new_string(const char *s);
+fh_value *fh_value_new_bytes(const void *data, size_t len);
+fh_value *fh_value_new_list(void);
+fh_value *fh_value_new_map(void);
+
+/* Deep copy; NULL when out of memory or when V is NULL. */
+fh_value *fh_value_copy(const fh_value *v);
+
+/* Frees *V and everything it holds, and sets *V to NULL. Accepts NULL and *V == NULL. */
+void fh_value_destroy(fh_value **v);
+
+/* Type of V; FH_TYPE_NULL for NULL. */
+fh_type fh_value_type(const fh_value *v);
+
+/* Name of a type: "null", "bool", "int", "double", "string", "bytes", "list", "map". */
+const char *fh_type_name(fh_type t);
+
+/* Scalar getters. Each returns DFLT when V is not of the type asked for — no
+ * conversion, except fh_value_double, which also accepts an int. */
+bool fh_value_bool(const fh_value *v, bool dflt);
+int64_t fh_value_int(const fh_value *v, int64_t dflt);
+double fh_value_double(const fh_value *v, double dflt);
+/* The string, or NULL when V is not a string. Borrowed. */
+const char *fh_value_string(const fh_value *v);
+/* The bytes and their length, or NULL (and *LEN = 0) when V is not bytes. Borrowed. */
+const void *fh_value_bytes(const fh_value *v, size_t *len);
+
+/* Number of items of a list or entries of a map; 0 for anything else. */
+size_t fh_value_len(const fh_value *v);
+
+/* Lists. fh_list_at returns the I-th item (borrowed) or NULL when out of range or V is
+ * not a list. fh_list_append stores ITEM at the end: 0, or FH_E_TYPE / FH_E_NOMEM. */
+fh_value *fh_list_at(const fh_value *list, size_t i);
+int fh_list_append(fh_value *list, fh_value *item);
+
+/* Maps. fh_map_get returns the value of KEY (borrowed) or NULL when absent or MAP is not
+ * a map. fh_map_set stores VAL under KEY, replacing (and freeing) any value there: 0, or
+ * FH_E_TYPE / FH_E_NOMEM / FH_E_INVAL. fh_map_remove returns 0, or FH_E_NOTFOUND. */
+fh_value *fh_map_get(const fh_value *map, const char *key);
+int fh_map_set(fh_value *map, const char *key, fh_value *val);
+int fh_map_remove(fh_value *map, const char *key);
+/* The I-th entry in insertion order: key and value (borrowed), NULL when out of range. */
+const char *fh_map_key_at(const fh_value *map, size_t i);
+fh_value *fh_map_value_at(const fh_value *map, size_t i);
+
+/* Convenience: the typed value of KEY, or DFLT when absent or of another type. */
+int64_t fh_map_get_int(const fh_value *map, const char *key, int64_t dflt);
+double fh_map_get_double(const fh_value *map, const char *key, double dflt);
+bool fh_map_get_bool(const fh_value *map, const char *key, bool dflt);
+const char *fh_map_get_string(const fh_value *map, const char *key, const char *dflt);
+
+/* Convenience setters: like fh_map_set with a new scalar. */
+int fh_map_set_int(fh_value *map, const char *key, int64_t i);
+int fh_map_set_double(fh_value *map, const char *key, double d);
+int fh_map_set_bool(fh_value *map, const char *key, bool b);
+int fh_map_set_string(fh_value *map, const char *key, const char *s);
+
+/* Deep equality, types included: int 1 and double 1.0 differ. */
+bool fh_value_equal(const fh_value *a, const fh_value *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
