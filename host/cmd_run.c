@@ -1,0 +1,53 @@
+/* flowhost run FLOW.yml */
+#include <getopt.h>
+#include <stdio.h>
+
+#include <flowhost/error.h>
+
+#include "commands.h"
+#include "flow_config.h"
+#include "flow_run.h"
+
+static const char usage[] =
+    "usage: flowhost run [OPTIONS] FLOW.yml\n"
+    "\n"
+    "Start every executor of the flow in its own worker process and serve clients until\n"
+    "SIGINT or SIGTERM; then answer the requests in flight and stop (a second signal\n"
+    "stops at once). The client address is printed when the flow is ready.\n"
+    "\n"
+    "options:\n"
+    "  --address-file FILE  write HOST:PORT to FILE once ready (removed on exit)\n"
+    "  -h, --help           this text\n";
+
+int fh_cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"address-file", required_argument, NULL, 'a'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    fh_flow_run_options o = {.banner = true, .ready_fd = -1};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': o.address_file = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    char self[4096];
+    fh_flow_config *cfg;
+    if (fh_self_exe(self, sizeof self) != 0 || fh_flow_config_load(argv[optind], &cfg) != 0) {
+        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        return 2;
+    }
+    o.self_exe = self;
+    int rc = fh_flow_run(cfg, &o);
+    if (rc != 0)
+        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+    fh_flow_config_destroy(&cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,1210 @@
+/* The flow schema (Jina v1) over the YAML tree of flow_yaml.c: see flow_config.h.
+ *
+ * Every check reports "FILE:LINE:COLUMN: what is wrong" with the position of the
+ * offending node, in the file that holds it (the flow, or an executor YAML it uses).
+ * A plain scalar is typed after `${VAR}` expansion; a quoted one is always a string.
+ * A null value (`key:` with nothing after it) of an optional key means "not given".
+ */
+#include "flow_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "flow_yaml.h"
+#include "util.h"
+
+#define MAX_NAME_LEN 64
+
+/* Where nodes come from: the file named in messages and the folder that relative paths
+ * start from. */
+typedef struct src {
+    const char *name;    /* as shown in messages */
+    const char *dir;     /* absolute folder */
+    const char *display; /* prefix that turns a relative path into a shown one */
+} src;
+
+/* A plain or quoted scalar after expansion and typing. */
+typedef struct scalar {
+    fh_yaml_plain type; /* NULL, BOOL, INT, DOUBLE or STRING */
+    char *text;         /* the expanded text, owned */
+    bool b;
+    int64_t i;
+    double d;
+} scalar;
+
+static int err_at(const src *s, const fh_yaml_node *n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int err_at(const src *s, const fh_yaml_node *n, int code, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fh_set_error(code, "%s:%d:%d: %s", s->name, n->line, n->column, msg);
+}
+
+static int nomem(void)
+{
+    return fh_set_error(FH_E_NOMEM, "out of memory");
+}
+
+/* ---- ${VAR} expansion and typing ---------------------------------------------------- */
+
+/* Appends LEN bytes of P to the growing buffer *BUF. */
+static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 32;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b)
+            return nomem();
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+static bool is_var_name(const char *p, size_t n)
+{
+    if (n == 0 || (p[0] >= '0' && p[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Expands ${VAR}, ${VAR:-default} and $$ in the scalar N into a new string *OUT. A `$`
+ * followed by anything else stays as it is. */
+static int expand(const src *s, const fh_yaml_node *n, char **out)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    const char *p = n->text;
+    int rc = append(&buf, &len, &cap, "", 0);
+    while (rc == 0 && *p) {
+        const char *dollar = strchr(p, '$');
+        if (!dollar) {
+            rc = append(&buf, &len, &cap, p, strlen(p));
+            break;
+        }
+        if ((rc = append(&buf, &len, &cap, p, (size_t)(dollar - p))) < 0)
+            break;
+        if (dollar[1] == '$') {
+            rc = append(&buf, &len, &cap, "$", 1);
+            p = dollar + 2;
+            continue;
+        }
+        if (dollar[1] != '{') {
+            rc = append(&buf, &len, &cap, "$", 1);
+            p = dollar + 1;
+            continue;
+        }
+        const char *name = dollar + 2;
+        const char *close = strchr(name, '}');
+        if (!close) {
+            rc = err_at(s, n, FH_E_PARSE, "unterminated '${' in '%s'", n->text);
+            break;
+        }
+        const char *dflt = NULL;
+        size_t name_len = (size_t)(close - name);
+        const char *sep = strstr(name, ":-");
+        if (sep && sep < close) {
+            name_len = (size_t)(sep - name);
+            dflt = sep + 2;
+        }
+        if (!is_var_name(name, name_len)) {
+            rc = err_at(s, n, FH_E_PARSE, "invalid environment variable name '%.*s'",
+                        (int)name_len, name);
+            break;
+        }
+        char var[256];
+        if (name_len >= sizeof var) {
+            rc = err_at(s, n, FH_E_PARSE, "environment variable name too long");
+            break;
+        }
+        memcpy(var, name, name_len);
+        var[name_len] = '\0';
+        const char *val = getenv(var);
+        if (dflt && (!val || !*val))
+            rc = append(&buf, &len, &cap, dflt, (size_t)(close - dflt));
+        else if (val)
+            rc = append(&buf, &len, &cap, val, strlen(val));
+        else
+            rc = err_at(s, n, FH_E_PARSE, "environment variable '%s' is not set", var);
+        p = close + 1;
+    }
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Expands and types the scalar N. The caller frees out->text. */
+static int eval_scalar(const src *s, const fh_yaml_node *n, scalar *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = expand(s, n, &out->text);
+    if (rc < 0)
+        return rc;
+    if (n->quoted) {
+        out->type = FH_YAML_PLAIN_STRING;
+        return 0;
+    }
+    out->type = fh_yaml_type_plain(out->text, &out->b, &out->i, &out->d);
+    if (out->type == FH_YAML_PLAIN_INT_RANGE) {
+        rc = err_at(s, n, FH_E_RANGE, "integer '%s' does not fit 64 bits", out->text);
+        free(out->text);
+        out->text = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+static const char *plain_name(fh_yaml_plain t)
+{
+    switch (t) {
+    case FH_YAML_PLAIN_NULL: return "null";
+    case FH_YAML_PLAIN_BOOL: return "a boolean";
+    case FH_YAML_PLAIN_INT: return "an integer";
+    case FH_YAML_PLAIN_DOUBLE: return "a number";
+    default: return "a string";
+    }
+}
+
+/* What N is, for "must be X, not Y" messages; scalars typed without expansion. */
+static const char *node_name(const fh_yaml_node *n)
+{
+    if (n->kind == FH_YAML_MAPPING)
+        return "a mapping";
+    if (n->kind == FH_YAML_SEQUENCE)
+        return "a list";
+    if (n->quoted)
+        return "a string";
+    fh_yaml_plain t = fh_yaml_type_plain(n->text, NULL, NULL, NULL);
+    return plain_name(t == FH_YAML_PLAIN_INT_RANGE ? FH_YAML_PLAIN_INT : t);
+}
+
+/* A plain null scalar: the key is there with no value. */
+static bool is_null(const fh_yaml_node *n)
+{
+    return n && n->kind == FH_YAML_SCALAR && !n->quoted &&
+           fh_yaml_type_plain(n->text, NULL, NULL, NULL) == FH_YAML_PLAIN_NULL;
+}
+
+/* ---- typed getters -------------------------------------------------------------------- */
+
+/* The string value of KEY (node N) into *OUT (new, caller frees). *OUT stays NULL when N
+ * is absent or null, unless REQUIRED. */
+static int get_string(const src *s, const char *key, const fh_yaml_node *n, char **out)
+{
+    *out = NULL;
+    if (!n || is_null(n))
+        return 0;
+    if (n->kind != FH_YAML_SCALAR)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be a string, not %s", key, node_name(n));
+    scalar v;
+    int rc = eval_scalar(s, n, &v);
+    if (rc < 0)
+        return rc;
+    if (v.type != FH_YAML_PLAIN_STRING) {
+        rc = err_at(s, n, FH_E_TYPE, "'%s' must be a string, not %s", key,
+                    plain_name(v.type));
+        free(v.text);
+        return rc;
+    }
+    *out = v.text;
+    return 0;
+}
+
+/* The integer value of KEY (node N) in MIN..MAX into *OUT; *OUT is kept when N is absent
+ * or null. */
+static int get_int(const src *s, const char *key, const fh_yaml_node *n, int64_t min,
+                   int64_t max, int *out)
+{
+    if (!n || is_null(n))
+        return 0;
+    if (n->kind != FH_YAML_SCALAR)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be an integer, not %s", key,
+                      node_name(n));
+    scalar v;
+    int rc = eval_scalar(s, n, &v);
+    if (rc < 0)
+        return rc;
+    free(v.text);
+    if (v.type != FH_YAML_PLAIN_INT)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be an integer, not %s", key,
+                      plain_name(v.type));
+    if (v.i < min || v.i > max)
+        return err_at(s, n, FH_E_RANGE, "'%s' must be between %" PRId64 " and %" PRId64
+                      ", not %" PRId64, key, min, max, v.i);
+    *out = (int)v.i;
+    return 0;
+}
+
+/* N (present, not null) must be a mapping. */
+static int want_mapping(const src *s, const char *key, const fh_yaml_node *n)
+{
+    if (n->kind != FH_YAML_MAPPING)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be a mapping, not %s", key, node_name(n));
+    return 0;
+}
+
+/* ---- unknown keys ------------------------------------------------------------------- */
+
+static size_t levenshtein(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Every key of MAP must be in VALID (NULL-terminated); WHERE names the mapping. */
+static int check_keys(const src *s, const fh_yaml_node *map, const char *const *valid,
+                      const char *where)
+{
+    for (size_t k = 0; k < map->n; k++) {
+        const fh_yaml_node *key = map->keys[k];
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+        bool known = false;
+        for (const char *const *v = valid; *v; v++) {
+            if (strcmp(key->text, *v) == 0) {
+                known = true;
+                break;
+            }
+            size_t d = levenshtein(key->text, *v);
+            if (d < best_d) {
+                best_d = d;
+                best = *v;
+            }
+        }
+        if (known)
+            continue;
+        size_t limit = key->len / 3 > 2 ? key->len / 3 : 2;
+        if (best && best_d <= limit)
+            return err_at(s, key, FH_E_PARSE, "unknown key '%s' in %s (did you mean '%s'?)",
+                          key->text, where, best);
+        char list[400] = "";
+        size_t used = 0;
+        for (const char *const *v = valid; *v && used < sizeof list; v++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+                                     v == valid ? "" : ", ", *v);
+        return err_at(s, key, FH_E_PARSE, "unknown key '%s' in %s (valid keys: %s)",
+                      key->text, where, list);
+    }
+    return 0;
+}
+
+/* ---- paths ---------------------------------------------------------------------------- */
+
+/* Collapses "//", "." and ".." of the absolute path P in place. */
+static void normalize(char *p)
+{
+    char *out = p; /* p[0] == '/' */
+    const char *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        if (!*in)
+            break;
+        const char *end = strchr(in, '/');
+        size_t n = end ? (size_t)(end - in) : strlen(in);
+        if (n == 1 && in[0] == '.') {
+            /* skip */
+        } else if (n == 2 && in[0] == '.' && in[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+        } else {
+            *out++ = '/';
+            memmove(out, in, n);
+            out += n;
+        }
+        in += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+}
+
+/* P made absolute from DIR and normalized: a new string, or NULL when out of memory. */
+static char *resolve(const char *dir, const char *p)
+{
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *buf = malloc(n);
+    if (!buf)
+        return NULL;
+    if (p[0] == '/')
+        snprintf(buf, n, "%s", p);
+    else
+        snprintf(buf, n, "%s/%s", dir, p);
+    normalize(buf);
+    return buf;
+}
+
+/* How the relative path P of a file read from S is shown in messages. */
+static char *display_path(const src *s, const char *p)
+{
+    if (p[0] == '/')
+        return strdup(p);
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
+    size_t n = strlen(s->display) + strlen(p) + 1;
+    char *buf = malloc(n);
+    if (buf)
+        snprintf(buf, n, "%s%s", s->display, p);
+    return buf;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The path of the string KEY (node N), absolute from S's folder, into *OUT. */
+static int get_path(const src *s, const char *key, const fh_yaml_node *n, char **out)
+{
+    char *text;
+    int rc = get_string(s, key, n, &text);
+    if (rc < 0 || !text)
+        return rc;
+    if (!*text) {
+        free(text);
+        return err_at(s, n, FH_E_PARSE, "'%s' must not be empty", key);
+    }
+    *out = resolve(s->dir, text);
+    free(text);
+    return *out ? 0 : nomem();
+}
+
+/* The plugin TEXT (from node N) must be a regular file: its absolute path into *OUT. */
+static int find_plugin(const src *s, const fh_yaml_node *n, const char *text, char **out)
+{
+    char *path = resolve(s->dir, text);
+    if (!path)
+        return nomem();
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        free(path);
+        return err_at(s, n, FH_E_NOTFOUND, "plugin '%s' not found", text);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        free(path);
+        return err_at(s, n, FH_E_NOTFOUND, "plugin '%s' is not a regular file", text);
+    }
+    *out = path;
+    return 0;
+}
+
+/* ---- values --------------------------------------------------------------------------- */
+
+/* The YAML node N as a new fh_value: mappings, lists and typed scalars. */
+static int to_value(const src *s, const fh_yaml_node *n, fh_value **out)
+{
+    *out = NULL;
+    fh_value *v = NULL;
+    int rc = 0;
+    if (n->kind == FH_YAML_SCALAR) {
+        scalar sc;
+        if ((rc = eval_scalar(s, n, &sc)) < 0)
+            return rc;
+        switch (sc.type) {
+        case FH_YAML_PLAIN_NULL: v = fh_value_new_null(); break;
+        case FH_YAML_PLAIN_BOOL: v = fh_value_new_bool(sc.b); break;
+        case FH_YAML_PLAIN_INT: v = fh_value_new_int(sc.i); break;
+        case FH_YAML_PLAIN_DOUBLE: v = fh_value_new_double(sc.d); break;
+        default: v = fh_value_new_string(sc.text); break;
+        }
+        free(sc.text);
+        if (!v)
+            return nomem();
+        *out = v;
+        return 0;
+    }
+    v = n->kind == FH_YAML_MAPPING ? fh_value_new_map() : fh_value_new_list();
+    if (!v)
+        return nomem();
+    for (size_t i = 0; i < n->n && rc == 0; i++) {
+        fh_value *item;
+        if ((rc = to_value(s, n->items[i], &item)) < 0)
+            break;
+        if (n->kind == FH_YAML_MAPPING)
+            rc = fh_map_set(v, n->keys[i]->text, item);
+        else
+            rc = fh_list_append(v, item);
+        if (rc < 0)
+            rc = nomem();
+    }
+    if (rc < 0) {
+        fh_value_destroy(&v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Sets every entry of the mapping N (KEY) over the map DST. */
+static int merge_map(const src *s, const char *key, const fh_yaml_node *n, fh_value *dst)
+{
+    if (!n || is_null(n))
+        return 0;
+    int rc = want_mapping(s, key, n);
+    for (size_t i = 0; i < n->n && rc == 0; i++) {
+        fh_value *item;
+        if ((rc = to_value(s, n->items[i], &item)) < 0)
+            break;
+        if (fh_map_set(dst, n->keys[i]->text, item) < 0)
+            rc = nomem();
+    }
+    return rc;
+}
+
+/* Sets the entries of the env mapping N over DST as strings. */
+static int merge_env(const src *s, const fh_yaml_node *n, fh_value *dst)
+{
+    if (!n || is_null(n))
+        return 0;
+    int rc = want_mapping(s, "env", n);
+    for (size_t i = 0; i < n->n && rc == 0; i++) {
+        const fh_yaml_node *k = n->keys[i], *val = n->items[i];
+        if (!is_var_name(k->text, k->len))
+            return err_at(s, k, FH_E_PARSE,
+                          "'%s' is not a valid environment variable name", k->text);
+        if (val->kind != FH_YAML_SCALAR)
+            return err_at(s, val, FH_E_TYPE, "env '%s' must be a scalar, not %s", k->text,
+                          node_name(val));
+        scalar sc;
+        if ((rc = eval_scalar(s, val, &sc)) < 0)
+            break;
+        char num[32];
+        const char *str = sc.text;
+        if (sc.type == FH_YAML_PLAIN_NULL)
+            str = "";
+        else if (sc.type == FH_YAML_PLAIN_BOOL)
+            str = sc.b ? "true" : "false";
+        else if (sc.type == FH_YAML_PLAIN_INT) {
+            snprintf(num, sizeof num, "%" PRId64, sc.i);
+            str = num;
+        }
+        if (fh_map_set_string(dst, k->text, str) < 0)
+            rc = nomem();
+        free(sc.text);
+    }
+    return rc;
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static void free_bindings(fh_flow_binding *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(b[i].endpoint);
+        free(b[i].handler);
+    }
+    free(b);
+}
+
+/* The mapping N (KEY): endpoint -> handler name, into a new array *OUT of *N_OUT. */
+static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
+                        fh_flow_binding **out, size_t *n_out)
+{
+    int rc = want_mapping(s, key, n);
+    if (rc < 0)
+        return rc;
+    fh_flow_binding *b = calloc(n->n ? n->n : 1, sizeof *b);
+    if (!b)
+        return nomem();
+    size_t i;
+    for (i = 0; i < n->n; i++) {
+        const fh_yaml_node *k = n->keys[i];
+        if (k->text[0] != '/' && strcmp(k->text, "default") != 0) {
+            rc = err_at(s, k, FH_E_PARSE,
+                        "endpoint '%s' in '%s' must start with '/' (or be 'default')",
+                        k->text, key);
+            break;
+        }
+        char *handler;
+        if ((rc = get_string(s, "handler", n->items[i], &handler)) < 0)
+            break;
+        if (!handler || !is_var_name(handler, strlen(handler))) {
+            rc = err_at(s, n->items[i], FH_E_PARSE,
+                        "handler of '%s' must be a function name, not '%s'", k->text,
+                        handler ? handler : "");
+            free(handler);
+            break;
+        }
+        b[i].handler = handler;
+        if (!(b[i].endpoint = strdup(k->text))) {
+            i++;
+            rc = nomem();
+            break;
+        }
+    }
+    if (rc < 0) {
+        free_bindings(b, n->n); /* calloc'd: entries not reached are NULL */
+        return rc;
+    }
+    *out = b;
+    *n_out = n->n;
+    return 0;
+}
+
+/* ---- executors ------------------------------------------------------------------------ */
+
+static const char *const flow_keys[] = {"jtype", "version", "with", "executors", NULL};
+static const char *const with_keys[] = {"port", "host", "prefetch", "env", "timeout_ready",
+                                        "workspace", "plugin_path", NULL};
+static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
+                                         "uses_requests", "env", "timeout", "on_error",
+                                         NULL};
+static const char *const later_keys[] = {"replicas", "needs", "host", "port", "shards",
+                                         NULL};
+static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
+static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
+static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
+                                         NULL};
+
+/* Where an executor's name came from, for messages. */
+typedef struct name_origin {
+    int line, column; /* in the flow file */
+} name_origin;
+
+/* What an executor YAML (file or inline) declares, before uses_* are merged over it. */
+typedef struct exec_yaml {
+    char *type;
+    char *name;                 /* metas.name */
+    const fh_yaml_node *name_node;
+    const fh_yaml_node *type_node;
+    char *description;
+    char *workspace;
+    char *plugin;
+    fh_flow_binding *requests;
+    size_t n_requests;
+    bool has_requests;
+} exec_yaml;
+
+static void exec_yaml_free(exec_yaml *e)
+{
+    free(e->type);
+    free(e->name);
+    free(e->description);
+    free(e->workspace);
+    free(e->plugin);
+    free_bindings(e->requests, e->n_requests);
+    memset(e, 0, sizeof *e);
+}
+
+/* Reads the executor YAML mapping N (from S) into *E and its `with` over WITH. */
+static int read_exec_yaml(const src *s, const fh_yaml_node *n, exec_yaml *e, fh_value *with)
+{
+    if (n->kind != FH_YAML_MAPPING)
+        return err_at(s, n, FH_E_TYPE, "an executor YAML must be a mapping, not %s",
+                      node_name(n));
+    int rc = check_keys(s, n, exec_keys, "executor YAML");
+    if (rc < 0)
+        return rc;
+    const fh_yaml_node *v = fh_yaml_map_get(n, "jtype", NULL);
+    if (!v)
+        return err_at(s, n, FH_E_PARSE, "missing key 'jtype' (the executor type) in "
+                      "executor YAML");
+    if ((rc = get_string(s, "jtype", v, &e->type)) < 0)
+        return rc;
+    if (!e->type || !is_var_name(e->type, strlen(e->type)))
+        return err_at(s, v, FH_E_PARSE, "'jtype' must be an executor type name, not '%s'",
+                      e->type ? e->type : "");
+    e->type_node = v;
+    if ((rc = merge_map(s, "with", fh_yaml_map_get(n, "with", NULL), with)) < 0)
+        return rc;
+    const fh_yaml_node *m = fh_yaml_map_get(n, "metas", NULL);
+    if (m && !is_null(m)) {
+        if ((rc = want_mapping(s, "metas", m)) < 0 ||
+            (rc = check_keys(s, m, metas_keys, "metas")) < 0)
+            return rc;
+        e->name_node = fh_yaml_map_get(m, "name", NULL);
+        if ((rc = get_string(s, "name", e->name_node, &e->name)) < 0 ||
+            (rc = get_string(s, "description", fh_yaml_map_get(m, "description", NULL),
+                             &e->description)) < 0 ||
+            (rc = get_path(s, "workspace", fh_yaml_map_get(m, "workspace", NULL),
+                           &e->workspace)) < 0)
+            return rc;
+        const fh_yaml_node *p = fh_yaml_map_get(m, "plugin", NULL);
+        char *text;
+        if ((rc = get_string(s, "plugin", p, &text)) < 0)
+            return rc;
+        if (text) {
+            rc = find_plugin(s, p, text, &e->plugin);
+            free(text);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    const fh_yaml_node *r = fh_yaml_map_get(n, "requests", NULL);
+    if (r && !is_null(r)) {
+        if ((rc = get_requests(s, "requests", r, &e->requests, &e->n_requests)) < 0)
+            return rc;
+        e->has_requests = true;
+    }
+    return 0;
+}
+
+/* Reads the executor YAML file TEXT (node N of S) into *E. */
+static int read_exec_file(const src *s, const fh_yaml_node *n, const char *text,
+                          exec_yaml *e, fh_value *with)
+{
+    char *path = resolve(s->dir, text);
+    char *shown = display_path(s, text);
+    char *dir = path ? strdup(path) : NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    fh_yaml_node *tree = NULL;
+    int rc;
+    if (!path || !shown || !dir) {
+        rc = nomem();
+        goto done;
+    }
+    *strrchr(dir, '/') = '\0';
+    if (!*dir)
+        strcpy(dir, "/");
+    if ((rc = fh_read_file(path, &buf, &len)) < 0) {
+        /* fh_read_file's message names the absolute path; say it as the user wrote it */
+        const char *why = "cannot read";
+        struct stat st;
+        if (stat(path, &st) != 0)
+            why = strerror(errno);
+        else if (S_ISDIR(st.st_mode))
+            why = strerror(EISDIR);
+        else if (access(path, R_OK) != 0)
+            why = strerror(errno);
+        rc = err_at(s, n, rc, "executor YAML '%s': %s", text, why);
+        goto done;
+    }
+    if ((rc = fh_yaml_parse(buf, len, shown, &tree)) < 0)
+        goto done;
+    size_t dlen;
+    char prefix[PATH_MAX];
+    const char *slash = strrchr(shown, '/');
+    dlen = slash ? (size_t)(slash - shown) + 1 : 0;
+    if (dlen >= sizeof prefix)
+        dlen = 0;
+    memcpy(prefix, shown, dlen);
+    prefix[dlen] = '\0';
+    src fs = {.name = shown, .dir = dir, .display = prefix};
+    rc = read_exec_yaml(&fs, tree, e, with);
+    /* Nodes of TREE die with it: only the flow's nodes may be remembered. */
+    e->name_node = NULL;
+    e->type_node = NULL;
+done:
+    fh_yaml_destroy(&tree);
+    free(buf);
+    free(path);
+    free(shown);
+    free(dir);
+    return rc;
+}
+
+static bool valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > MAX_NAME_LEN || !strcmp(name, ".") || !strcmp(name, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Reads the flow entry N (index I) into cfg->executors[I]; ORIGINS holds where the names
+ * of the executors before it came from. */
+static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
+                         const fh_yaml_node *n, name_origin *origins)
+{
+    fh_flow_executor *x = &cfg->executors[i];
+    char where[64];
+    snprintf(where, sizeof where, "executors[%zu]", i);
+    x->timeout_ms = -1;
+    x->line = n->line;
+    x->column = n->column;
+    if (n->kind != FH_YAML_MAPPING)
+        return err_at(s, n, FH_E_TYPE, "%s must be a mapping, not %s", where, node_name(n));
+    for (const char *const *k = later_keys; *k; k++) {
+        const fh_yaml_node *key;
+        if (fh_yaml_map_get(n, *k, &key))
+            return err_at(s, key, FH_E_PARSE, "'%s' in %s is not supported yet", *k, where);
+    }
+    int rc = check_keys(s, n, entry_keys, where);
+    if (rc < 0)
+        return rc;
+
+    exec_yaml e = {0};
+    char *entry_name = NULL, *meta = NULL;
+    const fh_yaml_node *name_node = NULL; /* where the chosen name is written */
+    if (!(x->uses_with = fh_value_new_map()) || !(x->env = fh_value_copy(cfg->env))) {
+        rc = nomem();
+        goto done;
+    }
+
+    /* uses */
+    const fh_yaml_node *u = fh_yaml_map_get(n, "uses", NULL);
+    bool uses_file = false;
+    if (u && u->kind == FH_YAML_MAPPING) {
+        if ((rc = read_exec_yaml(s, u, &e, x->uses_with)) < 0)
+            goto done;
+    } else if (u && !is_null(u)) {
+        char *text;
+        if (u->kind != FH_YAML_SCALAR) {
+            rc = err_at(s, u, FH_E_TYPE, "'uses' must be a string or a mapping, not %s",
+                        node_name(u));
+            goto done;
+        }
+        if ((rc = get_string(s, "uses", u, &text)) < 0)
+            goto done;
+        if (!text) /* expanded to nothing */
+            ;
+        else if (ends_with(text, ".so"))
+            rc = find_plugin(s, u, text, &x->plugin);
+        else if (ends_with(text, ".yml") || ends_with(text, ".yaml")) {
+            rc = read_exec_file(s, u, text, &e, x->uses_with);
+            uses_file = true;
+        } else if (is_var_name(text, strlen(text))) {
+            if (!(x->type = strdup(text)))
+                rc = nomem();
+        } else {
+            rc = err_at(s, u, FH_E_PARSE,
+                        "'uses' must be a plugin (.so), an executor YAML (.yml) or an "
+                        "executor type name, not '%s'", text);
+        }
+        free(text);
+        if (rc < 0)
+            goto done;
+    }
+    if (e.type) {
+        x->type = e.type;
+        e.type = NULL;
+    }
+    if (e.plugin) {
+        x->plugin = e.plugin;
+        e.plugin = NULL;
+    }
+    x->description = e.description;
+    x->workspace = e.workspace;
+    e.description = e.workspace = NULL;
+    x->requests = e.requests;
+    x->n_requests = e.n_requests;
+    x->has_requests = e.has_requests;
+    e.requests = NULL;
+    e.n_requests = 0;
+
+    /* name, uses_with, uses_metas, uses_requests, env, timeout, on_error */
+    const fh_yaml_node *en = fh_yaml_map_get(n, "name", NULL);
+    if ((rc = get_string(s, "name", en, &entry_name)) < 0)
+        goto done;
+    if ((rc = merge_map(s, "uses_with", fh_yaml_map_get(n, "uses_with", NULL),
+                        x->uses_with)) < 0)
+        goto done;
+    const fh_yaml_node *um = fh_yaml_map_get(n, "uses_metas", NULL);
+    const fh_yaml_node *um_name = NULL;
+    if (um && !is_null(um)) {
+        char w[96];
+        snprintf(w, sizeof w, "%s.uses_metas", where);
+        if ((rc = want_mapping(s, "uses_metas", um)) < 0 ||
+            (rc = check_keys(s, um, uses_metas_keys, w)) < 0)
+            goto done;
+        um_name = fh_yaml_map_get(um, "name", NULL);
+        if ((rc = get_string(s, "name", um_name, &meta)) < 0)
+            goto done;
+        if (!meta)
+            um_name = NULL;
+        char *desc = NULL, *ws = NULL;
+        if ((rc = get_string(s, "description", fh_yaml_map_get(um, "description", NULL),
+                             &desc)) < 0)
+            goto done;
+        if (desc) {
+            free(x->description);
+            x->description = desc;
+        }
+        if ((rc = get_path(s, "workspace", fh_yaml_map_get(um, "workspace", NULL), &ws)) < 0)
+            goto done;
+        if (ws) {
+            free(x->workspace);
+            x->workspace = ws;
+        }
+    }
+    const fh_yaml_node *ur = fh_yaml_map_get(n, "uses_requests", NULL);
+    if (ur && !is_null(ur)) {
+        fh_flow_binding *b;
+        size_t nb;
+        if ((rc = get_requests(s, "uses_requests", ur, &b, &nb)) < 0)
+            goto done;
+        free_bindings(x->requests, x->n_requests);
+        x->requests = b;
+        x->n_requests = nb;
+        x->has_requests = true;
+    }
+    if ((rc = merge_env(s, fh_yaml_map_get(n, "env", NULL), x->env)) < 0)
+        goto done;
+    if ((rc = get_int(s, "timeout", fh_yaml_map_get(n, "timeout", NULL), 0, INT_MAX,
+                      &x->timeout_ms)) < 0)
+        goto done;
+    const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
+    char *on_error;
+    if ((rc = get_string(s, "on_error", oe, &on_error)) < 0)
+        goto done;
+    if (on_error) {
+        if (!strcmp(on_error, "skip"))
+            x->on_error = FH_ON_ERROR_SKIP;
+        else if (!strcmp(on_error, "ignore"))
+            x->on_error = FH_ON_ERROR_IGNORE;
+        else
+            rc = err_at(s, oe, FH_E_PARSE, "'on_error' must be 'skip' or 'ignore', not '%s'",
+                        on_error);
+        free(on_error);
+        if (rc < 0)
+            goto done;
+    }
+    if (!x->description && !(x->description = strdup(""))) {
+        rc = nomem();
+        goto done;
+    }
+
+    /* metas.name: uses_metas.name, metas.name of uses, name, type, executor<i> */
+    const char *chosen;
+    char fallback[32];
+    if (meta) {
+        chosen = meta;
+        name_node = um_name;
+    } else if (e.name) {
+        chosen = e.name;
+        name_node = uses_file ? u : (e.name_node ? e.name_node : u);
+    } else if (entry_name) {
+        chosen = entry_name;
+        name_node = en;
+    } else if (x->type) {
+        chosen = x->type;
+        name_node = uses_file ? u : (e.type_node ? e.type_node : u);
+    } else {
+        snprintf(fallback, sizeof fallback, "executor%zu", i);
+        chosen = fallback;
+        name_node = n;
+    }
+    if (!valid_name(chosen)) {
+        rc = err_at(s, name_node, FH_E_PARSE,
+                    "executor name '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -",
+                    chosen, MAX_NAME_LEN);
+        goto done;
+    }
+    origins[i].line = name_node->line;
+    origins[i].column = name_node->column;
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(cfg->executors[j].name, chosen) == 0) {
+            rc = err_at(s, name_node, FH_E_PARSE,
+                        "duplicate executor name '%s' (first at %d:%d)", chosen,
+                        origins[j].line, origins[j].column);
+            goto done;
+        }
+    }
+    if (!(x->name = strdup(chosen)))
+        rc = nomem();
+done:
+    exec_yaml_free(&e);
+    free(entry_name);
+    free(meta);
+    return rc;
+}
+
+/* ---- the flow ------------------------------------------------------------------------- */
+
+static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
+{
+    if (!w || is_null(w))
+        return 0;
+    int rc;
+    if ((rc = want_mapping(s, "with", w)) < 0 || (rc = check_keys(s, w, with_keys, "with")) < 0)
+        return rc;
+    if ((rc = get_int(s, "port", fh_yaml_map_get(w, "port", NULL), 0, 65535, &cfg->port)) < 0 ||
+        (rc = get_int(s, "prefetch", fh_yaml_map_get(w, "prefetch", NULL), 0, INT_MAX,
+                      &cfg->prefetch)) < 0 ||
+        (rc = get_int(s, "timeout_ready", fh_yaml_map_get(w, "timeout_ready", NULL), -1,
+                      INT_MAX, &cfg->timeout_ready_ms)) < 0)
+        return rc;
+    const fh_yaml_node *h = fh_yaml_map_get(w, "host", NULL);
+    char *host;
+    if ((rc = get_string(s, "host", h, &host)) < 0)
+        return rc;
+    if (host) {
+        if (!*host) {
+            free(host);
+            return err_at(s, h, FH_E_PARSE, "'host' must not be empty");
+        }
+        free(cfg->host);
+        cfg->host = host;
+    }
+    if ((rc = get_path(s, "workspace", fh_yaml_map_get(w, "workspace", NULL),
+                       &cfg->workspace)) < 0)
+        return rc;
+    if ((rc = merge_env(s, fh_yaml_map_get(w, "env", NULL), cfg->env)) < 0)
+        return rc;
+    const fh_yaml_node *pp = fh_yaml_map_get(w, "plugin_path", NULL);
+    if (!pp || is_null(pp))
+        return 0;
+    if (pp->kind == FH_YAML_MAPPING)
+        return err_at(s, pp, FH_E_TYPE,
+                      "'plugin_path' must be a string or a list of strings, not a mapping");
+    size_t n = pp->kind == FH_YAML_SEQUENCE ? pp->n : 1;
+    if (!(cfg->plugin_path = calloc(n ? n : 1, sizeof *cfg->plugin_path)))
+        return nomem();
+    for (size_t i = 0; i < n; i++) {
+        const fh_yaml_node *item = pp->kind == FH_YAML_SEQUENCE ? pp->items[i] : pp;
+        char *dir = NULL;
+        if (item->kind != FH_YAML_SCALAR || is_null(item))
+            return err_at(s, item, FH_E_TYPE, "'plugin_path' entries must be strings, not %s",
+                          node_name(item));
+        if ((rc = get_path(s, "plugin_path", item, &dir)) < 0)
+            return rc;
+        cfg->plugin_path[cfg->n_plugin_path++] = dir;
+    }
+    return 0;
+}
+
+static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root)
+{
+    if (root->kind != FH_YAML_MAPPING)
+        return err_at(s, root, FH_E_TYPE, "a flow must be a mapping, not %s",
+                      node_name(root));
+    int rc = check_keys(s, root, flow_keys, "flow");
+    if (rc < 0)
+        return rc;
+
+    const fh_yaml_node *j = fh_yaml_map_get(root, "jtype", NULL);
+    if (!j)
+        return err_at(s, root, FH_E_PARSE, "missing key 'jtype' in flow (expected 'jtype: Flow')");
+    char *jtype = NULL;
+    if (j->kind != FH_YAML_SCALAR || is_null(j))
+        return err_at(s, j, FH_E_TYPE, "'jtype' must be a string, not %s", node_name(j));
+    if ((rc = get_string(s, "jtype", j, &jtype)) < 0)
+        return rc;
+    if (strcmp(jtype, "Flow") != 0) {
+        rc = err_at(s, j, FH_E_PARSE, "jtype must be 'Flow', not '%s'", jtype);
+        free(jtype);
+        return rc;
+    }
+    free(jtype);
+
+    const fh_yaml_node *v = fh_yaml_map_get(root, "version", NULL);
+    if (!v)
+        return err_at(s, root, FH_E_PARSE, "missing key 'version' in flow (supported: '1')");
+    if (v->kind != FH_YAML_SCALAR)
+        return err_at(s, v, FH_E_TYPE, "'version' must be a string, not %s", node_name(v));
+    scalar ver;
+    if ((rc = eval_scalar(s, v, &ver)) < 0)
+        return rc;
+    bool ok = (ver.type == FH_YAML_PLAIN_STRING && !strcmp(ver.text, "1")) ||
+              (ver.type == FH_YAML_PLAIN_INT && ver.i == 1);
+    if (!ok)
+        rc = err_at(s, v, FH_E_PARSE, "unsupported version '%s' (supported: '1')", ver.text);
+    free(ver.text);
+    if (rc < 0)
+        return rc;
+
+    if ((rc = read_with(s, cfg, fh_yaml_map_get(root, "with", NULL))) < 0)
+        return rc;
+
+    const fh_yaml_node *ex = fh_yaml_map_get(root, "executors", NULL);
+    if (!ex)
+        return err_at(s, root, FH_E_PARSE,
+                      "missing key 'executors' in flow (use 'executors: []' for none)");
+    if (ex->kind != FH_YAML_SEQUENCE)
+        return err_at(s, ex, FH_E_TYPE, "'executors' must be a list, not %s", node_name(ex));
+    if (ex->n == 0)
+        return 0;
+    cfg->executors = calloc(ex->n, sizeof *cfg->executors);
+    name_origin *origins = calloc(ex->n, sizeof *origins);
+    if (!cfg->executors || !origins) {
+        free(origins);
+        return nomem();
+    }
+    for (size_t i = 0; i < ex->n && rc == 0; i++) {
+        cfg->n_executors = i + 1; /* so that destroy frees a half-read entry */
+        rc = read_executor(s, cfg, i, ex->items[i], origins);
+    }
+    free(origins);
+    return rc;
+}
+
+static void free_executor(fh_flow_executor *x)
+{
+    free(x->name);
+    free(x->plugin);
+    free(x->type);
+    fh_value_destroy(&x->uses_with);
+    free(x->description);
+    free(x->workspace);
+    free_bindings(x->requests, x->n_requests);
+    fh_value_destroy(&x->env);
+}
+
+void fh_flow_config_destroy(fh_flow_config **c)
+{
+    if (!c || !*c)
+        return;
+    fh_flow_config *cfg = *c;
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg->host);
+    free(cfg->workspace);
+    for (size_t i = 0; i < cfg->n_plugin_path; i++)
+        free(cfg->plugin_path[i]);
+    free(cfg->plugin_path);
+    fh_value_destroy(&cfg->env);
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        free_executor(&cfg->executors[i]);
+    free(cfg->executors);
+    free(cfg);
+    *c = NULL;
+}
+
+/* Parses TEXT with DIR (absolute) and DISPLAY (see src) into a new config. */
+static int parse(const char *text, size_t len, const char *name, const char *dir,
+                 const char *display, fh_flow_config **out)
+{
+    fh_flow_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return nomem();
+    cfg->timeout_ready_ms = 60000;
+    cfg->path = strdup(name);
+    cfg->dir = strdup(dir);
+    cfg->host = strdup("127.0.0.1");
+    cfg->env = fh_value_new_map();
+    int rc = 0;
+    if (!cfg->path || !cfg->dir || !cfg->host || !cfg->env)
+        rc = nomem();
+    fh_yaml_node *root = NULL;
+    if (rc == 0)
+        rc = fh_yaml_parse(text, len, name, &root);
+    if (rc == 0) {
+        src s = {.name = name, .dir = dir, .display = display};
+        rc = read_flow(&s, cfg, root);
+    }
+    fh_yaml_destroy(&root);
+    if (rc < 0) {
+        fh_flow_config_destroy(&cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int fh_flow_config_parse(const char *text, size_t len, const char *name, const char *dir,
+                         fh_flow_config **out)
+{
+    if (!out)
+        return fh_set_error(FH_E_INVAL, "fh_flow_config_parse: OUT is NULL");
+    *out = NULL;
+    if (!text)
+        return fh_set_error(FH_E_INVAL, "fh_flow_config_parse: TEXT is NULL");
+    if (!name)
+        name = "<flow>";
+    char cwd[PATH_MAX];
+    char *abs;
+    if (dir && dir[0] == '/') {
+        abs = resolve("/", dir);
+    } else {
+        if (!getcwd(cwd, sizeof cwd))
+            return fh_set_error(FH_E_IO, "getcwd: %s", strerror(errno));
+        abs = resolve(cwd, dir ? dir : ".");
+    }
+    if (!abs)
+        return nomem();
+    size_t n = strlen(abs) + 2;
+    char *display = malloc(n);
+    if (!display) {
+        free(abs);
+        return nomem();
+    }
+    snprintf(display, n, "%s%s", abs, strcmp(abs, "/") ? "/" : "");
+    int rc = parse(text, len, name, abs, display, out);
+    free(display);
+    free(abs);
+    return rc;
+}
+
+int fh_flow_config_load(const char *path, fh_flow_config **out)
+{
+    if (!out)
+        return fh_set_error(FH_E_INVAL, "fh_flow_config_load: OUT is NULL");
+    *out = NULL;
+    if (!path)
+        return fh_set_error(FH_E_INVAL, "fh_flow_config_load: PATH is NULL");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = fh_read_file(path, &text, &len);
+    if (rc < 0)
+        return rc;
+    char *real = realpath(path, NULL);
+    if (!real) {
+        rc = fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
+        free(text);
+        return rc;
+    }
+    *strrchr(real, '/') = '\0';
+    if (!*real)
+        strcpy(real, "/");
+    /* Files it names are shown relative to how PATH was given. */
+    const char *slash = strrchr(path, '/');
+    size_t plen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *display = malloc(plen + 1);
+    if (!display) {
+        free(real);
+        free(text);
+        return nomem();
+    }
+    memcpy(display, path, plen);
+    display[plen] = '\0';
+    rc = parse(text, len, path, real, display, out);
+    free(display);
+    free(real);
+    free(text);
+    return rc;
+}

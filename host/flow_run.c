@@ -1,0 +1,138 @@
+/* Serving a flow: see flow_run.h. */
+#define _GNU_SOURCE
+#include "flow_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "gateway.h"
+#include "util.h"
+
+int fh_self_exe(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n < 0)
+        return fh_set_error(FH_E_IO, "cannot find the flowhost binary: %s", strerror(errno));
+    buf[n] = '\0';
+    return 0;
+}
+
+static void print_banner(const fh_flow_config *cfg, const char *address)
+{
+    fprintf(stderr, "flowhost: flow %s is ready to use\n", cfg->path);
+    fprintf(stderr, "\tProtocol:     flowhost over ZeroMQ (tcp)\n");
+    fprintf(stderr, "\tLocal access: %s\n", address);
+    fprintf(stderr, "\tExecutors:   ");
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", cfg->executors[i].name);
+    fprintf(stderr, "%s\n", cfg->n_executors ? "" : " (none)");
+}
+
+static int write_address_file(const char *path, const char *address)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL || fprintf(f, "%s\n", address) < 0 || fclose(f) != 0)
+        return fh_set_error(FH_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    /* rename: a reader never sees a half-written file. */
+    if (rename(tmp, path) != 0)
+        return fh_set_error(FH_E_IO, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
+{
+    fh_gateway_options gopts = {.cfg = cfg, .self_exe = opts->self_exe};
+    fh_gateway *g;
+    int rc = fh_gateway_start(&gopts, &g);
+    if (rc != 0)
+        return rc;
+    const char *address = fh_gateway_address(g);
+    if (opts->address_file != NULL && (rc = write_address_file(opts->address_file, address)) != 0) {
+        fh_gateway_destroy(&g);
+        return rc;
+    }
+    if (opts->banner)
+        print_banner(cfg, address);
+    if (opts->ready_fd >= 0) {
+        dprintf(opts->ready_fd, "%s\n", address);
+        close(opts->ready_fd);
+    }
+    rc = fh_gateway_serve(g);
+    char why[1100];
+    snprintf(why, sizeof why, "%s", fh_last_error());
+    fh_gateway_destroy(&g);
+    if (opts->address_file != NULL)
+        unlink(opts->address_file);
+    return rc == 0 ? 0 : fh_set_error(rc, "%s", why);
+}
+
+int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *pid,
+                        char *address, size_t size)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return fh_set_error(FH_E_IO, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return fh_set_error(FH_E_IO, "cannot start the flow: %s", strerror(errno));
+    }
+    if (child == 0) {
+        /* This process has no ZeroMQ context and no threads yet: it may run the flow. */
+        close(fds[0]);
+        fh_flow_run_options o = {.self_exe = self_exe, .banner = false, .ready_fd = fds[1]};
+        int rc = fh_flow_run(cfg, &o);
+        if (rc != 0)
+            fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        fflush(NULL);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], address + used, size - 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        if (memchr(address, '\n', used) != NULL || used + 1 >= size)
+            break;
+    }
+    close(fds[0]);
+    address[used] = '\0';
+    char *nl = strchr(address, '\n');
+    if (nl == NULL) {
+        int status;
+        waitpid(child, &status, 0);
+        return fh_set_error(FH_E_STATE, "the flow did not start");
+    }
+    *nl = '\0';
+    *pid = child;
+    return 0;
+}
+
+int fh_flow_stop_child(pid_t pid)
+{
+    int status;
+    kill(pid, SIGTERM);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}

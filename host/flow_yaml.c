@@ -1,0 +1,374 @@
+/* YAML tree from libyaml events: see flow_yaml.h. */
+#include "flow_yaml.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include <flowhost/error.h>
+
+#define TAG_STR "tag:yaml.org,2002:str"
+#define TAG_MAP "tag:yaml.org,2002:map"
+#define TAG_SEQ "tag:yaml.org,2002:seq"
+
+void fh_yaml_destroy(fh_yaml_node **node)
+{
+    if (!node || !*node)
+        return;
+    fh_yaml_node *n = *node;
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->keys)
+            fh_yaml_destroy(&n->keys[i]);
+        fh_yaml_destroy(&n->items[i]);
+    }
+    free(n->keys);
+    free(n->items);
+    free(n->text);
+    free(n);
+    *node = NULL;
+}
+
+const fh_yaml_node *fh_yaml_map_get(const fh_yaml_node *map, const char *key,
+                                    const fh_yaml_node **key_node)
+{
+    if (key_node)
+        *key_node = NULL;
+    if (!map || map->kind != FH_YAML_MAPPING)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++) {
+        if (strcmp(map->keys[i]->text, key) == 0) {
+            if (key_node)
+                *key_node = map->keys[i];
+            return map->items[i];
+        }
+    }
+    return NULL;
+}
+
+static bool is_digits(const char *s, const char **end)
+{
+    const char *p = s;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    *end = p;
+    return p > s;
+}
+
+fh_yaml_plain fh_yaml_type_plain(const char *t, bool *b, int64_t *i, double *d)
+{
+    if (!*t || !strcmp(t, "~") || !strcmp(t, "null") || !strcmp(t, "Null") ||
+        !strcmp(t, "NULL"))
+        return FH_YAML_PLAIN_NULL;
+    if (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE")) {
+        if (b)
+            *b = true;
+        return FH_YAML_PLAIN_BOOL;
+    }
+    if (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE")) {
+        if (b)
+            *b = false;
+        return FH_YAML_PLAIN_BOOL;
+    }
+    const char *p = t;
+    if (*p == '-' || *p == '+')
+        p++;
+    const char *e;
+    if (is_digits(p, &e) && *e == '\0') {
+        errno = 0;
+        long long v = strtoll(t, NULL, 10);
+        if (errno == ERANGE)
+            return FH_YAML_PLAIN_INT_RANGE;
+        if (i)
+            *i = (int64_t)v;
+        return FH_YAML_PLAIN_INT;
+    }
+    /* .inf / .nan in the spellings of the core schema */
+    if (!strcmp(p, ".inf") || !strcmp(p, ".Inf") || !strcmp(p, ".INF")) {
+        if (d)
+            *d = *t == '-' ? -INFINITY : INFINITY;
+        return FH_YAML_PLAIN_DOUBLE;
+    }
+    if (p == t && (!strcmp(t, ".nan") || !strcmp(t, ".NaN") || !strcmp(t, ".NAN"))) {
+        if (d)
+            *d = NAN;
+        return FH_YAML_PLAIN_DOUBLE;
+    }
+    /* [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )? */
+    bool mant = false;
+    if (is_digits(p, &e)) {
+        mant = true;
+        p = e;
+        if (*p == '.') {
+            p++;
+            is_digits(p, &e);
+            p = e;
+        }
+    } else if (*p == '.') {
+        p++;
+        if (is_digits(p, &e)) {
+            mant = true;
+            p = e;
+        }
+    }
+    if (!mant)
+        return FH_YAML_PLAIN_STRING;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!is_digits(p, &e))
+            return FH_YAML_PLAIN_STRING;
+        p = e;
+    }
+    if (*p)
+        return FH_YAML_PLAIN_STRING;
+    if (d)
+        *d = strtod(t, NULL); /* overflow gives ±HUGE_VAL, which is what YAML means */
+    return FH_YAML_PLAIN_DOUBLE;
+}
+
+/* The parser's state while it builds the tree. */
+typedef struct builder {
+    const char *name;                          /* for messages */
+    fh_yaml_node *root;                        /* the document, once started */
+    fh_yaml_node *stack[FH_YAML_MAX_DEPTH + 1]; /* open collections, innermost last */
+    fh_yaml_node *pending[FH_YAML_MAX_DEPTH + 1]; /* a mapping's key awaiting its value */
+    int depth;                                 /* entries of stack in use */
+    size_t nodes;                              /* nodes made so far */
+} builder;
+
+static int fail_at(const builder *bld, yaml_mark_t m, int code, const char *what,
+                   const char *arg)
+{
+    if (arg)
+        return fh_set_error(code, "%s:%zu:%zu: %s '%s'", bld->name, m.line + 1,
+                            m.column + 1, what, arg);
+    return fh_set_error(code, "%s:%zu:%zu: %s", bld->name, m.line + 1, m.column + 1, what);
+}
+
+static int grow(fh_yaml_node *n, bool with_keys)
+{
+    if (n->n < n->cap)
+        return 0;
+    size_t cap = n->cap ? n->cap * 2 : 4;
+    fh_yaml_node **items = realloc(n->items, cap * sizeof *items);
+    if (!items)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    n->items = items;
+    if (with_keys) {
+        fh_yaml_node **keys = realloc(n->keys, cap * sizeof *keys);
+        if (!keys)
+            return fh_set_error(FH_E_NOMEM, "out of memory");
+        n->keys = keys;
+    }
+    n->cap = cap;
+    return 0;
+}
+
+/* Hangs NODE below the innermost open collection (or makes it the root). Takes
+ * ownership of NODE, also on failure. */
+static int attach(builder *bld, fh_yaml_node *node, yaml_mark_t m)
+{
+    if (bld->depth == 0) {
+        bld->root = node;
+        return 0;
+    }
+    fh_yaml_node *parent = bld->stack[bld->depth - 1];
+    fh_yaml_node **key = &bld->pending[bld->depth - 1];
+    int rc;
+    if (parent->kind == FH_YAML_SEQUENCE) {
+        if ((rc = grow(parent, false)) < 0) {
+            fh_yaml_destroy(&node);
+            return rc;
+        }
+        parent->items[parent->n++] = node;
+        return 0;
+    }
+    if (*key) { /* NODE is the value of the pending key */
+        if ((rc = grow(parent, true)) < 0) {
+            fh_yaml_destroy(&node);
+            return rc;
+        }
+        parent->keys[parent->n] = *key;
+        parent->items[parent->n] = node;
+        parent->n++;
+        *key = NULL;
+        return 0;
+    }
+    /* NODE is a key. */
+    if (node->kind != FH_YAML_SCALAR) {
+        fh_yaml_destroy(&node);
+        return fail_at(bld, m, FH_E_PARSE, "a mapping key must be a scalar", NULL);
+    }
+    for (size_t i = 0; i < parent->n; i++) {
+        if (strcmp(parent->keys[i]->text, node->text) == 0) {
+            rc = fail_at(bld, m, FH_E_PARSE, "duplicate key", node->text);
+            fh_yaml_destroy(&node);
+            return rc;
+        }
+    }
+    *key = node;
+    return 0;
+}
+
+static fh_yaml_node *new_node(builder *bld, fh_yaml_kind kind, yaml_mark_t m, int *rc)
+{
+    if (bld->nodes >= FH_YAML_MAX_NODES) {
+        char what[64];
+        snprintf(what, sizeof what, "more than %d nodes", FH_YAML_MAX_NODES);
+        *rc = fail_at(bld, m, FH_E_PARSE, what, NULL);
+        return NULL;
+    }
+    fh_yaml_node *n = calloc(1, sizeof *n);
+    if (!n) {
+        *rc = fh_set_error(FH_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    bld->nodes++;
+    n->kind = kind;
+    n->line = (int)m.line + 1;
+    n->column = (int)m.column + 1;
+    return n;
+}
+
+static int on_scalar(builder *bld, const yaml_event_t *ev)
+{
+    yaml_mark_t m = ev->start_mark;
+    const char *tag = (const char *)ev->data.scalar.tag;
+    if (tag && strcmp(tag, TAG_STR) != 0)
+        return fail_at(bld, m, FH_E_PARSE, "unsupported tag", tag);
+    size_t len = ev->data.scalar.length;
+    if (memchr(ev->data.scalar.value, '\0', len))
+        return fail_at(bld, m, FH_E_PARSE, "a scalar must not hold a NUL character", NULL);
+    int rc = 0;
+    fh_yaml_node *n = new_node(bld, FH_YAML_SCALAR, m, &rc);
+    if (!n)
+        return rc;
+    n->text = malloc(len + 1);
+    if (!n->text) {
+        fh_yaml_destroy(&n);
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    }
+    memcpy(n->text, ev->data.scalar.value, len);
+    n->text[len] = '\0';
+    n->len = len;
+    n->quoted = tag != NULL || ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+    return attach(bld, n, m);
+}
+
+static int on_start(builder *bld, const yaml_event_t *ev, fh_yaml_kind kind)
+{
+    yaml_mark_t m = ev->start_mark;
+    const char *tag = kind == FH_YAML_MAPPING ? (const char *)ev->data.mapping_start.tag
+                                              : (const char *)ev->data.sequence_start.tag;
+    if (tag && strcmp(tag, kind == FH_YAML_MAPPING ? TAG_MAP : TAG_SEQ) != 0)
+        return fail_at(bld, m, FH_E_PARSE, "unsupported tag", tag);
+    if (bld->depth >= FH_YAML_MAX_DEPTH) {
+        char what[64];
+        snprintf(what, sizeof what, "nesting deeper than %d levels", FH_YAML_MAX_DEPTH);
+        return fail_at(bld, m, FH_E_PARSE, what, NULL);
+    }
+    int rc = 0;
+    fh_yaml_node *n = new_node(bld, kind, m, &rc);
+    if (!n)
+        return rc;
+    if ((rc = attach(bld, n, m)) < 0)
+        return rc;
+    bld->stack[bld->depth++] = n;
+    return 0;
+}
+
+static int syntax_error(const builder *bld, const yaml_parser_t *p)
+{
+    if (p->error == YAML_MEMORY_ERROR)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    const char *problem = p->problem ? p->problem : "invalid YAML";
+    /* A reader error (bad encoding) has no problem_mark, only an offset. */
+    yaml_mark_t m = p->problem_mark;
+    if (p->error == YAML_READER_ERROR) {
+        m = p->mark;
+        return fh_set_error(FH_E_PARSE, "%s:%zu:%zu: %s", bld->name, m.line + 1,
+                            m.column + 1, problem);
+    }
+    if (p->context)
+        return fh_set_error(FH_E_PARSE, "%s:%zu:%zu: %s (%s at %zu:%zu)", bld->name,
+                            m.line + 1, m.column + 1, problem, p->context,
+                            p->context_mark.line + 1, p->context_mark.column + 1);
+    return fh_set_error(FH_E_PARSE, "%s:%zu:%zu: %s", bld->name, m.line + 1, m.column + 1,
+                        problem);
+}
+
+int fh_yaml_parse(const char *text, size_t len, const char *name, fh_yaml_node **out)
+{
+    *out = NULL;
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+
+    builder bld = {.name = name};
+    int rc = 0;
+    int docs = 0;
+    bool done = false;
+    while (!done && rc == 0) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = syntax_error(&bld, &p);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_DOCUMENT_START_EVENT:
+            if (docs++ > 0)
+                rc = fail_at(&bld, ev.start_mark, FH_E_PARSE,
+                             "only one YAML document is allowed", NULL);
+            break;
+        case YAML_ALIAS_EVENT:
+            rc = fail_at(&bld, ev.start_mark, FH_E_PARSE, "aliases are not supported",
+                         NULL);
+            break;
+        case YAML_SCALAR_EVENT:
+            rc = on_scalar(&bld, &ev);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            rc = on_start(&bld, &ev, FH_YAML_SEQUENCE);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            rc = on_start(&bld, &ev, FH_YAML_MAPPING);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (bld.depth > 0)
+                bld.depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default: /* stream start, document end, no event */
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    if (rc < 0) {
+        for (int i = 0; i <= FH_YAML_MAX_DEPTH; i++)
+            fh_yaml_destroy(&bld.pending[i]);
+        fh_yaml_destroy(&bld.root);
+        return rc;
+    }
+    if (!bld.root) {
+        yaml_mark_t m = {0, 0, 0};
+        bld.root = new_node(&bld, FH_YAML_SCALAR, m, &rc);
+        if (!bld.root)
+            return rc;
+        bld.root->text = calloc(1, 1);
+        if (!bld.root->text) {
+            fh_yaml_destroy(&bld.root);
+            return fh_set_error(FH_E_NOMEM, "out of memory");
+        }
+    }
+    *out = bld.root;
+    return 0;
+}

@@ -1,0 +1,878 @@
+/* The gateway: see gateway.h. One thread, one zmq_poll loop over the client socket, the
+ * workers' socket and a signalfd. */
+#define _GNU_SOURCE
+#include "gateway.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "pb.h"
+#include "runtime_dir.h"
+#include "supervisor.h"
+#include "util.h"
+#include "wire.h"
+
+#define MAX_ID 256                 /* longest ZeroMQ routing id */
+#define MAX_ENDPOINT 256           /* longest endpoint accepted */
+#define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
+#define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
+#define BATCH 64                   /* messages taken from one socket per loop turn */
+
+/* A request inside the flow. */
+typedef struct slot {
+    bool used;
+    unsigned char client[MAX_ID]; /* the client's routing id */
+    size_t client_len;
+    Flowhost__Envelope *env;      /* the latest envelope, decoded */
+    zmq_msg_t env_frame;          /* the same, as received: forwarded without re-encoding */
+    zmq_msg_t docs;               /* the documents: opaque here */
+    size_t step;                  /* index of the executor it is at or waits for */
+    int64_t start_us;             /* when the gateway took it */
+    int next;                     /* free list or executor queue link; -1 ends */
+} slot;
+
+/* An executor and its one worker process. */
+typedef struct exec_state {
+    const fh_flow_executor *cfg;
+    char *spec_path;
+    pid_t pid;                    /* 0 when no process runs */
+    unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
+    size_t id_len;
+    bool ready;
+    int busy;                     /* the slot it holds, or -1 */
+    int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
+    int start_failures;           /* deaths before READY, in a row */
+    bool down;                    /* given up: requests for it get an error */
+    char down_reason[512];
+} exec_state;
+
+struct fh_gateway {
+    const fh_flow_config *cfg;
+    const char *self_exe;
+    char *rundir;
+    char backend_ep[4200];
+    char address[300];
+    void *zctx, *front, *back;
+    int sigfd;
+    sigset_t oldmask;
+    exec_state *execs;
+    size_t n_execs;
+    slot *slots;
+    size_t n_slots;
+    int free_head;
+    size_t inflight;
+    bool draining;
+};
+
+static void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void gw_log(const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "flowhost: %s\n", line);
+}
+
+/* ---- specs and workers -------------------------------------------------------------- */
+
+static char **plugin_dirs(const fh_flow_config *cfg, size_t *n)
+{
+    const char *env = getenv("FLOWHOST_PLUGIN_PATH");
+    size_t cap = cfg->n_plugin_path + 2;
+    for (const char *p = env; p && *p; p++)
+        cap += *p == ':';
+    char **dirs = calloc(cap, sizeof *dirs);
+    if (dirs == NULL)
+        return NULL;
+    *n = 0;
+    for (size_t i = 0; i < cfg->n_plugin_path; i++)
+        dirs[(*n)++] = cfg->plugin_path[i];
+    char *copy = env ? strdup(env) : NULL, *save = NULL;
+    for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
+        dirs[(*n)++] = strdup(tok); /* a NULL from strdup is skipped by the worker's search */
+    free(copy);
+    dirs[(*n)++] = (char *)FH_PLUGIN_INSTALL_DIR;
+    return dirs;
+}
+
+static int write_spec(fh_gateway *g, size_t i)
+{
+    const fh_flow_executor *x = g->execs[i].cfg;
+    Flowhost__ExecutorSpec spec = FLOWHOST__EXECUTOR_SPEC__INIT;
+    char workspace[4200], path[4200];
+    if (x->workspace)
+        snprintf(workspace, sizeof workspace, "%s", x->workspace);
+    else if (g->cfg->workspace)
+        snprintf(workspace, sizeof workspace, "%s/%s/0", g->cfg->workspace, x->name);
+    else
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0", g->rundir, x->name);
+    snprintf(path, sizeof path, "%s/exec-%zu.spec", g->rundir, i);
+    spec.name = x->name;
+    spec.plugin = x->plugin ? x->plugin : (char *)"";
+    spec.type = x->type ? x->type : (char *)"";
+    spec.uses_with = (Flowhost__Value *)x->uses_with;
+    spec.description = x->description ? x->description : (char *)"";
+    spec.workspace = workspace;
+    spec.gateway = g->backend_ep;
+    spec.index = (uint32_t)i;
+    spec.has_requests = x->has_requests;
+    Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
+    Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
+    size_t n_dirs = 0;
+    char **dirs = plugin_dirs(g->cfg, &n_dirs);
+    int rc = FH_E_NOMEM;
+    if (rb == NULL || rbp == NULL || dirs == NULL)
+        goto out;
+    for (size_t k = 0; k < x->n_requests; k++) {
+        flowhost__request_binding__init(&rb[k]);
+        rb[k].endpoint = x->requests[k].endpoint;
+        rb[k].handler = x->requests[k].handler;
+        rbp[k] = &rb[k];
+    }
+    spec.requests = rbp;
+    spec.n_requests = x->n_requests;
+    /* Drop the NULLs a failed strdup may have left. */
+    size_t kept = 0;
+    for (size_t k = 0; k < n_dirs; k++)
+        if (dirs[k] != NULL)
+            dirs[kept++] = dirs[k];
+    spec.plugin_path = dirs;
+    spec.n_plugin_path = kept;
+    size_t len = flowhost__executor_spec__get_packed_size(&spec);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        goto out;
+    flowhost__executor_spec__pack(&spec, buf);
+    FILE *f = fopen(path, "wbx");
+    rc = f && fwrite(buf, 1, len, f) == len ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(buf);
+    if (rc != 0) {
+        rc = fh_set_error(FH_E_IO, "cannot write %s: %s", path, strerror(errno));
+        goto out;
+    }
+    g->execs[i].spec_path = strdup(path);
+    rc = g->execs[i].spec_path ? 0 : FH_E_NOMEM;
+out:
+    if (dirs != NULL) {
+        /* The entries from FLOWHOST_PLUGIN_PATH were strdup'd: between the flow's own
+         * and the built-in last one. */
+        for (size_t k = g->cfg->n_plugin_path; k + 1 < n_dirs; k++)
+            free(dirs[k]);
+    }
+    free(dirs);
+    free(rb);
+    free(rbp);
+    if (rc == FH_E_NOMEM)
+        fh_set_error(FH_E_NOMEM, "out of memory writing the executor spec");
+    return rc;
+}
+
+static int spawn(fh_gateway *g, exec_state *e)
+{
+    e->ready = false;
+    e->id_len = 0;
+    return fh_supervisor_spawn(g->self_exe, e->spec_path, e->cfg->env, &e->pid);
+}
+
+static exec_state *exec_by_pid(fh_gateway *g, pid_t pid)
+{
+    for (size_t i = 0; i < g->n_execs; i++)
+        if (g->execs[i].pid == pid)
+            return &g->execs[i];
+    return NULL;
+}
+
+static exec_state *exec_by_id(fh_gateway *g, const void *id, size_t len)
+{
+    for (size_t i = 0; i < g->n_execs; i++)
+        if (g->execs[i].ready && g->execs[i].id_len == len && memcmp(g->execs[i].id, id, len) == 0)
+            return &g->execs[i];
+    return NULL;
+}
+
+/* ---- slots -------------------------------------------------------------------------- */
+
+static int slot_alloc(fh_gateway *g)
+{
+    int i = g->free_head;
+    if (i < 0)
+        return -1;
+    g->free_head = g->slots[i].next;
+    slot *s = &g->slots[i];
+    s->used = true;
+    s->next = -1;
+    s->step = 0;
+    s->env = NULL;
+    zmq_msg_init(&s->env_frame);
+    zmq_msg_init(&s->docs);
+    g->inflight++;
+    return i;
+}
+
+static void slot_free(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (s->env)
+        flowhost__envelope__free_unpacked(s->env, NULL);
+    s->env = NULL;
+    zmq_msg_close(&s->env_frame);
+    zmq_msg_close(&s->docs);
+    s->used = false;
+    s->next = g->free_head;
+    g->free_head = i;
+    g->inflight--;
+}
+
+static void enqueue(fh_gateway *g, exec_state *e, int i)
+{
+    g->slots[i].next = -1;
+    if (e->queue_tail < 0)
+        e->queue_head = i;
+    else
+        g->slots[e->queue_tail].next = i;
+    e->queue_tail = i;
+}
+
+static int dequeue(fh_gateway *g, exec_state *e)
+{
+    int i = e->queue_head;
+    if (i >= 0) {
+        e->queue_head = g->slots[i].next;
+        if (e->queue_head < 0)
+            e->queue_tail = -1;
+    }
+    return i;
+}
+
+/* ---- routing ------------------------------------------------------------------------ */
+
+static void advance(fh_gateway *g, int i);
+
+/* Answers the client of slot I with the slot's envelope (plus the gateway's route, first
+ * as in Jina) and documents, and frees the slot. */
+static void finish(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    Flowhost__Envelope *env = s->env;
+    zmq_msg_t frames[2];
+    int rc = fh_envelope_add_route(env, "gateway", s->start_us, fh_now_us());
+    if (rc == 0) {
+        Flowhost__Route *gw = env->routes[env->n_routes - 1];
+        memmove(env->routes + 1, env->routes, (env->n_routes - 1) * sizeof *env->routes);
+        env->routes[0] = gw;
+        rc = fh_pb_pack_msg(&env->base, &frames[0]);
+    }
+    if (rc != 0) {
+        gw_log("dropped the reply to request %s: %s", env->request_id, fh_last_error());
+        slot_free(g, i);
+        return;
+    }
+    zmq_msg_init(&frames[1]);
+    zmq_msg_move(&frames[1], &s->docs);
+    if (fh_wire_send(g->front, s->client, s->client_len, FH_CMD_REPLY, frames, 2, ZMQ_DONTWAIT) != 0)
+        gw_log("dropped the reply to request %s: the client is gone or not reading",
+               env->request_id);
+    slot_free(g, i);
+}
+
+/* Marks slot I failed by executor X (NAME) with WHY, then follows X's on_error. */
+static void fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
+{
+    slot *s = &g->slots[i];
+    if (fh_envelope_set_error(s->env, x ? x->name : "gateway", why) != 0) {
+        finish(g, i);
+        return;
+    }
+    /* The envelope changed: the frame sent on must be re-encoded from it. */
+    zmq_msg_close(&s->env_frame);
+    if (fh_pb_pack_msg(&s->env->base, &s->env_frame) != 0)
+        zmq_msg_init(&s->env_frame);
+    if (x != NULL && x->on_error == FH_ON_ERROR_IGNORE && zmq_msg_size(&s->env_frame) > 0) {
+        s->step++;
+        advance(g, i);
+    } else {
+        finish(g, i);
+    }
+}
+
+static void send_to(fh_gateway *g, exec_state *e, int i)
+{
+    slot *s = &g->slots[i];
+    zmq_msg_t frames[2];
+    zmq_msg_init(&frames[0]);
+    zmq_msg_init(&frames[1]);
+    /* Copies share the buffers (reference counts): the slot keeps the request so that a
+     * worker's crash can still be answered. */
+    zmq_msg_copy(&frames[0], &s->env_frame);
+    zmq_msg_copy(&frames[1], &s->docs);
+    e->busy = i;
+    if (fh_wire_send(g->back, e->id, e->id_len, FH_CMD_REQUEST, frames, 2, ZMQ_DONTWAIT) != 0) {
+        e->busy = -1;
+        char why[700];
+        snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
+        fail(g, i, e->cfg, why);
+    }
+}
+
+/* Sends slot I to the executor at its step, queues it there, or answers it. */
+static void advance(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (s->step >= g->n_execs) {
+        finish(g, i);
+        return;
+    }
+    exec_state *e = &g->execs[s->step];
+    if (e->down) {
+        fail(g, i, e->cfg, e->down_reason);
+        return;
+    }
+    if (e->ready && e->busy < 0)
+        send_to(g, e, i);
+    else
+        enqueue(g, e, i);
+}
+
+/* E is free: give it the next request waiting for it. */
+static void feed(fh_gateway *g, exec_state *e)
+{
+    while (e->ready && e->busy < 0) {
+        int i = dequeue(g, e);
+        if (i < 0)
+            return;
+        send_to(g, e, i);
+    }
+}
+
+/* ---- client messages ---------------------------------------------------------------- */
+
+static bool valid_endpoint(const char *ep)
+{
+    size_t n = strlen(ep);
+    if (n == 0 || n > MAX_ENDPOINT || ep[0] != '/')
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)ep[k] < 0x21 || (unsigned char)ep[k] > 0x7e)
+            return false;
+    return true;
+}
+
+/* Answers a request the gateway refuses, without taking a slot for long. */
+static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+{
+    int i = slot_alloc(g);
+    if (i < 0) {
+        flowhost__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    slot *s = &g->slots[i];
+    size_t idlen;
+    const void *id = fh_wire_data(m, 0, &idlen);
+    memcpy(s->client, id, idlen);
+    s->client_len = idlen;
+    s->env = env;
+    s->start_us = fh_now_us();
+    if (fh_envelope_set_error(env, "gateway", why) != 0) {
+        slot_free(g, i);
+        return;
+    }
+    finish(g, i);
+}
+
+static void on_client_message(fh_gateway *g, fh_wire_msg *m)
+{
+    size_t idlen, envlen;
+    fh_wire_data(m, 0, &idlen);
+    int cmd = fh_wire_command(m, 1);
+    if (cmd < 0 || idlen == 0 || idlen > MAX_ID) {
+        gw_log("dropped a client message: %s", cmd < 0 ? fh_last_error() : "bad routing id");
+        return;
+    }
+    if (cmd != FH_CMD_REQUEST) {
+        if (cmd != FH_CMD_HEARTBEAT)
+            gw_log("dropped a client message: unexpected command %d", cmd);
+        return;
+    }
+    const void *envbuf = fh_wire_data(m, 3, &envlen);
+    Flowhost__Envelope *env;
+    if (envbuf == NULL || fh_envelope_decode(envbuf, envlen, &env) != 0) {
+        gw_log("dropped a client message: %s", envbuf ? fh_last_error() : "no envelope");
+        return;
+    }
+    if (g->draining) {
+        refuse(g, m, env, "the flow is shutting down: request refused");
+        return;
+    }
+    if (!valid_endpoint(env->endpoint)) {
+        refuse(g, m, env, "invalid endpoint: it must start with '/' and hold printable "
+                          "characters only");
+        return;
+    }
+    int i = slot_alloc(g);
+    if (i < 0) { /* cannot happen: the socket is not read while the flow is full */
+        flowhost__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    slot *s = &g->slots[i];
+    const void *id = fh_wire_data(m, 0, &idlen);
+    memcpy(s->client, id, idlen);
+    s->client_len = idlen;
+    s->env = env;
+    s->start_us = fh_now_us();
+    if (env->status != NULL) /* a client cannot send a request already failed */
+        env->status->code = FLOWHOST__STATUS__CODE__SUCCESS;
+    zmq_msg_move(&s->env_frame, &m->frames[3]);
+    if (m->n > 4)
+        zmq_msg_move(&s->docs, &m->frames[4]);
+    advance(g, i);
+}
+
+/* ---- worker messages ---------------------------------------------------------------- */
+
+static void mark_down(fh_gateway *g, exec_state *e, const char *why)
+{
+    e->down = true;
+    snprintf(e->down_reason, sizeof e->down_reason, "executor '%s' is down: %s", e->cfg->name, why);
+    gw_log("%s", e->down_reason);
+    int i;
+    while ((i = dequeue(g, e)) >= 0)
+        fail(g, i, e->cfg, e->down_reason);
+}
+
+/* A READY from a worker. Returns 0, or negative when the executor could not start
+ * (fh_last_error says why). *WHICH (may be NULL) gets the executor it came from, or NULL
+ * when the message was malformed. */
+static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
+{
+    size_t idlen, len;
+    const void *id = fh_wire_data(m, 0, &idlen);
+    const void *buf = fh_wire_data(m, 3, &len);
+    Flowhost__WorkerHello *h = buf ? flowhost__worker_hello__unpack(NULL, len, buf) : NULL;
+    if (which != NULL)
+        *which = NULL;
+    if (h == NULL || h->index >= g->n_execs || idlen == 0 || idlen > MAX_ID) {
+        gw_log("dropped a malformed READY from a worker");
+        if (h)
+            flowhost__worker_hello__free_unpacked(h, NULL);
+        return 0;
+    }
+    exec_state *e = &g->execs[h->index];
+    if (which != NULL)
+        *which = e;
+    int rc = 0;
+    if (h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR) {
+        rc = fh_set_error(FH_E_PLUGIN, "executor '%s' failed to start: %s", e->cfg->name,
+                          h->status->description);
+    } else {
+        memcpy(e->id, id, idlen);
+        e->id_len = idlen;
+        e->ready = true;
+        e->busy = -1;
+        e->start_failures = 0;
+    }
+    flowhost__worker_hello__free_unpacked(h, NULL);
+    return rc;
+}
+
+static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
+{
+    int i = e->busy;
+    if (i < 0) {
+        gw_log("dropped a reply from executor '%s': it holds no request", e->cfg->name);
+        return;
+    }
+    e->busy = -1;
+    slot *s = &g->slots[i];
+    size_t len;
+    const void *buf = fh_wire_data(m, 3, &len);
+    Flowhost__Envelope *env;
+    if (buf == NULL || fh_envelope_decode(buf, len, &env) != 0) {
+        fail(g, i, e->cfg, "the executor's reply could not be decoded");
+    } else {
+        flowhost__envelope__free_unpacked(s->env, NULL);
+        s->env = env;
+        zmq_msg_move(&s->env_frame, &m->frames[3]);
+        zmq_msg_close(&s->docs);
+        zmq_msg_init(&s->docs);
+        if (m->n > 4)
+            zmq_msg_move(&s->docs, &m->frames[4]);
+        bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
+        if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
+            finish(g, i);
+        } else {
+            s->step++;
+            advance(g, i);
+        }
+    }
+    feed(g, e);
+}
+
+static void on_worker_message(fh_gateway *g, fh_wire_msg *m)
+{
+    size_t idlen;
+    const void *id = fh_wire_data(m, 0, &idlen);
+    int cmd = fh_wire_command(m, 1);
+    if (cmd < 0) {
+        gw_log("dropped a worker message: %s", fh_last_error());
+        return;
+    }
+    if (cmd == FH_CMD_READY) {
+        exec_state *e;
+        if (on_hello(g, m, &e) != 0)
+            mark_down(g, e, fh_last_error());
+        else if (e != NULL)
+            feed(g, e);
+        return;
+    }
+    exec_state *e = exec_by_id(g, id, idlen);
+    if (e == NULL) {
+        gw_log("dropped a message from an unknown worker");
+        return;
+    }
+    if (cmd == FH_CMD_REPLY)
+        on_reply(g, e, m);
+}
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+/* A worker ended: answer for the request it held, and start a new one. */
+static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
+{
+    char how[128], why[700];
+    fh_describe_exit(status, how, sizeof how);
+    bool was_ready = e->ready;
+    e->pid = 0;
+    e->ready = false;
+    if (e->busy >= 0) {
+        int i = e->busy;
+        e->busy = -1;
+        snprintf(why, sizeof why, "executor '%s' crashed: %s", e->cfg->name, how);
+        gw_log("%s", why);
+        fail(g, i, e->cfg, why);
+    } else if (!g->draining) {
+        gw_log("executor '%s' exited: %s", e->cfg->name, how);
+    }
+    if (g->draining || e->down)
+        return;
+    if (!was_ready && ++e->start_failures >= START_FAILURES_MAX) {
+        snprintf(why, sizeof why, "it ended %d times in a row before it was ready (last: %s)",
+                 e->start_failures, how);
+        mark_down(g, e, why);
+        return;
+    }
+    if (spawn(g, e) != 0)
+        mark_down(g, e, fh_last_error());
+}
+
+static void reap(fh_gateway *g)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        exec_state *e = exec_by_pid(g, pid);
+        if (e != NULL)
+            on_worker_exit(g, e, status);
+    }
+}
+
+/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
+static int read_signals(fh_gateway *g)
+{
+    int got = 0;
+    struct signalfd_siginfo si;
+    while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        got |= si.ssi_signo == SIGCHLD ? 2 : 1;
+    return got;
+}
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int bind_sockets(fh_gateway *g)
+{
+    int zero = 0, one = 1;
+    int hwm = (int)g->n_slots * 2;
+    g->front = zmq_socket(g->zctx, ZMQ_ROUTER);
+    g->back = zmq_socket(g->zctx, ZMQ_ROUTER);
+    if (g->front == NULL || g->back == NULL)
+        return fh_set_error(FH_E_ZMQ, "cannot create sockets: %s", zmq_strerror(errno));
+    /* ROUTER_MANDATORY: a reply to a peer that is gone or full fails (and is logged)
+     * instead of vanishing silently. */
+    if (fh_wire_socket_defaults(g->front, 1000, FH_DEFAULT_MAX_MSG) != 0 ||
+        fh_wire_socket_defaults(g->back, 0, 0) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(g->back, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
+        return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
+    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
+    if (zmq_bind(g->back, g->backend_ep) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
+    char ep[300];
+    if (g->cfg->port > 0)
+        snprintf(ep, sizeof ep, "tcp://%s:%d", g->cfg->host, g->cfg->port);
+    else
+        snprintf(ep, sizeof ep, "tcp://%s:*", g->cfg->host);
+    if (zmq_bind(g->front, ep) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot listen on %s: %s", ep + 6, zmq_strerror(errno));
+    char last[300];
+    size_t len = sizeof last;
+    if (zmq_getsockopt(g->front, ZMQ_LAST_ENDPOINT, last, &len) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot read the bound address: %s", zmq_strerror(errno));
+    snprintf(g->address, sizeof g->address, "%s", strncmp(last, "tcp://", 6) == 0 ? last + 6 : last);
+    return 0;
+}
+
+/* Waits until every executor reported READY, one failed, or the time ran out. */
+static int wait_ready(fh_gateway *g)
+{
+    int64_t deadline = g->cfg->timeout_ready_ms < 0 ? -1 : fh_monotonic_ms() + g->cfg->timeout_ready_ms;
+    for (;;) {
+        size_t ready = 0;
+        for (size_t i = 0; i < g->n_execs; i++)
+            ready += g->execs[i].ready;
+        if (ready == g->n_execs)
+            return 0;
+        long wait = deadline < 0 ? 1000 : (long)(deadline - fh_monotonic_ms());
+        if (wait <= 0) {
+            char names[600] = "";
+            size_t used = 0;
+            for (size_t i = 0; i < g->n_execs && used < sizeof names; i++)
+                if (!g->execs[i].ready)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'",
+                                             used ? ", " : "", g->execs[i].cfg->name);
+            return fh_set_error(FH_E_TIMEOUT, "executor %s not ready after %d ms (timeout_ready)",
+                                names, g->cfg->timeout_ready_ms);
+        }
+        zmq_pollitem_t items[2] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        if (items[0].revents & ZMQ_POLLIN) {
+            fh_wire_msg m;
+            while (fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
+                int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? on_hello(g, &m, NULL) : 0;
+                fh_wire_close(&m);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            int sig = read_signals(g);
+            if (sig & 1)
+                return fh_set_error(FH_E_STATE, "interrupted while starting");
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                exec_state *e = exec_by_pid(g, pid);
+                if (e == NULL)
+                    continue;
+                e->pid = 0;
+                /* A worker that could not start says why in a READY before it exits:
+                 * give that message a moment to arrive. */
+                zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
+                fh_wire_msg m;
+                while (zmq_poll(&item, 1, 200) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
+                    int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? on_hello(g, &m, NULL) : 0;
+                    fh_wire_close(&m);
+                    if (rc != 0)
+                        return rc;
+                }
+                char how[128];
+                fh_describe_exit(status, how, sizeof how);
+                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited before it was ready (%s)",
+                                    e->cfg->name, how);
+            }
+        }
+    }
+}
+
+int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
+{
+    *out = NULL;
+    fh_gateway *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    g->cfg = opts->cfg;
+    g->self_exe = opts->self_exe;
+    g->sigfd = -1;
+    g->n_execs = opts->cfg->n_executors;
+    g->n_slots = opts->max_inflight ? opts->max_inflight : FH_GATEWAY_MAX_INFLIGHT;
+    g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
+    g->slots = calloc(g->n_slots, sizeof *g->slots);
+    int rc;
+    if (g->execs == NULL || g->slots == NULL) {
+        rc = fh_set_error(FH_E_NOMEM, "out of memory");
+        goto failed;
+    }
+    for (size_t i = 0; i < g->n_slots; i++)
+        g->slots[i].next = i + 1 < g->n_slots ? (int)i + 1 : -1;
+    g->free_head = 0;
+    for (size_t i = 0; i < g->n_execs; i++) {
+        g->execs[i].cfg = &g->cfg->executors[i];
+        g->execs[i].busy = -1;
+        g->execs[i].queue_head = g->execs[i].queue_tail = -1;
+    }
+    /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
+    g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (g->sigfd < 0) {
+        rc = fh_set_error(FH_E_IO, "signalfd: %s", strerror(errno));
+        goto failed;
+    }
+    if ((rc = fh_runtime_dir_create(&g->rundir)) != 0)
+        goto failed;
+    g->zctx = zmq_ctx_new();
+    if (g->zctx == NULL) {
+        rc = fh_set_error(FH_E_ZMQ, "cannot start ZeroMQ: %s", zmq_strerror(errno));
+        goto failed;
+    }
+    if ((rc = bind_sockets(g)) != 0)
+        goto failed;
+    for (size_t i = 0; i < g->n_execs; i++)
+        if ((rc = write_spec(g, i)) != 0 || (rc = spawn(g, &g->execs[i])) != 0)
+            goto failed;
+    if ((rc = wait_ready(g)) != 0)
+        goto failed;
+    *out = g;
+    return 0;
+failed:;
+    char why[1100];
+    snprintf(why, sizeof why, "%s", fh_last_error());
+    fh_gateway_destroy(&g);
+    return fh_set_error(rc, "%s", why);
+}
+
+const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
+
+int fh_gateway_serve(fh_gateway *g)
+{
+    while (!(g->draining && g->inflight == 0)) {
+        zmq_pollitem_t items[3] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+                                   {g->back, 0, ZMQ_POLLIN, 0},
+                                   {g->front, 0, ZMQ_POLLIN, 0}};
+        /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
+        int n = g->inflight < g->n_slots ? 3 : 2;
+        if (zmq_poll(items, n, 1000) < 0) {
+            if (errno == EINTR)
+                continue;
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            int sig = read_signals(g);
+            if (sig & 2)
+                reap(g);
+            if (sig & 1) {
+                if (g->draining) {
+                    gw_log("second signal: stopping now, %zu requests unanswered", g->inflight);
+                    return 0;
+                }
+                g->draining = true;
+                if (g->inflight > 0)
+                    gw_log("shutting down: answering %zu requests in flight", g->inflight);
+            }
+        }
+        fh_wire_msg m;
+        for (int k = 0; k < BATCH && (items[1].revents & ZMQ_POLLIN) &&
+                        fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0; k++) {
+            on_worker_message(g, &m);
+            fh_wire_close(&m);
+        }
+        for (int k = 0; k < BATCH && n == 3 && (items[2].revents & ZMQ_POLLIN) &&
+                        g->inflight < g->n_slots && fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
+            on_client_message(g, &m);
+            fh_wire_close(&m);
+        }
+    }
+    return 0;
+}
+
+/* Asks every worker to stop, waits up to STOP_GRACE_MS, then kills what is left. */
+static void stop_workers(fh_gateway *g)
+{
+    pid_t *pids = calloc(g->n_execs ? g->n_execs : 1, sizeof *pids);
+    for (size_t i = 0; i < g->n_execs; i++)
+        if (g->execs[i].pid > 0 && g->execs[i].ready)
+            fh_wire_send(g->back, g->execs[i].id, g->execs[i].id_len, FH_CMD_DISCONNECT, NULL, 0,
+                         ZMQ_DONTWAIT);
+    int64_t deadline = fh_monotonic_ms() + STOP_GRACE_MS;
+    for (;;) {
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            exec_state *e = exec_by_pid(g, pid);
+            if (e)
+                e->pid = 0;
+        }
+        size_t alive = 0;
+        for (size_t i = 0; i < g->n_execs; i++)
+            alive += g->execs[i].pid > 0;
+        long wait = (long)(deadline - fh_monotonic_ms());
+        if (alive == 0 || wait <= 0)
+            break;
+        zmq_pollitem_t item = {NULL, g->sigfd, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, wait < 100 ? wait : 100) > 0)
+            read_signals(g);
+    }
+    if (pids != NULL) {
+        for (size_t i = 0; i < g->n_execs; i++)
+            pids[i] = g->execs[i].pid;
+        fh_supervisor_kill_all(pids, g->n_execs);
+    }
+    free(pids);
+}
+
+void fh_gateway_destroy(fh_gateway **gp)
+{
+    fh_gateway *g = gp ? *gp : NULL;
+    if (g == NULL)
+        return;
+    if (g->back != NULL)
+        stop_workers(g);
+    else
+        for (size_t i = 0; i < g->n_execs; i++)
+            if (g->execs[i].pid > 0)
+                fh_supervisor_kill_all(&g->execs[i].pid, 1);
+    for (size_t i = 0; g->slots && i < g->n_slots; i++)
+        if (g->slots[i].used)
+            slot_free(g, (int)i);
+    if (g->front)
+        zmq_close(g->front);
+    if (g->back)
+        zmq_close(g->back);
+    if (g->zctx)
+        zmq_ctx_term(g->zctx);
+    if (g->rundir) {
+        fh_runtime_dir_remove(g->rundir);
+        free(g->rundir);
+    }
+    for (size_t i = 0; g->execs && i < g->n_execs; i++)
+        free(g->execs[i].spec_path);
+    free(g->execs);
+    free(g->slots);
+    if (g->sigfd >= 0) {
+        close(g->sigfd);
+        sigprocmask(SIG_SETMASK, &g->oldmask, NULL);
+    }
+    free(g);
+    *gp = NULL;
+}

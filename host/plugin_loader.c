@@ -1,0 +1,164 @@
+/* dlopen, descriptor checks and the search of the plugin path. */
+#define _GNU_SOURCE
+#include "plugin_loader.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path)
+{
+    if (d->magic != FH_PLUGIN_MAGIC)
+        return fh_set_error(FH_E_PLUGIN, "%s: not a flowhost plugin (bad descriptor magic)", path);
+    if (d->abi_major != FH_ABI_MAJOR)
+        return fh_set_error(FH_E_ABI,
+                            "%s: plugin built for flowhost ABI %u.%u, this flowhost runs ABI %d.%d",
+                            path, d->abi_major, d->abi_minor, FH_ABI_MAJOR, FH_ABI_MINOR);
+    if (d->struct_size < offsetof(fh_plugin_descriptor, reserved) || d->types == NULL)
+        return fh_set_error(FH_E_ABI, "%s: malformed plugin descriptor", path);
+    for (size_t i = 0; d->types[i] != NULL; i++) {
+        const fh_executor_type *t = d->types[i];
+        if (t->struct_size < offsetof(fh_executor_type, reserved) || t->name == NULL ||
+            t->bindings == NULL)
+            return fh_set_error(FH_E_ABI, "%s: malformed executor type #%zu", path, i);
+    }
+    return 0;
+}
+
+/* Opens PATH and stores its checked descriptor in *DESC and the handle in *DL.
+ * Returns 0 or a negative code with the error set (nothing stays open then). */
+static int open_plugin(const char *path, void **dl, const fh_plugin_descriptor **desc)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return fh_set_error(FH_E_NOTFOUND, "%s: %s", path, strerror(errno));
+    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (*dl == NULL)
+        return fh_set_error(FH_E_PLUGIN, "cannot load plugin: %s", dlerror());
+    const fh_plugin_descriptor *d = dlsym(*dl, FH_PLUGIN_SYMBOL);
+    int rc = d == NULL ? fh_set_error(FH_E_PLUGIN,
+                                      "%s: not a flowhost plugin (no '%s' symbol: use FH_PLUGIN)",
+                                      path, FH_PLUGIN_SYMBOL)
+                       : fh_plugin_check_descriptor(d, path);
+    if (rc != 0) {
+        dlclose(*dl);
+        *dl = NULL;
+        return rc;
+    }
+    *desc = d;
+    return 0;
+}
+
+static const fh_executor_type *find_type(const fh_plugin_descriptor *d, const char *type)
+{
+    for (size_t i = 0; d->types[i] != NULL; i++)
+        if (strcmp(d->types[i]->name, type) == 0)
+            return d->types[i];
+    return NULL;
+}
+
+/* "A, B, C" of the types in D. */
+static void list_types(const fh_plugin_descriptor *d, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; d->types[i] != NULL && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", d->types[i]->name);
+}
+
+static int load_from_file(const char *path, const char *type, fh_loaded_type *out)
+{
+    void *dl;
+    const fh_plugin_descriptor *d;
+    int rc = open_plugin(path, &dl, &d);
+    if (rc != 0)
+        return rc;
+    const fh_executor_type *t = NULL;
+    char names[512];
+    list_types(d, names, sizeof names);
+    if (type != NULL) {
+        t = find_type(d, type);
+        if (t == NULL) {
+            dlclose(dl);
+            return fh_set_error(FH_E_NOTFOUND, "%s has no executor type '%s' (it has: %s)",
+                                path, type, names);
+        }
+    } else if (d->types[0] != NULL && d->types[1] == NULL) {
+        t = d->types[0];
+    } else {
+        dlclose(dl);
+        return fh_set_error(FH_E_NOTFOUND,
+                            "%s holds %s executor types (%s): name one with uses: {jtype: ...}",
+                            path, d->types[0] ? "several" : "no", names);
+    }
+    out->type = t;
+    out->dl = dl;
+    out->path = strdup(path);
+    return out->path ? 0 : fh_set_error(FH_E_NOMEM, "out of memory");
+}
+
+static int is_so(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
+}
+
+/* Looks for TYPE among the plugins of DIR: 1 found (OUT filled), 0 not there. */
+static int search_dir(const char *dir, const char *type, fh_loaded_type *out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.so", dir, type);
+    struct stat st;
+    if (stat(path, &st) == 0 && load_from_file(path, type, out) == 0)
+        return 1;
+    struct dirent **list;
+    int n = scandir(dir, &list, is_so, alphasort);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        if (!found) {
+            snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
+            void *dl;
+            const fh_plugin_descriptor *d = NULL;
+            if (open_plugin(path, &dl, &d) != 0)
+                d = NULL;
+            if (d != NULL && find_type(d, type) != NULL) {
+                out->type = find_type(d, type);
+                out->dl = dl;
+                out->path = strdup(path);
+                found = out->path != NULL;
+            } else if (d != NULL) {
+                dlclose(dl);
+            }
+        }
+        free(list[i]);
+    }
+    if (n >= 0)
+        free(list);
+    return found;
+}
+
+int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size_t n_dirs,
+                   fh_loaded_type *out)
+{
+    memset(out, 0, sizeof *out);
+    if (plugin != NULL && plugin[0] != '\0')
+        return load_from_file(plugin, type, out);
+    if (type == NULL || type[0] == '\0')
+        return 0; /* the built-in pass-through */
+    for (size_t i = 0; i < n_dirs; i++)
+        if (search_dir(dirs[i], type, out))
+            return 0;
+    char where[1024];
+    size_t used = 0;
+    where[0] = '\0';
+    for (size_t i = 0; i < n_dirs && used < sizeof where; i++)
+        used += (size_t)snprintf(where + used, sizeof where - used, "%s%s", i ? ":" : "", dirs[i]);
+    return fh_set_error(FH_E_NOTFOUND,
+                        "executor type '%s' not found on the plugin path (%s); set with.plugin_path "
+                        "or FLOWHOST_PLUGIN_PATH, or give uses a .so path",
+                        type, n_dirs ? where : "empty");
+}

@@ -1,0 +1,342 @@
+/* The worker runtime: load one executor, then serve the gateway's requests. */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <flowhost/executor.h>
+
+#include "codec.h"
+#include "context.h"
+#include "pb.h"
+#include "plugin_loader.h"
+#include "util.h"
+#include "wire.h"
+
+/* How often the worker checks that the host is still there while idle. */
+#define FH_WORKER_POLL_MS 500
+
+typedef struct route_entry {
+    const char *endpoint;  /* borrowed from the plugin or the spec */
+    fh_handler_fn handler;
+} route_entry;
+
+typedef struct worker {
+    Flowhost__ExecutorSpec *spec;
+    fh_loaded_type loaded;
+    route_entry *routes; /* endpoint -> handler */
+    size_t n_routes;
+    fh_handler_fn default_handler; /* NULL: unbound endpoints pass unchanged */
+    void *state;                   /* what init stored */
+    fh_log_level log_level;
+    void *zctx;
+    void *sock;
+    pid_t parent;
+} worker;
+
+static int add_route(worker *w, const char *endpoint, fh_handler_fn fn)
+{
+    if (strcmp(endpoint, "default") == 0) {
+        w->default_handler = fn;
+        return 0;
+    }
+    route_entry *r = realloc(w->routes, (w->n_routes + 1) * sizeof *r);
+    if (r == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    w->routes = r;
+    w->routes[w->n_routes++] = (route_entry){endpoint, fn};
+    return 0;
+}
+
+/* The plugin's own bindings, or the spec's uses_requests in their place. */
+static int build_routes(worker *w)
+{
+    const fh_executor_type *t = w->loaded.type;
+    if (t == NULL)
+        return 0;
+    if (!w->spec->has_requests) {
+        for (const fh_binding *b = t->bindings; b->handler != NULL; b++) {
+            if (b->endpoints == NULL || b->endpoints[0] == NULL) {
+                w->default_handler = b->handler;
+                continue;
+            }
+            for (const char *const *e = b->endpoints; *e != NULL; e++)
+                if (add_route(w, *e, b->handler) != 0)
+                    return FH_E_NOMEM;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < w->spec->n_requests; i++) {
+        const Flowhost__RequestBinding *rb = w->spec->requests[i];
+        const fh_binding *b = t->bindings;
+        while (b->handler != NULL && strcmp(b->handler_name ? b->handler_name : "", rb->handler) != 0)
+            b++;
+        if (b->handler == NULL)
+            return fh_set_error(FH_E_NOTFOUND,
+                                "uses_requests: executor type '%s' has no handler '%s' (for '%s')",
+                                t->name, rb->handler, rb->endpoint);
+        if (add_route(w, rb->endpoint, b->handler) != 0)
+            return FH_E_NOMEM;
+    }
+    return 0;
+}
+
+static fh_handler_fn lookup(const worker *w, const char *endpoint)
+{
+    for (size_t i = 0; i < w->n_routes; i++)
+        if (strcmp(w->routes[i].endpoint, endpoint) == 0)
+            return w->routes[i].handler;
+    return w->default_handler;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return fh_set_error(FH_E_INVAL, "workspace path too long");
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return fh_set_error(FH_E_IO, "cannot create workspace %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return fh_set_error(FH_E_IO, "cannot create workspace %s: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int read_spec(const char *path, Flowhost__ExecutorSpec **out)
+{
+    char *buf;
+    size_t len;
+    int rc = fh_read_file(path, &buf, &len);
+    if (rc != 0)
+        return rc;
+    *out = flowhost__executor_spec__unpack(NULL, len, (const uint8_t *)buf);
+    free(buf);
+    if (*out == NULL)
+        return fh_set_error(FH_E_PROTOCOL, "%s: not an executor spec", path);
+    return 0;
+}
+
+static int send_hello(worker *w, int status, const char *error)
+{
+    Flowhost__WorkerHello hello = FLOWHOST__WORKER_HELLO__INIT;
+    Flowhost__Status st = FLOWHOST__STATUS__INIT;
+    hello.executor = w->spec->name;
+    hello.pid = (int32_t)getpid();
+    hello.index = w->spec->index;
+    hello.status = &st;
+    if (status != 0) {
+        st.code = FLOWHOST__STATUS__CODE__ERROR;
+        st.executor = w->spec->name;
+        st.description = (char *)error;
+    }
+    zmq_msg_t frame;
+    if (fh_pb_pack_msg(&hello.base, &frame) != 0)
+        return FH_E_NOMEM;
+    return fh_wire_send(w->sock, NULL, 0, FH_CMD_READY, &frame, 1, 0);
+}
+
+/* Loads the executor and calls init. Returns 0 or an error (fh_last_error). */
+static int start_executor(worker *w)
+{
+    int rc = fh_plugin_load(w->spec->plugin, w->spec->type[0] ? w->spec->type : NULL,
+                            w->spec->plugin_path, w->spec->n_plugin_path, &w->loaded);
+    if (rc != 0)
+        return rc;
+    if ((rc = build_routes(w)) != 0)
+        return rc;
+    if ((rc = mkdir_p(w->spec->workspace)) != 0)
+        return rc;
+    const fh_executor_type *t = w->loaded.type;
+    if (t == NULL || t->init == NULL)
+        return 0;
+    fh_ctx ctx = {.executor = w->spec->name, .workspace = w->spec->workspace,
+                  .log_level = w->log_level};
+    fh_metas metas = {sizeof(fh_metas), w->spec->name, w->spec->description, w->spec->workspace};
+    fh_value *empty = NULL;
+    const fh_value *with = (const fh_value *)w->spec->uses_with;
+    if (with == NULL)
+        with = empty = fh_value_new_map();
+    rc = t->init(&ctx, with, &metas, &w->state);
+    fh_value_destroy(&empty);
+    if (rc != 0 || ctx.failed)
+        return fh_set_error(FH_E_PLUGIN, "init failed: %s",
+                            ctx.failed ? ctx.error : fh_strerror(rc));
+    return 0;
+}
+
+/* Parameters as this executor sees them: parameters[metas.name] (a map) over the root.
+ * Returns ROOT itself when there is nothing to merge, else a new map in *OWNED. */
+static const fh_value *scoped_params(const fh_value *root, const char *name, fh_value **owned)
+{
+    *owned = NULL;
+    const fh_value *own = fh_map_get(root, name);
+    if (fh_value_type(own) != FH_TYPE_MAP)
+        return root;
+    fh_value *merged = fh_value_copy(root);
+    if (merged == NULL)
+        return NULL;
+    for (size_t i = 0; i < fh_value_len(own); i++) {
+        fh_value *v = fh_value_copy(fh_map_value_at(own, i));
+        if (v == NULL || fh_map_set(merged, fh_map_key_at(own, i), v) != 0) {
+            fh_value_destroy(&merged);
+            return NULL;
+        }
+    }
+    *owned = merged;
+    return merged;
+}
+
+/* Runs the handler on one request. Returns true with *OUT a new documents frame on
+ * success; on failure the envelope carries the error, *OUT is untouched, returns false. */
+static bool run_handler(worker *w, fh_handler_fn fn, Flowhost__Envelope *env,
+                        const void *docs_buf, size_t docs_len, zmq_msg_t *out)
+{
+    char why[FH_CTX_ERROR_MAX + 64];
+    fh_docs *docs = NULL;
+    fh_value *root_owned = NULL, *scoped_owned = NULL;
+    const fh_value *root = (const fh_value *)env->parameters;
+    if (fh_value_type(root) != FH_TYPE_MAP)
+        root = root_owned = fh_value_new_map();
+    const fh_value *params = root ? scoped_params(root, w->spec->name, &scoped_owned) : NULL;
+    if (params == NULL) {
+        snprintf(why, sizeof why, "out of memory preparing parameters");
+        goto failed;
+    }
+    if (fh_docs_decode(docs_buf, docs_len, &docs) != 0) {
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        goto failed;
+    }
+    fh_ctx ctx = {.endpoint = env->endpoint, .request_id = env->request_id,
+                  .executor = w->spec->name, .workspace = w->spec->workspace,
+                  .state = w->state, .log_level = w->log_level};
+    int rc = fn(&ctx, docs, params);
+    if (rc != 0 || ctx.failed) {
+        snprintf(why, sizeof why, "%s", ctx.failed ? ctx.error : fh_strerror(rc));
+        goto failed;
+    }
+    if (fh_docs_pack(docs, out) != 0) {
+        snprintf(why, sizeof why, "out of memory encoding documents");
+        goto failed;
+    }
+    fh_docs_destroy(&docs);
+    fh_value_destroy(&scoped_owned);
+    fh_value_destroy(&root_owned);
+    return true;
+failed:
+    if (fh_envelope_set_error(env, w->spec->name, why) != 0)
+        fprintf(stderr, "flowhost worker %s: out of memory reporting: %s\n", w->spec->name, why);
+    fh_docs_destroy(&docs);
+    fh_value_destroy(&scoped_owned);
+    fh_value_destroy(&root_owned);
+    return false;
+}
+
+static void handle_request(worker *w, fh_wire_msg *m)
+{
+    size_t env_len, docs_len;
+    const void *env_buf = fh_wire_data(m, 2, &env_len);
+    const void *docs_buf = fh_wire_data(m, 3, &docs_len);
+    Flowhost__Envelope *env;
+    if (env_buf == NULL || fh_envelope_decode(env_buf, env_len, &env) != 0) {
+        fprintf(stderr, "flowhost worker %s: dropped a malformed request: %s\n", w->spec->name,
+                fh_last_error());
+        return;
+    }
+    int64_t start = fh_now_us();
+    zmq_msg_t frames[2];
+    zmq_msg_init(&frames[1]);
+    fh_handler_fn fn = lookup(w, env->endpoint);
+    bool produced = fn != NULL && run_handler(w, fn, env, docs_buf, docs_len, &frames[1]);
+    if (!produced && docs_buf != NULL) {
+        /* Passed through, or failed: the documents go on exactly as they came. */
+        zmq_msg_move(&frames[1], &m->frames[3]);
+    }
+    if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
+        fh_pb_pack_msg(&env->base, &frames[0]) != 0) {
+        fprintf(stderr, "flowhost worker %s: out of memory replying\n", w->spec->name);
+        zmq_msg_close(&frames[1]);
+        flowhost__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    flowhost__envelope__free_unpacked(env, NULL);
+    if (fh_wire_send(w->sock, NULL, 0, FH_CMD_REPLY, frames, 2, 0) != 0)
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
+}
+
+/* Serves until DISCONNECT or until the host is gone. */
+static void serve(worker *w)
+{
+    for (;;) {
+        zmq_pollitem_t item = {w->sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, FH_WORKER_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            return;
+        if (getppid() != w->parent)
+            return; /* the host died: nobody is left to answer */
+        if (n <= 0)
+            continue;
+        fh_wire_msg m;
+        if (fh_wire_recv(w->sock, &m, ZMQ_DONTWAIT) != 0)
+            continue;
+        int cmd = fh_wire_command(&m, 0);
+        if (cmd == FH_CMD_REQUEST)
+            handle_request(w, &m);
+        else if (cmd == FH_CMD_HEARTBEAT)
+            fh_wire_send(w->sock, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+        fh_wire_close(&m);
+        if (cmd == FH_CMD_DISCONNECT)
+            return;
+    }
+}
+
+int fh_worker_main(const char *spec_path)
+{
+    worker w = {.log_level = fh_log_level_from_env(), .parent = getppid()};
+    int status = 1;
+    if (read_spec(spec_path, &w.spec) != 0) {
+        fprintf(stderr, "flowhost worker: %s\n", fh_last_error());
+        return 1;
+    }
+    w.zctx = zmq_ctx_new();
+    w.sock = w.zctx ? zmq_socket(w.zctx, ZMQ_DEALER) : NULL;
+    if (w.sock == NULL || fh_wire_socket_defaults(w.sock, 2000, 0) != 0 ||
+        zmq_connect(w.sock, w.spec->gateway) != 0) {
+        fprintf(stderr, "flowhost worker %s: cannot connect to %s: %s\n", w.spec->name,
+                w.spec->gateway, zmq_strerror(errno));
+        goto out;
+    }
+    if (start_executor(&w) != 0) {
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        send_hello(&w, -1, why);
+        goto out;
+    }
+    if (send_hello(&w, 0, NULL) != 0) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name, fh_last_error());
+        goto out;
+    }
+    serve(&w);
+    if (w.loaded.type != NULL && w.loaded.type->fini != NULL)
+        w.loaded.type->fini(w.state);
+    status = 0;
+out:
+    if (w.sock)
+        zmq_close(w.sock);
+    if (w.zctx)
+        zmq_ctx_term(w.zctx);
+    free(w.routes);
+    free(w.loaded.path);
+    flowhost__executor_spec__free_unpacked(w.spec, NULL);
+    return status;
+}

@@ -1,0 +1,391 @@
+/* The client: see client.h. One DEALER socket; a post keeps a window of requests in
+ * flight and pulls its input only when the window has room. */
+#define _GNU_SOURCE
+#include <flowhost/client.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "json_internal.h"
+#include "pb.h"
+#include "util.h"
+#include "wire.h"
+
+struct fh_client {
+    void *zctx;
+    void *sock;
+};
+
+struct fh_response {
+    Flowhost__Envelope *env;
+    const void *docs_buf;  /* the documents frame, decoded on first use */
+    size_t docs_len;
+    fh_docs *docs;
+    fh_value *no_params;   /* an empty map when the envelope has no parameters */
+};
+
+void fh_post_options_init(fh_post_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->request_size = 100;
+}
+
+/* "HOST:PORT" -> "tcp://HOST:PORT"; ZeroMQ endpoints are kept. */
+static int endpoint_of(const char *address, char *out, size_t size)
+{
+    if (strstr(address, "://") != NULL) {
+        snprintf(out, size, "%s", address);
+        return 0;
+    }
+    const char *colon = strrchr(address, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || colon == address || end == colon + 1 || *end != '\0' || port < 1 ||
+        port > 65535)
+        return fh_set_error(FH_E_INVAL, "invalid address '%s': expected HOST:PORT", address);
+    if ((size_t)snprintf(out, size, "tcp://%s", address) >= size)
+        return fh_set_error(FH_E_INVAL, "address too long");
+    return 0;
+}
+
+int fh_client_new(const char *address, fh_client **out)
+{
+    char ep[512];
+    *out = NULL;
+    int rc = endpoint_of(address, ep, sizeof ep);
+    if (rc != 0)
+        return rc;
+    fh_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    int hwm = FH_CLIENT_MAX_INFLIGHT * 2;
+    c->zctx = zmq_ctx_new();
+    c->sock = c->zctx ? zmq_socket(c->zctx, ZMQ_DEALER) : NULL;
+    if (c->sock == NULL || fh_wire_socket_defaults(c->sock, 0, 0) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0) {
+        rc = fh_set_error(FH_E_ZMQ, "cannot create a client socket: %s", zmq_strerror(errno));
+        fh_client_destroy(&c);
+        return rc;
+    }
+    if (zmq_connect(c->sock, ep) != 0) {
+        rc = fh_set_error(FH_E_INVAL, "cannot connect to '%s': %s", address, zmq_strerror(errno));
+        fh_client_destroy(&c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void fh_client_destroy(fh_client **cp)
+{
+    fh_client *c = cp ? *cp : NULL;
+    if (c == NULL)
+        return;
+    if (c->sock)
+        zmq_close(c->sock);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    free(c);
+    *cp = NULL;
+}
+
+/* ---- one post ----------------------------------------------------------------------- */
+
+typedef struct post {
+    fh_client *c;
+    const char *endpoint;
+    const fh_post_options *opts;
+    const fh_docs *docs;       /* array input, or NULL */
+    size_t docs_pos;
+    fh_input_fn next;          /* pull input, or NULL */
+    void *input_user;
+    size_t request_size;
+    size_t window;
+    size_t inflight;
+    size_t sent;
+    bool input_done;
+    char prefix[17];           /* request ids of this post start with it */
+} post;
+
+/* Collects the next request's documents into A: borrowed from the array input, or owned
+ * (pulled) from the input function (*OWNED true). Returns the count, or negative. */
+static int collect(post *p, Flowhost__DocumentArray *a, bool *owned)
+{
+    *owned = p->next != NULL;
+    a->docs = malloc(p->request_size * sizeof *a->docs);
+    if (a->docs == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    while (a->n_docs < p->request_size) {
+        if (p->docs != NULL) {
+            if (p->docs_pos >= fh_docs_len(p->docs))
+                break;
+            a->docs[a->n_docs++] = FH_PB_DOC(fh_docs_at(p->docs, p->docs_pos++));
+            continue;
+        }
+        if (p->next == NULL)
+            break;
+        fh_doc *d = NULL;
+        int rc = p->next(p->input_user, &d);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 || d == NULL)
+            break;
+        a->docs[a->n_docs++] = FH_PB_DOC(d);
+    }
+    return (int)a->n_docs;
+}
+
+static void release(Flowhost__DocumentArray *a, bool owned)
+{
+    for (size_t i = 0; owned && i < a->n_docs; i++) {
+        fh_doc *d = (fh_doc *)a->docs[i];
+        fh_doc_destroy(&d);
+    }
+    free(a->docs);
+}
+
+/* Sends the next request. Returns 1 sent, 0 the input is over, or negative. */
+static int send_next(post *p)
+{
+    Flowhost__DocumentArray a = FLOWHOST__DOCUMENT_ARRAY__INIT;
+    bool owned;
+    int n = collect(p, &a, &owned);
+    if (n < 0 || (n == 0 && p->sent > 0)) {
+        release(&a, owned);
+        p->input_done = true;
+        return n < 0 ? n : 0;
+    }
+    if ((size_t)n < p->request_size)
+        p->input_done = true;
+    char id[64];
+    snprintf(id, sizeof id, "%s-%zx", p->prefix, p->sent);
+    Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
+    env.request_id = id;
+    env.endpoint = (char *)p->endpoint;
+    env.parameters = (Flowhost__Value *)p->opts->parameters;
+    zmq_msg_t frames[2];
+    int rc = fh_pb_pack_msg(&env.base, &frames[0]);
+    if (rc == 0 && (rc = fh_pb_pack_msg(&a.base, &frames[1])) != 0)
+        zmq_msg_close(&frames[0]);
+    release(&a, owned);
+    if (rc != 0)
+        return rc;
+    if ((rc = fh_wire_send(p->c->sock, NULL, 0, FH_CMD_REQUEST, frames, 2, 0)) != 0)
+        return rc == FH_E_TIMEOUT ? fh_set_error(FH_E_TIMEOUT, "the gateway does not take requests")
+                                  : rc;
+    p->sent++;
+    p->inflight++;
+    return 1;
+}
+
+static int call(fh_response_fn fn, const fh_response *r, const post *p)
+{
+    if (fn == NULL || fn(r, p->opts->user) == 0)
+        return 0;
+    if (p->opts->continue_on_error)
+        return 0;
+    return fh_set_error(FH_E_STATE, "a response callback failed (request %s)",
+                        fh_response_request_id(r));
+}
+
+/* Hands one received message to the callbacks. Returns 0 or negative (stop). */
+static int deliver(post *p, fh_wire_msg *m)
+{
+    size_t len, dlen;
+    if (fh_wire_command(m, 0) != FH_CMD_REPLY)
+        return 0;
+    const void *buf = fh_wire_data(m, 2, &len);
+    fh_response r = {0};
+    if (buf == NULL || fh_envelope_decode(buf, len, &r.env) != 0)
+        return 0; /* not something this client can use: nothing to answer */
+    if (strncmp(r.env->request_id, p->prefix, sizeof p->prefix - 1) != 0) {
+        flowhost__envelope__free_unpacked(r.env, NULL); /* a late reply of an earlier post */
+        return 0;
+    }
+    p->inflight--;
+    r.docs_buf = fh_wire_data(m, 3, &dlen);
+    r.docs_len = dlen;
+    int rc = call(fh_response_status(&r) == FH_RESPONSE_SUCCESS ? p->opts->on_done
+                                                                : p->opts->on_error,
+                  &r, p);
+    if (rc == 0)
+        rc = call(p->opts->on_always, &r, p);
+    flowhost__envelope__free_unpacked(r.env, NULL);
+    fh_docs_destroy(&r.docs);
+    fh_value_destroy(&r.no_params);
+    return rc;
+}
+
+/* Waits for at least one response and delivers every one that is there. */
+static int receive(post *p)
+{
+    zmq_pollitem_t item = {p->c->sock, 0, ZMQ_POLLIN, 0};
+    int timeout = p->opts->timeout_ms > 0 ? p->opts->timeout_ms : -1;
+    int n;
+    while ((n = zmq_poll(&item, 1, timeout)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+    if (n == 0)
+        return fh_set_error(FH_E_TIMEOUT, "no response within %d ms (%zu requests unanswered)",
+                            p->opts->timeout_ms, p->inflight);
+    fh_wire_msg m;
+    while (p->inflight > 0 && fh_wire_recv(p->c->sock, &m, ZMQ_DONTWAIT) == 0) {
+        int rc = deliver(p, &m);
+        fh_wire_close(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int run_post(post *p)
+{
+    if (p->c == NULL || p->endpoint == NULL || p->endpoint[0] == '\0')
+        return fh_set_error(FH_E_INVAL, "post needs a client and an endpoint");
+    if (p->opts->parameters != NULL && fh_value_type(p->opts->parameters) != FH_TYPE_MAP)
+        return fh_set_error(FH_E_INVAL, "parameters must be a map");
+    p->request_size = p->opts->request_size ? p->opts->request_size : 100;
+    p->window = p->opts->prefetch ? p->opts->prefetch : FH_CLIENT_MAX_INFLIGHT;
+    if (p->window > FH_CLIENT_MAX_INFLIGHT)
+        p->window = FH_CLIENT_MAX_INFLIGHT;
+    fh_random_hex(p->prefix, sizeof p->prefix - 1);
+    for (;;) {
+        while (!p->input_done && p->inflight < p->window) {
+            int rc = send_next(p);
+            if (rc < 0)
+                return rc;
+        }
+        if (p->inflight == 0)
+            return 0;
+        int rc = receive(p);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
+                   const fh_post_options *opts)
+{
+    fh_post_options dflt;
+    if (opts == NULL) {
+        fh_post_options_init(&dflt);
+        opts = &dflt;
+    }
+    post p = {.c = c, .endpoint = endpoint, .opts = opts, .docs = docs};
+    return run_post(&p);
+}
+
+int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
+                         void *input_user, const fh_post_options *opts)
+{
+    fh_post_options dflt;
+    if (opts == NULL) {
+        fh_post_options_init(&dflt);
+        opts = &dflt;
+    }
+    if (next == NULL)
+        return fh_set_error(FH_E_INVAL, "post needs an input function");
+    post p = {.c = c, .endpoint = endpoint, .opts = opts, .next = next, .input_user = input_user};
+    return run_post(&p);
+}
+
+/* ---- responses ---------------------------------------------------------------------- */
+
+const char *fh_response_request_id(const fh_response *r) { return r->env->request_id; }
+const char *fh_response_endpoint(const fh_response *r) { return r->env->endpoint; }
+
+fh_response_code fh_response_status(const fh_response *r)
+{
+    return r->env->status && r->env->status->code == FLOWHOST__STATUS__CODE__ERROR
+               ? FH_RESPONSE_ERROR
+               : FH_RESPONSE_SUCCESS;
+}
+
+const char *fh_response_error_executor(const fh_response *r)
+{
+    return r->env->status ? r->env->status->executor : "";
+}
+
+const char *fh_response_error_description(const fh_response *r)
+{
+    return r->env->status ? r->env->status->description : "";
+}
+
+size_t fh_response_route_count(const fh_response *r) { return r->env->n_routes; }
+
+const char *fh_response_route(const fh_response *r, size_t i, int64_t *start_us, int64_t *end_us)
+{
+    if (i >= r->env->n_routes)
+        return NULL;
+    if (start_us)
+        *start_us = r->env->routes[i]->start_time_us;
+    if (end_us)
+        *end_us = r->env->routes[i]->end_time_us;
+    return r->env->routes[i]->executor;
+}
+
+const fh_value *fh_response_parameters(const fh_response *r)
+{
+    if (fh_value_type((const fh_value *)r->env->parameters) == FH_TYPE_MAP)
+        return (const fh_value *)r->env->parameters;
+    fh_response *mr = (fh_response *)r; /* filled once, on first use */
+    if (mr->no_params == NULL)
+        mr->no_params = fh_value_new_map();
+    return mr->no_params;
+}
+
+const fh_docs *fh_response_docs(const fh_response *r)
+{
+    fh_response *mr = (fh_response *)r; /* decoded once, on first use */
+    if (mr->docs == NULL && fh_docs_decode(r->docs_buf, r->docs_len, &mr->docs) != 0)
+        return NULL;
+    return mr->docs;
+}
+
+static json_t *routes_json(const fh_response *r)
+{
+    json_t *routes = json_array();
+    for (size_t i = 0; routes && i < fh_response_route_count(r); i++) {
+        int64_t start, end;
+        const char *name = fh_response_route(r, i, &start, &end);
+        char s[40], e[40];
+        fh_format_time_us(start, s, sizeof s);
+        fh_format_time_us(end, e, sizeof e);
+        json_array_append_new(routes, json_pack("{s:s, s:s, s:s}", "executor", name,
+                                                "start_time", s, "end_time", e));
+    }
+    return routes;
+}
+
+char *fh_response_to_json(const fh_response *r)
+{
+    const fh_docs *docs = fh_response_docs(r);
+    if (docs == NULL)
+        return NULL;
+    json_t *jdocs = json_array();
+    for (size_t i = 0; jdocs && i < fh_docs_len(docs); i++)
+        json_array_append_new(jdocs, fh_doc_to_jansson(fh_docs_at(docs, i)));
+    bool ok = fh_response_status(r) == FH_RESPONSE_SUCCESS;
+    json_t *status = ok ? json_pack("{s:s}", "code", "SUCCESS")
+                        : json_pack("{s:s, s:s, s:s}", "code", "ERROR", "executor",
+                                    fh_response_error_executor(r), "description",
+                                    fh_response_error_description(r));
+    json_t *o = json_pack("{s:s, s:s, s:o*, s:o*, s:o*, s:o*}", "request_id",
+                          fh_response_request_id(r), "endpoint", fh_response_endpoint(r),
+                          "status", status, "routes", routes_json(r), "parameters",
+                          fh_value_to_jansson(fh_response_parameters(r)), "docs", jdocs);
+    if (o == NULL) {
+        fh_set_error(FH_E_NOMEM, "cannot build the response's JSON");
+        return NULL;
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}

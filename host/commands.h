@@ -1,0 +1,14 @@
+/* The subcommands of the flowhost binary. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status:
+ * 0 success, 1 the work failed (e.g. a response was an error), 2 bad usage or input. */
+#ifndef FH_HOST_COMMANDS_H
+#define FH_HOST_COMMANDS_H
+
+int fh_cmd_run(int argc, char **argv);
+/* ENDPOINT is NULL for `post` (the first argument is the endpoint), or "/index" etc. for
+ * index, search, update and delete. */
+int fh_cmd_post(int argc, char **argv, const char *endpoint);
+int fh_cmd_validate(int argc, char **argv);
+int fh_cmd_worker(int argc, char **argv);
+
+#endif

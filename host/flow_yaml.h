@@ -1,0 +1,71 @@
+/* A small YAML document tree built from libyaml parser events, for the flow loader.
+ *
+ * The tree keeps what a strict schema needs to report good errors: every node knows
+ * where it starts (1-based line and column), and a scalar knows whether it was written
+ * plain or quoted (a quoted scalar is always a string; a plain one is typed by the
+ * schema with fh_yaml_type_plain()).
+ *
+ * The parser is bounded: at most FH_YAML_MAX_DEPTH levels of nesting and
+ * FH_YAML_MAX_NODES nodes. Aliases are rejected (so no "billion laughs"), anchors are
+ * ignored, a mapping key must be a scalar and may appear once, the input holds one
+ * document, and tags other than the standard !!str / !!map / !!seq are rejected.
+ */
+#ifndef FH_HOST_FLOW_YAML_H
+#define FH_HOST_FLOW_YAML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FH_YAML_MAX_DEPTH 64
+#define FH_YAML_MAX_NODES 20000
+
+typedef enum fh_yaml_kind {
+    FH_YAML_SCALAR = 0,
+    FH_YAML_SEQUENCE,
+    FH_YAML_MAPPING
+} fh_yaml_kind;
+
+typedef struct fh_yaml_node fh_yaml_node;
+struct fh_yaml_node {
+    fh_yaml_kind kind;
+    int line, column;       /* where the node starts, 1-based */
+    char *text;             /* scalar: its text, NUL-terminated (never NULL) */
+    size_t len;             /* scalar: strlen(text) */
+    bool quoted;            /* scalar: not plain (quoted, block, or tagged !!str) */
+    fh_yaml_node **keys;    /* mapping: the keys (scalars), n entries */
+    fh_yaml_node **items;   /* sequence: the items; mapping: the values of keys[i] */
+    size_t n;               /* number of items (sequence) or entries (mapping) */
+    size_t cap;             /* allocated room in items (and keys) */
+};
+
+/* Parses the one YAML document in TEXT (LEN bytes) into a new tree the caller owns and
+ * frees with fh_yaml_destroy(). NAME is used in messages. An empty document gives a
+ * plain empty scalar at 1:1. Returns 0, or FH_E_PARSE with the message
+ * "NAME:LINE:COLUMN: what is wrong" (libyaml's problem for a syntax error,
+ * "duplicate key 'x'", ...), or FH_E_NOMEM. */
+int fh_yaml_parse(const char *text, size_t len, const char *name, fh_yaml_node **out);
+
+/* Frees *NODE and everything below it and sets *NODE to NULL. Accepts NULL. */
+void fh_yaml_destroy(fh_yaml_node **node);
+
+/* The value of KEY in MAP (borrowed), or NULL when absent or MAP is not a mapping. When
+ * KEY_NODE is not NULL it receives the key node. */
+const fh_yaml_node *fh_yaml_map_get(const fh_yaml_node *map, const char *key,
+                                    const fh_yaml_node **key_node);
+
+/* What a plain scalar's text means (the YAML 1.2 core schema, decimal integers only). */
+typedef enum fh_yaml_plain {
+    FH_YAML_PLAIN_NULL = 0, /* "", "~", "null", "Null", "NULL" */
+    FH_YAML_PLAIN_BOOL,     /* true/True/TRUE, false/False/FALSE */
+    FH_YAML_PLAIN_INT,      /* [-+]?[0-9]+ that fits an int64 */
+    FH_YAML_PLAIN_DOUBLE,   /* [-+]?(.5|5|5.|5.5)([eE][-+]?5)?, .inf, .nan */
+    FH_YAML_PLAIN_STRING,   /* anything else */
+    FH_YAML_PLAIN_INT_RANGE /* an integer that does not fit an int64 */
+} fh_yaml_plain;
+
+/* Types the plain scalar TEXT. Stores the value in *B, *I or *D when the result is a
+ * bool, an int or a double (each may be NULL). */
+fh_yaml_plain fh_yaml_type_plain(const char *text, bool *b, int64_t *i, double *d);
+
+#endif

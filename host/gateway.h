@@ -1,0 +1,48 @@
+/* The gateway: the host's one event loop. It binds the client socket and the workers'
+ * socket, starts a worker per executor, routes every request through the executors in
+ * order (a star: client -> gateway -> executor 1 -> gateway -> executor 2 -> ... ->
+ * client), answers for workers that die, and drains on SIGINT/SIGTERM.
+ *
+ * The gateway reads only request envelopes; documents pass through as opaque frames.
+ */
+#ifndef FH_HOST_GATEWAY_H
+#define FH_HOST_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow_config.h"
+
+typedef struct fh_gateway fh_gateway;
+
+#define FH_GATEWAY_MAX_INFLIGHT 1024       /* requests inside the flow at once, default */
+#define FH_DEFAULT_MAX_MSG (256LL << 20)   /* largest message accepted, bytes */
+
+typedef struct fh_gateway_options {
+    const fh_flow_config *cfg; /* borrowed: must outlive the gateway */
+    const char *self_exe;      /* the flowhost binary, to start workers with */
+    size_t max_inflight;       /* 0: FH_GATEWAY_MAX_INFLIGHT */
+    int64_t max_msg;           /* 0: FH_DEFAULT_MAX_MSG */
+} fh_gateway_options;
+
+/* Sets everything up and waits until every worker is ready (at most the flow's
+ * timeout_ready). SIGINT, SIGTERM and SIGCHLD are blocked in the calling process from
+ * here on: the gateway takes them through a signalfd. On success stores a new gateway
+ * the caller owns in *OUT and returns 0. On failure everything started is stopped and
+ * removed, and the return is negative with fh_last_error() naming the executor that
+ * failed and why. */
+int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out);
+
+/* "HOST:PORT" of the client socket. Borrowed from G. */
+const char *fh_gateway_address(const fh_gateway *g);
+
+/* Serves until SIGINT or SIGTERM, then drains: stops taking requests, answers those in
+ * flight, and returns 0. A second signal while draining returns at once. Returns
+ * negative on a fatal transport error. */
+int fh_gateway_serve(fh_gateway *g);
+
+/* Stops the workers (DISCONNECT, then SIGKILL after a grace period), closes the sockets,
+ * removes the runtime directory, frees *G and sets it to NULL. Accepts NULL. */
+void fh_gateway_destroy(fh_gateway **g);
+
+#endif

@@ -1,0 +1,31 @@
+/* Loading executor types from plugins. Runs only in worker processes (and short-lived
+ * children): the host never loads plugin code. */
+#ifndef FH_HOST_PLUGIN_LOADER_H
+#define FH_HOST_PLUGIN_LOADER_H
+
+#include <stddef.h>
+
+#include <flowhost/executor.h>
+
+typedef struct fh_loaded_type {
+    const fh_executor_type *type; /* NULL: the built-in pass-through */
+    char *path;                   /* the .so it came from (malloc'd), NULL for built-in */
+    void *dl;                     /* dlopen handle; never closed: the process exits */
+} fh_loaded_type;
+
+/* Finds and loads an executor type.
+ * - PLUGIN set: load that .so; TYPE names a type in it, or NULL for its only type.
+ * - PLUGIN NULL, TYPE set: look in each of the N_DIRS folders DIRS for DIR/TYPE.so, then
+ *   every other *.so there (in name order), and take the first that holds TYPE.
+ * - both NULL: the built-in pass-through (OUT->type NULL).
+ * Fills *OUT. Returns 0, or FH_E_NOTFOUND (no such file, no such type), FH_E_PLUGIN
+ * (dlopen failed, not a flowhost plugin), FH_E_ABI (other ABI major or a malformed
+ * descriptor), with the reason in fh_last_error(). */
+int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size_t n_dirs,
+                   fh_loaded_type *out);
+
+/* Checks a descriptor read from PATH: magic, ABI major, sizes. Returns 0 or FH_E_ABI /
+ * FH_E_PLUGIN with a message naming PATH. */
+int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path);
+
+#endif

@@ -1,0 +1,37 @@
+/* Internal: protobuf encode/decode of envelopes, documents, hellos and specs, straight
+ * into and out of ZeroMQ frames. */
+#ifndef FH_SDK_CODEC_H
+#define FH_SDK_CODEC_H
+
+#include <stddef.h>
+#include <zmq.h>
+
+#include "flowhost.pb-c.h"
+
+#include <flowhost/document.h>
+
+/* Packs any protobuf-c message into a new frame OUT (initialised here; the caller sends
+ * or closes it). Returns 0 or FH_E_NOMEM. */
+int fh_pb_pack_msg(const ProtobufCMessage *msg, zmq_msg_t *out);
+
+/* Decodes an envelope. *OUT is freed with flowhost__envelope__free_unpacked(*OUT, NULL).
+ * Returns 0 or FH_E_PROTOCOL ("cannot decode request envelope"). */
+int fh_envelope_decode(const void *buf, size_t len, Flowhost__Envelope **out);
+
+/* Decodes the documents frame into a new array the caller owns (fh_docs_destroy). An
+ * empty frame is an empty array. Returns 0 or FH_E_PROTOCOL. */
+int fh_docs_decode(const void *buf, size_t len, fh_docs **out);
+
+/* Packs DOCS into a new frame. Returns 0 or FH_E_NOMEM. */
+int fh_docs_pack(const fh_docs *docs, zmq_msg_t *out);
+
+/* Appends a route (EXECUTOR, START_US, END_US) to ENV. Returns 0 or FH_E_NOMEM. */
+int fh_envelope_add_route(Flowhost__Envelope *env, const char *executor, int64_t start_us,
+                          int64_t end_us);
+
+/* Sets ENV's status to ERROR from EXECUTOR with DESCRIPTION (copied). Returns 0 or
+ * FH_E_NOMEM. */
+int fh_envelope_set_error(Flowhost__Envelope *env, const char *executor,
+                          const char *description);
+
+#endif
