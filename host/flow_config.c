@@ -801,7 +801,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         }
         if ((rc = get_string(s, "uses", u, &text)) < 0)
             goto done;
-        if (!text) /* expanded to nothing */
+        if (!text || !*text) /* expanded to nothing: the pass-through */
             ;
         else if (ends_with(text, ".so"))
             rc = find_plugin(s, u, text, &x->plugin);

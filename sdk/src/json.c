@@ -860,8 +860,10 @@ static int doc_field(parse_ctx *c, const char *path, const char *key, const json
 
 /* Chunks and matches that do not say otherwise get what fh_doc_add_chunk /
  * fh_doc_add_match would give them (parent_id and granularity, adjacency), so that an
- * input written by hand nests like one built through the API. Done after the whole
- * object is read: its fields may come in any order. */
+ * input written by hand nests like one built through the API. Done top-down once the
+ * whole tree is read: fields come in any order, and a chunk's granularity depends on
+ * its parent's final one. J is the JSON D was read from (the recursion is bounded by
+ * the depth check of doc_from). */
 static void doc_link_children(Flowhost__Document *d, const json_t *j)
 {
     const json_t *chunks = json_object_get(j, "chunks");
@@ -870,13 +872,18 @@ static void doc_link_children(Flowhost__Document *d, const json_t *j)
         Flowhost__Document *ch = d->chunks[i];
         if (!json_object_get(cj, "granularity"))
             ch->granularity = d->granularity + 1;
-        if (!*ch->parent_id && fh_pb_set_string(&ch->parent_id, d->id) < 0)
-            break; /* out of memory: the chunk simply keeps no parent_id */
+        /* out of memory here just leaves the chunk without a parent_id */
+        if (!*ch->parent_id)
+            (void)fh_pb_set_string(&ch->parent_id, d->id);
+        doc_link_children(ch, cj);
     }
     const json_t *matches = json_object_get(j, "matches");
-    for (size_t i = 0; i < d->n_matches; i++)
-        if (!json_object_get(json_array_get(matches, i), "adjacency"))
+    for (size_t i = 0; i < d->n_matches; i++) {
+        const json_t *mj = json_array_get(matches, i);
+        if (!json_object_get(mj, "adjacency"))
             d->matches[i]->adjacency = d->adjacency + 1;
+        doc_link_children(d->matches[i], mj);
+    }
 }
 
 static int doc_from(const json_t *j, int depth, parse_ctx *c, const char *path,
@@ -912,7 +919,8 @@ static int doc_from(const json_t *j, int depth, parse_ctx *c, const char *path,
         FH_PB_DOC(fresh)->id = (char *)protobuf_c_empty_string;
         fh_doc_destroy(&fresh);
     }
-    doc_link_children(d, j);
+    if (depth == 0)
+        doc_link_children(d, j);
     *out = d;
     return 0;
 }

@@ -338,7 +338,7 @@ static void test_merge_with(void **state)
 static void test_env_merge(void **state)
 {
     (void)state;
-    fh_flow_config *c = parse_ok(HDR "with:\n  env: {A: a, B: b, N: 007, F: false, E:}\n"
+    fh_flow_config *c = parse_ok(HDR "with:\n  env: {A: a, B: b, N: 007, F: false, E: ~}\n"
                                      "executors:\n"
                                      "  - env: {B: exec, C: 1.5}\n"
                                      "  - name: other\n");
@@ -394,9 +394,9 @@ static void test_env_vars(void **state)
     assert_int_equal(fh_value_type(fh_map_get(w, "nothing")), FH_TYPE_NULL);
     fh_flow_config_destroy(&c);
 
-    const char *m = parse_fail(HDR "executors:\n  - uses_with: {a: x${FH_TEST_UNSET}}\n",
+    const char *m = parse_fail(HDR "executors:\n  - uses_with:\n      a: x${FH_TEST_UNSET}\n",
                                FH_E_PARSE);
-    assert_contains(m, "t.yml:4:21: environment variable 'FH_TEST_UNSET' is not set");
+    assert_string_equal(m, "t.yml:5:10: environment variable 'FH_TEST_UNSET' is not set");
     m = parse_fail(HDR "executors:\n  - name: ${FH_TEST_UNSET\n", FH_E_PARSE);
     assert_contains(m, "t.yml:4:11: unterminated '${'");
     m = parse_fail(HDR "executors:\n  - name: ${1X}\n", FH_E_PARSE);
@@ -437,7 +437,7 @@ static void test_syntax_error(void **state)
     fh_flow_config *c = NULL;
     assert_int_equal(fh_flow_config_load(path, &c), FH_E_PARSE);
     assert_null(c);
-    snprintf(want, sizeof want, "%s:6:3: did not find expected ',' or ']'", path);
+    snprintf(want, sizeof want, "%s:6:9: did not find expected ',' or ']'", path);
     assert_contains(fh_last_error(), want);
 
     const char *m = parse_fail("a: b: c\n", FH_E_PARSE);
@@ -472,7 +472,7 @@ static void test_unknown_key(void **state)
     assert_contains(m, "t.yml:5:5: unknown key 'use_with' in executors[0] (did you mean "
                        "'uses_with'?)");
     m = parse_fail(HDR "executors:\n  - uses_metas: {nme: a}\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:4:19: unknown key 'nme' in executors[0].uses_metas (did you "
+    assert_contains(m, "t.yml:4:18: unknown key 'nme' in executors[0].uses_metas (did you "
                        "mean 'name'?)");
     m = parse_fail(HDR "executors:\n  - uses: {jtype: T, metas: {py_modules: [a.py]}}\n",
                    FH_E_PARSE);
@@ -561,7 +561,7 @@ static void test_missing_plugin(void **state)
     assert_string_equal(m, "t.yml:4:11: plugin './x.so' not found");
     m = parse_fail(HDR "executors:\n  - uses: {jtype: T, metas: {plugin: nope.so}}\n",
                    FH_E_NOTFOUND);
-    assert_contains(m, "t.yml:4:39: plugin 'nope.so' not found");
+    assert_contains(m, "t.yml:4:38: plugin 'nope.so' not found");
     m = parse_fail(HDR "executors:\n  - uses: sub.so\n", FH_E_NOTFOUND);
     assert_contains(m, "plugin 'sub.so' not found");
     /* a folder is not a plugin (sub/ exists; make it look like one via ..) */
@@ -593,18 +593,21 @@ static void test_names(void **state)
     assert_contains(m, "executor name '../x'");
     m = parse_fail(HDR "executors:\n  - uses_metas: {name: ..}\n", FH_E_PARSE);
     assert_contains(m, "t.yml:4:24: executor name '..'");
-    char yaml[256];
-    snprintf(yaml, sizeof yaml, HDR "executors:\n  - name: %065d\n", 0);
+    char yaml[256], longname[66];
+    memset(longname, 'x', 65);
+    longname[65] = '\0';
+    snprintf(yaml, sizeof yaml, HDR "executors:\n  - name: %s\n", longname);
     m = parse_fail(yaml, FH_E_PARSE);
     assert_contains(m, "must be 1 to 64 characters");
-    snprintf(yaml, sizeof yaml, HDR "executors:\n  - name: %064d\n", 0);
+    longname[64] = '\0';
+    snprintf(yaml, sizeof yaml, HDR "executors:\n  - name: %s\n", longname);
     fh_flow_config *c = parse_ok(yaml);
     assert_int_equal(strlen(c->executors[0].name), 64);
     fh_flow_config_destroy(&c);
     m = parse_fail(HDR "executors:\n  - uses: my-type\n", FH_E_PARSE);
     assert_contains(m, "executor type name, not 'my-type'");
     m = parse_fail(HDR "executors:\n  - uses_requests: {index: f}\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:4:23: endpoint 'index' in 'uses_requests' must start with '/'");
+    assert_contains(m, "t.yml:4:21: endpoint 'index' in 'uses_requests' must start with '/'");
     m = parse_fail(HDR "executors:\n  - uses_requests: {/index: not a name}\n", FH_E_PARSE);
     assert_contains(m, "handler of '/index' must be a function name, not 'not a name'");
 }
@@ -616,7 +619,7 @@ static void test_duplicate_key(void **state)
                                FH_E_PARSE);
     assert_string_equal(m, "t.yml:6:3: duplicate key 'port'");
     m = parse_fail(HDR "executors:\n  - uses_with: {a: 1, a: 2}\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:4:24: duplicate key 'a'");
+    assert_contains(m, "t.yml:4:23: duplicate key 'a'");
     m = parse_fail(HDR "executors: []\n? [a]\n: b\n", FH_E_PARSE);
     assert_contains(m, "t.yml:4:3: a mapping key must be a scalar");
 }

@@ -1,0 +1,88 @@
+/* Executors that misbehave on request, for the tests of error handling.
+ *
+ * Fail   fails a request whose parameters hold fail: true, or that has a document
+ *        tagged fail: true; init fails when uses_with holds fail_init: true.
+ * Crash  dies with SIGSEGV on a request that has a document tagged crash: true.
+ * Bind, BindDefault  bind handlers to endpoints and tag documents with the handler's
+ *        name, for the tests of endpoint dispatch and uses_requests. */
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <flowhost/executor.h>
+
+static bool any_doc_tagged(const fh_docs *docs, const char *tag)
+{
+    for (size_t i = 0; i < fh_docs_len(docs); i++)
+        if (fh_map_get_bool(fh_doc_tags_get(fh_docs_at(docs, i)), tag, false))
+            return true;
+    return false;
+}
+
+static int fail_init(fh_ctx *ctx, const fh_value *with, const fh_metas *metas, void **state)
+{
+    (void)metas;
+    (void)state;
+    if (fh_map_get_bool(with, "fail_init", false))
+        return fh_ctx_fail(ctx, "init refused: fail_init is set");
+    return 0;
+}
+
+static int fail_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    if (fh_map_get_bool(params, "fail", false) || any_doc_tagged(docs, "fail"))
+        return fh_ctx_fail(ctx, "asked to fail on %s", fh_ctx_endpoint(ctx));
+    return 0;
+}
+
+FH_EXECUTOR(Fail, fail_init, NULL, FH_REQUESTS(fail_foo));
+
+static int crash_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)ctx;
+    (void)params;
+    if (any_doc_tagged(docs, "crash"))
+        raise(SIGSEGV);
+    return 0;
+}
+
+FH_EXECUTOR(Crash, NULL, NULL, FH_REQUESTS(crash_foo));
+
+static int tag_with(fh_docs *docs, const char *handler)
+{
+    for (size_t i = 0; i < fh_docs_len(docs); i++)
+        if (fh_map_set_string(fh_doc_tags(fh_docs_at(docs, i)), "handler", handler) != 0)
+            return FH_E_NOMEM;
+    return 0;
+}
+
+static int index_docs(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)ctx;
+    (void)params;
+    return tag_with(docs, "index_docs");
+}
+
+static int search(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)ctx;
+    (void)params;
+    return tag_with(docs, "search");
+}
+
+static int fallback(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)ctx;
+    (void)params;
+    return tag_with(docs, "fallback");
+}
+
+/* Bind: /index and /search, /query; no default handler, so other endpoints pass. */
+FH_EXECUTOR(Bind, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
+            FH_REQUESTS(search, "/search", "/query"));
+/* BindDefault: the same plus a default handler. Its handlers are also there for
+ * uses_requests to pick by name. */
+FH_EXECUTOR(BindDefault, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
+            FH_REQUESTS(search, "/search", "/query"), FH_REQUESTS(fallback));
+
+FH_PLUGIN(Fail, Crash, Bind, BindDefault);

@@ -1,0 +1,76 @@
+# Shared helpers of the end-to-end tests: sourced, never run. The tests drive the real
+# flowhost binary ($FLOWHOST) with the real plugins ($FH_PLUGIN_DIR); ctest sets both.
+set -euo pipefail
+
+: "${FLOWHOST:?set by ctest: the flowhost binary}"
+: "${FH_PLUGIN_DIR:?set by ctest: the folder of the built plugins}"
+: "${FH_SOURCE_DIR:?set by ctest: the source tree}"
+export FLOWHOST_PLUGIN_PATH=$FH_PLUGIN_DIR
+FLOWS=$FH_SOURCE_DIR/flows
+TOOLS=${FH_BUILD_DIR:-}/tests
+T=$(mktemp -d /tmp/fh-e2e.XXXXXX)
+FLOW_PID=""
+CHECKS=0
+
+cleanup() {
+    if [ -n "$FLOW_PID" ] && kill -0 "$FLOW_PID" 2>/dev/null; then
+        kill -KILL "$FLOW_PID" 2>/dev/null || true
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -f "$T/run.log" ]; then
+        echo "--- flow log:" >&2
+        tail -n 30 "$T/run.log" >&2
+    fi
+    exit 1
+}
+
+# check DESCRIPTION ACTUAL EXPECTED
+check() {
+    CHECKS=$((CHECKS + 1))
+    if [ "$2" != "$3" ]; then
+        fail "$1: expected [$3], got [$2]"
+    fi
+    echo "ok - $1"
+}
+
+# check_contains DESCRIPTION HAYSTACK NEEDLE
+check_contains() {
+    CHECKS=$((CHECKS + 1))
+    case "$2" in
+        *"$3"*) echo "ok - $1" ;;
+        *) fail "$1: [$3] not found in [$2]" ;;
+    esac
+}
+
+# start_flow FLOW.yml: runs `flowhost run` in the background, sets ADDR once it is ready.
+start_flow() {
+    rm -f "$T/addr"
+    "$FLOWHOST" run --address-file "$T/addr" "$1" 2>"$T/run.log" &
+    FLOW_PID=$!
+    for _ in $(seq 1 300); do
+        [ -s "$T/addr" ] && break
+        kill -0 "$FLOW_PID" 2>/dev/null || fail "flow $1 did not start"
+        sleep 0.05
+    done
+    [ -s "$T/addr" ] || fail "flow $1 not ready after 15 s"
+    ADDR=$(cat "$T/addr")
+}
+
+# stop_flow: SIGTERM, and the flow must exit 0.
+stop_flow() {
+    kill -TERM "$FLOW_PID"
+    local rc=0
+    wait "$FLOW_PID" || rc=$?
+    FLOW_PID=""
+    check "flow stops with status 0 on SIGTERM" "$rc" "0"
+}
+
+# done_checks: the closing line ctest shows.
+done_checks() {
+    echo "$CHECKS passed, 0 failed"
+}
