@@ -3,11 +3,14 @@
  * Fail   fails a request whose parameters hold fail: true, or that has a document
  *        tagged fail: true; init fails when uses_with holds fail_init: true.
  * Crash  dies with SIGSEGV on a request that has a document tagged crash: true.
- * Bind, BindDefault  bind handlers to endpoints and tag documents with the handler's
- *        name, for the tests of endpoint dispatch and uses_requests. */
+ * Sleep  sleeps parameters.sleep_ms (an int, default 0) milliseconds per request.
+ * Bind, BindDefault  bind handlers to endpoints; each handler appends
+ *        "EXECUTOR:HANDLER" to the documents' tags.handlers, for the tests of endpoint dispatch and uses_requests. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include <flowhost/executor.h>
 
@@ -48,33 +51,54 @@ static int crash_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 
 FH_EXECUTOR(Crash, NULL, NULL, FH_REQUESTS(crash_foo));
 
-static int tag_with(fh_docs *docs, const char *handler)
+static int sleep_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 {
-    for (size_t i = 0; i < fh_docs_len(docs); i++)
-        if (fh_map_set_string(fh_doc_tags(fh_docs_at(docs, i)), "handler", handler) != 0)
-            return FH_E_NOMEM;
+    (void)docs;
+    int64_t ms = fh_map_get_int(params, "sleep_ms", 0);
+    if (ms < 0 || ms > 60000)
+        return fh_ctx_fail(ctx, "sleep_ms must be from 0 to 60000");
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    return 0;
+}
+
+FH_EXECUTOR(Sleep, NULL, NULL, FH_REQUESTS(sleep_foo));
+
+/* Appends "EXECUTOR:HANDLER" to each document's tags.handlers list. */
+static int tag_with(fh_ctx *ctx, fh_docs *docs, const char *handler)
+{
+    char entry[256];
+    snprintf(entry, sizeof entry, "%s:%s", fh_ctx_executor(ctx), handler);
+    for (size_t i = 0; i < fh_docs_len(docs); i++) {
+        fh_value *tags = fh_doc_tags(fh_docs_at(docs, i));
+        if (tags == NULL)
+            return fh_ctx_fail(ctx, "out of memory");
+        if (fh_map_get(tags, "handlers") == NULL &&
+            fh_map_set(tags, "handlers", fh_value_new_list()) != 0)
+            return fh_ctx_fail(ctx, "out of memory");
+        if (fh_list_append(fh_map_get(tags, "handlers"), fh_value_new_string(entry)) != 0)
+            return fh_ctx_fail(ctx, "out of memory");
+    }
     return 0;
 }
 
 static int index_docs(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 {
-    (void)ctx;
     (void)params;
-    return tag_with(docs, "index_docs");
+    return tag_with(ctx, docs, "index_docs");
 }
 
 static int search(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 {
-    (void)ctx;
     (void)params;
-    return tag_with(docs, "search");
+    return tag_with(ctx, docs, "search");
 }
 
 static int fallback(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 {
-    (void)ctx;
     (void)params;
-    return tag_with(docs, "fallback");
+    return tag_with(ctx, docs, "fallback");
 }
 
 /* Bind: /index and /search, /query; no default handler, so other endpoints pass. */
@@ -85,4 +109,4 @@ FH_EXECUTOR(Bind, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
 FH_EXECUTOR(BindDefault, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
             FH_REQUESTS(search, "/search", "/query"), FH_REQUESTS(fallback));
 
-FH_PLUGIN(Fail, Crash, Bind, BindDefault);
+FH_PLUGIN(Fail, Crash, Sleep, Bind, BindDefault);

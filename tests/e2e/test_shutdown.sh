@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SIGTERM drains: requests already accepted are answered, then the flow exits 0 and
+# leaves no worker process and no runtime directory behind.
+. "$(dirname "$0")/lib.sh"
+
+workers_before=$(pgrep -c -f 'flowhost worker' || true)
+dirs_before=$(ls -d /tmp/flowhost-* 2>/dev/null | sort || true)
+cat >"$T/slow.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: slow, uses: Sleep}
+  - {name: tag, uses: Echo}
+YML
+start_flow "$T/slow.yml"
+check "the flow runs one worker per executor" "$(pgrep -c -P "$FLOW_PID" || true)" "2"
+for i in 1 2 3 4; do echo "{\"text\":\"$i\"}"; done >"$T/in.ndjson"
+"$FLOWHOST" post /x "$T/in.ndjson" --to "$ADDR" --request-size 1 --prefetch 4 -q \
+    --parameters '{"sleep_ms": 300}' --timeout 20000 >"$T/out" 2>"$T/post.err" &
+post_pid=$!
+sleep 0.4   # the first request is being handled, the others wait in the flow
+kill -TERM "$FLOW_PID"
+rc=0
+wait "$post_pid" || rc=$?
+check "drain: the post completes successfully" "$rc" "0"
+check "drain: all four requests answered" "$(jq -r '.docs[0].text' "$T/out" | sort | tr '\n' ' ')" "1 2 3 4 "
+check "drain: answered through every executor" "$(jq -c '.docs[0].tags.seen_by' "$T/out" | sort -u)" '["tag"]'
+rc=0
+wait "$FLOW_PID" || rc=$?
+FLOW_PID=""
+check "drain: the flow exits 0" "$rc" "0"
+check "no worker process left" "$(pgrep -c -f 'flowhost worker' || true)" "$workers_before"
+check "no runtime directory left" "$(ls -d /tmp/flowhost-* 2>/dev/null | sort || true)" "$dirs_before"
+
+# A client whose flow is gone gets an error, not a hang.
+rc=0
+timeout 20 "$FLOWHOST" post /x --to "$ADDR" --timeout 1000 -q 2>"$T/err" || rc=$?
+check "post to a stopped flow: exit 2 after the timeout" "$rc" "2"
+check_contains "post to a stopped flow: says so" "$(cat "$T/err")" "no response within 1000 ms"
+
+done_checks
