@@ -41,7 +41,8 @@ static int setup_all(void **state)
 
 static void data_path(char *out, size_t size, const char *rel)
 {
-    snprintf(out, size, "%s/%s", flows_dir, rel);
+    int n = snprintf(out, size, "%s/%s", flows_dir, rel);
+    assert_true(n > 0 && (size_t)n < size);
 }
 
 #define assert_contains(hay, needle)                                                 \
