@@ -68,6 +68,8 @@ stop_flow() {
     wait "$FLOW_PID" || rc=$?
     FLOW_PID=""
     check "flow stops with status 0 on SIGTERM" "$rc" "0"
+    check "no sanitizer report from the flow or its workers" \
+          "$(grep -c -E 'Sanitizer|runtime error:' "$T/run.log" || true)" "0"
 }
 
 # done_checks: the closing line ctest shows.

@@ -3,8 +3,6 @@
 # leaves no worker process and no runtime directory behind.
 . "$(dirname "$0")/lib.sh"
 
-workers_before=$(pgrep -c -f 'flowhost worker' || true)
-dirs_before=$(ls -d /tmp/flowhost-* 2>/dev/null | sort || true)
 cat >"$T/slow.yml" <<YML
 jtype: Flow
 version: '1'
@@ -13,7 +11,12 @@ executors:
   - {name: tag, uses: Echo}
 YML
 start_flow "$T/slow.yml"
-check "the flow runs one worker per executor" "$(pgrep -c -P "$FLOW_PID" || true)" "2"
+workers=$(pgrep -P "$FLOW_PID" | tr '\n' ' ')
+check "the flow runs one worker per executor" "$(wc -w <<<"$workers" | tr -d ' ')" "2"
+# The workers' command lines name their spec files, in the flow's runtime directory.
+spec=$(ps -o args= -p "${workers%% *}" | awk '{print $NF}')
+rundir=$(dirname "$spec")
+check "the runtime directory is private" "$(stat -c %a "$rundir")" "700"
 for i in 1 2 3 4; do echo "{\"text\":\"$i\"}"; done >"$T/in.ndjson"
 "$FLOWHOST" post /x "$T/in.ndjson" --to "$ADDR" --request-size 1 --prefetch 4 -q \
     --parameters '{"sleep_ms": 300}' --timeout 20000 >"$T/out" 2>"$T/post.err" &
@@ -29,8 +32,10 @@ rc=0
 wait "$FLOW_PID" || rc=$?
 FLOW_PID=""
 check "drain: the flow exits 0" "$rc" "0"
-check "no worker process left" "$(pgrep -c -f 'flowhost worker' || true)" "$workers_before"
-check "no runtime directory left" "$(ls -d /tmp/flowhost-* 2>/dev/null | sort || true)" "$dirs_before"
+alive=""
+for pid in $workers; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+check "no worker process left" "$alive" ""
+check "no runtime directory left" "$([ -e "$rundir" ] && echo "$rundir" || true)" ""
 
 # A client whose flow is gone gets an error, not a hang.
 rc=0
