@@ -810,10 +810,16 @@ int fh_gateway_serve(fh_gateway *g)
 static void stop_workers(fh_gateway *g)
 {
     pid_t *pids = calloc(g->n_execs ? g->n_execs : 1, sizeof *pids);
-    for (size_t i = 0; i < g->n_execs; i++)
-        if (g->execs[i].pid > 0 && g->execs[i].ready)
+    /* A ready worker finishes its request and calls fini; one still starting is ended. */
+    for (size_t i = 0; i < g->n_execs; i++) {
+        if (g->execs[i].pid <= 0)
+            continue;
+        if (g->execs[i].ready)
             fh_wire_send(g->back, g->execs[i].id, g->execs[i].id_len, FH_CMD_DISCONNECT, NULL, 0,
                          ZMQ_DONTWAIT);
+        else
+            kill(g->execs[i].pid, SIGTERM);
+    }
     int64_t deadline = fh_monotonic_ms() + STOP_GRACE_MS;
     for (;;) {
         int status;

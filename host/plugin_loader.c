@@ -90,10 +90,11 @@ static int load_from_file(const char *path, const char *type, fh_loaded_type *ou
     } else if (d->types[0] != NULL && d->types[1] == NULL) {
         t = d->types[0];
     } else {
+        const char *how_many = d->types[0] ? "several" : "no"; /* d is gone after dlclose */
         dlclose(dl);
         return fh_set_error(FH_E_NOTFOUND,
                             "%s holds %s executor types (%s): name one with uses: {jtype: ...}",
-                            path, d->types[0] ? "several" : "no", names);
+                            path, how_many, names);
     }
     out->type = t;
     out->dl = dl;
