@@ -17,6 +17,7 @@
 
 #include <flowhost/error.h>
 
+#include "client_table.h"
 #include "codec.h"
 #include "pb.h"
 #include "runtime_dir.h"
@@ -24,7 +25,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define MAX_ID 256                 /* longest ZeroMQ routing id */
+#define MAX_ID FH_CLIENT_ID_MAX     /* longest ZeroMQ routing id */
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
@@ -40,7 +41,8 @@ typedef struct slot {
     zmq_msg_t docs;               /* the documents: opaque here */
     size_t step;                  /* index of the executor it is at or waits for */
     int64_t start_us;             /* when the gateway took it */
-    int next;                     /* free list or executor queue link; -1 ends */
+    int next;                     /* free list, executor queue or parked link; -1 ends */
+    bool gated;                   /* counted in its client's in-flight requests */
 } slot;
 
 /* An executor and its one worker process. */
@@ -73,6 +75,7 @@ struct fh_gateway {
     size_t n_slots;
     int free_head;
     size_t inflight;
+    fh_client_table clients;      /* clients with requests inside, for prefetch */
     bool draining;
 };
 
@@ -89,23 +92,43 @@ static void gw_log(const char *fmt, ...)
 
 /* ---- specs and workers -------------------------------------------------------------- */
 
-static char **plugin_dirs(const fh_flow_config *cfg, size_t *n)
+/* The folders searched for executor types, in order: the flow's plugin_path, then
+ * FLOWHOST_PLUGIN_PATH (colon-separated), then the plugin folder of this installation
+ * (found from the binary, so that an installed tree can move). Every entry is malloc'd;
+ * free them with free_dirs. NULL when out of memory. */
+static char **plugin_dirs(const fh_gateway *g, size_t *n)
 {
     const char *env = getenv("FLOWHOST_PLUGIN_PATH");
-    size_t cap = cfg->n_plugin_path + 2;
+    size_t cap = g->cfg->n_plugin_path + 2;
     for (const char *p = env; p && *p; p++)
         cap += *p == ':';
     char **dirs = calloc(cap, sizeof *dirs);
-    if (dirs == NULL)
+    char *copy = env ? strdup(env) : NULL;
+    if (dirs == NULL || (env && copy == NULL)) {
+        free(dirs);
+        free(copy);
         return NULL;
+    }
     *n = 0;
-    for (size_t i = 0; i < cfg->n_plugin_path; i++)
-        dirs[(*n)++] = cfg->plugin_path[i];
-    char *copy = env ? strdup(env) : NULL, *save = NULL;
+    bool ok = true;
+    for (size_t i = 0; i < g->cfg->n_plugin_path; i++)
+        ok &= (dirs[(*n)++] = strdup(g->cfg->plugin_path[i])) != NULL;
+    char *save = NULL;
     for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
-        dirs[(*n)++] = strdup(tok); /* a NULL from strdup is skipped by the worker's search */
+        ok &= (dirs[(*n)++] = strdup(tok)) != NULL;
     free(copy);
-    dirs[(*n)++] = (char *)FH_PLUGIN_INSTALL_DIR;
+    char exe_dir[4096];
+    snprintf(exe_dir, sizeof exe_dir, "%s", g->self_exe);
+    char *slash = strrchr(exe_dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    ok &= asprintf(&dirs[(*n)++], "%s/../%s", exe_dir, FH_PLUGIN_INSTALL_REL) >= 0;
+    if (!ok) {
+        for (size_t i = 0; i < cap; i++)
+            free(dirs[i]);
+        free(dirs);
+        return NULL;
+    }
     return dirs;
 }
 
@@ -133,7 +156,7 @@ static int write_spec(fh_gateway *g, size_t i)
     Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
     Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
     size_t n_dirs = 0;
-    char **dirs = plugin_dirs(g->cfg, &n_dirs);
+    char **dirs = plugin_dirs(g, &n_dirs);
     int rc = FH_E_NOMEM;
     if (rb == NULL || rbp == NULL || dirs == NULL)
         goto out;
@@ -145,13 +168,8 @@ static int write_spec(fh_gateway *g, size_t i)
     }
     spec.requests = rbp;
     spec.n_requests = x->n_requests;
-    /* Drop the NULLs a failed strdup may have left. */
-    size_t kept = 0;
-    for (size_t k = 0; k < n_dirs; k++)
-        if (dirs[k] != NULL)
-            dirs[kept++] = dirs[k];
     spec.plugin_path = dirs;
-    spec.n_plugin_path = kept;
+    spec.n_plugin_path = n_dirs;
     size_t len = flowhost__executor_spec__get_packed_size(&spec);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL)
@@ -169,12 +187,8 @@ static int write_spec(fh_gateway *g, size_t i)
     g->execs[i].spec_path = strdup(path);
     rc = g->execs[i].spec_path ? 0 : FH_E_NOMEM;
 out:
-    if (dirs != NULL) {
-        /* The entries from FLOWHOST_PLUGIN_PATH were strdup'd: between the flow's own
-         * and the built-in last one. */
-        for (size_t k = g->cfg->n_plugin_path; k + 1 < n_dirs; k++)
-            free(dirs[k]);
-    }
+    for (size_t k = 0; dirs != NULL && k < n_dirs; k++)
+        free(dirs[k]);
     free(dirs);
     free(rb);
     free(rbp);
@@ -218,6 +232,7 @@ static int slot_alloc(fh_gateway *g)
     s->used = true;
     s->next = -1;
     s->step = 0;
+    s->gated = false;
     s->env = NULL;
     zmq_msg_init(&s->env_frame);
     zmq_msg_init(&s->docs);
@@ -263,6 +278,7 @@ static int dequeue(fh_gateway *g, exec_state *e)
 /* ---- routing ------------------------------------------------------------------------ */
 
 static void advance(fh_gateway *g, int i);
+static void release_gate(fh_gateway *g, int i);
 
 /* Answers the client of slot I with the slot's envelope (plus the gateway's route, first
  * as in Jina) and documents, and frees the slot. */
@@ -280,6 +296,7 @@ static void finish(fh_gateway *g, int i)
     }
     if (rc != 0) {
         gw_log("dropped the reply to request %s: %s", env->request_id, fh_last_error());
+        release_gate(g, i);
         slot_free(g, i);
         return;
     }
@@ -288,6 +305,7 @@ static void finish(fh_gateway *g, int i)
     if (fh_wire_send(g->front, s->client, s->client_len, FH_CMD_REPLY, frames, 2, ZMQ_DONTWAIT) != 0)
         gw_log("dropped the reply to request %s: the client is gone or not reading",
                env->request_id);
+    release_gate(g, i);
     slot_free(g, i);
 }
 
@@ -357,6 +375,54 @@ static void feed(fh_gateway *g, exec_state *e)
         if (i < 0)
             return;
         send_to(g, e, i);
+    }
+}
+
+/* ---- the prefetch gate: at most cfg->prefetch requests of one client inside ---------- */
+
+/* Lets slot I in, or parks it behind its client's requests already inside. */
+static void enter_gate(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    fh_client_entry *c = fh_client_table_get(&g->clients, s->client, s->client_len);
+    if (c == NULL) { /* cannot happen: the table holds as many clients as there are slots */
+        advance(g, i);
+        return;
+    }
+    s->gated = true;
+    if (g->cfg->prefetch > 0 && c->inflight >= (uint32_t)g->cfg->prefetch) {
+        s->next = -1;
+        if (c->parked_tail < 0)
+            c->parked_head = i;
+        else
+            g->slots[c->parked_tail].next = i;
+        c->parked_tail = i;
+        return;
+    }
+    c->inflight++;
+    advance(g, i);
+}
+
+/* Slot I is done: its client may let its next parked request in. */
+static void release_gate(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (!s->gated)
+        return;
+    s->gated = false;
+    fh_client_entry *c = fh_client_table_find(&g->clients, s->client, s->client_len);
+    if (c == NULL)
+        return;
+    c->inflight--;
+    int next = c->parked_head;
+    if (next >= 0) {
+        c->parked_head = g->slots[next].next;
+        if (c->parked_head < 0)
+            c->parked_tail = -1;
+        c->inflight++;
+        advance(g, next); /* may finish at once and come back here: c is not used after */
+    } else if (c->inflight == 0) {
+        fh_client_table_remove(&g->clients, c);
     }
 }
 
@@ -435,12 +501,14 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
     s->client_len = idlen;
     s->env = env;
     s->start_us = fh_now_us();
-    if (env->status != NULL) /* a client cannot send a request already failed */
-        env->status->code = FLOWHOST__STATUS__CODE__SUCCESS;
+    if (env->status != NULL) { /* a client cannot send a request already failed */
+        flowhost__status__free_unpacked(env->status, NULL);
+        env->status = NULL;
+    }
     zmq_msg_move(&s->env_frame, &m->frames[3]);
     if (m->n > 4)
         zmq_msg_move(&s->docs, &m->frames[4]);
-    advance(g, i);
+    enter_gate(g, i);
 }
 
 /* ---- worker messages ---------------------------------------------------------------- */
@@ -719,6 +787,8 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         rc = fh_set_error(FH_E_NOMEM, "out of memory");
         goto failed;
     }
+    if ((rc = fh_client_table_init(&g->clients, g->n_slots)) != 0)
+        goto failed;
     for (size_t i = 0; i < g->n_slots; i++)
         g->slots[i].next = i + 1 < g->n_slots ? (int)i + 1 : -1;
     g->free_head = 0;
@@ -875,6 +945,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         free(g->execs[i].spec_path);
     free(g->execs);
     free(g->slots);
+    fh_client_table_free(&g->clients);
     if (g->sigfd >= 0) {
         close(g->sigfd);
         sigprocmask(SIG_SETMASK, &g->oldmask, NULL);

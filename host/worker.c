@@ -42,10 +42,6 @@ typedef struct worker {
 
 static int add_route(worker *w, const char *endpoint, fh_handler_fn fn)
 {
-    if (strcmp(endpoint, "default") == 0) {
-        w->default_handler = fn;
-        return 0;
-    }
     route_entry *r = realloc(w->routes, (w->n_routes + 1) * sizeof *r);
     if (r == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
@@ -81,7 +77,9 @@ static int build_routes(worker *w)
             return fh_set_error(FH_E_NOTFOUND,
                                 "uses_requests: executor type '%s' has no handler '%s' (for '%s')",
                                 t->name, rb->handler, rb->endpoint);
-        if (add_route(w, rb->endpoint, b->handler) != 0)
+        if (strcmp(rb->endpoint, "default") == 0) /* uses_requests' name for the default */
+            w->default_handler = b->handler;
+        else if (add_route(w, rb->endpoint, b->handler) != 0)
             return FH_E_NOMEM;
     }
     return 0;

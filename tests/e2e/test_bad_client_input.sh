@@ -6,7 +6,7 @@
 
 export XDG_RUNTIME_DIR=$T/rt
 mkdir -p "$XDG_RUNTIME_DIR"
-cd "$T"
+cd "$T" || exit 1
 
 # expect_fail DESC RC NEEDLE... -- COMMAND...: exit status RC within 30 s, one line on
 # stderr holding every NEEDLE, nothing on stdout.
@@ -96,6 +96,12 @@ expect_fail "NDJSON line that is not an object" 2 "notobject.ndjson:2" \
     -- "$FLOWHOST" post /x notobject.ndjson --to "$ADDR" -q
 expect_fail "missing input file" 2 "flowhost: $T/missing.ndjson: No such file or directory" \
     -- "$FLOWHOST" post /x "$T/missing.ndjson" --to "$ADDR"
+mkdir -p "$T/adir"
+expect_fail "input is a directory" 2 "flowhost: $T/adir" "Is a directory" \
+    -- "$FLOWHOST" post /x "$T/adir" --to "$ADDR"
+expect_fail "output file in a missing directory" 2 \
+    "flowhost: cannot write $T/nodir/out.ndjson: No such file or directory" \
+    -- "$FLOWHOST" post /x --to "$ADDR" -o "$T/nodir/out.ndjson"
 expect_fail "broken NDJSON with --flow" 2 "flowhost: broken.ndjson:3:" \
     -- "$FLOWHOST" post /x broken.ndjson --flow first.yml -q
 
