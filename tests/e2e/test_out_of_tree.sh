@@ -74,11 +74,15 @@ EOF
 # A user runs exactly this: pkg-config of the installed SDK.
 export PKG_CONFIG_PATH=$PCDIR
 PCFLAGS=$(pkg-config --cflags --libs flowhost)
+# Its includedir and libdir must be the installed ones (however spelled: a relocatable
+# pc file gives ${pcfiledir}/../../include).
 PC_OK=yes
-case " $PCFLAGS " in
-    *" -I$PREFIX/include "*) ;;
-    *) PC_OK="no: pkg-config --cflags --libs flowhost gives [$PCFLAGS], not -I$PREFIX/include" ;;
-esac
+pc_inc=$(pkg-config --variable=includedir flowhost)
+pc_lib=$(pkg-config --variable=libdir flowhost)
+if [ "$(realpath -m "$pc_inc")" != "$(realpath -m "$PREFIX/include")" ] ||
+    [ "$(realpath -m "$pc_lib")" != "$(realpath -m "$LIBDIR")" ]; then
+    PC_OK="no: pkg-config --cflags --libs flowhost gives [$PCFLAGS], not $PREFIX/include and $LIBDIR"
+fi
 rc=0
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Werror -shared -fPIC -fvisibility=hidden -o "$T/bang.so" "$T/bang.c" \
@@ -166,5 +170,5 @@ check_contains "the CMake-built plugin appended !" "$(cat out3.ndjson)" '"text":
 
 check "nothing left in the runtime directory" "$(ls -A "$XDG_RUNTIME_DIR")" ""
 # Last: the installed pkg-config file must point at where it was installed.
-check "pkg-config flowhost gives the install prefix's include dir" "$PC_OK" "yes"
+check "pkg-config flowhost gives the installed include and lib dirs" "$PC_OK" "yes"
 done_checks
