@@ -31,6 +31,8 @@ static const char usage[] =
     "  --request-size N       documents per request (default 100)\n"
     "  --prefetch N           requests in flight at most (default: the flow's, else 0 = no cap)\n"
     "  --timeout MS           give up when no response comes for MS milliseconds\n"
+    "  --connect-timeout MS   give up when no flow answers the connection (default 5000;\n"
+    "                         0 waits forever)\n"
     "  -o, --output FILE      write responses to FILE instead of standard output\n"
     "  -q, --quiet            no summary line on stderr\n"
     "  -h, --help             this text\n"
@@ -90,12 +92,14 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
         {"to", required_argument, NULL, 't'},        {"flow", required_argument, NULL, 'f'},
         {"parameters", required_argument, NULL, 'p'}, {"request-size", required_argument, NULL, 'r'},
         {"prefetch", required_argument, NULL, 'P'},  {"timeout", required_argument, NULL, 'T'},
+        {"connect-timeout", required_argument, NULL, 'C'},
         {"output", required_argument, NULL, 'o'},    {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     const char *to = NULL, *flow = NULL, *params_json = NULL, *output = NULL;
-    long request_size = 100, prefetch = -1, timeout = 0;
+    long request_size = 100, prefetch = -1, timeout = 0, connect_timeout = FH_CLIENT_CONNECT_TIMEOUT_MS;
     int quiet = 0, c;
     optind = 1;
+    argv[0] = (char *)"flowhost post"; /* getopt names the command in its messages */
     while ((c = getopt_long(argc, argv, "p:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': to = optarg; break;
@@ -117,6 +121,10 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
             break;
         case 'T':
             if (parse_count(optarg, "--timeout", 86400000, &timeout) != 0)
+                return 2;
+            break;
+        case 'C':
+            if (parse_count(optarg, "--connect-timeout", 86400000, &connect_timeout) != 0)
                 return 2;
             break;
         case 'h': fputs(usage, stdout); return 0;
@@ -194,6 +202,7 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     opts.request_size = (size_t)request_size;
     opts.prefetch = prefetch > 0 ? (unsigned)prefetch : 0;
     opts.timeout_ms = (int)timeout;
+    opts.connect_timeout_ms = connect_timeout ? (int)connect_timeout : -1;
     opts.on_always = on_always;
     opts.user = &pc;
     int64_t t0 = fh_monotonic_ms();

@@ -27,6 +27,7 @@ int fh_cmd_run(int argc, char **argv)
     fh_flow_run_options o = {.banner = true, .ready_fd = -1};
     int c;
     optind = 1;
+    argv[0] = (char *)"flowhost run"; /* getopt names the command in its messages */
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': o.address_file = optarg; break;

@@ -55,6 +55,11 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     fh_gateway_options gopts = {.cfg = cfg, .self_exe = opts->self_exe};
     fh_gateway *g;
     int rc = fh_gateway_start(&gopts, &g);
+    if (rc != 0 && opts->ready_fd >= 0) {
+        dprintf(opts->ready_fd, "!%s\n", fh_last_error());
+        close(opts->ready_fd);
+        return FH_E_NOTREADY_REPORTED;
+    }
     if (rc != 0)
         return rc;
     const char *address = fh_gateway_address(g);
@@ -95,7 +100,7 @@ int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *
         close(fds[0]);
         fh_flow_run_options o = {.self_exe = self_exe, .banner = false, .ready_fd = fds[1]};
         int rc = fh_flow_run(cfg, &o);
-        if (rc != 0)
+        if (rc != 0 && rc != FH_E_NOTREADY_REPORTED)
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
         fflush(NULL);
         _exit(rc == 0 ? 0 : 1);
@@ -121,6 +126,11 @@ int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *
         return fh_set_error(FH_E_STATE, "the flow did not start");
     }
     *nl = '\0';
+    if (address[0] == '!') { /* the reason the flow did not start */
+        int status;
+        waitpid(child, &status, 0);
+        return fh_set_error(FH_E_STATE, "%s", address + 1);
+    }
     *pid = child;
     return 0;
 }

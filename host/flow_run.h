@@ -11,15 +11,20 @@
 typedef struct fh_flow_run_options {
     const char *self_exe;     /* the flowhost binary, to start workers with */
     bool banner;              /* print the "ready" banner on stderr */
-    int ready_fd;             /* -1, or a descriptor that gets "HOST:PORT\n" once ready
-                                 and is then closed */
+    int ready_fd;             /* -1, or a descriptor that gets "HOST:PORT\n" once ready,
+                                 or "!REASON\n" when the flow cannot start; it is closed
+                                 either way */
     const char *address_file; /* NULL, or a file that gets "HOST:PORT\n" once ready; it is
                                  removed when the flow stops */
 } fh_flow_run_options;
 
+/* Returned by fh_flow_run when the flow could not start and the reason went to
+ * opts->ready_fd. */
+#define FH_E_NOTREADY_REPORTED (-100)
+
 /* Starts the flow CFG, serves it until SIGINT/SIGTERM, drains and stops it. Returns 0
- * after a clean stop, or negative when the flow could not start or failed
- * (fh_last_error() says which executor and why). */
+ * after a clean stop, FH_E_NOTREADY_REPORTED (see above), or another negative code when
+ * the flow could not start or failed (fh_last_error() says which executor and why). */
 int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts);
 
 /* Starts the flow CFG in a child process and waits until it is ready. Stores the child's

@@ -49,6 +49,6 @@ int main(int argc, char **argv)
         return fh_cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return fh_cmd_worker(argc - 1, argv + 1);
-    fprintf(stderr, "flowhost: unknown command '%s' (see flowhost --help)\n", cmd);
+    fprintf(stderr, "flowhost: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

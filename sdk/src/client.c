@@ -4,6 +4,7 @@
 #include <flowhost/client.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 struct fh_client {
     void *zctx;
     void *sock;
+    void *monitor;       /* connection events of sock */
+    bool connected;      /* a connection to the gateway is up */
+    char address[256];   /* as given, for messages */
 };
 
 struct fh_response {
@@ -73,6 +77,19 @@ int fh_client_new(const char *address, fh_client **out)
         fh_client_destroy(&c);
         return rc;
     }
+    /* The monitor tells when the connection is up and when the gateway goes away, so
+     * that a post fails instead of waiting forever. */
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://fh-client-monitor-%p", (void *)c);
+    c->monitor = zmq_socket(c->zctx, ZMQ_PAIR);
+    if (c->monitor == NULL ||
+        zmq_socket_monitor(c->sock, mon, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(c->monitor, mon) != 0) {
+        rc = fh_set_error(FH_E_ZMQ, "cannot watch the client socket: %s", zmq_strerror(errno));
+        fh_client_destroy(&c);
+        return rc;
+    }
+    snprintf(c->address, sizeof c->address, "%s", address);
     if (zmq_connect(c->sock, ep) != 0) {
         rc = fh_set_error(FH_E_INVAL, "cannot connect to '%s': %s", address, zmq_strerror(errno));
         fh_client_destroy(&c);
@@ -89,6 +106,8 @@ void fh_client_destroy(fh_client **cp)
         return;
     if (c->sock)
         zmq_close(c->sock);
+    if (c->monitor)
+        zmq_close(c->monitor);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
     free(c);
@@ -110,6 +129,8 @@ typedef struct post {
     size_t inflight;
     size_t sent;
     bool input_done;
+    bool was_connected;        /* the connection was up during this post */
+    int64_t started;           /* fh_monotonic_ms() when the post began */
     char prefix[17];           /* request ids of this post start with it */
 } post;
 
@@ -222,27 +243,81 @@ static int deliver(post *p, fh_wire_msg *m)
     return rc;
 }
 
-/* Waits for at least one response and delivers every one that is there. */
+/* Reads the monitor's events: connected or not. */
+static void read_events(fh_client *c)
+{
+    for (;;) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&ep);
+        if (zmq_msg_recv(&ev, c->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&ep);
+            return;
+        }
+        /* Frame 1: a 16-bit event and a 32-bit value; frame 2: the endpoint. */
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= sizeof event)
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+        if (zmq_msg_more(&ev))
+            zmq_msg_recv(&ep, c->monitor, 0);
+        zmq_msg_close(&ev);
+        zmq_msg_close(&ep);
+        if (event == ZMQ_EVENT_CONNECTED)
+            c->connected = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED)
+            c->connected = false;
+    }
+}
+
+/* Waits for at least one response and delivers every one that is there. Fails when
+ * no response comes within timeout_ms, when no connection is made within the connect
+ * timeout, or when the connection goes away with requests unanswered (they are lost:
+ * ZeroMQ drops what was queued for a peer that left). */
 static int receive(post *p)
 {
-    zmq_pollitem_t item = {p->c->sock, 0, ZMQ_POLLIN, 0};
-    int timeout = p->opts->timeout_ms > 0 ? p->opts->timeout_ms : -1;
-    int n;
-    while ((n = zmq_poll(&item, 1, timeout)) < 0 && errno == EINTR)
-        ;
-    if (n < 0)
-        return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
-    if (n == 0)
-        return fh_set_error(FH_E_TIMEOUT, "no response within %d ms (%zu requests unanswered)",
-                            p->opts->timeout_ms, p->inflight);
-    fh_wire_msg m;
-    while (p->inflight > 0 && fh_wire_recv(p->c->sock, &m, ZMQ_DONTWAIT) == 0) {
-        int rc = deliver(p, &m);
-        fh_wire_close(&m);
-        if (rc != 0)
-            return rc;
+    fh_client *c = p->c;
+    int64_t start = fh_monotonic_ms();
+    int limit = p->opts->connect_timeout_ms ? p->opts->connect_timeout_ms
+                                            : FH_CLIENT_CONNECT_TIMEOUT_MS;
+    for (;;) {
+        if (c->connected)
+            p->was_connected = true;
+        else if (p->was_connected)
+            return fh_set_error(FH_E_ZMQ, "the flow at %s closed the connection (%zu request%s unanswered)",
+                                c->address, p->inflight, p->inflight == 1 ? "" : "s");
+        int64_t now = fh_monotonic_ms();
+        int timeout = -1;
+        if (p->opts->timeout_ms > 0) {
+            timeout = (int)(start + p->opts->timeout_ms - now);
+            if (timeout <= 0)
+                return fh_set_error(FH_E_TIMEOUT, "no response within %d ms (%zu request%s unanswered)",
+                                    p->opts->timeout_ms, p->inflight, p->inflight == 1 ? "" : "s");
+        }
+        if (!c->connected && limit > 0) {
+            int left = (int)(p->started + limit - now);
+            if (left <= 0)
+                return fh_set_error(FH_E_TIMEOUT, "cannot reach a flow at %s (no connection after %d ms)",
+                                    c->address, limit);
+            timeout = timeout < 0 || left < timeout ? left : timeout;
+        }
+        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, 2, timeout);
+        if (n < 0 && errno != EINTR)
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            read_events(c);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
+            fh_wire_msg m;
+            while (p->inflight > 0 && fh_wire_recv(c->sock, &m, ZMQ_DONTWAIT) == 0) {
+                int rc = deliver(p, &m);
+                fh_wire_close(&m);
+                if (rc != 0)
+                    return rc;
+            }
+            return 0;
+        }
     }
-    return 0;
 }
 
 static int run_post(post *p)
@@ -256,6 +331,12 @@ static int run_post(post *p)
     if (p->window > FH_CLIENT_MAX_INFLIGHT)
         p->window = FH_CLIENT_MAX_INFLIGHT;
     fh_random_hex(p->prefix, sizeof p->prefix - 1);
+    p->started = fh_monotonic_ms();
+    read_events(p->c);
+    /* A send blocks only while ZeroMQ's queue to the gateway is full: bound it like a
+     * response. */
+    int sndtimeo = p->opts->timeout_ms > 0 ? p->opts->timeout_ms : -1;
+    zmq_setsockopt(p->c->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     for (;;) {
         while (!p->input_done && p->inflight < p->window) {
             int rc = send_next(p);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <flowhost/error.h>
 #include <flowhost/json.h>
@@ -34,6 +35,12 @@ int fh_ndjson_open(const char *path, fh_ndjson_reader **out)
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
     }
     r->f = r->is_stdin ? stdin : fopen(path, "r");
+    struct stat st;
+    if (r->f && !r->is_stdin && fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(r->f);
+        r->f = NULL;
+        errno = EISDIR;
+    }
     if (!r->f) {
         int err = errno;
         free(r->path);

@@ -37,10 +37,23 @@ for pid in $workers; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
 check "no worker process left" "$alive" ""
 check "no runtime directory left" "$([ -e "$rundir" ] && echo "$rundir" || true)" ""
 
+# A client whose flow dies under it gets an error, not a hang.
+start_flow "$T/slow.yml"
+"$FLOWHOST" post /x --to "$ADDR" -q --parameters '{"sleep_ms": 5000}' >/dev/null 2>"$T/err" &
+post_pid=$!
+sleep 0.5
+kill -KILL "$FLOW_PID"
+wait "$FLOW_PID" 2>/dev/null || true
+FLOW_PID=""
+rc=0
+wait "$post_pid" || rc=$?
+check "flow killed under a post: exit 2" "$rc" "2"
+check_contains "flow killed under a post: says so" "$(cat "$T/err")" "closed the connection (1 request unanswered)"
+
 # A client whose flow is gone gets an error, not a hang.
 rc=0
-timeout 20 "$FLOWHOST" post /x --to "$ADDR" --timeout 1000 -q 2>"$T/err" || rc=$?
-check "post to a stopped flow: exit 2 after the timeout" "$rc" "2"
-check_contains "post to a stopped flow: says so" "$(cat "$T/err")" "no response within 1000 ms"
+timeout 20 "$FLOWHOST" post /x --to "$ADDR" --connect-timeout 1000 -q 2>"$T/err" || rc=$?
+check "post to a stopped flow: exit 2 after the connect timeout" "$rc" "2"
+check_contains "post to a stopped flow: says so" "$(cat "$T/err")" "cannot reach a flow at $ADDR (no connection after 1000 ms)"
 
 done_checks

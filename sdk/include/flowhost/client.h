@@ -45,12 +45,17 @@ typedef struct fh_post_options {
     unsigned prefetch;          /* requests in flight at most; 0: no cap (bounded by
                                    FH_CLIENT_MAX_INFLIGHT) */
     int timeout_ms;             /* per response; 0: wait forever */
+    int connect_timeout_ms;     /* no connection to the gateway after this long is an
+                                   error; 0: FH_CLIENT_CONNECT_TIMEOUT_MS; -1: wait */
     fh_response_fn on_done;     /* a success; may be NULL */
     fh_response_fn on_error;    /* an error; may be NULL */
     fh_response_fn on_always;   /* after either; may be NULL */
     void *user;                 /* passed to the callbacks */
     bool continue_on_error;     /* a failing callback does not stop the post */
 } fh_post_options;
+
+/* How long a post waits for a connection to the gateway by default, in ms. */
+#define FH_CLIENT_CONNECT_TIMEOUT_MS 5000
 
 /* The most requests one post keeps in flight when prefetch is 0. */
 #define FH_CLIENT_MAX_INFLIGHT 1024
@@ -69,8 +74,10 @@ void fh_client_destroy(fh_client **c);
 
 /* Posts DOCS (borrowed; NULL or empty: one request without documents) to ENDPOINT.
  * Returns when every response has been handed to the callbacks: 0 (whatever the
- * responses' statuses), FH_E_TIMEOUT when a response did not come within timeout_ms,
- * FH_E_STATE when a callback failed (see fh_response_fn), or another negative code. */
+ * responses' statuses), FH_E_TIMEOUT when a response did not come within timeout_ms or
+ * no connection was made within connect_timeout_ms, FH_E_ZMQ when the gateway closed
+ * the connection with requests unanswered, FH_E_STATE when a callback failed (see
+ * fh_response_fn), or another negative code. */
 int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
                    const fh_post_options *opts);
 
