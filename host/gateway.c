@@ -54,6 +54,8 @@ typedef struct exec_state {
     size_t id_len;
     bool ready;
     int busy;                     /* the slot it holds, or -1 */
+    int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
+    bool killed;                  /* the gateway killed it (timeout): not a crash */
     int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
     int start_failures;           /* deaths before READY, in a row */
     bool down;                    /* given up: requests for it get an error */
@@ -340,6 +342,7 @@ static void send_to(fh_gateway *g, exec_state *e, int i)
     zmq_msg_copy(&frames[0], &s->env_frame);
     zmq_msg_copy(&frames[1], &s->docs);
     e->busy = i;
+    e->busy_since_ms = fh_monotonic_ms();
     if (fh_wire_send(g->back, e->id, e->id_len, FH_CMD_REQUEST, frames, 2, ZMQ_DONTWAIT) != 0) {
         e->busy = -1;
         char why[700];
@@ -624,16 +627,18 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
 {
     char how[128], why[700];
     fh_describe_exit(status, how, sizeof how);
-    bool was_ready = e->ready;
+    bool killed = e->killed;
+    bool was_ready = e->ready || killed;
     e->pid = 0;
     e->ready = false;
+    e->killed = false;
     if (e->busy >= 0) {
         int i = e->busy;
         e->busy = -1;
         snprintf(why, sizeof why, "executor '%s' crashed: %s", e->cfg->name, how);
         gw_log("%s", why);
         fail(g, i, e->cfg, why);
-    } else if (!g->draining) {
+    } else if (!g->draining && !killed) {
         gw_log("executor '%s' exited: %s", e->cfg->name, how);
     }
     if (g->draining || e->down)
@@ -646,6 +651,36 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
     }
     if (spawn(g, e) != 0)
         mark_down(g, e, fh_last_error());
+}
+
+/* Answers the requests whose executor ran past its `timeout`, and replaces the worker:
+ * a handler cannot be interrupted, only its process. Returns the milliseconds until the
+ * next deadline, or -1 when there is none. */
+static int check_timeouts(fh_gateway *g)
+{
+    int next = -1;
+    int64_t now = fh_monotonic_ms();
+    for (size_t k = 0; k < g->n_execs; k++) {
+        exec_state *e = &g->execs[k];
+        if (e->busy < 0 || e->cfg->timeout_ms <= 0 || e->killed)
+            continue;
+        int64_t left = e->busy_since_ms + e->cfg->timeout_ms - now;
+        if (left > 0) {
+            next = next < 0 || left < next ? (int)left : next;
+            continue;
+        }
+        int i = e->busy;
+        char why[300];
+        snprintf(why, sizeof why, "executor '%s' timed out after %d ms", e->cfg->name,
+                 e->cfg->timeout_ms);
+        gw_log("%s: restarting it", why);
+        e->busy = -1;
+        e->ready = false;
+        e->killed = true;
+        kill(e->pid, SIGKILL);
+        fail(g, i, e->cfg, why);
+    }
+    return next;
 }
 
 static void reap(fh_gateway *g)
@@ -842,7 +877,8 @@ int fh_gateway_serve(fh_gateway *g)
                                    {g->front, 0, ZMQ_POLLIN, 0}};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
         int n = g->inflight < g->n_slots ? 3 : 2;
-        if (zmq_poll(items, n, 1000) < 0) {
+        int wait = check_timeouts(g);
+        if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));

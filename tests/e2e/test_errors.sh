@@ -73,4 +73,22 @@ out=$(echo '{"text":"after"}' | "$FLOWHOST" post /index - --to "$ADDR" -q)
 check "crash: the flow serves on with a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["first","last"]'
 stop_flow
 
+# --- timeout: a handler past its executor's `timeout` costs its request an error ------
+cat >"$T/timeout.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: slow, uses: Sleep, timeout: 300}
+  - {name: tag, uses: Echo}
+YML
+start_flow "$T/timeout.yml"
+rc=0
+out=$(echo '{"text":"t"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --parameters '{"sleep_ms": 20000}' 2>/dev/null) || rc=$?
+check "timeout: exit status 1" "$rc" "1"
+check "timeout: the error names the executor and the limit" "$(jq -r .status.description <<<"$out")" \
+      "executor 'slow' timed out after 300 ms"
+out=$(echo '{"text":"u"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --parameters '{"sleep_ms": 10}')
+check "timeout: the next request succeeds on a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["tag"]'
+stop_flow
+
 done_checks
