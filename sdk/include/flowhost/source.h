@@ -1,0 +1,97 @@
+/* flowhost — document sources: the inputs a post pulls from, one document at a time.
+ *
+ * A source reads NDJSON, CSV, files matched by a glob, a .npy array or a docstore, and
+ * gives documents one at a time, reading its input only as far as it has given. Every
+ * source takes the same options: at most `size` documents, each kept with probability
+ * `sampling_rate`; CSV and NDJSON map fields with a field resolver; .npy rows can be
+ * shuffled.
+ *
+ * Ownership: fh_source_open stores a source the caller owns and closes with
+ * fh_source_close. Documents returned by fh_source_next belong to the caller. Options
+ * are copied at open: the caller may free them after.
+ * Errors name the file and, where it applies, the line or byte offset:
+ * "data.csv:7: row has 3 fields, the header has 4".
+ */
+#ifndef FLOWHOST_SOURCE_H
+#define FLOWHOST_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <flowhost/document.h>
+#include <flowhost/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fh_source fh_source;
+
+typedef enum fh_source_format {
+    FH_FORMAT_AUTO = 0, /* from the path: a directory holding a docstore, *.csv, *.ndjson or
+                           *.jsonl, *.npy, a pattern with * ? [ (files), "-" (NDJSON on
+                           standard input) */
+    FH_FORMAT_NDJSON,
+    FH_FORMAT_CSV,
+    FH_FORMAT_FILES,
+    FH_FORMAT_NPY,
+    FH_FORMAT_DOCSTORE
+} fh_source_format;
+
+typedef enum fh_read_mode {
+    FH_READ_URI = 0, /* files: the uri only */
+    FH_READ_TEXT,    /* files: the uri and the content as text (it must be UTF-8) */
+    FH_READ_BYTES    /* files: the uri and the content as blob */
+} fh_read_mode;
+
+typedef enum fh_array_as {
+    FH_ARRAY_AS_TENSOR = 0, /* .npy: each row is the document's tensor, dtype kept */
+    FH_ARRAY_AS_EMBEDDING   /* .npy: each row, converted to float32, is its embedding */
+} fh_array_as;
+
+typedef struct fh_source_options {
+    size_t size;                   /* at most this many documents; 0: all */
+    double sampling_rate;          /* keep each document with this probability, in (0, 1];
+                                      0 means 1 */
+    bool shuffle;                  /* .npy: rows in a random order */
+    uint64_t seed;                 /* sampling and shuffle; 0: a random seed */
+    const fh_value *field_resolver; /* CSV/NDJSON: a map of input field -> document field
+                                      ("question" -> "text"); fields that are not document
+                                      fields go to tags. NULL: none. */
+    fh_read_mode read_mode;        /* files */
+    fh_array_as array_as;          /* .npy */
+} fh_source_options;
+
+/* Fills *O with the defaults: all documents, no sampling, no shuffle, uri only, tensor. */
+void fh_source_options_init(fh_source_options *o);
+
+/* Opens PATH (a file, a directory, a glob pattern, or "-") as FORMAT. Returns 0, or
+ * FH_E_IO (cannot read), FH_E_NOTFOUND (a pattern that matches nothing), FH_E_PARSE
+ * (a malformed header), FH_E_TYPE (an unsupported .npy dtype), FH_E_INVAL (bad
+ * options), with the file named in fh_last_error(). */
+int fh_source_open(const char *path, fh_source_format format, const fh_source_options *o,
+                   fh_source **out);
+
+/* The next document: returns 1 with *OUT set (the caller owns it), 0 at the end, or a
+ * negative code with "FILE:LINE: ..." or "FILE: offset N: ..." in fh_last_error(). */
+int fh_source_next(fh_source *s, fh_doc **out);
+
+/* fh_source_next with the signature of fh_input_fn, for fh_client_post_input:
+ * fh_client_post_input(c, "/index", fh_source_input, source, &opts). */
+int fh_source_input(void *source, fh_doc **out);
+
+/* Closes the file(s) and frees *S; sets *S to NULL. Accepts NULL. */
+void fh_source_close(fh_source **s);
+
+/* The format FH_FORMAT_AUTO picks for PATH, or FH_FORMAT_AUTO when it cannot tell. */
+fh_source_format fh_source_format_of(const char *path);
+
+/* "ndjson", "csv", "files", "npy", "docstore" -> the format; FH_FORMAT_AUTO for "auto";
+ * -1 for an unknown name. */
+int fh_source_format_from_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
