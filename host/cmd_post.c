@@ -1,6 +1,7 @@
 /* flowhost post ENDPOINT [INPUT], and index/search/update/delete. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <flowhost/client.h>
 #include <flowhost/error.h>
 #include <flowhost/json.h>
+#include <flowhost/source.h>
 
 #include "commands.h"
 #include "flow_config.h"
@@ -20,9 +22,15 @@ static const char usage[] =
     "       flowhost index|search|update|delete [INPUT] (--to ... | --flow ...) [OPTIONS]\n"
     "\n"
     "Post documents to a flow: to one that runs (--to), or to FLOW.yml started for the\n"
-    "length of the post (--flow). INPUT is an NDJSON file of documents (one JSON object a\n"
-    "line), or - for standard input; without INPUT one request with no documents is sent\n"
-    "(a parameters-only post). Each response is written as one JSON line.\n"
+    "length of the post (--flow). Without INPUT one request with no documents is sent (a\n"
+    "parameters-only post). Each response is written as one JSON line.\n"
+    "\n"
+    "INPUT, read as it is sent, by its name or --format:\n"
+    "  FILE.ndjson, FILE.jsonl  one JSON object a line; - is standard input\n"
+    "  FILE.csv                 a header row, then one document a row\n"
+    "  FILE.npy                 a numpy array: one document a row (along axis 0)\n"
+    "  'PATTERN'                files matching a glob (quote it; ** matches any folders)\n"
+    "  DIRECTORY                a docstore\n"
     "\n"
     "options:\n"
     "  --to HOST:PORT         the gateway of a running flow\n"
@@ -33,6 +41,17 @@ static const char usage[] =
     "  --timeout MS           give up when no response comes for MS milliseconds\n"
     "  --connect-timeout MS   give up when no flow answers the connection (default 5000;\n"
     "                         0 waits forever)\n"
+    "  --format NAME          ndjson, csv, npy, files or docstore (default: from INPUT)\n"
+    "  --field-resolver MAP   CSV/NDJSON: input field -> document field, as JSON\n"
+    "                         ('{\"question\": \"text\"}') or 'question=text,a=b'; other\n"
+    "                         fields go to tags\n"
+    "  --size N               send at most N documents\n"
+    "  --sampling-rate X      send each document with probability X (0 < X <= 1)\n"
+    "  --shuffle              .npy: rows in a random order\n"
+    "  --seed N               seed of --sampling-rate and --shuffle (default: random)\n"
+    "  --read-mode MODE       files: uri (default), text or bytes\n"
+    "  --as WHAT              .npy: each row as the document's tensor (default) or embedding\n"
+    "  --progress             a progress bar on stderr\n"
     "  -o, --output FILE      write responses to FILE instead of standard output\n"
     "  -q, --quiet            no summary line on stderr\n"
     "  -h, --help             this text\n"
@@ -63,15 +82,11 @@ static int on_always(const fh_response *r, void *user)
         pc->write_failed = 1;
         return 0;
     }
-    if (fprintf(pc->out, "%s\n", json) < 0)
+    /* Flushed per response: a reader of a pipe or a file sees each one as it comes. */
+    if (fprintf(pc->out, "%s\n", json) < 0 || fflush(pc->out) != 0)
         pc->write_failed = 1;
     free(json);
     return 0;
-}
-
-static int next_ndjson(void *user, fh_doc **out)
-{
-    return fh_ndjson_next(user, out);
 }
 
 static int parse_count(const char *s, const char *name, long max, long *out)
@@ -86,79 +101,208 @@ static int parse_count(const char *s, const char *name, long max, long *out)
     return 0;
 }
 
-int fh_cmd_post(int argc, char **argv, const char *endpoint)
+/* --field-resolver: a JSON object, or "a=b,c=d". A new map in *OUT. */
+static int parse_resolver(const char *s, fh_value **out)
+{
+    if (s[0] == '{') {
+        if (fh_value_from_json(s, strlen(s), out) != 0) {
+            fprintf(stderr, "flowhost: --field-resolver: %s\n", fh_last_error());
+            return -1;
+        }
+        for (size_t i = 0; i < fh_value_len(*out); i++)
+            if (fh_value_type(fh_map_value_at(*out, i)) != FH_TYPE_STRING) {
+                fprintf(stderr, "flowhost: --field-resolver: the value of '%s' must be a string\n",
+                        fh_map_key_at(*out, i));
+                return -1;
+            }
+        return 0;
+    }
+    *out = fh_value_new_map();
+    char *copy = strdup(s), *save = NULL;
+    int rc = *out && copy ? 0 : -1;
+    for (char *pair = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && pair;
+         pair = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(pair, '=');
+        if (eq == NULL || eq == pair || eq[1] == '\0') {
+            fprintf(stderr, "flowhost: --field-resolver: '%s' is not FIELD=DOCUMENT_FIELD\n", pair);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        rc = fh_map_set_string(*out, pair, eq + 1) == 0 ? 0 : -1;
+    }
+    free(copy);
+    return rc;
+}
+
+typedef struct post_args {
+    const char *endpoint, *input, *to, *flow, *params_json, *output, *format, *resolver;
+    const char *read_mode, *array_as;
+    long request_size, prefetch, timeout, connect_timeout, size, seed;
+    double sampling_rate;
+    int quiet, shuffle, progress;
+} post_args;
+
+/* Fills A from the command line. Returns 0, 1 after --help, or -1 on bad usage. */
+static int parse_args(int argc, char **argv, post_args *a)
 {
     static const struct option longopts[] = {
-        {"to", required_argument, NULL, 't'},        {"flow", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},         {"flow", required_argument, NULL, 'f'},
         {"parameters", required_argument, NULL, 'p'}, {"request-size", required_argument, NULL, 'r'},
-        {"prefetch", required_argument, NULL, 'P'},  {"timeout", required_argument, NULL, 'T'},
+        {"prefetch", required_argument, NULL, 'P'},   {"timeout", required_argument, NULL, 'T'},
         {"connect-timeout", required_argument, NULL, 'C'},
-        {"output", required_argument, NULL, 'o'},    {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
-    const char *to = NULL, *flow = NULL, *params_json = NULL, *output = NULL;
-    long request_size = 100, prefetch = -1, timeout = 0, connect_timeout = FH_CLIENT_CONNECT_TIMEOUT_MS;
-    int quiet = 0, c;
+        {"format", required_argument, NULL, 'F'},     {"field-resolver", required_argument, NULL, 'R'},
+        {"size", required_argument, NULL, 'S'},       {"sampling-rate", required_argument, NULL, 'A'},
+        {"shuffle", no_argument, NULL, 'X'},          {"seed", required_argument, NULL, 'E'},
+        {"read-mode", required_argument, NULL, 'M'},  {"as", required_argument, NULL, 'W'},
+        {"progress", no_argument, NULL, 'G'},         {"output", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c;
     optind = 1;
-    argv[0] = (char *)"flowhost post"; /* getopt names the command in its messages */
     while ((c = getopt_long(argc, argv, "p:o:qh", longopts, NULL)) != -1) {
+        char *end;
         switch (c) {
-        case 't': to = optarg; break;
-        case 'f': flow = optarg; break;
-        case 'p': params_json = optarg; break;
-        case 'o': output = optarg; break;
-        case 'q': quiet = 1; break;
+        case 't': a->to = optarg; break;
+        case 'f': a->flow = optarg; break;
+        case 'p': a->params_json = optarg; break;
+        case 'o': a->output = optarg; break;
+        case 'q': a->quiet = 1; break;
+        case 'F': a->format = optarg; break;
+        case 'R': a->resolver = optarg; break;
+        case 'X': a->shuffle = 1; break;
+        case 'M': a->read_mode = optarg; break;
+        case 'W': a->array_as = optarg; break;
+        case 'G': a->progress = 1; break;
         case 'r':
-            if (parse_count(optarg, "--request-size", 1000000, &request_size) != 0)
-                return 2;
-            if (request_size == 0) {
+            if (parse_count(optarg, "--request-size", 1000000, &a->request_size) != 0)
+                return -1;
+            if (a->request_size == 0) {
                 fprintf(stderr, "flowhost: --request-size must be at least 1\n");
-                return 2;
+                return -1;
             }
             break;
         case 'P':
-            if (parse_count(optarg, "--prefetch", FH_CLIENT_MAX_INFLIGHT, &prefetch) != 0)
-                return 2;
+            if (parse_count(optarg, "--prefetch", FH_CLIENT_MAX_INFLIGHT, &a->prefetch) != 0)
+                return -1;
             break;
         case 'T':
-            if (parse_count(optarg, "--timeout", 86400000, &timeout) != 0)
-                return 2;
+            if (parse_count(optarg, "--timeout", 86400000, &a->timeout) != 0)
+                return -1;
             break;
         case 'C':
-            if (parse_count(optarg, "--connect-timeout", 86400000, &connect_timeout) != 0)
-                return 2;
+            if (parse_count(optarg, "--connect-timeout", 86400000, &a->connect_timeout) != 0)
+                return -1;
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'S':
+            if (parse_count(optarg, "--size", LONG_MAX, &a->size) != 0)
+                return -1;
+            break;
+        case 'E':
+            if (parse_count(optarg, "--seed", LONG_MAX, &a->seed) != 0)
+                return -1;
+            break;
+        case 'A':
+            a->sampling_rate = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(a->sampling_rate > 0 && a->sampling_rate <= 1)) {
+                fprintf(stderr, "flowhost: --sampling-rate must be a number in (0, 1], not '%s'\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case 'h': fputs(usage, stdout); return 1;
+        default: fputs(usage, stderr); return -1;
         }
     }
-    if (endpoint == NULL) {
+    if (a->endpoint == NULL) {
         if (optind >= argc) {
             fprintf(stderr, "flowhost: post needs an ENDPOINT (e.g. /index)\n");
-            return 2;
+            return -1;
         }
-        endpoint = argv[optind++];
+        a->endpoint = argv[optind++];
     }
-    const char *input = optind < argc ? argv[optind++] : NULL;
-    if (optind < argc || (to == NULL) == (flow == NULL)) {
+    a->input = optind < argc ? argv[optind++] : NULL;
+    if (optind < argc || (a->to == NULL) == (a->flow == NULL)) {
         fprintf(stderr, "flowhost: %s\n", optind < argc ? "too many arguments"
                                                          : "give exactly one of --to and --flow");
         fputs(usage, stderr);
-        return 2;
+        return -1;
     }
-    if (endpoint[0] != '/') {
-        fprintf(stderr, "flowhost: endpoint '%s' must start with '/'\n", endpoint);
-        return 2;
+    if (a->endpoint[0] != '/') {
+        fprintf(stderr, "flowhost: endpoint '%s' must start with '/'\n", a->endpoint);
+        return -1;
     }
+    return 0;
+}
+
+/* Opens the input of A as a source in *OUT. Returns 0 or -1 (the reason printed). */
+static int open_input(const post_args *a, fh_source **out)
+{
+    fh_source_options so;
+    fh_source_options_init(&so);
+    fh_value *resolver = NULL;
+    int format = a->format ? fh_source_format_from_name(a->format) : FH_FORMAT_AUTO;
+    if (format < 0) {
+        fprintf(stderr, "flowhost: unknown --format '%s' (ndjson, csv, npy, files, docstore)\n",
+                a->format);
+        return -1;
+    }
+    if (a->read_mode) {
+        static const char *const modes[] = {"uri", "text", "bytes"};
+        int m = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(a->read_mode, modes[i]) == 0)
+                m = i;
+        if (m < 0) {
+            fprintf(stderr, "flowhost: --read-mode must be uri, text or bytes, not '%s'\n",
+                    a->read_mode);
+            return -1;
+        }
+        so.read_mode = (fh_read_mode)m;
+    }
+    if (a->array_as) {
+        if (strcmp(a->array_as, "tensor") != 0 && strcmp(a->array_as, "embedding") != 0) {
+            fprintf(stderr, "flowhost: --as must be tensor or embedding, not '%s'\n", a->array_as);
+            return -1;
+        }
+        so.array_as = strcmp(a->array_as, "embedding") == 0 ? FH_ARRAY_AS_EMBEDDING : FH_ARRAY_AS_TENSOR;
+    }
+    if (a->resolver && parse_resolver(a->resolver, &resolver) != 0) {
+        fh_value_destroy(&resolver);
+        return -1;
+    }
+    so.size = (size_t)a->size;
+    so.sampling_rate = a->sampling_rate;
+    so.shuffle = a->shuffle;
+    so.seed = (uint64_t)a->seed;
+    so.field_resolver = resolver;
+    int rc = fh_source_open(a->input, (fh_source_format)format, &so, out);
+    fh_value_destroy(&resolver);
+    if (rc != 0) {
+        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+int fh_cmd_post(int argc, char **argv, const char *endpoint)
+{
+    argv[0] = (char *)"flowhost post"; /* getopt names the command in its messages */
+    post_args a = {.endpoint = endpoint, .request_size = 100, .prefetch = -1,
+                   .connect_timeout = FH_CLIENT_CONNECT_TIMEOUT_MS};
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
 
     int status = 2;
     fh_value *params = NULL;
-    fh_ndjson_reader *reader = NULL;
+    fh_source *source = NULL;
     fh_flow_config *cfg = NULL;
     fh_client *client = NULL;
     pid_t flow_pid = 0;
     post_cli pc = {.out = stdout};
-    if (params_json != NULL) {
-        if (fh_value_from_json(params_json, strlen(params_json), &params) != 0) {
+    if (a.params_json != NULL) {
+        if (fh_value_from_json(a.params_json, strlen(a.params_json), &params) != 0) {
             fprintf(stderr, "flowhost: --parameters: %s\n", fh_last_error());
             goto out;
         }
@@ -168,46 +312,45 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
             goto out;
         }
     }
-    if (input != NULL && fh_ndjson_open(input, &reader) != 0) {
-        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+    if (a.input != NULL && open_input(&a, &source) != 0)
         goto out;
-    }
-    if (output != NULL && (pc.out = fopen(output, "w")) == NULL) {
-        fprintf(stderr, "flowhost: cannot write %s: %m\n", output);
+    if (a.output != NULL && (pc.out = fopen(a.output, "w")) == NULL) {
+        fprintf(stderr, "flowhost: cannot write %s: %m\n", a.output);
         goto out;
     }
     char address[512];
-    if (flow != NULL) {
+    if (a.flow != NULL) {
         char self[4096];
-        if (fh_self_exe(self, sizeof self) != 0 || fh_flow_config_load(flow, &cfg) != 0) {
+        if (fh_self_exe(self, sizeof self) != 0 || fh_flow_config_load(a.flow, &cfg) != 0) {
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
             goto out;
         }
-        if (prefetch < 0)
-            prefetch = cfg->prefetch;
+        if (a.prefetch < 0)
+            a.prefetch = cfg->prefetch;
         if (fh_flow_start_child(cfg, self, &flow_pid, address, sizeof address) != 0) {
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
             flow_pid = 0;
             goto out;
         }
-        to = address;
+        a.to = address;
     }
-    if (fh_client_new(to, &client) != 0) {
+    if (fh_client_new(a.to, &client) != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
         goto out;
     }
     fh_post_options opts;
     fh_post_options_init(&opts);
     opts.parameters = params;
-    opts.request_size = (size_t)request_size;
-    opts.prefetch = prefetch > 0 ? (unsigned)prefetch : 0;
-    opts.timeout_ms = (int)timeout;
-    opts.connect_timeout_ms = connect_timeout ? (int)connect_timeout : -1;
+    opts.request_size = (size_t)a.request_size;
+    opts.prefetch = a.prefetch > 0 ? (unsigned)a.prefetch : 0;
+    opts.timeout_ms = (int)a.timeout;
+    opts.connect_timeout_ms = a.connect_timeout ? (int)a.connect_timeout : -1;
+    opts.show_progress = a.progress;
     opts.on_always = on_always;
     opts.user = &pc;
     int64_t t0 = fh_monotonic_ms();
-    int rc = reader ? fh_client_post_input(client, endpoint, next_ndjson, reader, &opts)
-                    : fh_client_post(client, endpoint, NULL, &opts);
+    int rc = source ? fh_client_post_input(client, a.endpoint, fh_source_input, source, &opts)
+                    : fh_client_post(client, a.endpoint, NULL, &opts);
     double secs = (double)(fh_monotonic_ms() - t0) / 1000.0;
     if (rc != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
@@ -217,7 +360,7 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
         fprintf(stderr, "flowhost: writing responses failed\n");
         goto out;
     }
-    if (!quiet)
+    if (!a.quiet && !a.progress)
         fprintf(stderr, "flowhost: %zu request%s done in %.3f s, %zu error%s\n", pc.responses,
                 pc.responses == 1 ? "" : "s", secs, pc.errors, pc.errors == 1 ? "" : "s");
     status = pc.errors ? 1 : 0;
@@ -228,12 +371,12 @@ out:
         status = 1;
     }
     if (pc.out != NULL && pc.out != stdout && fclose(pc.out) != 0 && status == 0) {
-        fprintf(stderr, "flowhost: cannot write %s\n", output);
+        fprintf(stderr, "flowhost: cannot write %s\n", a.output);
         status = 2;
     }
     fflush(stdout);
     fh_flow_config_destroy(&cfg);
-    fh_ndjson_close(&reader);
+    fh_source_close(&source);
     fh_value_destroy(&params);
     return status;
 }

@@ -1,5 +1,7 @@
 /* flowhost run FLOW.yml */
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include <flowhost/error.h>
@@ -17,11 +19,14 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --address-file FILE  write HOST:PORT to FILE once ready (removed on exit)\n"
+    "  --ready-fd FD        write HOST:PORT and a newline to descriptor FD once ready, or\n"
+    "                       '!' and the reason when the flow cannot start; no banner\n"
     "  -h, --help           this text\n";
 
 int fh_cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"address-file", required_argument, NULL, 'a'},
+                                              {"ready-fd", required_argument, NULL, 'r'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     fh_flow_run_options o = {.banner = true, .ready_fd = -1};
@@ -31,6 +36,19 @@ int fh_cmd_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': o.address_file = optarg; break;
+        case 'r': {
+            char *end;
+            long fd = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) {
+                fprintf(stderr, "flowhost: --ready-fd '%s' is not an open descriptor\n", optarg);
+                return 2;
+            }
+            /* Workers must not inherit it: the reader waits for its last writer. */
+            fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+            o.ready_fd = (int)fd;
+            o.banner = false;
+            break;
+        }
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -42,12 +60,15 @@ int fh_cmd_run(int argc, char **argv)
     char self[4096];
     fh_flow_config *cfg;
     if (fh_self_exe(self, sizeof self) != 0 || fh_flow_config_load(argv[optind], &cfg) != 0) {
-        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        if (o.ready_fd >= 0)
+            dprintf(o.ready_fd, "!%s\n", fh_last_error());
+        else
+            fprintf(stderr, "flowhost: %s\n", fh_last_error());
         return 2;
     }
     o.self_exe = self;
     int rc = fh_flow_run(cfg, &o);
-    if (rc != 0)
+    if (rc != 0 && rc != FH_E_NOTREADY_REPORTED)
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
     fh_flow_config_destroy(&cfg);
     return rc == 0 ? 0 : 1;

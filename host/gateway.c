@@ -289,6 +289,7 @@ static void finish(fh_gateway *g, int i)
     slot *s = &g->slots[i];
     Flowhost__Envelope *env = s->env;
     zmq_msg_t frames[2];
+    env->prefetch = g->cfg->prefetch > 0 ? (uint32_t)g->cfg->prefetch : 0;
     int rc = fh_envelope_add_route(env, "gateway", s->start_us, fh_now_us());
     if (rc == 0) {
         Flowhost__Route *gw = env->routes[env->n_routes - 1];

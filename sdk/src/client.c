@@ -15,6 +15,8 @@
 #include "codec.h"
 #include "json_internal.h"
 #include "pb.h"
+#include "progress.h"
+#include "response.h"
 #include "util.h"
 #include "wire.h"
 
@@ -26,13 +28,6 @@ struct fh_client {
     char address[256];   /* as given, for messages */
 };
 
-struct fh_response {
-    Flowhost__Envelope *env;
-    const void *docs_buf;  /* the documents frame, decoded on first use */
-    size_t docs_len;
-    fh_docs *docs;
-    fh_value *no_params;   /* an empty map when the envelope has no parameters */
-};
 
 void fh_post_options_init(fh_post_options *opts)
 {
@@ -131,6 +126,7 @@ typedef struct post {
     bool input_done;
     bool was_connected;        /* the connection was up during this post */
     int64_t started;           /* fh_monotonic_ms() when the post began */
+    fh_progress progress;      /* show_progress */
     char prefix[17];           /* request ids of this post start with it */
 } post;
 
@@ -218,28 +214,36 @@ static int call(fh_response_fn fn, const fh_response *r, const post *p)
 /* Hands one received message to the callbacks. Returns 0 or negative (stop). */
 static int deliver(post *p, fh_wire_msg *m)
 {
-    size_t len, dlen;
+    size_t len;
     if (fh_wire_command(m, 0) != FH_CMD_REPLY)
         return 0;
     const void *buf = fh_wire_data(m, 2, &len);
-    fh_response r = {0};
-    if (buf == NULL || fh_envelope_decode(buf, len, &r.env) != 0)
+    Flowhost__Envelope *env;
+    if (buf == NULL || fh_envelope_decode(buf, len, &env) != 0)
         return 0; /* not something this client can use: nothing to answer */
-    if (strncmp(r.env->request_id, p->prefix, sizeof p->prefix - 1) != 0) {
-        flowhost__envelope__free_unpacked(r.env, NULL); /* a late reply of an earlier post */
+    if (strncmp(env->request_id, p->prefix, sizeof p->prefix - 1) != 0) {
+        flowhost__envelope__free_unpacked(env, NULL); /* a late reply of an earlier post */
         return 0;
     }
     p->inflight--;
-    r.docs_buf = fh_wire_data(m, 3, &dlen);
-    r.docs_len = dlen;
-    int rc = call(fh_response_status(&r) == FH_RESPONSE_SUCCESS ? p->opts->on_done
-                                                                : p->opts->on_error,
-                  &r, p);
+    if (p->opts->prefetch == 0) /* the flow's own bound, now that it told it */
+        p->window = env->prefetch > 0 && env->prefetch < FH_CLIENT_MAX_INFLIGHT ? env->prefetch
+                                                                               : FH_CLIENT_MAX_INFLIGHT;
+    zmq_msg_t none;
+    zmq_msg_init(&none);
+    fh_response r;
+    fh_response_init(&r, env, m->n > 3 ? &m->frames[3] : &none);
+    bool ok = fh_response_status(&r) == FH_RESPONSE_SUCCESS;
+    if (p->opts->show_progress)
+        fh_progress_update(&p->progress, !ok);
+    int rc = call(ok ? p->opts->on_done : p->opts->on_error, &r, p);
     if (rc == 0)
         rc = call(p->opts->on_always, &r, p);
-    flowhost__envelope__free_unpacked(r.env, NULL);
-    fh_docs_destroy(&r.docs);
-    fh_value_destroy(&r.no_params);
+    if (p->opts->results != NULL) {
+        int kept = fh_responses_keep(p->opts->results, &r);
+        rc = rc ? rc : kept;
+    }
+    fh_response_clear(&r);
     return rc;
 }
 
@@ -327,28 +331,35 @@ static int run_post(post *p)
     if (p->opts->parameters != NULL && fh_value_type(p->opts->parameters) != FH_TYPE_MAP)
         return fh_set_error(FH_E_INVAL, "parameters must be a map");
     p->request_size = p->opts->request_size ? p->opts->request_size : 100;
-    p->window = p->opts->prefetch ? p->opts->prefetch : FH_CLIENT_MAX_INFLIGHT;
+    /* Without a prefetch of its own, the client sends one request, learns the flow's
+     * bound from the reply, and keeps to it from then on. */
+    p->window = p->opts->prefetch ? p->opts->prefetch : 1;
     if (p->window > FH_CLIENT_MAX_INFLIGHT)
         p->window = FH_CLIENT_MAX_INFLIGHT;
     fh_random_hex(p->prefix, sizeof p->prefix - 1);
     p->started = fh_monotonic_ms();
+    if (p->opts->results != NULL)
+        *p->opts->results = NULL;
+    if (p->opts->show_progress)
+        fh_progress_start(&p->progress, stderr);
     read_events(p->c);
     /* A send blocks only while ZeroMQ's queue to the gateway is full: bound it like a
      * response. */
     int sndtimeo = p->opts->timeout_ms > 0 ? p->opts->timeout_ms : -1;
     zmq_setsockopt(p->c->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
-    for (;;) {
-        while (!p->input_done && p->inflight < p->window) {
-            int rc = send_next(p);
-            if (rc < 0)
-                return rc;
+    int rc = 0;
+    while (rc == 0) {
+        while (rc == 0 && !p->input_done && p->inflight < p->window) {
+            int sent = send_next(p);
+            rc = sent < 0 ? sent : 0;
         }
-        if (p->inflight == 0)
-            return 0;
-        int rc = receive(p);
-        if (rc != 0)
-            return rc;
+        if (rc != 0 || p->inflight == 0)
+            break;
+        rc = receive(p);
     }
+    if (p->opts->show_progress)
+        fh_progress_finish(&p->progress);
+    return rc;
 }
 
 int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
@@ -425,7 +436,8 @@ const fh_value *fh_response_parameters(const fh_response *r)
 const fh_docs *fh_response_docs(const fh_response *r)
 {
     fh_response *mr = (fh_response *)r; /* decoded once, on first use */
-    if (mr->docs == NULL && fh_docs_decode(r->docs_buf, r->docs_len, &mr->docs) != 0)
+    if (mr->docs == NULL &&
+        fh_docs_decode(zmq_msg_data(&mr->docs_frame), zmq_msg_size(&mr->docs_frame), &mr->docs) != 0)
         return NULL;
     return mr->docs;
 }

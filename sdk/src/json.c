@@ -409,7 +409,7 @@ int fh_value_from_jansson(const json_t *j, fh_value **out)
         return fh_set_error(FH_E_INVAL, "fh_value_from_jansson: NULL argument");
     struct fh_json_error err = {0};
     parse_ctx c = {.err = &err};
-    Flowhost__Value *v;
+    Flowhost__Value *v = NULL;
     int rc = value_from(j, 0, &c, &v);
     if (rc < 0)
         return report(rc, &err);
@@ -444,7 +444,7 @@ int fh_value_from_json(const char *text, size_t len, fh_value **out)
     if (rc < 0)
         return report(rc, &err);
     parse_ctx c = {.text = text, .len = len, .err = &err};
-    Flowhost__Value *v;
+    Flowhost__Value *v = NULL;
     rc = value_from(j, 0, &c, &v);
     json_decref(j);
     if (rc < 0)

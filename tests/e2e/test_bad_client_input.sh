@@ -97,7 +97,7 @@ expect_fail "NDJSON line that is not an object" 2 "notobject.ndjson:2" \
 expect_fail "missing input file" 2 "flowhost: $T/missing.ndjson: No such file or directory" \
     -- "$FLOWHOST" post /x "$T/missing.ndjson" --to "$ADDR"
 mkdir -p "$T/adir"
-expect_fail "input is a directory" 2 "flowhost: $T/adir" "Is a directory" \
+expect_fail "input is a directory" 2 "flowhost: $T/adir" "no docstore" \
     -- "$FLOWHOST" post /x "$T/adir" --to "$ADDR"
 expect_fail "output file in a missing directory" 2 \
     "flowhost: cannot write $T/nodir/out.ndjson: No such file or directory" \

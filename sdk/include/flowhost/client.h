@@ -25,6 +25,7 @@ extern "C" {
 
 typedef struct fh_client fh_client;
 typedef struct fh_response fh_response;
+typedef struct fh_responses fh_responses;
 
 /* Status of a response. */
 typedef enum fh_response_code { FH_RESPONSE_SUCCESS = 0, FH_RESPONSE_ERROR = 1 } fh_response_code;
@@ -42,8 +43,9 @@ typedef int (*fh_input_fn)(void *user, fh_doc **out);
 typedef struct fh_post_options {
     const fh_value *parameters; /* a map, or NULL for none; borrowed for the post */
     size_t request_size;        /* documents per request; 0 means 100 */
-    unsigned prefetch;          /* requests in flight at most; 0: no cap (bounded by
-                                   FH_CLIENT_MAX_INFLIGHT) */
+    unsigned prefetch;          /* requests in flight at most; 0: the flow's prefetch
+                                   (learnt from its first reply), or when it has none
+                                   FH_CLIENT_MAX_INFLIGHT */
     int timeout_ms;             /* per response; 0: wait forever */
     int connect_timeout_ms;     /* no connection to the gateway after this long is an
                                    error; 0: FH_CLIENT_CONNECT_TIMEOUT_MS; -1: wait */
@@ -52,6 +54,12 @@ typedef struct fh_post_options {
     fh_response_fn on_always;   /* after either; may be NULL */
     void *user;                 /* passed to the callbacks */
     bool continue_on_error;     /* a failing callback does not stop the post */
+    bool show_progress;         /* a progress display on stderr, updated per response */
+    fh_responses **results;     /* return_results: when set, every response is also kept,
+                                   and *results gets them all when the post returns (also
+                                   when it fails); the caller frees them with
+                                   fh_responses_destroy. Memory grows with the number of
+                                   responses: for large inputs use the callbacks. */
 } fh_post_options;
 
 /* How long a post waits for a connection to the gateway by default, in ms. */
@@ -107,6 +115,14 @@ const fh_docs *fh_response_docs(const fh_response *resp);
 /* The response as one JSON object (request_id, endpoint, status, routes, parameters,
  * docs), without a newline. The caller frees it with free(). NULL on failure. */
 char *fh_response_to_json(const fh_response *resp);
+
+/* --- responses kept by return_results -------------------------------------------------
+ * In arrival order. Pointers returned are borrowed from the list. */
+size_t fh_responses_len(const fh_responses *list);
+/* The I-th response, or NULL when out of range. */
+const fh_response *fh_responses_at(const fh_responses *list, size_t i);
+/* Frees *LIST and every response in it; sets *LIST to NULL. Accepts NULL. */
+void fh_responses_destroy(fh_responses **list);
 
 #ifdef __cplusplus
 }

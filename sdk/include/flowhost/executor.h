@@ -150,12 +150,18 @@ int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...) __attribute__((format(printf,
         (fn), #fn, (const char *const[]) { __VA_ARGS__ __VA_OPT__(, ) NULL }       \
     }
 
-/* FH_EXECUTOR(Type, init, fini, FH_REQUESTS(...), ...) declares executor type `Type`.
- * init and fini may be NULL. */
+/* FH_EXECUTOR(Type, init, fini, FH_REQUESTS(...), ...) defines executor type `Type`.
+ * init and fini may be NULL. A plugin of several files lists in FH_PLUGIN types defined
+ * in other files, declared there with FH_EXECUTOR_DECLARE(Type). (Built with
+ * -fvisibility=hidden, these names stay inside the plugin.) */
 #define FH_EXECUTOR(type, init_fn, fini_fn, ...)                                   \
     static const fh_binding fh__bindings_##type[] = {__VA_ARGS__ __VA_OPT__(, ){NULL, NULL, NULL}}; \
-    static const fh_executor_type fh__executor_##type = {                          \
+    FH_EXECUTOR_DECLARE(type);                                                     \
+    const fh_executor_type fh__executor_##type = {                                 \
         sizeof(fh_executor_type), #type, (init_fn), (fini_fn), fh__bindings_##type, {0}}
+
+/* Declares executor type `Type` defined by FH_EXECUTOR in another file of the plugin. */
+#define FH_EXECUTOR_DECLARE(type) extern const fh_executor_type fh__executor_##type
 
 #define FH__ADDR_1(a) &fh__executor_##a
 #define FH__ADDR_2(a, ...) &fh__executor_##a, FH__ADDR_1(__VA_ARGS__)

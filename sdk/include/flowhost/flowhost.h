@@ -6,6 +6,7 @@
 #include <flowhost/document.h>
 #include <flowhost/error.h>
 #include <flowhost/executor.h>
+#include <flowhost/flow.h>
 #include <flowhost/json.h>
 #include <flowhost/source.h>
 #include <flowhost/value.h>

@@ -1,0 +1,27 @@
+/* Internal: the progress display of a post (show_progress), on stderr. On a terminal a
+ * bar redrawn in place; otherwise a plain line at most once a second. Both end with a
+ * summary line: requests, time, requests per second. */
+#ifndef FH_SDK_PROGRESS_H
+#define FH_SDK_PROGRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct fh_progress {
+    FILE *out;
+    bool tty;
+    int64_t start_ms;
+    int64_t drawn_ms; /* when the display was last drawn */
+    size_t done;
+    size_t errors;
+} fh_progress;
+
+void fh_progress_start(fh_progress *p, FILE *out);
+/* One more response (ERROR: it was an error). Redraws when it is time to. */
+void fh_progress_update(fh_progress *p, bool error);
+/* The summary line. */
+void fh_progress_finish(fh_progress *p);
+
+#endif

@@ -1,0 +1,79 @@
+/* Responses: the lifetime of one, and the list return_results keeps. */
+#include "response.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <flowhost/error.h>
+
+struct fh_responses {
+    fh_response **items;
+    size_t n, cap;
+};
+
+void fh_response_init(fh_response *r, Flowhost__Envelope *env, zmq_msg_t *docs_frame)
+{
+    memset(r, 0, sizeof *r);
+    r->env = env;
+    zmq_msg_init(&r->docs_frame);
+    zmq_msg_move(&r->docs_frame, docs_frame);
+}
+
+void fh_response_clear(fh_response *r)
+{
+    if (r->env != NULL)
+        flowhost__envelope__free_unpacked(r->env, NULL);
+    r->env = NULL;
+    zmq_msg_close(&r->docs_frame);
+    zmq_msg_init(&r->docs_frame);
+    fh_docs_destroy(&r->docs);
+    fh_value_destroy(&r->no_params);
+}
+
+int fh_responses_keep(fh_responses **list, fh_response *r)
+{
+    if (*list == NULL && (*list = calloc(1, sizeof **list)) == NULL)
+        goto oom;
+    fh_responses *l = *list;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        fh_response **items = realloc(l->items, cap * sizeof *items);
+        if (items == NULL)
+            goto oom;
+        l->items = items;
+        l->cap = cap;
+    }
+    fh_response *kept = malloc(sizeof *kept);
+    if (kept == NULL)
+        goto oom;
+    *kept = *r; /* the envelope, documents and parameters move with it... */
+    zmq_msg_init(&kept->docs_frame);
+    zmq_msg_move(&kept->docs_frame, &r->docs_frame); /* ...and the frame, as ZeroMQ allows */
+    memset(r, 0, sizeof *r);
+    zmq_msg_init(&r->docs_frame);
+    l->items[l->n++] = kept;
+    return 0;
+oom:
+    fh_response_clear(r);
+    return fh_set_error(FH_E_NOMEM, "out of memory keeping a response");
+}
+
+size_t fh_responses_len(const fh_responses *list) { return list ? list->n : 0; }
+
+const fh_response *fh_responses_at(const fh_responses *list, size_t i)
+{
+    return list && i < list->n ? list->items[i] : NULL;
+}
+
+void fh_responses_destroy(fh_responses **list)
+{
+    if (list == NULL || *list == NULL)
+        return;
+    for (size_t i = 0; i < (*list)->n; i++) {
+        fh_response_clear((*list)->items[i]);
+        free((*list)->items[i]);
+    }
+    free((*list)->items);
+    free(*list);
+    *list = NULL;
+}
