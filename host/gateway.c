@@ -535,7 +535,8 @@ static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
     size_t idlen, len;
     const void *id = fh_wire_data(m, 0, &idlen);
     const void *buf = fh_wire_data(m, 3, &len);
-    Flowhost__WorkerHello *h = buf ? flowhost__worker_hello__unpack(NULL, len, buf) : NULL;
+    Flowhost__WorkerHello *h =
+        buf ? (Flowhost__WorkerHello *)fh_pb_unpack(&flowhost__worker_hello__descriptor, buf, len) : NULL;
     if (which != NULL)
         *which = NULL;
     if (h == NULL || h->index >= g->n_execs || idlen == 0 || idlen > MAX_ID) {

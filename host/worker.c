@@ -118,7 +118,7 @@ static int read_spec(const char *path, Flowhost__ExecutorSpec **out)
     int rc = fh_read_file(path, &buf, &len);
     if (rc != 0)
         return rc;
-    *out = flowhost__executor_spec__unpack(NULL, len, (const uint8_t *)buf);
+    *out = (Flowhost__ExecutorSpec *)fh_pb_unpack(&flowhost__executor_spec__descriptor, buf, len);
     free(buf);
     if (*out == NULL)
         return fh_set_error(FH_E_PROTOCOL, "%s: not an executor spec", path);

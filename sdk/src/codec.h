@@ -14,6 +14,20 @@
  * or closes it). Returns 0 or FH_E_NOMEM. */
 int fh_pb_pack_msg(const ProtobufCMessage *msg, zmq_msg_t *out);
 
+/* Messages nested deeper than this (a Value in a list in a map..., a chunk of a chunk...)
+ * are refused before decoding: protobuf-c decodes recursively, and a small message can
+ * nest deep enough to exhaust the stack. */
+#define FH_PB_MAX_DEPTH 64
+
+/* Checks that BUF (LEN bytes) is well-formed protobuf for DESC with sub-messages nested
+ * at most FH_PB_MAX_DEPTH deep, without recursing deeper than that. Returns 0, or
+ * FH_E_PROTOCOL with the reason. */
+int fh_pb_check(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len);
+
+/* protobuf-c's unpack for DESC after fh_pb_check; NULL (with the error set) when BUF is
+ * refused or does not decode. Free the result with protobuf_c_message_free_unpacked. */
+ProtobufCMessage *fh_pb_unpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len);
+
 /* Decodes an envelope. *OUT is freed with flowhost__envelope__free_unpacked(*OUT, NULL).
  * Returns 0 or FH_E_PROTOCOL ("cannot decode request envelope"). */
 int fh_envelope_decode(const void *buf, size_t len, Flowhost__Envelope **out);

@@ -42,6 +42,7 @@
  *
  * A handle is not thread-safe: one thread at a time.
  */
+#include "codec.h"
 #include "pb.h"
 
 #include <errno.h>
@@ -851,8 +852,8 @@ static int read_doc(fh_docstore *s, size_t k, fh_doc **out)
         return fh_set_error(FH_E_PARSE, "%s: corrupted record at offset %llu", s->log_path,
                             (unsigned long long)e->off);
     }
-    Flowhost__Document *doc =
-        flowhost__document__unpack(NULL, e->len - 4 - id_len, p + 4 + id_len);
+    Flowhost__Document *doc = (Flowhost__Document *)fh_pb_unpack(
+        &flowhost__document__descriptor, p + 4 + id_len, e->len - 4 - id_len);
     free(buf);
     if (!doc)
         return fh_set_error(FH_E_PARSE, "%s: the record at offset %llu holds no valid document",

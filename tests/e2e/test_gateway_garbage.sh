@@ -51,10 +51,17 @@ check_contains "log: unknown command dropped" "$log" "dropped a client message: 
 check_contains "log: a client's READY dropped" "$log" "dropped a client message: unexpected command 1"
 check_contains "log: a REQUEST without envelope dropped" "$log" "dropped a client message: no envelope"
 check_contains "log: a truncated envelope dropped" "$log" \
-    "dropped a client message: cannot decode request envelope (5 bytes)"
+    "dropped a client message: cannot decode the request envelope: malformed message"
 check_contains "log: 10 frames dropped" "$log" \
     "dropped a client message: too many frames in a flowhost message"
 check "log: 10 dropped client messages" "$(grep -c 'dropped a client message' "$T/run.log")" "10"
+
+# Nesting 300,000 levels deep, in the parameters (read by the gateway) and in the
+# documents (read by the worker): refused before decoding, the stack is never at risk.
+out=$("$TOOLS/fh_deep" "tcp://$ADDR")
+check "deep parameters: dropped, no reply" "$(grep '^envelope:' <<<"$out")" "envelope: no reply"
+check_contains "deep documents: an error reply" "$(grep '^documents:' <<<"$out")" "nested deeper than 64 levels"
+check_contains "log: deep parameters dropped" "$(cat "$T/run.log")" "nested deeper than 64 levels"
 kill -0 "$FLOW_PID" 2>/dev/null && alive=yes || alive=no
 check "the flow is alive after the post" "$alive" "yes"
 
