@@ -314,10 +314,6 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     }
     if (a.input != NULL && open_input(&a, &source) != 0)
         goto out;
-    if (a.output != NULL && (pc.out = fopen(a.output, "w")) == NULL) {
-        fprintf(stderr, "flowhost: cannot write %s: %m\n", a.output);
-        goto out;
-    }
     char address[512];
     if (a.flow != NULL) {
         char self[4096];
@@ -336,6 +332,12 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     }
     if (fh_client_new(a.to, &client) != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        goto out;
+    }
+    /* Opened (and emptied) only now that there is something to write into it. */
+    if (a.output != NULL && (pc.out = fopen(a.output, "w")) == NULL) {
+        fprintf(stderr, "flowhost: cannot write %s: %m\n", a.output);
+        pc.out = stdout;
         goto out;
     }
     fh_post_options opts;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,7 +97,9 @@ int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *
         return fh_set_error(FH_E_IO, "cannot start the flow: %s", strerror(errno));
     }
     if (child == 0) {
-        /* This process has no ZeroMQ context and no threads yet: it may run the flow. */
+        /* This process has no ZeroMQ context and no threads yet: it may run the flow. It
+         * ends with the process that posts. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         close(fds[0]);
         fh_flow_run_options o = {.self_exe = self_exe, .banner = false, .ready_fd = fds[1]};
         int rc = fh_flow_run(cfg, &o);
@@ -139,9 +142,20 @@ int fh_flow_stop_child(pid_t pid)
 {
     int status;
     kill(pid, SIGTERM);
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 1;
+    /* The post is over: nothing should be in flight, and the drain is quick. A flow that
+     * does not stop within the grace period is killed (its workers die with it). */
+    int64_t deadline = fh_monotonic_ms() + FH_STOP_CHILD_GRACE_MS;
+    pid_t got;
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && fh_monotonic_ms() < deadline)
+        usleep(10000);
+    if (got == 0) {
+        fprintf(stderr, "flowhost: the flow did not stop within %d ms: killing it\n",
+                FH_STOP_CHILD_GRACE_MS);
+        kill(pid, SIGKILL);
+        got = waitpid(pid, &status, 0);
+    }
+    if (got < 0)
+        return 1;
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);

@@ -34,8 +34,11 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts);
 int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *pid,
                         char *address, size_t size);
 
-/* Sends SIGTERM to PID (a flow started by fh_flow_start_child) and waits for it; returns
- * its exit status as a shell would show it (0 for a clean stop). */
+#define FH_STOP_CHILD_GRACE_MS 10000
+
+/* Sends SIGTERM to PID (a flow started by fh_flow_start_child) and waits for it, at most
+ * FH_STOP_CHILD_GRACE_MS before SIGKILL; returns its exit status as a shell would show it
+ * (0 for a clean stop). */
 int fh_flow_stop_child(pid_t pid);
 
 /* Path of the running flowhost binary, in BUF. Returns 0 or FH_E_IO. */

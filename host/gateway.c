@@ -70,7 +70,8 @@ struct fh_gateway {
     char address[300];
     void *zctx, *front, *back;
     int sigfd;
-    sigset_t oldmask;
+    sigset_t oldmask;             /* the signal mask before the gateway started */
+    bool mask_changed;
     exec_state *execs;
     size_t n_execs;
     slot *slots;
@@ -546,6 +547,13 @@ static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
         return 0;
     }
     exec_state *e = &g->execs[h->index];
+    if (e->ready || e->pid <= 0 || h->pid != e->pid) {
+        /* Not the process the gateway started and waits for: a stale READY of a worker
+         * that died, or a stranger on the socket. It must not take the executor over. */
+        gw_log("ignored a READY for executor '%s' from pid %d", e->cfg->name, (int)h->pid);
+        flowhost__worker_hello__free_unpacked(h, NULL);
+        return 0;
+    }
     if (which != NULL)
         *which = e;
     int rc = 0;
@@ -571,29 +579,46 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
         return;
     }
     e->busy = -1;
+    /* The next request waiting for this executor goes first: slot I must not overtake
+     * it on its way back through advance(). */
+    feed(g, e);
     slot *s = &g->slots[i];
     size_t len;
     const void *buf = fh_wire_data(m, 3, &len);
     Flowhost__Envelope *env;
     if (buf == NULL || fh_envelope_decode(buf, len, &env) != 0) {
         fail(g, i, e->cfg, "the executor's reply could not be decoded");
-    } else {
-        flowhost__envelope__free_unpacked(s->env, NULL);
-        s->env = env;
-        zmq_msg_move(&s->env_frame, &m->frames[3]);
-        zmq_msg_close(&s->docs);
-        zmq_msg_init(&s->docs);
-        if (m->n > 4)
-            zmq_msg_move(&s->docs, &m->frames[4]);
-        bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
-        if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
-            finish(g, i);
-        } else {
-            s->step++;
-            advance(g, i);
-        }
+        return;
     }
-    feed(g, e);
+    /* A worker answers for the request the gateway gave it, whatever its reply says. */
+    char *tmp = env->request_id;
+    env->request_id = s->env->request_id;
+    s->env->request_id = tmp;
+    tmp = env->endpoint;
+    env->endpoint = s->env->endpoint;
+    s->env->endpoint = tmp;
+    bool same = strcmp(env->request_id, s->env->request_id) == 0 &&
+                strcmp(env->endpoint, s->env->endpoint) == 0;
+    flowhost__envelope__free_unpacked(s->env, NULL);
+    s->env = env;
+    zmq_msg_close(&s->docs);
+    zmq_msg_init(&s->docs);
+    if (m->n > 4)
+        zmq_msg_move(&s->docs, &m->frames[4]);
+    if (same) {
+        zmq_msg_move(&s->env_frame, &m->frames[3]);
+    } else { /* the frame sent on must say what the envelope says */
+        zmq_msg_close(&s->env_frame);
+        if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0)
+            zmq_msg_init(&s->env_frame);
+    }
+    bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
+    if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
+        finish(g, i);
+    } else {
+        s->step++;
+        advance(g, i);
+    }
 }
 
 static void on_worker_message(fh_gateway *g, fh_wire_msg *m)
@@ -643,7 +668,8 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
     } else if (!g->draining && !killed) {
         gw_log("executor '%s' exited: %s", e->cfg->name, how);
     }
-    if (g->draining || e->down)
+    /* Also while draining: requests accepted may still need this executor. */
+    if (e->down)
         return;
     if (!was_ready && ++e->start_failures >= START_FAILURES_MAX) {
         snprintf(why, sizeof why, "it ended %d times in a row before it was ready (last: %s)",
@@ -799,8 +825,9 @@ static int wait_ready(fh_gateway *g)
                 }
                 char how[128];
                 fh_describe_exit(status, how, sizeof how);
-                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited before it was ready (%s)",
-                                    e->cfg->name, how);
+                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited %s (%s)", e->cfg->name,
+                                    e->ready ? "while the flow was starting" : "before it was ready",
+                                    how);
             }
         }
     }
@@ -841,6 +868,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
+    g->mask_changed = true;
     g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (g->sigfd < 0) {
         rc = fh_set_error(FH_E_IO, "signalfd: %s", strerror(errno));
@@ -984,10 +1012,10 @@ void fh_gateway_destroy(fh_gateway **gp)
     free(g->execs);
     free(g->slots);
     fh_client_table_free(&g->clients);
-    if (g->sigfd >= 0) {
+    if (g->sigfd >= 0)
         close(g->sigfd);
+    if (g->mask_changed)
         sigprocmask(SIG_SETMASK, &g->oldmask, NULL);
-    }
     free(g);
     *gp = NULL;
 }

@@ -108,14 +108,21 @@ static int is_so(const struct dirent *e)
     return n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
 }
 
-/* Looks for TYPE among the plugins of DIR: 1 found (OUT filled), 0 not there. */
+/* Looks for TYPE among the plugins of DIR: 1 found (OUT filled), 0 not there, or a
+ * negative code when DIR/TYPE.so exists but cannot be loaded (that error is the one the
+ * user needs, not "not found"). */
 static int search_dir(const char *dir, const char *type, fh_loaded_type *out)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.so", dir, type);
     struct stat st;
-    if (stat(path, &st) == 0 && load_from_file(path, type, out) == 0)
-        return 1;
+    if (stat(path, &st) == 0) {
+        int rc = load_from_file(path, type, out);
+        if (rc == 0)
+            return 1;
+        if (rc != FH_E_NOTFOUND)
+            return rc;
+    }
     struct dirent **list;
     int n = scandir(dir, &list, is_so, alphasort);
     int found = 0;
@@ -150,9 +157,11 @@ int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size
         return load_from_file(plugin, type, out);
     if (type == NULL || type[0] == '\0')
         return 0; /* the built-in pass-through */
-    for (size_t i = 0; i < n_dirs; i++)
-        if (search_dir(dirs[i], type, out))
-            return 0;
+    for (size_t i = 0; i < n_dirs; i++) {
+        int rc = search_dir(dirs[i], type, out);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
     char where[1024];
     size_t used = 0;
     where[0] = '\0';

@@ -16,7 +16,8 @@ typedef struct fh_loaded_type {
 /* Finds and loads an executor type.
  * - PLUGIN set: load that .so; TYPE names a type in it, or NULL for its only type.
  * - PLUGIN NULL, TYPE set: look in each of the N_DIRS folders DIRS for DIR/TYPE.so, then
- *   every other *.so there (in name order), and take the first that holds TYPE.
+ *   every other *.so there (in name order), and take the first that holds TYPE. Opening
+ *   a .so runs its constructors: the plugin path must hold plugins only.
  * - both NULL: the built-in pass-through (OUT->type NULL).
  * Fills *OUT. Returns 0, or FH_E_NOTFOUND (no such file, no such type), FH_E_PLUGIN
  * (dlopen failed, not a flowhost plugin), FH_E_ABI (other ABI major or a malformed

@@ -81,6 +81,9 @@ int fh_supervisor_spawn(const char *self_exe, const char *spec_path, const fh_va
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != host)
             _exit(1); /* the host died before prctl took effect */
+        /* A process group of its own: a Ctrl-C at the terminal reaches the host, which
+         * drains and then stops its workers, not the workers in the middle of a request. */
+        setpgid(0, 0);
         dup2(STDERR_FILENO, STDOUT_FILENO);
         execve(self_exe, argv, envp);
         static const char msg[] = "flowhost: cannot exec the worker binary\n";

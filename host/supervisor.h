@@ -9,8 +9,9 @@
 
 /* Starts `SELF_EXE worker --spec SPEC_PATH` in a new process whose environment is this
  * one's with the string entries of ENV (a map, may be NULL) set over it. The child's
- * stdout goes to stderr (stdout stays for results), it is killed when the host dies, and
- * it starts with no signal blocked. Stores its pid in *PID. Returns 0 or FH_E_IO /
+ * stdout goes to stderr (stdout stays for results), it is killed when the host dies, it
+ * has a process group of its own (a terminal's Ctrl-C reaches only the host), and it
+ * starts with no signal blocked. Stores its pid in *PID. Returns 0 or FH_E_IO /
  * FH_E_NOMEM. */
 int fh_supervisor_spawn(const char *self_exe, const char *spec_path, const fh_value *env,
                         pid_t *pid);

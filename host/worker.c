@@ -240,6 +240,29 @@ failed:
     return false;
 }
 
+/* Answers a request the worker could not handle at all, so that the gateway never waits
+ * for it: an envelope with only an error (the gateway knows which request it was), and
+ * the documents as they came. */
+static void reply_error(worker *w, fh_wire_msg *m, const char *why)
+{
+    fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, why);
+    Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
+    Flowhost__Status st = FLOWHOST__STATUS__INIT;
+    st.code = FLOWHOST__STATUS__CODE__ERROR;
+    st.executor = w->spec->name;
+    st.description = (char *)why;
+    env.status = &st;
+    zmq_msg_t frames[2];
+    zmq_msg_init(&frames[1]);
+    if (m->n > 3)
+        zmq_msg_move(&frames[1], &m->frames[3]);
+    if (fh_pb_pack_msg(&env.base, &frames[0]) != 0) {
+        zmq_msg_close(&frames[1]);
+        return; /* nothing left to answer with: the executor's timeout is the last resort */
+    }
+    fh_wire_send(w->sock, NULL, 0, FH_CMD_REPLY, frames, 2, 0);
+}
+
 static void handle_request(worker *w, fh_wire_msg *m)
 {
     size_t env_len, docs_len;
@@ -247,8 +270,9 @@ static void handle_request(worker *w, fh_wire_msg *m)
     const void *docs_buf = fh_wire_data(m, 3, &docs_len);
     Flowhost__Envelope *env;
     if (env_buf == NULL || fh_envelope_decode(env_buf, env_len, &env) != 0) {
-        fprintf(stderr, "flowhost worker %s: dropped a malformed request: %s\n", w->spec->name,
-                fh_last_error());
+        char why[1100];
+        snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
+        reply_error(w, m, why);
         return;
     }
     int64_t start = fh_now_us();
@@ -262,9 +286,11 @@ static void handle_request(worker *w, fh_wire_msg *m)
     }
     if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
         fh_pb_pack_msg(&env->base, &frames[0]) != 0) {
-        fprintf(stderr, "flowhost worker %s: out of memory replying\n", w->spec->name);
-        zmq_msg_close(&frames[1]);
         flowhost__envelope__free_unpacked(env, NULL);
+        if (!produced && m->n > 3) /* give the documents back to reply_error */
+            zmq_msg_move(&m->frames[3], &frames[1]);
+        zmq_msg_close(&frames[1]);
+        reply_error(w, m, "out of memory replying");
         return;
     }
     flowhost__envelope__free_unpacked(env, NULL);

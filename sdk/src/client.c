@@ -25,6 +25,7 @@ struct fh_client {
     void *sock;
     void *monitor;       /* connection events of sock */
     bool connected;      /* a connection to the gateway is up */
+    unsigned long disconnects; /* connections lost so far */
     char address[256];   /* as given, for messages */
 };
 
@@ -111,6 +112,10 @@ void fh_client_destroy(fh_client **cp)
 
 /* ---- one post ----------------------------------------------------------------------- */
 
+/* Sequence numbers of a post's requests, by their place in a ring twice the largest
+ * window: a request can only be answered while fewer than a window were sent after it. */
+#define FH_PENDING_RING (2 * FH_CLIENT_MAX_INFLIGHT)
+
 typedef struct post {
     fh_client *c;
     const char *endpoint;
@@ -124,7 +129,8 @@ typedef struct post {
     size_t inflight;
     size_t sent;
     bool input_done;
-    bool was_connected;        /* the connection was up during this post */
+    unsigned long disconnects; /* c->disconnects when requests went out */
+    unsigned char *pending;    /* pending[seq % FH_PENDING_RING]: request seq is unanswered */
     int64_t started;           /* fh_monotonic_ms() when the post began */
     fh_progress progress;      /* show_progress */
     char prefix[17];           /* request ids of this post start with it */
@@ -193,9 +199,12 @@ static int send_next(post *p)
     release(&a, owned);
     if (rc != 0)
         return rc;
+    if (p->inflight == 0)
+        p->disconnects = p->c->disconnects; /* a connection lost with nothing out lost nothing */
     if ((rc = fh_wire_send(p->c->sock, NULL, 0, FH_CMD_REQUEST, frames, 2, 0)) != 0)
         return rc == FH_E_TIMEOUT ? fh_set_error(FH_E_TIMEOUT, "the gateway does not take requests")
                                   : rc;
+    p->pending[p->sent % FH_PENDING_RING] = 1;
     p->sent++;
     p->inflight++;
     return 1;
@@ -221,10 +230,18 @@ static int deliver(post *p, fh_wire_msg *m)
     Flowhost__Envelope *env;
     if (buf == NULL || fh_envelope_decode(buf, len, &env) != 0)
         return 0; /* not something this client can use: nothing to answer */
-    if (strncmp(env->request_id, p->prefix, sizeof p->prefix - 1) != 0) {
-        flowhost__envelope__free_unpacked(env, NULL); /* a late reply of an earlier post */
+    /* Ids are PREFIX-SEQ (hex): a reply of another post, or one already answered (a
+     * duplicate), is dropped. */
+    size_t n = sizeof p->prefix - 1;
+    char *end = NULL;
+    unsigned long long seq = strncmp(env->request_id, p->prefix, n) == 0 && env->request_id[n] == '-'
+                                 ? strtoull(env->request_id + n + 1, &end, 16)
+                                 : 0;
+    if (end == NULL || *end != '\0' || seq >= p->sent || !p->pending[seq % FH_PENDING_RING]) {
+        flowhost__envelope__free_unpacked(env, NULL);
         return 0;
     }
+    p->pending[seq % FH_PENDING_RING] = 0;
     p->inflight--;
     if (p->opts->prefetch == 0) /* the flow's own bound, now that it told it */
         p->window = env->prefetch > 0 && env->prefetch < FH_CLIENT_MAX_INFLIGHT ? env->prefetch
@@ -269,8 +286,10 @@ static void read_events(fh_client *c)
         zmq_msg_close(&ep);
         if (event == ZMQ_EVENT_CONNECTED)
             c->connected = true;
-        else if (event == ZMQ_EVENT_DISCONNECTED)
+        else if (event == ZMQ_EVENT_DISCONNECTED) {
             c->connected = false;
+            c->disconnects++;
+        }
     }
 }
 
@@ -285,9 +304,9 @@ static int receive(post *p)
     int limit = p->opts->connect_timeout_ms ? p->opts->connect_timeout_ms
                                             : FH_CLIENT_CONNECT_TIMEOUT_MS;
     for (;;) {
-        if (c->connected)
-            p->was_connected = true;
-        else if (p->was_connected)
+        /* A connection lost while requests were out lost them, even if it came back:
+         * ZeroMQ drops what it queued for a peer that left. */
+        if (c->disconnects != p->disconnects)
             return fh_set_error(FH_E_ZMQ, "the flow at %s closed the connection (%zu request%s unanswered)",
                                 c->address, p->inflight, p->inflight == 1 ? "" : "s");
         int64_t now = fh_monotonic_ms();
@@ -331,6 +350,9 @@ static int run_post(post *p)
     if (p->opts->parameters != NULL && fh_value_type(p->opts->parameters) != FH_TYPE_MAP)
         return fh_set_error(FH_E_INVAL, "parameters must be a map");
     p->request_size = p->opts->request_size ? p->opts->request_size : 100;
+    if (p->request_size > FH_CLIENT_MAX_REQUEST_SIZE)
+        return fh_set_error(FH_E_INVAL, "request_size %zu is over the limit of %d", p->request_size,
+                            FH_CLIENT_MAX_REQUEST_SIZE);
     /* Without a prefetch of its own, the client sends one request, learns the flow's
      * bound from the reply, and keeps to it from then on. */
     p->window = p->opts->prefetch ? p->opts->prefetch : 1;
@@ -343,6 +365,9 @@ static int run_post(post *p)
     if (p->opts->show_progress)
         fh_progress_start(&p->progress, stderr);
     read_events(p->c);
+    p->disconnects = p->c->disconnects;
+    if ((p->pending = calloc(FH_PENDING_RING, 1)) == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
     /* A send blocks only while ZeroMQ's queue to the gateway is full: bound it like a
      * response. */
     int sndtimeo = p->opts->timeout_ms > 0 ? p->opts->timeout_ms : -1;
@@ -359,6 +384,7 @@ static int run_post(post *p)
     }
     if (p->opts->show_progress)
         fh_progress_finish(&p->progress);
+    free(p->pending);
     return rc;
 }
 

