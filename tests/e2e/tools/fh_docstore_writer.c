@@ -7,7 +7,8 @@
  *                                  prints "len N", then the id of every document in
  *                                  position order; exits 1 if a document does not
  *                                  decode or its text is not the one written.
- *   fh_docstore_writer put DIR ID  stores one more document and syncs. */
+ *   fh_docstore_writer put DIR ID  stores one more document (making the store if need be)
+ *                                  and syncs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,7 @@ static int run_check(const char *dir)
 static int run_put(const char *dir, const char *id)
 {
     fh_docstore *s = NULL;
-    int rc = fh_docstore_open(dir, 0, &s);
+    int rc = fh_docstore_open(dir, FH_DOCSTORE_CREATE, &s);
     if (rc == 0)
         rc = put_doc(s, id, 7);
     if (rc == 0)
