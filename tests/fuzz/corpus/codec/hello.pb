@@ -1,0 +1,2 @@
+
+encoderÒ	encoderboom 

@@ -1,0 +1,133 @@
+/* Fuzzes opening a docstore (sdk/src/docstore.c): the input is written as DIR/docs.log,
+ * the docstore opened read-only, and every document read by position and by id.
+ * Each input runs twice: as is (header, record framing, CRC checks, tail/corruption
+ * logic), and with every record's CRC recomputed, so that mutated record payloads get
+ * past the CRC into the id and document decoding. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <flowhost/docstore.h>
+#include <flowhost/json.h>
+
+#define REC_MAGIC 0x31524846u /* "FHR1", as in docstore.c */
+#define REC_HEADER 13u
+#define FILE_HEADER 16u
+
+static char dir[64];
+static char log_path[96];
+
+static void cleanup(void)
+{
+    unlink(log_path);
+    rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    snprintf(dir, sizeof dir, "/tmp/fh-fuzz-docstore-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        abort();
+    }
+    snprintf(log_path, sizeof log_path, "%s/docs.log", dir);
+    atexit(cleanup);
+    return 0;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+}
+
+/* Recomputes the CRC of every whole record found at a record magic. */
+static void fix_crcs(uint8_t *buf, size_t size)
+{
+    size_t off = FILE_HEADER;
+    while (off + REC_HEADER <= size) {
+        uint32_t len = get_u32(buf + off + 5);
+        if (get_u32(buf + off) != REC_MAGIC || len > size - off - REC_HEADER) {
+            off++;
+            continue;
+        }
+        uint32_t crc = crc32_update(crc32_update(0, buf + off + 4, 5), buf + off + REC_HEADER, len);
+        buf[off + 9] = (uint8_t)crc;
+        buf[off + 10] = (uint8_t)(crc >> 8);
+        buf[off + 11] = (uint8_t)(crc >> 16);
+        buf[off + 12] = (uint8_t)(crc >> 24);
+        off += REC_HEADER + len;
+    }
+}
+
+static void write_log(const uint8_t *data, size_t size)
+{
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        perror(log_path);
+        abort();
+    }
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n <= 0) {
+            perror("write");
+            abort();
+        }
+        off += (size_t)n;
+    }
+    close(fd);
+}
+
+static void read_all(const uint8_t *data, size_t size)
+{
+    write_log(data, size);
+    fh_docstore *s = NULL;
+    if (fh_docstore_open(dir, FH_DOCSTORE_READONLY, &s) != 0)
+        return;
+    size_t n = fh_docstore_len(s);
+    for (size_t i = 0; i < n; i++) {
+        fh_doc *d = NULL;
+        if (fh_docstore_get_at(s, i, &d) != 0)
+            continue;
+        free(fh_doc_to_json(d));
+        fh_doc *again = NULL;
+        if (fh_docstore_get(s, fh_doc_id(d), &again) == 0)
+            fh_doc_destroy(&again);
+        fh_doc_destroy(&d);
+    }
+    fh_doc *none = NULL;
+    if (fh_docstore_get_at(s, n, &none) == 0) /* one past the end must be refused */
+        abort();
+    fh_docstore_close(&s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    read_all(data, size);
+    uint8_t *copy = malloc(size ? size : 1);
+    if (copy == NULL)
+        abort();
+    memcpy(copy, data, size);
+    fix_crcs(copy, size);
+    if (size > 0 && memcmp(copy, data, size) != 0)
+        read_all(copy, size);
+    free(copy);
+    return 0;
+}
