@@ -163,6 +163,7 @@ typedef struct run {
     size_t cap;
     pid_t gw, worker;
     long gw_rss_max, worker_rss_max;
+    size_t sample_every;   /* responses between two samples of resident memory */
 } run;
 
 static int next_doc(void *user, fh_doc **out)
@@ -183,7 +184,7 @@ static int on_done(const fh_response *resp, void *user)
     if (r->done_at != NULL && r->done < r->cap)
         r->done_at[r->done] = bench_now_ns();
     r->done++;
-    if (r->gw > 0 && r->done % 2000 == 1000) { /* resident memory under load */
+    if (r->gw > 0 && r->sample_every > 0 && r->done % r->sample_every == r->sample_every / 2) { /* resident memory under load */
         long g = rss_kib(r->gw), w = rss_kib(r->worker);
         if (g > r->gw_rss_max)
             r->gw_rss_max = g;
@@ -318,6 +319,7 @@ int main(int argc, char **argv)
     usleep(200000);
     long gw_idle = rss_kib(f.pid), worker_idle = rss_kib(worker);
     r.cap = (size_t)requests;
+    r.sample_every = requests >= 40 ? (size_t)requests / 20 : 2;
     r.done_at = malloc(r.cap * sizeof *r.done_at);
     int64_t *lat = malloc(((size_t)lat_requests + 1) * sizeof *lat);
     for (int rep = 0; rep < reps; rep++) {

@@ -42,6 +42,8 @@ typedef struct fh_flow_executor {
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
 
+#define FH_FLOW_DEFAULT_MAX_MESSAGE (256 << 20)
+
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */
     char *dir;               /* absolute folder of the YAML file */
@@ -49,6 +51,9 @@ typedef struct fh_flow_config {
     int port;                /* with.port, 0: an ephemeral port */
     int prefetch;            /* with.prefetch, default 0 (no per-client cap) */
     int timeout_ready_ms;    /* with.timeout_ready, default 60000; -1: wait forever */
+    int max_message_size;    /* with.max_message_size in bytes, default
+                                FH_FLOW_DEFAULT_MAX_MESSAGE: a larger message is refused
+                                on every socket of the flow */
     char *workspace;         /* with.workspace, absolute, or NULL */
     char **plugin_path;      /* with.plugin_path (absolute dirs), n_plugin_path entries */
     size_t n_plugin_path;

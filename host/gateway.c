@@ -29,6 +29,8 @@
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
+#define BACKOFF_FIRST_MS 100       /* delay before the second restart in a row... */
+#define BACKOFF_MAX_MS 5000        /* ...doubling up to this */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
 
 /* A request inside the flow. */
@@ -43,6 +45,7 @@ typedef struct slot {
     int64_t start_us;             /* when the gateway took it */
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
+    size_t bytes;                 /* the request's size as taken in (for max_bytes) */
 } slot;
 
 /* An executor and its one worker process. */
@@ -50,12 +53,15 @@ typedef struct exec_state {
     const fh_flow_executor *cfg;
     char *spec_path;
     pid_t pid;                    /* 0 when no process runs */
+    pid_t last_pid;               /* the process before, whose last words may still come */
     unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
     size_t id_len;
     bool ready;
     int busy;                     /* the slot it holds, or -1 */
     int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
     bool killed;                  /* the gateway killed it (timeout): not a crash */
+    int crashes;                  /* deaths since its last successful reply */
+    int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
     int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
     int start_failures;           /* deaths before READY, in a row */
     bool down;                    /* given up: requests for it get an error */
@@ -78,6 +84,8 @@ struct fh_gateway {
     size_t n_slots;
     int free_head;
     size_t inflight;
+    size_t inflight_bytes;        /* documents held in slots, bytes */
+    size_t max_bytes;             /* stop reading clients above this */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
     bool draining;
 };
@@ -156,6 +164,7 @@ static int write_spec(fh_gateway *g, size_t i)
     spec.gateway = g->backend_ep;
     spec.index = (uint32_t)i;
     spec.has_requests = x->has_requests;
+    spec.max_message_size = g->cfg->max_message_size;
     Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
     Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
     size_t n_dirs = 0;
@@ -246,6 +255,8 @@ static int slot_alloc(fh_gateway *g)
 static void slot_free(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    g->inflight_bytes -= s->bytes;
+    s->bytes = 0;
     if (s->env)
         flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = NULL;
@@ -513,6 +524,8 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
     zmq_msg_move(&s->env_frame, &m->frames[3]);
     if (m->n > 4)
         zmq_msg_move(&s->docs, &m->frames[4]);
+    s->bytes = zmq_msg_size(&s->env_frame) + zmq_msg_size(&s->docs);
+    g->inflight_bytes += s->bytes;
     enter_gate(g, i);
 }
 
@@ -547,7 +560,12 @@ static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
         return 0;
     }
     exec_state *e = &g->execs[h->index];
-    if (e->ready || e->pid <= 0 || h->pid != e->pid) {
+    bool failed = h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR;
+    bool starting = !e->ready && e->pid > 0 && h->pid == e->pid;
+    /* A worker that could not start says why, then exits: its reason may come after the
+     * gateway saw it exit. */
+    bool last_words = failed && e->pid <= 0 && e->last_pid > 0 && h->pid == e->last_pid;
+    if (!starting && !last_words) {
         /* Not the process the gateway started and waits for: a stale READY of a worker
          * that died, or a stranger on the socket. It must not take the executor over. */
         gw_log("ignored a READY for executor '%s' from pid %d", e->cfg->name, (int)h->pid);
@@ -557,7 +575,7 @@ static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
     if (which != NULL)
         *which = e;
     int rc = 0;
-    if (h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR) {
+    if (failed) {
         rc = fh_set_error(FH_E_PLUGIN, "executor '%s' failed to start: %s", e->cfg->name,
                           h->status->description);
     } else {
@@ -613,6 +631,7 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
             zmq_msg_init(&s->env_frame);
     }
     bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
+    e->crashes = 0; /* it answered: it works */
     if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
         finish(g, i);
     } else {
@@ -656,6 +675,7 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
     fh_describe_exit(status, how, sizeof how);
     bool killed = e->killed;
     bool was_ready = e->ready || killed;
+    e->last_pid = e->pid;
     e->pid = 0;
     e->ready = false;
     e->killed = false;
@@ -677,19 +697,38 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
         mark_down(g, e, why);
         return;
     }
+    /* The first restart is at once; a worker that keeps dying is restarted ever later,
+     * so that a plugin crashing on every request does not make the host spin. */
+    int delay = e->crashes++ == 0 ? 0 : BACKOFF_FIRST_MS << (e->crashes < 8 ? e->crashes - 2 : 6);
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    if (delay > 0) {
+        e->restart_at_ms = fh_monotonic_ms() + delay;
+        return;
+    }
     if (spawn(g, e) != 0)
         mark_down(g, e, fh_last_error());
 }
 
 /* Answers the requests whose executor ran past its `timeout`, and replaces the worker:
- * a handler cannot be interrupted, only its process. Returns the milliseconds until the
- * next deadline, or -1 when there is none. */
-static int check_timeouts(fh_gateway *g)
+ * a handler cannot be interrupted, only its process. Starts the workers whose restart
+ * is due. Returns the milliseconds until the next deadline, or -1 when there is none. */
+static int check_timers(fh_gateway *g)
 {
     int next = -1;
     int64_t now = fh_monotonic_ms();
     for (size_t k = 0; k < g->n_execs; k++) {
         exec_state *e = &g->execs[k];
+        if (e->restart_at_ms > 0 && !e->down) {
+            int64_t left = e->restart_at_ms - now;
+            if (left > 0) {
+                next = next < 0 || left < next ? (int)left : next;
+            } else {
+                e->restart_at_ms = 0;
+                if (spawn(g, e) != 0)
+                    mark_down(g, e, fh_last_error());
+            }
+        }
         if (e->busy < 0 || e->cfg->timeout_ms <= 0 || e->killed)
             continue;
         int64_t left = e->busy_since_ms + e->cfg->timeout_ms - now;
@@ -744,8 +783,8 @@ static int bind_sockets(fh_gateway *g)
         return fh_set_error(FH_E_ZMQ, "cannot create sockets: %s", zmq_strerror(errno));
     /* ROUTER_MANDATORY: a reply to a peer that is gone or full fails (and is logged)
      * instead of vanishing silently. */
-    if (fh_wire_socket_defaults(g->front, 1000, FH_DEFAULT_MAX_MSG) != 0 ||
-        fh_wire_socket_defaults(g->back, 0, 0) != 0 ||
+    if (fh_wire_socket_defaults(g->front, 1000, g->cfg->max_message_size) != 0 ||
+        fh_wire_socket_defaults(g->back, 0, g->cfg->max_message_size) != 0 ||
         zmq_setsockopt(g->front, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->back, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
@@ -812,6 +851,7 @@ static int wait_ready(fh_gateway *g)
                 exec_state *e = exec_by_pid(g, pid);
                 if (e == NULL)
                     continue;
+                e->last_pid = e->pid;
                 e->pid = 0;
                 /* A worker that could not start says why in a READY before it exits:
                  * give that message a moment to arrive. */
@@ -844,6 +884,8 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     g->sigfd = -1;
     g->n_execs = opts->cfg->n_executors;
     g->n_slots = opts->max_inflight ? opts->max_inflight : FH_GATEWAY_MAX_INFLIGHT;
+    /* Room for a few of the largest requests at once, and no more. */
+    g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
     g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
     g->slots = calloc(g->n_slots, sizeof *g->slots);
     int rc;
@@ -906,8 +948,9 @@ int fh_gateway_serve(fh_gateway *g)
                                    {g->back, 0, ZMQ_POLLIN, 0},
                                    {g->front, 0, ZMQ_POLLIN, 0}};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
-        int n = g->inflight < g->n_slots ? 3 : 2;
-        int wait = check_timeouts(g);
+        bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
+        int n = room ? 3 : 2;
+        int wait = check_timers(g);
         if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
@@ -934,7 +977,8 @@ int fh_gateway_serve(fh_gateway *g)
             fh_wire_close(&m);
         }
         for (int k = 0; k < BATCH && n == 3 && (items[2].revents & ZMQ_POLLIN) &&
-                        g->inflight < g->n_slots && fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
+                        g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&
+                        fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
             on_client_message(g, &m);
             fh_wire_close(&m);
         }

@@ -73,7 +73,7 @@ static void list_types(const fh_plugin_descriptor *d, char *buf, size_t size)
 static int load_from_file(const char *path, const char *type, fh_loaded_type *out)
 {
     void *dl;
-    const fh_plugin_descriptor *d;
+    const fh_plugin_descriptor *d = NULL;
     int rc = open_plugin(path, &dl, &d);
     if (rc != 0)
         return rc;

@@ -334,7 +334,7 @@ int fh_worker_main(const char *spec_path)
     }
     w.zctx = zmq_ctx_new();
     w.sock = w.zctx ? zmq_socket(w.zctx, ZMQ_DEALER) : NULL;
-    if (w.sock == NULL || fh_wire_socket_defaults(w.sock, 2000, 0) != 0 ||
+    if (w.sock == NULL || fh_wire_socket_defaults(w.sock, 2000, w.spec->max_message_size) != 0 ||
         zmq_connect(w.sock, w.spec->gateway) != 0) {
         fprintf(stderr, "flowhost worker %s: cannot connect to %s: %s\n", w.spec->name,
                 w.spec->gateway, zmq_strerror(errno));

@@ -448,9 +448,9 @@ int fh_source_open_npy(const char *path, const fh_source_options *o, uint64_t se
          * the data is still read a row at a time. */
         if (s->rows > SIZE_MAX / sizeof *s->order ||
             !(s->order = malloc((size_t)s->rows * sizeof *s->order))) {
+            unsigned long long rows = (unsigned long long)s->rows; /* s is freed below */
             npy_close(s);
-            return fh_set_error(FH_E_NOMEM, "%s: out of memory for shuffling %llu rows", path,
-                                (unsigned long long)s->rows);
+            return fh_set_error(FH_E_NOMEM, "%s: out of memory for shuffling %llu rows", path, rows);
         }
         for (uint64_t i = 0; i < s->rows; i++)
             s->order[i] = i;
