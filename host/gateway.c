@@ -962,7 +962,8 @@ int fh_gateway_serve(fh_gateway *g)
                 reap(g);
             if (sig & 1) {
                 if (g->draining) {
-                    gw_log("second signal: stopping now, %zu requests unanswered", g->inflight);
+                    gw_log("second signal: stopping now, %zu request%s unanswered", g->inflight,
+                           g->inflight == 1 ? "" : "s");
                     return 0;
                 }
                 g->draining = true;

@@ -265,8 +265,8 @@ typedef struct parse_ctx {
  * object. Keys that would need escaping are not searched. */
 static void locate_key(parse_ctx *c, const char *key)
 {
-    if (!c->text || !key || strpbrk(key, "\"\\"))
-        return;
+    if (!c->text || !key || !key[0] || strpbrk(key, "\"\\"))
+        return; /* an empty key would match everywhere, and never move the search on */
     size_t klen = strlen(key);
     const char *end = c->text + c->len, *p = c->text;
     while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {

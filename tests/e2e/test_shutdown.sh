@@ -77,6 +77,23 @@ check "Ctrl-C: the request in flight is answered" "$rc:$(jq -r .status.code "$T/
 for _ in $(seq 1 100); do kill -0 "$group" 2>/dev/null || break; sleep 0.05; done
 check "Ctrl-C: the flow stopped" "$(kill -0 "$group" 2>/dev/null && echo running || echo stopped)" "stopped"
 
+# A second signal stops at once, without waiting for the request in flight.
+start_flow "$T/slow.yml"
+"$FLOWHOST" post /x --to "$ADDR" -q --parameters '{"sleep_ms": 20000}' >/dev/null 2>"$T/err5" &
+post_pid=$!
+sleep 0.5
+kill -TERM "$FLOW_PID"
+sleep 0.2
+kill -TERM "$FLOW_PID"
+rc=0
+wait "$FLOW_PID" || rc=$?
+check "second signal: the flow exits 0 at once" "$rc" "0"
+check_contains "second signal: says it stops now" "$(cat "$T/run.log")" "second signal: stopping now, 1 request unanswered"
+FLOW_PID=""
+rc=0
+wait "$post_pid" || rc=$?
+check "second signal: the client gets an error" "$rc" "2"
+
 # A client whose flow dies under it gets an error, not a hang.
 start_flow "$T/slow.yml"
 "$FLOWHOST" post /x --to "$ADDR" -q --parameters '{"sleep_ms": 5000}' >/dev/null 2>"$T/err" &

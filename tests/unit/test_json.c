@@ -306,6 +306,11 @@ static void test_doc_unknown_field(void **state)
     text = "{\"tensor\": {\"dtype\": \"int8\", \"data\": \"AA==\", \"rank\": 1}}";
     assert_int_equal(fh_doc_from_json(text, strlen(text), &d), FH_E_PARSE);
     assert_non_null(strstr(fh_last_error(), "'tensor.rank'"));
+    /* an empty key is an unknown field too, and finding where it is must end (it once
+     * looped forever: tests/fuzz/crashes/json/timeout-empty-key.json) */
+    text = "{\"\":1}";
+    assert_int_equal(fh_doc_from_json(text, strlen(text), &d), FH_E_PARSE);
+    assert_non_null(strstr(fh_last_error(), "unknown field '' in document"));
 }
 
 static void test_doc_wrong_types(void **state)
