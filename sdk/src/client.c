@@ -307,7 +307,9 @@ static int receive(post *p)
         /* A connection lost while requests were out lost them, even if it came back:
          * ZeroMQ drops what it queued for a peer that left. */
         if (c->disconnects != p->disconnects)
-            return fh_set_error(FH_E_ZMQ, "the flow at %s closed the connection (%zu request%s unanswered)",
+            return fh_set_error(FH_E_ZMQ,
+                                "the flow at %s closed the connection (%zu request%s unanswered): "
+                                "it stopped, or refused a message over its max_message_size",
                                 c->address, p->inflight, p->inflight == 1 ? "" : "s");
         int64_t now = fh_monotonic_ms();
         int timeout = -1;

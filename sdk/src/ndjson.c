@@ -1,6 +1,7 @@
 /* NDJSON input: one document object per line, read with getline so that a line of any
  * length works and memory stays at the longest line. */
 #include "json_internal.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -34,13 +35,7 @@ int fh_ndjson_open(const char *path, fh_ndjson_reader **out)
         free(r);
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
     }
-    r->f = r->is_stdin ? stdin : fopen(path, "r");
-    struct stat st;
-    if (r->f && !r->is_stdin && fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(r->f);
-        r->f = NULL;
-        errno = EISDIR;
-    }
+    r->f = fh_open_input(path);
     if (!r->f) {
         int err = errno;
         free(r->path);

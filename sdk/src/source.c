@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "json_internal.h"
+#include "util.h"
 #include <flowhost/docstore.h>
 #include <flowhost/error.h>
 #include <flowhost/json.h>
@@ -367,13 +368,7 @@ int fh_source_open_ndjson(const char *path, const fh_source_options *o, fh_sourc
         ndjson_close(s);
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
     }
-    s->f = s->is_stdin ? stdin : fopen(path, "r");
-    struct stat st;
-    if (s->f && !s->is_stdin && fstat(fileno(s->f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(s->f);
-        s->f = NULL;
-        errno = EISDIR;
-    }
+    s->f = fh_open_input(path);
     if (!s->f) {
         int err = errno;
         ndjson_close(s);

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "source_internal.h"
+#include "util.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -460,13 +461,7 @@ int fh_source_open_csv(const char *path, const fh_source_options *o, fh_source_r
     }
     s->p_ready = true;
     csv_set_realloc_func(&s->p, capped_realloc);
-    s->f = s->is_stdin ? stdin : fopen(path, "r");
-    struct stat st;
-    if (s->f && !s->is_stdin && fstat(fileno(s->f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(s->f);
-        s->f = NULL;
-        errno = EISDIR;
-    }
+    s->f = fh_open_input(path);
     if (!s->f) {
         int err = errno;
         csv_close(s);

@@ -24,6 +24,7 @@
 
 #define NPY_MAX_HEADER (64 * 1024) /* numpy itself refuses headers over 10000 bytes */
 #define NPY_MAX_DIMS 32            /* numpy's NPY_MAXDIMS */
+#define NPY_MAX_EMPTY_ROWS (1u << 20) /* rows of zero bytes, at most */
 #define NPY_MAX_ROW ((size_t)256 << 20)
 #define NPY_SUPPORTED "<f4 <f8 <i1 <i2 <i4 <i8 <u1 <u2 <u4 <u8 |i1 |u1"
 
@@ -397,6 +398,11 @@ static int read_header(npy_state *s, uint64_t file_size)
                             s->path, (unsigned long long)s->rows, (unsigned long long)total,
                             (unsigned long long)s->data_offset,
                             (unsigned long long)(file_size - s->data_offset));
+    /* Rows of no elements cost no bytes, so the file size does not bound their number:
+     * a few bytes of header could promise 10^18 documents. */
+    if (row_bytes == 0 && s->rows > NPY_MAX_EMPTY_ROWS)
+        return fh_set_error(FH_E_RANGE, "%s: %llu rows that hold no elements (at most %u)", s->path,
+                            (unsigned long long)s->rows, (unsigned)NPY_MAX_EMPTY_ROWS);
     if (row_bytes > NPY_MAX_ROW)
         return fh_set_error(FH_E_RANGE, "%s: rows of %llu bytes, more than %zu MiB", s->path,
                             (unsigned long long)row_bytes, NPY_MAX_ROW >> 20);

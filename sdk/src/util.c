@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -127,4 +128,18 @@ int fh_read_file(const char *path, char **out, size_t *len)
     if (len)
         *len = n;
     return 0;
+}
+
+FILE *fh_open_input(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return stdin;
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (f != NULL && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errno = EISDIR; /* fopen succeeds on a directory; reading it would fail later */
+        return NULL;
+    }
+    return f;
 }

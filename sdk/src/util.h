@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Wall-clock time in microseconds since the Unix epoch. */
 int64_t fh_now_us(void);
@@ -22,5 +23,9 @@ void fh_format_time_us(int64_t us, char *out, size_t size);
 /* Reads a whole file into a new NUL-terminated buffer the caller frees; *LEN gets its
  * length. Returns 0 or FH_E_IO ("PATH: strerror"), FH_E_NOMEM. */
 int fh_read_file(const char *path, char **out, size_t *len);
+
+/* Opens PATH for reading ("-" is standard input, which the caller must not fclose). A
+ * directory is refused. Returns the stream, or NULL with errno set. */
+FILE *fh_open_input(const char *path);
 
 #endif

@@ -23,6 +23,11 @@ for i in 1 2 3 4; do echo "{\"text\":\"$i\"}"; done >"$T/in.ndjson"
 post_pid=$!
 sleep 0.4   # the first request is being handled, the others wait in the flow
 kill -TERM "$FLOW_PID"
+sleep 0.1
+rc=0
+out=$(echo '{"text":"late"}' | "$FLOWHOST" post /x - --to "$ADDR" -q 2>/dev/null) || rc=$?
+check "drain: a new request is refused" "$rc:$(jq -r .status.description <<<"$out")" \
+      "1:the flow is shutting down: request refused"
 rc=0
 wait "$post_pid" || rc=$?
 check "drain: the post completes successfully" "$rc" "0"

@@ -911,6 +911,14 @@ static void test_npy_shapes(void **state)
     s = open_ok(p, FH_FORMAT_NPY, NULL);
     assert_int_equal(count_docs(s), 2);
     fh_source_close(&s);
+    /* Empty rows cost no bytes: a header alone must not promise 10^18 documents (found
+     * by fuzzing: tests/fuzz/crashes/npy/timeout-empty-rows.npy). */
+    write_npy(p, 1, "{'shape': (981111111111111111, 0), 'fortran_order': False, 'descr': '<u2'}",
+              NULL, 0);
+    fh_source_options dflt;
+    fh_source_options_init(&dflt);
+    assert_int_equal(fh_source_open(p, FH_FORMAT_NPY, &dflt, &s), FH_E_RANGE);
+    assert_non_null(strstr(fh_last_error(), "rows that hold no elements"));
     free(p);
 }
 
