@@ -304,6 +304,9 @@ static int receive(post *p)
     int limit = p->opts->connect_timeout_ms ? p->opts->connect_timeout_ms
                                             : FH_CLIENT_CONNECT_TIMEOUT_MS;
     for (;;) {
+        /* Events first: a connection made while the post was busy building a large
+         * request counts, however long ago the post began. */
+        read_events(c);
         /* A connection lost while requests were out lost them, even if it came back:
          * ZeroMQ drops what it queued for a peer that left. */
         if (c->disconnects != p->disconnects)
