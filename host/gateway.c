@@ -29,6 +29,8 @@
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
+#define HEARTBEAT_MS 2000          /* an idle worker is asked how it is this often... */
+#define HEARTBEAT_MISSES 3         /* ...and is dead after this many unanswered */
 #define BACKOFF_FIRST_MS 100       /* delay before the second restart in a row... */
 #define BACKOFF_MAX_MS 5000        /* ...doubling up to this */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
@@ -61,6 +63,8 @@ typedef struct exec_state {
     int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
     bool killed;                  /* the gateway killed it (timeout): not a crash */
     int crashes;                  /* deaths since its last successful reply */
+    int64_t heard_ms;             /* when it last sent anything */
+    int64_t pinged_ms;            /* when it was last sent a HEARTBEAT */
     int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
     int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
     int start_failures;           /* deaths before READY, in a row */
@@ -582,6 +586,7 @@ static int on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
         memcpy(e->id, id, idlen);
         e->id_len = idlen;
         e->ready = true;
+        e->heard_ms = e->pinged_ms = fh_monotonic_ms();
         e->busy = -1;
         e->start_failures = 0;
     }
@@ -662,6 +667,7 @@ static void on_worker_message(fh_gateway *g, fh_wire_msg *m)
         gw_log("dropped a message from an unknown worker");
         return;
     }
+    e->heard_ms = fh_monotonic_ms();
     if (cmd == FH_CMD_REPLY)
         on_reply(g, e, m);
 }
@@ -728,6 +734,24 @@ static int check_timers(fh_gateway *g)
                 if (spawn(g, e) != 0)
                     mark_down(g, e, fh_last_error());
             }
+        }
+        if (e->ready && e->busy < 0 && !e->killed) {
+            /* Idle: a worker that stops answering heartbeats is dead (hung, stopped) and
+             * is replaced before a request finds out. A busy one is the timeout's. */
+            if (now - e->heard_ms >= (int64_t)HEARTBEAT_MS * HEARTBEAT_MISSES) {
+                gw_log("executor '%s' stopped answering heartbeats: restarting it", e->cfg->name);
+                e->ready = false;
+                e->killed = true;
+                kill(e->pid, SIGKILL);
+                continue;
+            }
+            if (now - e->pinged_ms >= HEARTBEAT_MS) {
+                fh_wire_send(g->back, e->id, e->id_len, FH_CMD_HEARTBEAT, NULL, 0, ZMQ_DONTWAIT);
+                e->pinged_ms = now;
+            }
+            int64_t left = e->pinged_ms + HEARTBEAT_MS - now;
+            next = next < 0 || left < next ? (int)left : next;
+            continue;
         }
         if (e->busy < 0 || e->cfg->timeout_ms <= 0 || e->killed)
             continue;

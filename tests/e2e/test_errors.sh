@@ -91,4 +91,25 @@ out=$(echo '{"text":"u"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --parameters '
 check "timeout: the next request succeeds on a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["tag"]'
 stop_flow
 
+# --- a worker that stops answering while idle (here: stopped) is replaced -------------
+cat >"$T/idle.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: tag, uses: Echo}
+YML
+start_flow "$T/idle.yml"
+worker=$(pgrep -P "$FLOW_PID")
+kill -STOP "$worker"
+for _ in $(seq 1 200); do
+    grep -q "stopped answering heartbeats" "$T/run.log" && break
+    sleep 0.1
+done
+check_contains "heartbeats: the stopped worker is found out" "$(cat "$T/run.log")" \
+      "executor 'tag' stopped answering heartbeats: restarting it"
+out=$(echo '{"text":"v"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 20000)
+check "heartbeats: the next request is served by a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["tag"]'
+check "heartbeats: the stopped worker is gone" "$(kill -0 "$worker" 2>/dev/null && echo alive || echo gone)" "gone"
+stop_flow
+
 done_checks
