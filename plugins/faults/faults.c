@@ -3,6 +3,9 @@
  * Fail   fails a request whose parameters hold fail: true, or that has a document
  *        tagged fail: true; init fails when uses_with holds fail_init: true.
  * Crash  dies with SIGSEGV on a request that has a document tagged crash: true.
+ * Fragile  works until a request has a document tagged break: true; then it marks its
+ *        workspace broken and dies (SIGSEGV), and every later init fails: an executor
+ *        that can no longer start.
  * Sleep  sleeps parameters.sleep_ms (an int, default 0) milliseconds per request.
  * Bind, BindDefault  bind handlers to endpoints; each handler appends
  *        "EXECUTOR:HANDLER" to the documents' tags.handlers, for the tests of endpoint dispatch and uses_requests. */
@@ -11,6 +14,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <flowhost/executor.h>
 
@@ -66,6 +70,39 @@ static int sleep_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
 FH_EXECUTOR(Sleep, NULL, NULL, FH_REQUESTS(sleep_foo));
 
 /* Appends "EXECUTOR:HANDLER" to each document's tags.handlers list. */
+/* The marker file of Fragile in its workspace: PATH gets it. */
+static void broken_marker(const char *workspace, char *path, size_t size)
+{
+    snprintf(path, size, "%s/broken", workspace);
+}
+
+static int fragile_init(fh_ctx *ctx, const fh_value *with, const fh_metas *metas, void **state)
+{
+    (void)with;
+    (void)state;
+    char path[4096];
+    broken_marker(metas->workspace, path, sizeof path);
+    if (access(path, F_OK) == 0)
+        return fh_ctx_fail(ctx, "init refused: the workspace is marked broken");
+    return 0;
+}
+
+static int fragile_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)params;
+    if (!any_doc_tagged(docs, "break"))
+        return 0;
+    char path[4096];
+    broken_marker(fh_ctx_workspace(ctx), path, sizeof path);
+    FILE *f = fopen(path, "w");
+    if (f != NULL)
+        fclose(f);
+    raise(SIGSEGV);
+    return 0;
+}
+
+FH_EXECUTOR(Fragile, fragile_init, NULL, FH_REQUESTS(fragile_foo));
+
 static int tag_with(fh_ctx *ctx, fh_docs *docs, const char *handler)
 {
     char entry[256];
@@ -109,4 +146,4 @@ FH_EXECUTOR(Bind, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
 FH_EXECUTOR(BindDefault, NULL, NULL, FH_REQUESTS(index_docs, "/index"),
             FH_REQUESTS(search, "/search", "/query"), FH_REQUESTS(fallback));
 
-FH_PLUGIN(Fail, Crash, Sleep, Bind, BindDefault);
+FH_PLUGIN(Fail, Crash, Fragile, Sleep, Bind, BindDefault);

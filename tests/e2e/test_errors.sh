@@ -91,6 +91,29 @@ out=$(echo '{"text":"u"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --parameters '
 check "timeout: the next request succeeds on a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["tag"]'
 stop_flow
 
+# --- an executor that can no longer start is reported down, not restarted forever -----
+cat >"$T/fragile.yml" <<YML
+jtype: Flow
+version: '1'
+with:
+  workspace: $T/ws
+executors:
+  - {name: fragile, uses: Fragile}
+  - {name: tag, uses: Echo}
+YML
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:handle_segv=0"
+start_flow "$T/fragile.yml"
+rc=0
+out=$(echo '{"text":"b","tags":{"break":true}}' | "$FLOWHOST" post /x - --to "$ADDR" -q 2>/dev/null) || rc=$?
+check "fragile: the crash is the request's error" "$rc:$(jq -r .status.description <<<"$out")" \
+      "1:executor 'fragile' crashed: signal 11 (SIGSEGV)"
+rc=0
+out=$(echo '{"text":"c"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 20000 2>/dev/null) || rc=$?
+check_contains "fragile: later requests: the executor is down, and why" "$rc:$(jq -r .status.description <<<"$out")" \
+      "1:executor 'fragile' is down: executor 'fragile' failed to start: init failed: init refused: the workspace is marked broken"
+check "fragile: no worker of it is left running" "$(pgrep -P "$FLOW_PID" | wc -l | tr -d ' ')" "1"
+stop_flow
+
 # --- a worker that stops answering while idle (here: stopped) is replaced -------------
 cat >"$T/idle.yml" <<YML
 jtype: Flow
