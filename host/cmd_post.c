@@ -52,6 +52,7 @@ static const char usage[] =
     "  --read-mode MODE       files: uri (default), text or bytes\n"
     "  --as WHAT              .npy: each row as the document's tensor (default) or embedding\n"
     "  --progress             a progress bar on stderr\n"
+    "  --no-wait              when the flow is full, get a 'busy' error instead of waiting\n"
     "  -o, --output FILE      write responses to FILE instead of standard output\n"
     "  -q, --quiet            no summary line on stderr\n"
     "  -h, --help             this text\n"
@@ -140,7 +141,7 @@ typedef struct post_args {
     const char *read_mode, *array_as;
     long request_size, prefetch, timeout, connect_timeout, size, seed;
     double sampling_rate;
-    int quiet, shuffle, progress;
+    int quiet, shuffle, progress, no_wait;
 } post_args;
 
 /* Fills A from the command line. Returns 0, 1 after --help, or -1 on bad usage. */
@@ -156,6 +157,7 @@ static int parse_args(int argc, char **argv, post_args *a)
         {"shuffle", no_argument, NULL, 'X'},          {"seed", required_argument, NULL, 'E'},
         {"read-mode", required_argument, NULL, 'M'},  {"as", required_argument, NULL, 'W'},
         {"progress", no_argument, NULL, 'G'},         {"output", required_argument, NULL, 'o'},
+        {"no-wait", no_argument, NULL, 'N'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -174,6 +176,7 @@ static int parse_args(int argc, char **argv, post_args *a)
         case 'M': a->read_mode = optarg; break;
         case 'W': a->array_as = optarg; break;
         case 'G': a->progress = 1; break;
+        case 'N': a->no_wait = 1; break;
         case 'r':
             if (parse_count(optarg, "--request-size", 1000000, &a->request_size) != 0)
                 return -1;
@@ -348,6 +351,7 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     opts.timeout_ms = (int)a.timeout;
     opts.connect_timeout_ms = a.connect_timeout ? (int)a.connect_timeout : -1;
     opts.show_progress = a.progress;
+    opts.no_wait = a.no_wait;
     opts.on_always = on_always;
     opts.user = &pc;
     int64_t t0 = fh_monotonic_ms();

@@ -43,6 +43,7 @@ typedef struct fh_flow_executor {
 } fh_flow_executor;
 
 #define FH_FLOW_DEFAULT_MAX_MESSAGE (256 << 20)
+#define FH_FLOW_DEFAULT_MAX_INFLIGHT 1024
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */
@@ -54,6 +55,8 @@ typedef struct fh_flow_config {
     int max_message_size;    /* with.max_message_size in bytes, default
                                 FH_FLOW_DEFAULT_MAX_MESSAGE: a larger message is refused
                                 on every socket of the flow */
+    int max_inflight;        /* with.max_inflight, default FH_FLOW_DEFAULT_MAX_INFLIGHT:
+                                requests the gateway holds at once, all clients together */
     char *workspace;         /* with.workspace, absolute, or NULL */
     char **plugin_path;      /* with.plugin_path (absolute dirs), n_plugin_path entries */
     size_t n_plugin_path;

@@ -90,6 +90,7 @@ struct fh_gateway {
     size_t inflight;
     size_t inflight_bytes;        /* documents held in slots, bytes */
     size_t max_bytes;             /* stop reading clients above this */
+    size_t reserve;               /* slots a no_wait request may not take */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
     bool draining;
 };
@@ -505,6 +506,13 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
         refuse(g, m, env, "the flow is shutting down: request refused");
         return;
     }
+    if (env->no_wait && g->inflight + g->reserve >= g->n_slots) {
+        char why[160];
+        snprintf(why, sizeof why, "busy: the flow is full (%zu requests in flight); try again later",
+                 g->inflight);
+        refuse(g, m, env, why);
+        return;
+    }
     if (!valid_endpoint(env->endpoint)) {
         refuse(g, m, env, "invalid endpoint: it must start with '/' and hold printable "
                           "characters only");
@@ -907,7 +915,10 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     g->self_exe = opts->self_exe;
     g->sigfd = -1;
     g->n_execs = opts->cfg->n_executors;
-    g->n_slots = opts->max_inflight ? opts->max_inflight : FH_GATEWAY_MAX_INFLIGHT;
+    g->n_slots = opts->max_inflight ? opts->max_inflight : (size_t)opts->cfg->max_inflight;
+    /* The last slots are kept for requests that wait: a no_wait request that finds no
+     * more room than this is answered "busy". */
+    g->reserve = g->n_slots / 16 > 0 ? g->n_slots / 16 : 1;
     /* Room for a few of the largest requests at once, and no more. */
     g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
     g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);

@@ -15,7 +15,6 @@
 
 typedef struct fh_gateway fh_gateway;
 
-#define FH_GATEWAY_MAX_INFLIGHT 1024 /* requests inside the flow at once, default */
 /* The gateway stops taking requests while those it holds weigh more than this many of
  * the largest message (with.max_message_size): memory stays bounded by bytes too. */
 #define FH_GATEWAY_BUDGET_MESSAGES 4
@@ -23,7 +22,7 @@ typedef struct fh_gateway fh_gateway;
 typedef struct fh_gateway_options {
     const fh_flow_config *cfg; /* borrowed: must outlive the gateway */
     const char *self_exe;      /* the flowhost binary, to start workers with */
-    size_t max_inflight;       /* 0: FH_GATEWAY_MAX_INFLIGHT */
+    size_t max_inflight;       /* 0: the flow's with.max_inflight */
 } fh_gateway_options;
 
 /* Sets everything up and waits until every worker is ready (at most the flow's

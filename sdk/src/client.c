@@ -192,6 +192,7 @@ static int send_next(post *p)
     env.request_id = id;
     env.endpoint = (char *)p->endpoint;
     env.parameters = (Flowhost__Value *)p->opts->parameters;
+    env.no_wait = p->opts->no_wait;
     zmq_msg_t frames[2];
     int rc = fh_pb_pack_msg(&env.base, &frames[0]);
     if (rc == 0 && (rc = fh_pb_pack_msg(&a.base, &frames[1])) != 0)

@@ -42,4 +42,28 @@ echo "host resident memory at most ${max_rss} kB during the run"
 # requests it stays far below 64 MiB (it idles at about 8 MiB).
 check "host memory bounded (< 64 MiB)" "$(( max_rss < 65536 ))" "1"
 stop_flow
+
+# A full flow: a client waits for room, or with --no-wait is told "busy" at once.
+cat >"$T/small.yml" <<YML
+jtype: Flow
+version: '1'
+with:
+  max_inflight: 4
+executors:
+  - {name: slow, uses: Sleep}
+YML
+start_flow "$T/small.yml"
+for r in $(seq 1 8); do echo "{\"text\":\"w$r\"}"; done >"$T/wait.ndjson"
+"$FLOWHOST" post /x "$T/wait.ndjson" --to "$ADDR" --request-size 1 --prefetch 8 -q \
+    --parameters '{"sleep_ms": 300}' -o "$T/wait.out" 2>/dev/null &
+waiter=$!
+sleep 0.5
+rc=0
+out=$(echo '{"text":"hurry"}' | "$FLOWHOST" post /x - --to "$ADDR" --no-wait -q 2>/dev/null) || rc=$?
+check "--no-wait into a full flow: an error at once" "$rc" "1"
+check_contains "--no-wait into a full flow: says busy" "$(jq -r .status.description <<<"$out")" "busy: the flow is full"
+rc=0
+wait "$waiter" || rc=$?
+check "the client that waits gets all its answers" "$rc:$(wc -l <"$T/wait.out" | tr -d ' ')" "0:8"
+stop_flow
 done_checks

@@ -55,6 +55,8 @@ typedef struct fh_post_options {
     void *user;                 /* passed to the callbacks */
     bool continue_on_error;     /* a failing callback does not stop the post */
     bool show_progress;         /* a progress display on stderr, updated per response */
+    bool no_wait;               /* when the flow is full, requests are answered at once
+                                   with a "busy" error instead of waiting for room */
     fh_responses **results;     /* return_results: when set, every response is also kept,
                                    and *results gets them all when the post returns (also
                                    when it fails); the caller frees them with
