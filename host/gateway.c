@@ -717,6 +717,8 @@ static void on_worker_exit(fh_gateway *g, exec_state *e, int status)
     if (delay > BACKOFF_MAX_MS)
         delay = BACKOFF_MAX_MS;
     if (delay > 0) {
+        gw_log("executor '%s' restarts in %d ms (it died %d times in a row)", e->cfg->name, delay,
+               e->crashes);
         e->restart_at_ms = fh_monotonic_ms() + delay;
         return;
     }

@@ -71,6 +71,15 @@ check "crash: the error names the executor and the signal" \
       "executor 'crasher' crashed: signal 11 (SIGSEGV)"
 out=$(echo '{"text":"after"}' | "$FLOWHOST" post /index - --to "$ADDR" -q)
 check "crash: the flow serves on with a new worker" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["first","last"]'
+# Crashes in a row: the first restart is at once, then 100 ms, 200 ms... (backoff).
+for i in 1 2 3; do
+    echo '{"text":"boom","tags":{"crash":true}}' | "$FLOWHOST" post /index - --to "$ADDR" -q \
+        --timeout 20000 >/dev/null 2>&1 || true
+done
+check_contains "crash: restarts back off" "$(cat "$T/run.log")" "executor 'crasher' restarts in 100 ms (it died 2 times in a row)"
+check_contains "crash: and back off further" "$(cat "$T/run.log")" "executor 'crasher' restarts in 200 ms (it died 3 times in a row)"
+out=$(echo '{"text":"after"}' | "$FLOWHOST" post /index - --to "$ADDR" -q --timeout 20000)
+check "crash: after the backoff the flow serves on" "$(jq -c '.docs[0].tags.seen_by' <<<"$out")" '["first","last"]'
 stop_flow
 
 # --- timeout: a handler past its executor's `timeout` costs its request an error ------
