@@ -37,7 +37,8 @@ static const char usage[] =
     "  --flow FLOW.yml        start this flow, post, then stop it\n"
     "  -p, --parameters JSON  request parameters, a JSON object (ints stay ints)\n"
     "  --request-size N       documents per request (default 100)\n"
-    "  --prefetch N           requests in flight at most (default: the flow's, else 0 = no cap)\n"
+    "  --prefetch N           requests in flight at most (default 0: the flow's with.prefetch,\n"
+    "                         learnt from its first reply)\n"
     "  --timeout MS           give up when no response comes for MS milliseconds\n"
     "  --connect-timeout MS   give up when no flow answers the connection (default 5000;\n"
     "                         0 waits forever)\n"
@@ -90,12 +91,13 @@ static int on_always(const fh_response *r, void *user)
     return 0;
 }
 
-static int parse_count(const char *s, const char *name, long max, long *out)
+static int parse_count(const char *s, const char *name, long min, long max, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < 0 || v > max) {
-        fprintf(stderr, "flowhost: %s must be an integer from 0 to %ld, not '%s'\n", name, max, s);
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "flowhost: %s must be an integer from %ld to %ld, not '%s'\n", name, min,
+                max, s);
         return -1;
     }
     *out = v;
@@ -178,31 +180,28 @@ static int parse_args(int argc, char **argv, post_args *a)
         case 'G': a->progress = 1; break;
         case 'N': a->no_wait = 1; break;
         case 'r':
-            if (parse_count(optarg, "--request-size", 1000000, &a->request_size) != 0)
+            if (parse_count(optarg, "--request-size", 1, FH_CLIENT_MAX_REQUEST_SIZE,
+                            &a->request_size) != 0)
                 return -1;
-            if (a->request_size == 0) {
-                fprintf(stderr, "flowhost: --request-size must be at least 1\n");
-                return -1;
-            }
             break;
         case 'P':
-            if (parse_count(optarg, "--prefetch", FH_CLIENT_MAX_INFLIGHT, &a->prefetch) != 0)
+            if (parse_count(optarg, "--prefetch", 0, FH_CLIENT_MAX_INFLIGHT, &a->prefetch) != 0)
                 return -1;
             break;
         case 'T':
-            if (parse_count(optarg, "--timeout", 86400000, &a->timeout) != 0)
+            if (parse_count(optarg, "--timeout", 0, 86400000, &a->timeout) != 0)
                 return -1;
             break;
         case 'C':
-            if (parse_count(optarg, "--connect-timeout", 86400000, &a->connect_timeout) != 0)
+            if (parse_count(optarg, "--connect-timeout", 0, 86400000, &a->connect_timeout) != 0)
                 return -1;
             break;
         case 'S':
-            if (parse_count(optarg, "--size", LONG_MAX, &a->size) != 0)
+            if (parse_count(optarg, "--size", 0, LONG_MAX, &a->size) != 0)
                 return -1;
             break;
         case 'E':
-            if (parse_count(optarg, "--seed", LONG_MAX, &a->seed) != 0)
+            if (parse_count(optarg, "--seed", 0, LONG_MAX, &a->seed) != 0)
                 return -1;
             break;
         case 'A':

@@ -106,9 +106,9 @@ fh_response_code fh_response_status(const fh_response *resp);
 /* For an error: the executor that set it and its message ("" when none). */
 const char *fh_response_error_executor(const fh_response *resp);
 const char *fh_response_error_description(const fh_response *resp);
-/* Routes: one per executor that saw the request, then the gateway's. fh_response_route
- * fills the I-th route (times in microseconds since the Unix epoch; end 0 when unset)
- * and returns its executor name, or NULL when out of range. */
+/* Routes: the gateway's first, then one per executor that saw the request, in order.
+ * fh_response_route fills the I-th route (times in microseconds since the Unix epoch;
+ * end 0 when unset) and returns its executor name, or NULL when out of range. */
 size_t fh_response_route_count(const fh_response *resp);
 const char *fh_response_route(const fh_response *resp, size_t i, int64_t *start_us,
                               int64_t *end_us);

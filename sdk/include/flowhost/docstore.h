@@ -40,7 +40,8 @@ void fh_docstore_close(fh_docstore **s);
 size_t fh_docstore_len(const fh_docstore *s);
 
 /* Stores a copy of D. A document with the same id is replaced and keeps its position;
- * a new one goes at the end. Returns 0, or FH_E_IO, FH_E_STATE (read-only). */
+ * a new one goes at the end. Returns 0, or FH_E_IO, FH_E_STATE (read-only), FH_E_INVAL
+ * (an id over 64 KiB or a document over 1 GiB), FH_E_NOMEM. */
 int fh_docstore_put(fh_docstore *s, const fh_doc *d);
 
 /* The document with id ID (a new document in *OUT), or FH_E_NOTFOUND. */
