@@ -9,6 +9,10 @@ export FLOWHOST_PLUGIN_PATH=$FH_PLUGIN_DIR
 FLOWS=$FH_SOURCE_DIR/flows
 TOOLS=${FH_BUILD_DIR:-}/tests
 T=$(mktemp -d /tmp/fh-e2e.XXXXXX)
+# Flows make their private runtime directories here: one that a test kills with SIGKILL
+# (and so cannot clean up after itself) goes with the test's own folder.
+export XDG_RUNTIME_DIR=$T/rt
+mkdir -p "$XDG_RUNTIME_DIR"
 FLOW_PID=""
 CHECKS=0
 
