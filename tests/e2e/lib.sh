@@ -51,6 +51,31 @@ check_contains() {
     esac
 }
 
+# expect_fail DESC RC NEEDLE... -- COMMAND...: exit status RC within 30 s, exactly one
+# line on stderr, starting 'flowhost: ' and holding every NEEDLE, nothing on stdout.
+expect_fail() {
+    local desc=$1 want=$2
+    shift 2
+    local needles=()
+    while [ "$1" != "--" ]; do
+        needles+=("$1")
+        shift
+    done
+    shift
+    local rc=0
+    timeout 30 "$@" </dev/null >"$T/stdout" 2>"$T/stderr" || rc=$?
+    local err
+    err=$(cat "$T/stderr")
+    check "$desc: exit status" "$rc" "$want"
+    check "$desc: one line on stderr [$err]" "$(wc -l <"$T/stderr" | tr -d ' ')" "1"
+    check_contains "$desc: message starts with 'flowhost: '" "$err" "flowhost: "
+    local n
+    for n in "${needles[@]}"; do
+        check_contains "$desc: message" "$err" "$n"
+    done
+    check "$desc: nothing on stdout" "$(cat "$T/stdout")" ""
+}
+
 # start_flow FLOW.yml: runs `flowhost run` in the background, sets ADDR once it is ready.
 start_flow() {
     rm -f "$T/addr"

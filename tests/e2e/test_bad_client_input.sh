@@ -8,30 +8,6 @@ export XDG_RUNTIME_DIR=$T/rt
 mkdir -p "$XDG_RUNTIME_DIR"
 cd "$T" || exit 1
 
-# expect_fail DESC RC NEEDLE... -- COMMAND...: exit status RC within 30 s, one line on
-# stderr holding every NEEDLE, nothing on stdout.
-expect_fail() {
-    local desc=$1 want=$2
-    shift 2
-    local needles=()
-    while [ "$1" != "--" ]; do
-        needles+=("$1")
-        shift
-    done
-    shift
-    local rc=0
-    timeout 30 "$@" </dev/null >"$T/stdout" 2>"$T/stderr" || rc=$?
-    local err
-    err=$(cat "$T/stderr")
-    check "$desc: exit status" "$rc" "$want"
-    check "$desc: one line on stderr [$err]" "$(wc -l <"$T/stderr")" "1"
-    local n
-    for n in "${needles[@]}"; do
-        check_contains "$desc: message" "$err" "$n"
-    done
-    check "$desc: nothing on stdout" "$(cat "$T/stdout")" ""
-}
-
 # expect_usage DESC NEEDLE -- COMMAND...: exit status 2, NEEDLE and the usage on stderr.
 expect_usage() {
     local desc=$1 needle=$2
