@@ -460,13 +460,14 @@ static bool valid_endpoint(const char *ep)
     return true;
 }
 
-/* Answers a request the gateway refuses, without taking a slot for long. */
-static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+/* A slot for the request in M (its client, ENV taken over, the time it came), or -1 when
+ * there is none (ENV is then freed). */
+static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
 {
     int i = slot_alloc(g);
-    if (i < 0) {
+    if (i < 0) { /* cannot happen: the socket is not read while the flow is full */
         flowhost__envelope__free_unpacked(env, NULL);
-        return;
+        return -1;
     }
     slot *s = &g->slots[i];
     size_t idlen;
@@ -475,6 +476,15 @@ static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const
     s->client_len = idlen;
     s->env = env;
     s->start_us = fh_now_us();
+    return i;
+}
+
+/* Answers a request the gateway refuses, without taking a slot for long. */
+static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+{
+    int i = take_slot(g, m, env);
+    if (i < 0)
+        return;
     if (fh_envelope_set_error(env, "gateway", why) != 0) {
         slot_free(g, i);
         return;
@@ -518,17 +528,10 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
                           "characters only");
         return;
     }
-    int i = slot_alloc(g);
-    if (i < 0) { /* cannot happen: the socket is not read while the flow is full */
-        flowhost__envelope__free_unpacked(env, NULL);
+    int i = take_slot(g, m, env);
+    if (i < 0)
         return;
-    }
     slot *s = &g->slots[i];
-    const void *id = fh_wire_data(m, 0, &idlen);
-    memcpy(s->client, id, idlen);
-    s->client_len = idlen;
-    s->env = env;
-    s->start_us = fh_now_us();
     if (env->status != NULL) { /* a client cannot send a request already failed */
         flowhost__status__free_unpacked(env->status, NULL);
         env->status = NULL;
@@ -842,6 +845,21 @@ static int bind_sockets(fh_gateway *g)
     return 0;
 }
 
+/* Takes the READYs on the workers' socket, waiting up to WAIT_MS for each: 0, or the
+ * first executor that could not start (fh_last_error says why). */
+static int read_hellos(fh_gateway *g, int wait_ms)
+{
+    zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
+    fh_wire_msg m;
+    while (zmq_poll(&item, 1, wait_ms) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
+        int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? on_hello(g, &m, NULL) : 0;
+        fh_wire_close(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Waits until every executor reported READY, one failed, or the time ran out. */
 static int wait_ready(fh_gateway *g)
 {
@@ -866,15 +884,9 @@ static int wait_ready(fh_gateway *g)
         zmq_pollitem_t items[2] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
-        if (items[0].revents & ZMQ_POLLIN) {
-            fh_wire_msg m;
-            while (fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
-                int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? on_hello(g, &m, NULL) : 0;
-                fh_wire_close(&m);
-                if (rc != 0)
-                    return rc;
-            }
-        }
+        int rc = (items[0].revents & ZMQ_POLLIN) ? read_hellos(g, 0) : 0;
+        if (rc != 0)
+            return rc;
         if (items[1].revents & ZMQ_POLLIN) {
             int sig = read_signals(g);
             if (sig & 1)
@@ -889,14 +901,8 @@ static int wait_ready(fh_gateway *g)
                 e->pid = 0;
                 /* A worker that could not start says why in a READY before it exits:
                  * give that message a moment to arrive. */
-                zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
-                fh_wire_msg m;
-                while (zmq_poll(&item, 1, 200) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
-                    int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? on_hello(g, &m, NULL) : 0;
-                    fh_wire_close(&m);
-                    if (rc != 0)
-                        return rc;
-                }
+                if ((rc = read_hellos(g, 200)) != 0)
+                    return rc;
                 char how[128];
                 fh_describe_exit(status, how, sizeof how);
                 return fh_set_error(FH_E_PLUGIN, "executor '%s' exited %s (%s)", e->cfg->name,
