@@ -42,7 +42,7 @@ typedef struct slot {
     size_t client_len;
     Flowhost__Envelope *env;      /* the latest envelope, decoded */
     zmq_msg_t env_frame;          /* the same, as received: forwarded without re-encoding */
-    zmq_msg_t docs;               /* the documents: opaque here */
+    fh_wire_docs docs;            /* the documents and their blob frames: opaque here */
     size_t step;                  /* index of the executor it is at or waits for */
     int64_t start_us;             /* when the gateway took it */
     int next;                     /* free list, executor queue or parked link; -1 ends */
@@ -252,7 +252,7 @@ static int slot_alloc(fh_gateway *g)
     s->gated = false;
     s->env = NULL;
     zmq_msg_init(&s->env_frame);
-    zmq_msg_init(&s->docs);
+    fh_wire_docs_init(&s->docs);
     g->inflight++;
     return i;
 }
@@ -266,7 +266,7 @@ static void slot_free(fh_gateway *g, int i)
         flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = NULL;
     zmq_msg_close(&s->env_frame);
-    zmq_msg_close(&s->docs);
+    fh_wire_docs_close(&s->docs);
     s->used = false;
     s->next = g->free_head;
     g->free_head = i;
@@ -305,14 +305,14 @@ static void finish(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
     Flowhost__Envelope *env = s->env;
-    zmq_msg_t frames[2];
+    zmq_msg_t env_frame;
     env->prefetch = g->cfg->prefetch > 0 ? (uint32_t)g->cfg->prefetch : 0;
     int rc = fh_envelope_add_route(env, "gateway", s->start_us, fh_now_us());
     if (rc == 0) {
         Flowhost__Route *gw = env->routes[env->n_routes - 1];
         memmove(env->routes + 1, env->routes, (env->n_routes - 1) * sizeof *env->routes);
         env->routes[0] = gw;
-        rc = fh_pb_pack_msg(&env->base, &frames[0]);
+        rc = fh_pb_pack_msg(&env->base, &env_frame);
     }
     if (rc != 0) {
         gw_log("dropped the reply to request %s: %s", env->request_id, fh_last_error());
@@ -320,9 +320,8 @@ static void finish(fh_gateway *g, int i)
         slot_free(g, i);
         return;
     }
-    zmq_msg_init(&frames[1]);
-    zmq_msg_move(&frames[1], &s->docs);
-    if (fh_wire_send(g->front, s->client, s->client_len, FH_CMD_REPLY, frames, 2, ZMQ_DONTWAIT) != 0)
+    if (fh_wire_send_docs(g->front, s->client, s->client_len, FH_CMD_REPLY, &env_frame, &s->docs,
+                          ZMQ_DONTWAIT) != 0)
         gw_log("dropped the reply to request %s: the client is gone or not reading",
                env->request_id);
     release_gate(g, i);
@@ -352,16 +351,22 @@ static void fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *wh
 static void send_to(fh_gateway *g, exec_state *e, int i)
 {
     slot *s = &g->slots[i];
-    zmq_msg_t frames[2];
-    zmq_msg_init(&frames[0]);
-    zmq_msg_init(&frames[1]);
+    zmq_msg_t env_frame;
+    fh_wire_docs docs;
     /* Copies share the buffers (reference counts): the slot keeps the request so that a
      * worker's crash can still be answered. */
-    zmq_msg_copy(&frames[0], &s->env_frame);
-    zmq_msg_copy(&frames[1], &s->docs);
+    zmq_msg_init(&env_frame);
+    zmq_msg_copy(&env_frame, &s->env_frame);
     e->busy = i;
     e->busy_since_ms = fh_monotonic_ms();
-    if (fh_wire_send(g->back, e->id, e->id_len, FH_CMD_REQUEST, frames, 2, ZMQ_DONTWAIT) != 0) {
+    if (fh_wire_docs_share(&docs, &s->docs) != 0) {
+        zmq_msg_close(&env_frame);
+        e->busy = -1;
+        fail(g, i, e->cfg, "out of memory sending the request on");
+        return;
+    }
+    if (fh_wire_send_docs(g->back, e->id, e->id_len, FH_CMD_REQUEST, &env_frame, &docs,
+                          ZMQ_DONTWAIT) != 0) {
         e->busy = -1;
         char why[700];
         snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
@@ -479,6 +484,21 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     return i;
 }
 
+/* Whether DOCS, all frames together, are within the flow's max_message_size (each frame
+ * is checked by ZeroMQ; blob frames add up). If not, WHY (200 bytes) says so, naming
+ * WHAT; else WHY is "". */
+static bool within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what,
+                         char *why)
+{
+    size_t size = fh_wire_docs_size(docs);
+    why[0] = '\0';
+    if (size <= (size_t)g->cfg->max_message_size)
+        return true;
+    snprintf(why, 200, "the %s's documents are %zu bytes, over the flow's max_message_size (%d)",
+             what, size, g->cfg->max_message_size);
+    return false;
+}
+
 /* Answers a request the gateway refuses, without taking a slot for long. */
 static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
 {
@@ -537,9 +557,15 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
         env->status = NULL;
     }
     zmq_msg_move(&s->env_frame, &m->frames[3]);
-    if (m->n > 4)
-        zmq_msg_move(&s->docs, &m->frames[4]);
-    s->bytes = zmq_msg_size(&s->env_frame) + zmq_msg_size(&s->docs);
+    char why[200] = "";
+    if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !within_limit(g, &s->docs, "request", why)) {
+        if (why[0] == '\0')
+            snprintf(why, sizeof why, "%s", fh_last_error());
+        fh_wire_docs_close(&s->docs); /* not sent back */
+        fail(g, i, NULL, why);
+        return;
+    }
+    s->bytes = zmq_msg_size(&s->env_frame) + fh_wire_docs_size(&s->docs);
     g->inflight_bytes += s->bytes;
     enter_gate(g, i);
 }
@@ -635,10 +661,14 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
                 strcmp(env->endpoint, s->env->endpoint) == 0;
     flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = env;
-    zmq_msg_close(&s->docs);
-    zmq_msg_init(&s->docs);
-    if (m->n > 4)
-        zmq_msg_move(&s->docs, &m->frames[4]);
+    char why[200] = "";
+    if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !within_limit(g, &s->docs, "reply", why)) {
+        if (why[0] == '\0')
+            snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
+        fh_wire_docs_close(&s->docs);
+        fail(g, i, e->cfg, why); /* re-encodes the envelope frame */
+        return;
+    }
     if (same) {
         zmq_msg_move(&s->env_frame, &m->frames[3]);
     } else { /* the frame sent on must say what the envelope says */

@@ -195,10 +195,11 @@ static const fh_value *scoped_params(const fh_value *root, const char *name, fh_
     return merged;
 }
 
-/* Runs the handler on one request. Returns true with *OUT a new documents frame on
- * success; on failure the envelope carries the error, *OUT is untouched, returns false. */
+/* Runs the handler on the documents IN of one request. Returns true with *OUT (empty on
+ * entry) the documents to send on; on failure the envelope carries the error, *OUT is
+ * left empty, returns false. */
 static bool run_handler(worker *w, fh_handler_fn fn, Flowhost__Envelope *env,
-                        const void *docs_buf, size_t docs_len, zmq_msg_t *out)
+                        const fh_wire_docs *in, fh_wire_docs *out)
 {
     char why[FH_CTX_ERROR_MAX + 64];
     fh_docs *docs = NULL;
@@ -211,7 +212,7 @@ static bool run_handler(worker *w, fh_handler_fn fn, Flowhost__Envelope *env,
         snprintf(why, sizeof why, "out of memory preparing parameters");
         goto failed;
     }
-    if (fh_docs_decode(docs_buf, docs_len, &docs) != 0) {
+    if (fh_docs_decode_wire(in, &docs) != 0) {
         snprintf(why, sizeof why, "%s", fh_last_error());
         goto failed;
     }
@@ -223,7 +224,7 @@ static bool run_handler(worker *w, fh_handler_fn fn, Flowhost__Envelope *env,
         snprintf(why, sizeof why, "%s", ctx.failed ? ctx.error : fh_strerror(rc));
         goto failed;
     }
-    if (fh_docs_pack(docs, out) != 0) {
+    if (fh_docs_pack_wire(docs, 1, out) != 0) { /* the documents are done with: take blobs */
         snprintf(why, sizeof why, "out of memory encoding documents");
         goto failed;
     }
@@ -252,22 +253,22 @@ static void reply_error(worker *w, fh_wire_msg *m, const char *why)
     st.executor = w->spec->name;
     st.description = (char *)why;
     env.status = &st;
-    zmq_msg_t frames[2];
-    zmq_msg_init(&frames[1]);
-    if (m->n > 3)
-        zmq_msg_move(&frames[1], &m->frames[3]);
-    if (fh_pb_pack_msg(&env.base, &frames[0]) != 0) {
-        zmq_msg_close(&frames[1]);
+    zmq_msg_t env_frame;
+    fh_wire_docs docs;
+    fh_wire_docs_init(&docs);
+    if (fh_wire_docs_take(&docs, m, 3) != 0)
+        fh_wire_docs_close(&docs); /* answered without its documents */
+    if (fh_pb_pack_msg(&env.base, &env_frame) != 0) {
+        fh_wire_docs_close(&docs);
         return; /* nothing left to answer with: the executor's timeout is the last resort */
     }
-    fh_wire_send(w->sock, NULL, 0, FH_CMD_REPLY, frames, 2, 0);
+    fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, &docs, 0);
 }
 
 static void handle_request(worker *w, fh_wire_msg *m)
 {
-    size_t env_len, docs_len;
+    size_t env_len;
     const void *env_buf = fh_wire_data(m, 2, &env_len);
-    const void *docs_buf = fh_wire_data(m, 3, &docs_len);
     Flowhost__Envelope *env;
     if (env_buf == NULL || fh_envelope_decode(env_buf, env_len, &env) != 0) {
         char why[1100];
@@ -275,27 +276,35 @@ static void handle_request(worker *w, fh_wire_msg *m)
         reply_error(w, m, why);
         return;
     }
-    int64_t start = fh_now_us();
-    zmq_msg_t frames[2];
-    zmq_msg_init(&frames[1]);
-    fh_handler_fn fn = lookup(w, env->endpoint);
-    bool produced = fn != NULL && run_handler(w, fn, env, docs_buf, docs_len, &frames[1]);
-    if (!produced && docs_buf != NULL) {
-        /* Passed through, or failed: the documents go on exactly as they came. */
-        zmq_msg_move(&frames[1], &m->frames[3]);
-    }
-    if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
-        fh_pb_pack_msg(&env->base, &frames[0]) != 0) {
+    fh_wire_docs in, out;
+    fh_wire_docs_init(&in);
+    fh_wire_docs_init(&out);
+    if (fh_wire_docs_take(&in, m, 3) != 0) {
+        char why[1100];
+        snprintf(why, sizeof why, "malformed request: %s", fh_last_error());
         flowhost__envelope__free_unpacked(env, NULL);
-        if (!produced && m->n > 3) /* give the documents back to reply_error */
-            zmq_msg_move(&m->frames[3], &frames[1]);
-        zmq_msg_close(&frames[1]);
+        reply_error(w, m, why);
+        return;
+    }
+    int64_t start = fh_now_us();
+    fh_handler_fn fn = lookup(w, env->endpoint);
+    bool produced = fn != NULL && run_handler(w, fn, env, &in, &out);
+    /* Passed through, or failed: the documents go on exactly as they came. */
+    fh_wire_docs *docs = produced ? &out : &in;
+    zmq_msg_t env_frame;
+    if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
+        fh_pb_pack_msg(&env->base, &env_frame) != 0) {
+        fh_wire_docs_close(&out);
+        fh_wire_docs_close(&in); /* reply_error answers without the documents */
+        flowhost__envelope__free_unpacked(env, NULL);
         reply_error(w, m, "out of memory replying");
         return;
     }
     flowhost__envelope__free_unpacked(env, NULL);
-    if (fh_wire_send(w->sock, NULL, 0, FH_CMD_REPLY, frames, 2, 0) != 0)
+    if (fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, docs, 0) != 0)
         fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
+    fh_wire_docs_close(&out);
+    fh_wire_docs_close(&in);
 }
 
 /* Serves until DISCONNECT or until the host is gone. */

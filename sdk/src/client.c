@@ -193,16 +193,19 @@ static int send_next(post *p)
     env.endpoint = (char *)p->endpoint;
     env.parameters = (Flowhost__Value *)p->opts->parameters;
     env.no_wait = p->opts->no_wait;
-    zmq_msg_t frames[2];
-    int rc = fh_pb_pack_msg(&env.base, &frames[0]);
-    if (rc == 0 && (rc = fh_pb_pack_msg(&a.base, &frames[1])) != 0)
-        zmq_msg_close(&frames[0]);
+    zmq_msg_t env_frame;
+    fh_wire_docs docs;
+    /* Documents made by the input are the client's: their large blobs go out as frames
+     * of their own, not copied. The caller's documents are left as they are. */
+    int rc = fh_pb_pack_msg(&env.base, &env_frame);
+    if (rc == 0 && (rc = fh_docs_pack_wire((fh_docs *)&a, owned, &docs)) != 0)
+        zmq_msg_close(&env_frame);
     release(&a, owned);
     if (rc != 0)
         return rc;
     if (p->inflight == 0)
         p->disconnects = p->c->disconnects; /* a connection lost with nothing out lost nothing */
-    if ((rc = fh_wire_send(p->c->sock, NULL, 0, FH_CMD_REQUEST, frames, 2, 0)) != 0)
+    if ((rc = fh_wire_send_docs(p->c->sock, NULL, 0, FH_CMD_REQUEST, &env_frame, &docs, 0)) != 0)
         return rc == FH_E_TIMEOUT ? fh_set_error(FH_E_TIMEOUT, "the gateway does not take requests")
                                   : rc;
     p->pending[p->sent % FH_PENDING_RING] = 1;
@@ -247,10 +250,15 @@ static int deliver(post *p, fh_wire_msg *m)
     if (p->opts->prefetch == 0) /* the flow's own bound, now that it told it */
         p->window = env->prefetch > 0 && env->prefetch < FH_CLIENT_MAX_INFLIGHT ? env->prefetch
                                                                                : FH_CLIENT_MAX_INFLIGHT;
-    zmq_msg_t none;
-    zmq_msg_init(&none);
+    fh_wire_docs docs;
+    fh_wire_docs_init(&docs);
+    if (fh_wire_docs_take(&docs, m, 3) != 0) {
+        /* More blob frames than a flow sends, or no memory to hold them: the documents
+         * are lost, the response is not. */
+        fh_envelope_set_error(env, "client", fh_last_error());
+    }
     fh_response r;
-    fh_response_init(&r, env, m->n > 3 ? &m->frames[3] : &none);
+    fh_response_init(&r, env, &docs);
     bool ok = fh_response_status(&r) == FH_RESPONSE_SUCCESS;
     if (p->opts->show_progress)
         fh_progress_update(&p->progress, !ok);
@@ -468,8 +476,7 @@ const fh_value *fh_response_parameters(const fh_response *r)
 const fh_docs *fh_response_docs(const fh_response *r)
 {
     fh_response *mr = (fh_response *)r; /* decoded once, on first use */
-    if (mr->docs == NULL &&
-        fh_docs_decode(zmq_msg_data(&mr->docs_frame), zmq_msg_size(&mr->docs_frame), &mr->docs) != 0)
+    if (mr->docs == NULL && fh_docs_decode_wire(&mr->docs_frames, &mr->docs) != 0)
         return NULL;
     return mr->docs;
 }

@@ -118,6 +118,80 @@ int fh_docs_pack(const fh_docs *docs, zmq_msg_t *out)
     return fh_pb_pack_msg(&FH_PB_CDOCS(docs)->base, out);
 }
 
+static void free_blob(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
+{
+    fh_wire_docs_init(out);
+    Flowhost__DocumentArray *a = FH_PB_DOCS(docs);
+    size_t want = 0;
+    for (size_t i = 0; take_blobs && i < a->n_docs && want < FH_WIRE_MAX_BLOBS; i++)
+        want += a->docs[i]->blob.len >= FH_BLOB_FRAME_MIN;
+    if (want > 0 && (out->blobs = calloc(want, sizeof *out->blobs)) == NULL)
+        want = 0; /* out of memory for the frame list: pack them in the documents frame */
+    for (size_t i = 0; i < a->n_docs && out->n_blobs < want; i++) {
+        Flowhost__Document *d = a->docs[i];
+        if (d->blob.len < FH_BLOB_FRAME_MIN)
+            continue;
+        if (zmq_msg_init_data(&out->blobs[out->n_blobs], d->blob.data, d->blob.len, free_blob,
+                              NULL) != 0)
+            break; /* the rest go in the documents frame */
+        out->n_blobs++;
+        d->blob.data = NULL;
+        d->blob.len = 0;
+        d->blob_attached = 1;
+    }
+    if (fh_pb_pack_msg(&a->base, &out->docs) != 0) {
+        zmq_msg_init(&out->docs);
+        fh_wire_docs_close(out);
+        return FH_E_NOMEM;
+    }
+    return 0;
+}
+
+int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out)
+{
+    zmq_msg_t *f = (zmq_msg_t *)&in->docs;
+    int rc = fh_docs_decode(zmq_msg_data(f), zmq_msg_size(f), out);
+    if (rc != 0)
+        return rc;
+    Flowhost__DocumentArray *a = FH_PB_DOCS(*out);
+    size_t used = 0;
+    for (size_t i = 0; i < a->n_docs; i++) {
+        Flowhost__Document *d = a->docs[i];
+        if (!d->blob_attached)
+            continue;
+        if (used == in->n_blobs) {
+            rc = fh_set_error(FH_E_PROTOCOL, "cannot decode documents: document %zu says its "
+                              "blob is attached, but only %zu blob frames came", i, in->n_blobs);
+            break;
+        }
+        zmq_msg_t *b = &in->blobs[used++];
+        size_t len = zmq_msg_size(b);
+        void *copy = len > 0 ? malloc(len) : NULL;
+        if (len > 0 && copy == NULL) {
+            rc = fh_set_error(FH_E_NOMEM, "out of memory for a blob of %zu bytes", len);
+            break;
+        }
+        if (len > 0)
+            memcpy(copy, zmq_msg_data(b), len);
+        free(d->blob.data);
+        d->blob.data = copy;
+        d->blob.len = len;
+        d->blob_attached = 0;
+    }
+    if (rc == 0 && used != in->n_blobs)
+        rc = fh_set_error(FH_E_PROTOCOL, "cannot decode documents: %zu blob frames came for %zu "
+                          "documents with an attached blob", in->n_blobs, used);
+    if (rc != 0)
+        fh_docs_destroy(out);
+    return rc;
+}
+
 int fh_envelope_add_route(Flowhost__Envelope *env, const char *executor, int64_t start_us,
                           int64_t end_us)
 {

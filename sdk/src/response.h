@@ -8,17 +8,18 @@
 #include <flowhost/client.h>
 
 #include "flowhost.pb-c.h"
+#include "wire.h"
 
 struct fh_response {
     Flowhost__Envelope *env; /* owned */
-    zmq_msg_t docs_frame;    /* owned: the documents, decoded on first use */
+    fh_wire_docs docs_frames; /* owned: the documents, decoded on first use */
     fh_docs *docs;           /* owned, NULL until decoded */
     fh_value *no_params;     /* owned: an empty map when the envelope has no parameters */
 };
 
-/* Makes R a response of ENV and the documents in DOCS_FRAME, both taken over (the frame
- * is moved: DOCS_FRAME is left empty). */
-void fh_response_init(fh_response *r, Flowhost__Envelope *env, zmq_msg_t *docs_frame);
+/* Makes R a response of ENV and the documents in DOCS, both taken over (DOCS' frames are
+ * moved: DOCS is left empty). */
+void fh_response_init(fh_response *r, Flowhost__Envelope *env, fh_wire_docs *docs);
 
 /* Frees what R holds (not R itself). */
 void fh_response_clear(fh_response *r);

@@ -11,12 +11,11 @@ struct fh_responses {
     size_t n, cap;
 };
 
-void fh_response_init(fh_response *r, Flowhost__Envelope *env, zmq_msg_t *docs_frame)
+void fh_response_init(fh_response *r, Flowhost__Envelope *env, fh_wire_docs *docs)
 {
     memset(r, 0, sizeof *r);
     r->env = env;
-    zmq_msg_init(&r->docs_frame);
-    zmq_msg_move(&r->docs_frame, docs_frame);
+    fh_wire_docs_move(&r->docs_frames, docs);
 }
 
 void fh_response_clear(fh_response *r)
@@ -24,8 +23,7 @@ void fh_response_clear(fh_response *r)
     if (r->env != NULL)
         flowhost__envelope__free_unpacked(r->env, NULL);
     r->env = NULL;
-    zmq_msg_close(&r->docs_frame);
-    zmq_msg_init(&r->docs_frame);
+    fh_wire_docs_close(&r->docs_frames);
     fh_docs_destroy(&r->docs);
     fh_value_destroy(&r->no_params);
 }
@@ -47,10 +45,9 @@ int fh_responses_keep(fh_responses **list, fh_response *r)
     if (kept == NULL)
         goto oom;
     *kept = *r; /* the envelope, documents and parameters move with it... */
-    zmq_msg_init(&kept->docs_frame);
-    zmq_msg_move(&kept->docs_frame, &r->docs_frame); /* ...and the frame, as ZeroMQ allows */
+    fh_wire_docs_move(&kept->docs_frames, &r->docs_frames); /* ...and the frames, as ZeroMQ allows */
     memset(r, 0, sizeof *r);
-    zmq_msg_init(&r->docs_frame);
+    fh_wire_docs_init(&r->docs_frames);
     l->items[l->n++] = kept;
     return 0;
 oom:

@@ -349,8 +349,8 @@ static int files_next(void *state, fh_doc **out)
         rc = fh_doc_set_mime_type(d, mime);
     if (rc == 0 && s->mode == FH_READ_TEXT)
         rc = fh_doc_set_text(d, data);
-    else if (rc == 0 && s->mode == FH_READ_BYTES)
-        rc = fh_doc_set_blob(d, data, len);
+    else if (rc == 0 && s->mode == FH_READ_BYTES && len > 0 && (rc = fh_doc_take_blob(d, data, len)) == 0)
+        data = NULL; /* the document's now */
     free(data);
     if (rc < 0) {
         fh_doc_destroy(&d);

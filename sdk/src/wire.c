@@ -2,6 +2,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <flowhost/error.h>
@@ -103,6 +104,99 @@ failed:
     if (rc == EAGAIN)
         return FH_E_TIMEOUT;
     return fh_set_error(FH_E_ZMQ, "send: %s", zmq_strerror(rc));
+}
+
+void fh_wire_docs_init(fh_wire_docs *d)
+{
+    zmq_msg_init(&d->docs);
+    d->blobs = NULL;
+    d->n_blobs = 0;
+}
+
+void fh_wire_docs_close(fh_wire_docs *d)
+{
+    zmq_msg_close(&d->docs);
+    for (size_t i = 0; i < d->n_blobs; i++)
+        zmq_msg_close(&d->blobs[i]);
+    free(d->blobs);
+    fh_wire_docs_init(d);
+}
+
+int fh_wire_docs_take(fh_wire_docs *d, fh_wire_msg *m, size_t at)
+{
+    fh_wire_docs_close(d);
+    if (at >= m->n)
+        return 0;
+    size_t n = m->n - at - 1;
+    int rc = 0;
+    if (n > FH_WIRE_MAX_BLOBS)
+        rc = fh_set_error(FH_E_PROTOCOL, "%zu blob frames (at most %d)", n, FH_WIRE_MAX_BLOBS);
+    else if (n > 0 && (d->blobs = calloc(n, sizeof *d->blobs)) == NULL)
+        rc = fh_set_error(FH_E_NOMEM, "out of memory taking %zu blob frames", n);
+    if (rc != 0) {
+        for (size_t i = at; i < m->n; i++) {
+            zmq_msg_close(&m->frames[i]);
+            zmq_msg_init(&m->frames[i]);
+        }
+        return rc;
+    }
+    zmq_msg_move(&d->docs, &m->frames[at]);
+    for (size_t i = 0; i < n; i++) {
+        zmq_msg_init(&d->blobs[i]);
+        zmq_msg_move(&d->blobs[i], &m->frames[at + 1 + i]);
+    }
+    d->n_blobs = n;
+    return 0;
+}
+
+void fh_wire_docs_move(fh_wire_docs *dst, fh_wire_docs *src)
+{
+    zmq_msg_init(&dst->docs);
+    zmq_msg_move(&dst->docs, &src->docs);
+    dst->blobs = src->blobs;
+    dst->n_blobs = src->n_blobs;
+    src->blobs = NULL;
+    src->n_blobs = 0;
+}
+
+int fh_wire_docs_share(fh_wire_docs *dst, const fh_wire_docs *src)
+{
+    fh_wire_docs_init(dst);
+    if (src->n_blobs > 0 && (dst->blobs = calloc(src->n_blobs, sizeof *dst->blobs)) == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory sharing %zu blob frames", src->n_blobs);
+    /* zmq_msg_copy only fails on an invalid message; these are all initialised. */
+    zmq_msg_copy(&dst->docs, (zmq_msg_t *)&src->docs);
+    for (size_t i = 0; i < src->n_blobs; i++) {
+        zmq_msg_init(&dst->blobs[i]);
+        zmq_msg_copy(&dst->blobs[i], &src->blobs[i]);
+    }
+    dst->n_blobs = src->n_blobs;
+    return 0;
+}
+
+size_t fh_wire_docs_size(const fh_wire_docs *d)
+{
+    size_t n = zmq_msg_size((zmq_msg_t *)&d->docs);
+    for (size_t i = 0; i < d->n_blobs; i++)
+        n += zmq_msg_size(&d->blobs[i]);
+    return n;
+}
+
+int fh_wire_send_docs(void *sock, const void *id, size_t id_len, fh_cmd cmd, zmq_msg_t *env,
+                      fh_wire_docs *docs, int flags)
+{
+    zmq_msg_t frames[2 + FH_WIRE_MAX_BLOBS];
+    size_t n = 0;
+    zmq_msg_init(&frames[n]);
+    zmq_msg_move(&frames[n++], env);
+    zmq_msg_init(&frames[n]);
+    zmq_msg_move(&frames[n++], &docs->docs);
+    for (size_t i = 0; i < docs->n_blobs; i++) { /* at most FH_WIRE_MAX_BLOBS: see take */
+        zmq_msg_init(&frames[n]);
+        zmq_msg_move(&frames[n++], &docs->blobs[i]);
+    }
+    fh_wire_docs_close(docs);
+    return fh_wire_send(sock, id, id_len, cmd, frames, n, flags);
 }
 
 int fh_wire_socket_defaults(void *sock, int linger_ms, int64_t max_msg)

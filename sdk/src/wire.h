@@ -3,10 +3,13 @@
  * Every message is [signature "FHP1"][command, 1 byte][payload frames...], preceded by
  * the peer's routing id where a ROUTER socket receives or sends it. Payloads:
  *   READY      WorkerHello                    worker -> gateway
- *   REQUEST    Envelope, DocumentArray        client -> gateway -> worker
- *   REPLY      Envelope, DocumentArray        worker -> gateway -> client
+ *   REQUEST    Envelope, DocumentArray, blobs client -> gateway -> worker
+ *   REPLY      Envelope, DocumentArray, blobs worker -> gateway -> client
  *   HEARTBEAT  (none)                         either way
  *   DISCONNECT (none)                         gateway -> worker: finish and exit
+ * "blobs" are zero to FH_WIRE_MAX_BLOBS frames: the large blobs of the documents, each
+ * sent as a frame of its own so that it is never copied into the DocumentArray (see
+ * codec.h).
  */
 #ifndef FH_SDK_WIRE_H
 #define FH_SDK_WIRE_H
@@ -17,7 +20,9 @@
 
 #define FH_WIRE_SIGNATURE "FHP1"
 #define FH_WIRE_SIGNATURE_LEN 4
-#define FH_WIRE_MAX_FRAMES 6 /* routing id + signature + command + 2 payloads, + 1 spare */
+#define FH_WIRE_MAX_BLOBS 16 /* blob frames after a documents frame, at most */
+/* routing id + signature + command + envelope + documents + blobs */
+#define FH_WIRE_MAX_FRAMES (5 + FH_WIRE_MAX_BLOBS)
 
 typedef enum fh_cmd {
     FH_CMD_READY = 1,
@@ -55,6 +60,42 @@ void fh_wire_close(fh_wire_msg *m);
  * (EAGAIN with ZMQ_DONTWAIT, before anything was sent), or FH_E_ZMQ. */
 int fh_wire_send(void *sock, const void *id, size_t id_len, fh_cmd cmd, zmq_msg_t *payload,
                  size_t npay, int flags);
+
+/* The documents of a request or reply as they travel: the DocumentArray frame and the
+ * blob frames after it. Owns its frames. Zero-initialised (or fh_wire_docs_init) is
+ * empty: no documents frame, no blobs. */
+typedef struct fh_wire_docs {
+    zmq_msg_t docs;           /* the DocumentArray (empty: no documents) */
+    zmq_msg_t *blobs;         /* N_BLOBS frames, malloc'd; NULL when there are none */
+    size_t n_blobs;
+} fh_wire_docs;
+
+/* Makes D empty. Call before any other use unless D is zero-initialised. */
+void fh_wire_docs_init(fh_wire_docs *d);
+
+/* Closes every frame D holds and frees its array; D is left empty. */
+void fh_wire_docs_close(fh_wire_docs *d);
+
+/* Moves frames AT.. of M (the documents frame, then blob frames; none: no documents)
+ * into D, after closing what D held. M keeps its frames before AT. Returns 0, or
+ * FH_E_PROTOCOL (more than FH_WIRE_MAX_BLOBS blob frames) or FH_E_NOMEM; D is then empty
+ * and M's frames from AT on are closed. */
+int fh_wire_docs_take(fh_wire_docs *d, fh_wire_msg *m, size_t at);
+
+/* Moves SRC's frames into DST (not initialised on entry, or empty); SRC is left empty. */
+void fh_wire_docs_move(fh_wire_docs *dst, fh_wire_docs *src);
+
+/* Makes DST (empty on entry) share SRC's frames (ZeroMQ reference counts: no copy of the
+ * bytes). Returns 0 or FH_E_NOMEM (DST is then empty). */
+int fh_wire_docs_share(fh_wire_docs *dst, const fh_wire_docs *src);
+
+/* Bytes in all of D's frames. */
+size_t fh_wire_docs_size(const fh_wire_docs *d);
+
+/* fh_wire_send for a REQUEST or REPLY: the envelope frame ENV, then DOCS' frames (all
+ * moved, whatever the outcome: ENV and DOCS are left empty). */
+int fh_wire_send_docs(void *sock, const void *id, size_t id_len, fh_cmd cmd, zmq_msg_t *env,
+                      fh_wire_docs *docs, int flags);
 
 /* Sets the socket options every flowhost socket gets: linger, and a receive size limit
  * of MAX_MSG bytes (0: no limit). Returns 0 or FH_E_ZMQ. */

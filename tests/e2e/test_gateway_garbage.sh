@@ -30,7 +30,11 @@ check_contains "the invalid-endpoint probe got the gateway's ERROR reply" "$out"
 check_contains "the last probe was answered too" "$out" "ok - after undecodable documents, an invalid endpoint gets an ERROR reply"
 check_contains "undecodable documents came back as the executor's ERROR" "$out" \
     "request_id=bad-docs status=ERROR executor=echo description=cannot decode documents"
-check_contains "fh_garbage ran every check" "$out" "fh_garbage: 16 checks, 0 failed"
+check_contains "stray blob frames came back as the executor's ERROR" "$out" \
+    "request_id=stray-blobs status=ERROR executor=echo description=cannot decode documents: 2 blob frames came for 0"
+check_contains "a missing blob frame came back as the executor's ERROR" "$out" \
+    "request_id=missing-blob status=ERROR executor=echo description=cannot decode documents: document 0 says its blob is attached"
+check_contains "fh_garbage ran every check" "$out" "fh_garbage: 19 checks, 0 failed"
 kill -0 "$FLOW_PID" 2>/dev/null && alive=yes || alive=no
 check "the flow is alive after the garbage" "$alive" "yes"
 
@@ -52,7 +56,7 @@ check_contains "log: a client's READY dropped" "$log" "dropped a client message:
 check_contains "log: a REQUEST without envelope dropped" "$log" "dropped a client message: no envelope"
 check_contains "log: a truncated envelope dropped" "$log" \
     "dropped a client message: cannot decode the request envelope: malformed message"
-check_contains "log: 10 frames dropped" "$log" \
+check_contains "log: 24 frames dropped" "$log" \
     "dropped a client message: too many frames in a flowhost message"
 check "log: 10 dropped client messages" "$(grep -c 'dropped a client message' "$T/run.log")" "10"
 

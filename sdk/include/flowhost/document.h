@@ -47,7 +47,13 @@ int fh_doc_set_mime_type(fh_doc *d, const char *mime);
 
 /* Blob: the bytes (borrowed, NULL when empty) and their length in *LEN. */
 const void *fh_doc_blob(const fh_doc *d, size_t *len);
+/* Copies LEN bytes of DATA as the blob (LEN = 0 removes it). Returns 0, FH_E_INVAL or
+ * FH_E_NOMEM (the blob is then unchanged). */
 int fh_doc_set_blob(fh_doc *d, const void *data, size_t len);
+/* Makes DATA (LEN bytes from malloc) the blob without copying it: D owns it from then on
+ * and frees it with free(). A large blob taken this way is also sent without a copy.
+ * Returns 0, or FH_E_INVAL (D or DATA NULL, or LEN 0: DATA is then still the caller's). */
+int fh_doc_take_blob(fh_doc *d, void *data, size_t len);
 
 /* The tags map of D, made empty on first use; NULL only when out of memory. Borrowed:
  * edit it with the fh_map_* functions. */

@@ -3,7 +3,7 @@
  *
  * ADDRESS is HOST:PORT (or a ZeroMQ endpoint). One DEALER socket sends, in turn: random
  * bytes, a wrong protocol signature, the right signature with unknown commands, a
- * REQUEST without an envelope and one with an undecodable envelope, a message of 10
+ * REQUEST without an envelope and one with an undecodable envelope, a message of 24
  * frames, an empty frame. After each of them it sends a probe: a REQUEST with an invalid
  * endpoint (no leading '/'), which the gateway must answer with an ERROR reply. The next
  * reply must be that probe's: the garbage got no answer and the gateway still serves.
@@ -253,20 +253,20 @@ int main(int argc, char **argv)
         }
     }
 
-    /* 6. a message of 10 frames: a good request followed by 6 extra frames. It must be
-     * dropped whole, not served. */
-    env = pack_envelope("ten-frames", "/x", &envlen);
+    /* 6. a message of 24 frames: a good request followed by 20 extra frames (a request
+     * has at most 4 + FH_WIRE_MAX_BLOBS). It must be dropped whole, not served. */
+    env = pack_envelope("many-frames", "/x", &envlen);
     {
-        const void *d[10] = {FH_WIRE_SIGNATURE, &req, env, ""};
-        size_t l[10] = {FH_WIRE_SIGNATURE_LEN, 1, envlen, 0};
-        for (size_t i = 4; i < 10; i++) {
+        const void *d[24] = {FH_WIRE_SIGNATURE, &req, env, ""};
+        size_t l[24] = {FH_WIRE_SIGNATURE_LEN, 1, envlen, 0};
+        for (size_t i = 4; i < 24; i++) {
             d[i] = "extra";
             l[i] = 5;
         }
-        send_frames(sock, d, l, 10);
+        send_frames(sock, d, l, 24);
     }
     free(env);
-    probe(sock, "10 frames");
+    probe(sock, "24 frames");
 
     /* 7. one empty frame. */
     {
@@ -300,6 +300,48 @@ int main(int argc, char **argv)
         }
     }
     probe(sock, "undecodable documents");
+
+    /* 9. blob frames that do not match the documents: two blob frames after an empty
+     * documents frame (no document says it has one), and a document that says its blob
+     * is attached with no blob frame. Each reaches the executor and comes back as an
+     * ERROR reply. */
+    {
+        Flowhost__Document doc = FLOWHOST__DOCUMENT__INIT, *docs[] = {&doc};
+        Flowhost__DocumentArray arr = FLOWHOST__DOCUMENT_ARRAY__INIT;
+        doc.id = (char *)"d1";
+        doc.blob_attached = 1;
+        arr.n_docs = 1;
+        arr.docs = docs;
+        size_t alen = flowhost__document_array__get_packed_size(&arr);
+        uint8_t *abuf = malloc(alen);
+        flowhost__document_array__pack(&arr, abuf);
+        const char *ids[] = {"stray-blobs", "missing-blob"};
+        for (int k = 0; k < 2; k++) {
+            env = pack_envelope(ids[k], "/x", &envlen);
+            const void *d[] = {FH_WIRE_SIGNATURE, &req, env, k == 0 ? (const void *)"" : abuf,
+                               "blob one", "blob two"};
+            size_t l[] = {FH_WIRE_SIGNATURE_LEN, 1, envlen, k == 0 ? 0 : alen, 8, 8};
+            send_frames(sock, d, l, k == 0 ? 6 : 4);
+            free(env);
+            Flowhost__Envelope *r = recv_reply(sock, ids[k]);
+            if (r != NULL) {
+                printf("# reply: request_id=%s status=%s executor=%s description=%s\n",
+                       r->request_id,
+                       r->status && r->status->code == FLOWHOST__STATUS__CODE__ERROR ? "ERROR"
+                                                                                     : "SUCCESS",
+                       r->status ? r->status->executor : "", r->status ? r->status->description : "");
+                char what[100];
+                snprintf(what, sizeof what, "%s: an ERROR reply about blob frames", ids[k]);
+                ok(strcmp(r->request_id, ids[k]) == 0 && r->status != NULL &&
+                       r->status->code == FLOWHOST__STATUS__CODE__ERROR &&
+                       strstr(r->status->description, "blob frame") != NULL,
+                   what);
+                flowhost__envelope__free_unpacked(r, NULL);
+            }
+        }
+        free(abuf);
+    }
+    probe(sock, "mismatched blob frames");
 
     zmq_close(sock);
     zmq_ctx_term(ctx);
