@@ -42,7 +42,11 @@ static int check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *p, co
         return fh_set_error(FH_E_PROTOCOL, "message nested deeper than %d levels", FH_PB_MAX_DEPTH);
     while (p < end) {
         uint64_t key, n;
-        if (read_varint(&p, end, &key) != 0)
+        /* Field numbers are 1..2^29-1. protobuf-c reads a key of field 0 spelt in more
+         * than one byte, keeps it as an unknown field and writes it back in one byte,
+         * which it then refuses: refused here, a message decodes only if what it becomes
+         * decodes again. */
+        if (read_varint(&p, end, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff)
             return fh_set_error(FH_E_PROTOCOL, "malformed message (bad field key)");
         switch (key & 7) {
         case 0: /* varint */

@@ -1,9 +1,12 @@
 /* Fuzzes the protobuf decoders (sdk/src/codec.c, pb depth check): the same bytes as a
- * request envelope, as a documents frame (then every document to JSON), and through
- * fh_pb_check / fh_pb_unpack as a WorkerHello and an ExecutorSpec. */
+ * request envelope, as a documents frame (then every document to JSON), as a documents
+ * frame followed by 0-3 blob frames (what decodes must survive being packed again, blobs
+ * taken into frames, and decoded back to as many documents), and through fh_pb_check /
+ * fh_pb_unpack as a WorkerHello and an ExecutorSpec. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec.h"
 
@@ -21,6 +24,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(fh_doc_to_json(fh_docs_at(docs, i)));
         fh_docs_destroy(&docs);
     }
+
+    fh_wire_docs w;
+    fh_wire_docs_init(&w);
+    zmq_msg_init_size(&w.docs, size);
+    memcpy(zmq_msg_data(&w.docs), data, size);
+    size_t n_blobs = size % 4;
+    if (n_blobs > 0 && (w.blobs = calloc(n_blobs, sizeof *w.blobs)) != NULL) {
+        for (size_t i = 0; i < n_blobs; i++) /* frames of 0, 1 and 40,000 bytes */
+            zmq_msg_init_size(&w.blobs[i], i == 2 ? 40000 : i);
+        w.n_blobs = n_blobs;
+    }
+    if (fh_docs_decode_wire(&w, &docs) == 0) {
+        size_t n = fh_docs_len(docs);
+        fh_wire_docs again;
+        if (fh_docs_pack_wire(docs, 1, &again) != 0)
+            abort();
+        fh_docs_destroy(&docs);
+        if (fh_docs_decode_wire(&again, &docs) != 0 || fh_docs_len(docs) != n)
+            abort();
+        fh_docs_destroy(&docs);
+        fh_wire_docs_close(&again);
+    }
+    fh_wire_docs_close(&w);
 
     const ProtobufCMessageDescriptor *descs[] = {&flowhost__worker_hello__descriptor,
                                                  &flowhost__executor_spec__descriptor};

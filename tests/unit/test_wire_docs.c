@@ -1,0 +1,287 @@
+/* Unit tests: documents as they travel (codec.c fh_docs_pack_wire / fh_docs_decode_wire,
+ * wire.c fh_wire_docs_*): large blobs taken out into frames of their own and put back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "wire.h"
+#include <flowhost/document.h>
+#include <flowhost/error.h>
+
+#define KIB 1024
+
+/* A buffer of N bytes whose content depends on SEED, from malloc. */
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 131 + seed * 7 + (i >> 9));
+    return p;
+}
+
+/* An array of N documents; document I has a blob of SIZES[I] bytes (pattern seed I). */
+static fh_docs *make_docs(const size_t *sizes, size_t n)
+{
+    fh_docs *docs = fh_docs_new();
+    assert_non_null(docs);
+    for (size_t i = 0; i < n; i++) {
+        fh_doc *d = fh_doc_new();
+        assert_non_null(d);
+        if (sizes[i] > 0) {
+            unsigned char *b = pattern(sizes[i], (unsigned)i);
+            assert_int_equal(fh_doc_take_blob(d, b, sizes[i]), 0);
+        }
+        assert_int_equal(fh_docs_append(docs, d), 0);
+    }
+    return docs;
+}
+
+/* Checks that document I of DOCS has the blob make_docs gave it. */
+static void assert_blobs(const fh_docs *docs, const size_t *sizes, size_t n)
+{
+    assert_int_equal(fh_docs_len(docs), n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const void *b = fh_doc_blob(fh_docs_at(docs, i), &len);
+        assert_int_equal(len, sizes[i]);
+        if (sizes[i] > 0) {
+            unsigned char *want = pattern(sizes[i], (unsigned)i);
+            assert_memory_equal(b, want, sizes[i]);
+            free(want);
+        }
+    }
+}
+
+static void test_large_blobs_are_taken_into_frames(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {100, FH_BLOB_FRAME_MIN - 1, FH_BLOB_FRAME_MIN, 0, 1024 * KIB};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    fh_docs *docs = make_docs(sizes, n);
+    const void *big = fh_doc_blob(fh_docs_at(docs, 4), NULL);
+    fh_wire_docs w;
+    assert_int_equal(fh_docs_pack_wire(docs, 1, &w), 0);
+    /* the two blobs at or above the threshold, in document order, not copied */
+    assert_int_equal(w.n_blobs, 2);
+    assert_int_equal(zmq_msg_size(&w.blobs[0]), FH_BLOB_FRAME_MIN);
+    assert_int_equal(zmq_msg_size(&w.blobs[1]), 1024 * KIB);
+    assert_ptr_equal(zmq_msg_data(&w.blobs[1]), big);
+    /* they left their documents; the small ones stayed */
+    size_t len;
+    assert_null(fh_doc_blob(fh_docs_at(docs, 2), &len));
+    assert_null(fh_doc_blob(fh_docs_at(docs, 4), &len));
+    assert_non_null(fh_doc_blob(fh_docs_at(docs, 1), &len));
+    assert_int_equal(len, FH_BLOB_FRAME_MIN - 1);
+    /* the documents frame holds the small blobs only */
+    assert_true(zmq_msg_size(&w.docs) < 2 * FH_BLOB_FRAME_MIN);
+    assert_int_equal(fh_wire_docs_size(&w),
+                     zmq_msg_size(&w.docs) + FH_BLOB_FRAME_MIN + 1024 * KIB);
+    fh_docs_destroy(&docs);
+
+    fh_docs *back = NULL;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), 0);
+    assert_blobs(back, sizes, n);
+    /* decoded documents say nothing of frames: packed again without taking, they are whole */
+    zmq_msg_t inline_frame;
+    assert_int_equal(fh_docs_pack(back, &inline_frame), 0);
+    fh_docs *again = NULL;
+    assert_int_equal(fh_docs_decode(zmq_msg_data(&inline_frame), zmq_msg_size(&inline_frame),
+                                    &again),
+                     0);
+    assert_blobs(again, sizes, n);
+    zmq_msg_close(&inline_frame);
+    fh_docs_destroy(&again);
+    fh_docs_destroy(&back);
+    fh_wire_docs_close(&w);
+    assert_int_equal(w.n_blobs, 0);
+    assert_null(w.blobs);
+}
+
+static void test_without_taking_everything_is_inline(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {64 * KIB, 10, 512 * KIB};
+    fh_docs *docs = make_docs(sizes, 3);
+    fh_wire_docs w;
+    assert_int_equal(fh_docs_pack_wire(docs, 0, &w), 0);
+    assert_int_equal(w.n_blobs, 0);
+    assert_true(zmq_msg_size(&w.docs) > 576 * KIB);
+    assert_blobs(docs, sizes, 3); /* untouched */
+    fh_docs *back = NULL;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), 0);
+    assert_blobs(back, sizes, 3);
+    fh_docs_destroy(&back);
+    fh_docs_destroy(&docs);
+    fh_wire_docs_close(&w);
+}
+
+static void test_at_most_max_blob_frames(void **state)
+{
+    (void)state;
+    enum { N = FH_WIRE_MAX_BLOBS + 4 };
+    size_t sizes[N];
+    for (size_t i = 0; i < N; i++)
+        sizes[i] = FH_BLOB_FRAME_MIN + i;
+    fh_docs *docs = make_docs(sizes, N);
+    fh_wire_docs w;
+    assert_int_equal(fh_docs_pack_wire(docs, 1, &w), 0);
+    assert_int_equal(w.n_blobs, FH_WIRE_MAX_BLOBS);
+    for (size_t i = 0; i < FH_WIRE_MAX_BLOBS; i++)
+        assert_int_equal(zmq_msg_size(&w.blobs[i]), sizes[i]);
+    size_t len;
+    assert_non_null(fh_doc_blob(fh_docs_at(docs, N - 1), &len)); /* the rest stay inline */
+    fh_docs_destroy(&docs);
+    fh_docs *back = NULL;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), 0);
+    assert_blobs(back, sizes, N);
+    fh_docs_destroy(&back);
+    fh_wire_docs_close(&w);
+}
+
+static void test_mismatched_frames_are_refused(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {FH_BLOB_FRAME_MIN, 5, FH_BLOB_FRAME_MIN * 2};
+    fh_docs *docs = make_docs(sizes, 3);
+    fh_wire_docs w;
+    assert_int_equal(fh_docs_pack_wire(docs, 1, &w), 0);
+    fh_docs_destroy(&docs);
+    assert_int_equal(w.n_blobs, 2);
+
+    /* a frame missing */
+    w.n_blobs = 1;
+    fh_docs *back = (fh_docs *)&back; /* not NULL: must come back NULL */
+    assert_int_equal(fh_docs_decode_wire(&w, &back), FH_E_PROTOCOL);
+    assert_null(back);
+    assert_non_null(strstr(fh_last_error(), "document 2 says its blob is attached"));
+    /* no frames at all */
+    w.n_blobs = 0;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), FH_E_PROTOCOL);
+    /* a frame too many */
+    w.n_blobs = 2;
+    zmq_msg_t extra[3];
+    for (size_t i = 0; i < 2; i++) {
+        zmq_msg_init(&extra[i]);
+        zmq_msg_move(&extra[i], &w.blobs[i]);
+    }
+    zmq_msg_init_size(&extra[2], 3);
+    memcpy(zmq_msg_data(&extra[2]), "abc", 3);
+    zmq_msg_t *three = malloc(3 * sizeof *three);
+    assert_non_null(three);
+    for (size_t i = 0; i < 3; i++) {
+        zmq_msg_init(&three[i]);
+        zmq_msg_move(&three[i], &extra[i]);
+    }
+    free(w.blobs);
+    w.blobs = three;
+    w.n_blobs = 3;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), FH_E_PROTOCOL);
+    assert_null(back);
+    assert_non_null(strstr(fh_last_error(), "3 blob frames came for 2 documents"));
+    fh_wire_docs_close(&w);
+}
+
+static void test_share_take_and_move(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {FH_BLOB_FRAME_MIN, 1};
+    fh_docs *docs = make_docs(sizes, 2);
+    fh_wire_docs w, shared, moved;
+    assert_int_equal(fh_docs_pack_wire(docs, 1, &w), 0);
+    fh_docs_destroy(&docs);
+    assert_int_equal(fh_wire_docs_share(&shared, &w), 0);
+    assert_int_equal(shared.n_blobs, 1);
+    /* a share is the same buffer, not a copy */
+    assert_ptr_equal(zmq_msg_data(&shared.blobs[0]), zmq_msg_data(&w.blobs[0]));
+    assert_int_equal(fh_wire_docs_size(&shared), fh_wire_docs_size(&w));
+    fh_wire_docs_close(&w); /* the share keeps the bytes alive */
+    fh_wire_docs_move(&moved, &shared);
+    assert_int_equal(shared.n_blobs, 0);
+    assert_int_equal(fh_wire_docs_size(&shared), 0);
+    fh_docs *back = NULL;
+    assert_int_equal(fh_docs_decode_wire(&moved, &back), 0);
+    assert_blobs(back, sizes, 2);
+    fh_docs_destroy(&back);
+    fh_wire_docs_close(&moved);
+    fh_wire_docs_close(&shared);
+
+    /* take: frames from a received message, from a given index on */
+    fh_wire_msg m = {.n = 0};
+    const char *parts[] = {"sig", "c", "env", "docs", "b1", "b2"};
+    for (size_t i = 0; i < 6; i++) {
+        zmq_msg_init_size(&m.frames[i], strlen(parts[i]));
+        memcpy(zmq_msg_data(&m.frames[i]), parts[i], strlen(parts[i]));
+        m.n++;
+    }
+    fh_wire_docs t;
+    fh_wire_docs_init(&t);
+    assert_int_equal(fh_wire_docs_take(&t, &m, 3), 0);
+    assert_int_equal(zmq_msg_size(&t.docs), 4);
+    assert_int_equal(t.n_blobs, 2);
+    assert_memory_equal(zmq_msg_data(&t.blobs[1]), "b2", 2);
+    assert_int_equal(zmq_msg_size(&m.frames[2]), 3); /* before AT: still the message's */
+    fh_wire_docs_close(&t);
+    /* nothing from AT on: no documents */
+    assert_int_equal(fh_wire_docs_take(&t, &m, 6), 0);
+    assert_int_equal(fh_wire_docs_size(&t), 0);
+    fh_wire_close(&m);
+}
+
+static void test_too_many_blob_frames_to_take(void **state)
+{
+    (void)state;
+    fh_wire_msg m = {.n = 0};
+    for (size_t i = 0; i < FH_WIRE_MAX_FRAMES; i++) {
+        zmq_msg_init_size(&m.frames[i], 1);
+        m.n++;
+    }
+    fh_wire_docs t;
+    fh_wire_docs_init(&t);
+    /* a message without routing id: frames 3.. are documents + 17 blobs */
+    assert_int_equal(fh_wire_docs_take(&t, &m, 3), FH_E_PROTOCOL);
+    assert_int_equal(t.n_blobs, 0);
+    assert_non_null(strstr(fh_last_error(), "blob frames (at most 16)"));
+    /* with a routing id in front, the same count fits */
+    assert_int_equal(fh_wire_docs_take(&t, &m, 4), 0);
+    fh_wire_docs_close(&t);
+    fh_wire_close(&m);
+}
+
+static void test_take_blob(void **state)
+{
+    (void)state;
+    fh_doc *d = fh_doc_new();
+    unsigned char *b = pattern(1000, 1);
+    assert_int_equal(fh_doc_take_blob(d, b, 1000), 0);
+    size_t len;
+    assert_ptr_equal(fh_doc_blob(d, &len), b); /* the same buffer: no copy */
+    assert_int_equal(len, 1000);
+    unsigned char *c = pattern(10, 2);
+    assert_int_equal(fh_doc_take_blob(d, c, 10), 0); /* the first is freed */
+    assert_int_equal(fh_doc_take_blob(d, NULL, 10), FH_E_INVAL);
+    assert_int_equal(fh_doc_take_blob(d, c, 0), FH_E_INVAL);
+    assert_int_equal(fh_doc_take_blob(NULL, c, 10), FH_E_INVAL);
+    assert_ptr_equal(fh_doc_blob(d, &len), c);
+    fh_doc_destroy(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_blobs_are_taken_into_frames),
+        cmocka_unit_test(test_without_taking_everything_is_inline),
+        cmocka_unit_test(test_at_most_max_blob_frames),
+        cmocka_unit_test(test_mismatched_frames_are_refused),
+        cmocka_unit_test(test_share_take_and_move),
+        cmocka_unit_test(test_too_many_blob_frames_to_take),
+        cmocka_unit_test(test_take_blob),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
