@@ -662,13 +662,17 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
     flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = env;
     char why[200] = "";
-    if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !within_limit(g, &s->docs, "reply", why)) {
+    fh_wire_docs reply;
+    fh_wire_docs_init(&reply);
+    if (fh_wire_docs_take(&reply, m, 4) != 0 || !within_limit(g, &reply, "reply", why)) {
         if (why[0] == '\0')
             snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
-        fh_wire_docs_close(&s->docs);
-        fail(g, i, e->cfg, why); /* re-encodes the envelope frame */
+        fh_wire_docs_close(&reply); /* the documents go on as they came to the executor */
+        fail(g, i, e->cfg, why);    /* re-encodes the envelope frame */
         return;
     }
+    fh_wire_docs_close(&s->docs);
+    fh_wire_docs_move(&s->docs, &reply);
     if (same) {
         zmq_msg_move(&s->env_frame, &m->frames[3]);
     } else { /* the frame sent on must say what the envelope says */
