@@ -661,6 +661,7 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
                 strcmp(env->endpoint, s->env->endpoint) == 0;
     flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = env;
+    e->crashes = 0; /* it answered: it works */
     char why[200] = "";
     fh_wire_docs reply;
     fh_wire_docs_init(&reply);
@@ -681,7 +682,6 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
             zmq_msg_init(&s->env_frame);
     }
     bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
-    e->crashes = 0; /* it answered: it works */
     if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
         finish(g, i);
     } else {

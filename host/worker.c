@@ -243,8 +243,8 @@ failed:
 
 /* Answers a request the worker could not handle at all, so that the gateway never waits
  * for it: an envelope with only an error (the gateway knows which request it was), and
- * the documents as they came. */
-static void reply_error(worker *w, fh_wire_msg *m, const char *why)
+ * DOCS (moved; left empty), the documents as they came or none. */
+static void reply_error(worker *w, fh_wire_docs *docs, const char *why)
 {
     fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, why);
     Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
@@ -254,54 +254,47 @@ static void reply_error(worker *w, fh_wire_msg *m, const char *why)
     st.description = (char *)why;
     env.status = &st;
     zmq_msg_t env_frame;
-    fh_wire_docs docs;
-    fh_wire_docs_init(&docs);
-    if (fh_wire_docs_take(&docs, m, 3) != 0)
-        fh_wire_docs_close(&docs); /* answered without its documents */
     if (fh_pb_pack_msg(&env.base, &env_frame) != 0) {
-        fh_wire_docs_close(&docs);
+        fh_wire_docs_close(docs);
         return; /* nothing left to answer with: the executor's timeout is the last resort */
     }
-    fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, &docs, 0);
+    fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, docs, 0);
 }
 
 static void handle_request(worker *w, fh_wire_msg *m)
 {
+    char why[1100];
+    fh_wire_docs in, out;
+    fh_wire_docs_init(&in);
+    fh_wire_docs_init(&out);
+    if (fh_wire_docs_take(&in, m, 3) != 0) { /* in is left empty: answered without them */
+        snprintf(why, sizeof why, "malformed request: %s", fh_last_error());
+        reply_error(w, &in, why);
+        return;
+    }
     size_t env_len;
     const void *env_buf = fh_wire_data(m, 2, &env_len);
     Flowhost__Envelope *env;
     if (env_buf == NULL || fh_envelope_decode(env_buf, env_len, &env) != 0) {
-        char why[1100];
         snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
-        reply_error(w, m, why);
-        return;
-    }
-    fh_wire_docs in, out;
-    fh_wire_docs_init(&in);
-    fh_wire_docs_init(&out);
-    if (fh_wire_docs_take(&in, m, 3) != 0) {
-        char why[1100];
-        snprintf(why, sizeof why, "malformed request: %s", fh_last_error());
-        flowhost__envelope__free_unpacked(env, NULL);
-        reply_error(w, m, why);
+        reply_error(w, &in, why);
         return;
     }
     int64_t start = fh_now_us();
     fh_handler_fn fn = lookup(w, env->endpoint);
     bool produced = fn != NULL && run_handler(w, fn, env, &in, &out);
-    /* Passed through, or failed: the documents go on exactly as they came. */
-    fh_wire_docs *docs = produced ? &out : &in;
     zmq_msg_t env_frame;
     if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
         fh_pb_pack_msg(&env->base, &env_frame) != 0) {
-        fh_wire_docs_close(&out);
-        fh_wire_docs_close(&in); /* reply_error answers without the documents */
         flowhost__envelope__free_unpacked(env, NULL);
-        reply_error(w, m, "out of memory replying");
+        fh_wire_docs_close(&out);
+        reply_error(w, &in, "out of memory replying"); /* the documents as they came */
         return;
     }
     flowhost__envelope__free_unpacked(env, NULL);
-    if (fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, docs, 0) != 0)
+    /* Passed through, or failed: the documents go on exactly as they came. */
+    if (fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, produced ? &out : &in,
+                          0) != 0)
         fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
     fh_wire_docs_close(&out);
     fh_wire_docs_close(&in);

@@ -476,8 +476,11 @@ const fh_value *fh_response_parameters(const fh_response *r)
 const fh_docs *fh_response_docs(const fh_response *r)
 {
     fh_response *mr = (fh_response *)r; /* decoded once, on first use */
-    if (mr->docs == NULL && fh_docs_decode_wire(&mr->docs_frames, &mr->docs) != 0)
-        return NULL;
+    if (mr->docs == NULL) {
+        if (fh_docs_decode_wire(&mr->docs_frames, &mr->docs) != 0)
+            return NULL;
+        fh_wire_docs_close(&mr->docs_frames); /* decoded: the frames are not needed again */
+    }
     return mr->docs;
 }
 

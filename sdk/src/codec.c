@@ -137,13 +137,16 @@ int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
         want += a->docs[i]->blob.len >= FH_BLOB_FRAME_MIN;
     if (want > 0 && (out->blobs = calloc(want, sizeof *out->blobs)) == NULL)
         want = 0; /* out of memory for the frame list: pack them in the documents frame */
-    for (size_t i = 0; i < a->n_docs && out->n_blobs < want; i++) {
+    for (size_t i = 0; i < a->n_docs; i++) {
         Flowhost__Document *d = a->docs[i];
-        if (d->blob.len < FH_BLOB_FRAME_MIN)
+        d->blob_attached = 0; /* only a blob taken below is attached */
+        if (out->n_blobs == want || d->blob.len < FH_BLOB_FRAME_MIN)
             continue;
         if (zmq_msg_init_data(&out->blobs[out->n_blobs], d->blob.data, d->blob.len, free_blob,
-                              NULL) != 0)
-            break; /* the rest go in the documents frame */
+                              NULL) != 0) {
+            want = out->n_blobs; /* the rest go in the documents frame */
+            continue;
+        }
         out->n_blobs++;
         d->blob.data = NULL;
         d->blob.len = 0;
@@ -157,6 +160,21 @@ int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
     return 0;
 }
 
+/* Clears blob_attached in the chunks and matches of D, all the way down (fh_pb_check
+ * bounds the depth): only top-level documents have blob frames, and a flag left on a
+ * chunk would travel on with it if it were ever made a top-level document. */
+static void clear_nested_flags(Flowhost__Document *d)
+{
+    for (size_t i = 0; i < d->n_chunks; i++) {
+        d->chunks[i]->blob_attached = 0;
+        clear_nested_flags(d->chunks[i]);
+    }
+    for (size_t i = 0; i < d->n_matches; i++) {
+        d->matches[i]->blob_attached = 0;
+        clear_nested_flags(d->matches[i]);
+    }
+}
+
 int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out)
 {
     zmq_msg_t *f = (zmq_msg_t *)&in->docs;
@@ -167,6 +185,7 @@ int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out)
     size_t used = 0;
     for (size_t i = 0; i < a->n_docs; i++) {
         Flowhost__Document *d = a->docs[i];
+        clear_nested_flags(d);
         if (!d->blob_attached)
             continue;
         if (used == in->n_blobs) {

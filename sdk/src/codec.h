@@ -48,9 +48,10 @@ int fh_docs_pack(const fh_docs *docs, zmq_msg_t *out);
  * TAKE_BLOBS, the blobs of FH_BLOB_FRAME_MIN bytes or more of the first top-level
  * documents (at most FH_WIRE_MAX_BLOBS) are not copied: each buffer is taken out of its
  * document (left without a blob: DOCS is then only fit to be destroyed) and sent as a
- * frame of its own, freed by ZeroMQ once sent. Without TAKE_BLOBS, DOCS is not changed
- * and everything is packed into the documents frame. Returns 0 or FH_E_NOMEM (OUT is
- * then empty). */
+ * frame of its own, freed by ZeroMQ once sent. Without TAKE_BLOBS, everything is packed
+ * into the documents frame. Either way the top-level documents' blob_attached says
+ * whether their blob was taken (a flag left from elsewhere is cleared); nothing else of
+ * DOCS changes. Returns 0 or FH_E_NOMEM (OUT is then empty). */
 int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out);
 
 /* Decodes the documents of IN (the documents frame and its blob frames, which are

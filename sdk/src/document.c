@@ -151,7 +151,8 @@ int fh_doc_take_blob(fh_doc *d, void *data, size_t len)
     if (!d || !data || !len)
         return fh_set_error(FH_E_INVAL, "fh_doc_take_blob: %s", !d ? "NULL document"
                                                                    : !data ? "NULL data" : "no bytes");
-    free(D(d)->blob.data);
+    if (D(d)->blob.data != data) /* taking its own blob again changes nothing */
+        free(D(d)->blob.data);
     D(d)->blob.data = data;
     D(d)->blob.len = len;
     return 0;

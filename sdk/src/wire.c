@@ -187,11 +187,17 @@ int fh_wire_send_docs(void *sock, const void *id, size_t id_len, fh_cmd cmd, zmq
 {
     zmq_msg_t frames[2 + FH_WIRE_MAX_BLOBS];
     size_t n = 0;
+    if (docs->n_blobs > FH_WIRE_MAX_BLOBS) { /* cannot be made by fh_wire_docs_take or the codec */
+        zmq_msg_close(env);
+        fh_wire_docs_close(docs);
+        return fh_set_error(FH_E_PROTOCOL, "%zu blob frames (at most %d)", docs->n_blobs,
+                            FH_WIRE_MAX_BLOBS);
+    }
     zmq_msg_init(&frames[n]);
     zmq_msg_move(&frames[n++], env);
     zmq_msg_init(&frames[n]);
     zmq_msg_move(&frames[n++], &docs->docs);
-    for (size_t i = 0; i < docs->n_blobs; i++) { /* at most FH_WIRE_MAX_BLOBS: see take */
+    for (size_t i = 0; i < docs->n_blobs; i++) {
         zmq_msg_init(&frames[n]);
         zmq_msg_move(&frames[n++], &docs->blobs[i]);
     }

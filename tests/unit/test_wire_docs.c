@@ -10,11 +10,17 @@
 #include <cmocka.h>
 
 #include "codec.h"
+#include "pb.h"
 #include "wire.h"
 #include <flowhost/document.h>
 #include <flowhost/error.h>
 
 #define KIB 1024
+
+static unsigned char pattern_byte(size_t i, unsigned seed)
+{
+    return (unsigned char)(i * 131 + seed * 7 + (i >> 9));
+}
 
 /* A buffer of N bytes whose content depends on SEED, from malloc. */
 static unsigned char *pattern(size_t n, unsigned seed)
@@ -22,7 +28,7 @@ static unsigned char *pattern(size_t n, unsigned seed)
     unsigned char *p = malloc(n ? n : 1);
     assert_non_null(p);
     for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(i * 131 + seed * 7 + (i >> 9));
+        p[i] = pattern_byte(i, seed);
     return p;
 }
 
@@ -254,6 +260,66 @@ static void test_too_many_blob_frames_to_take(void **state)
     fh_wire_close(&m);
 }
 
+/* A blob_attached flag that did not come with a frame (on a chunk, where it means
+ * nothing, or left on a document from elsewhere) never travels on: decoding clears it in
+ * chunks and matches, packing sets it on top-level documents only for blobs it took. */
+static void test_stale_flags_do_not_travel(void **state)
+{
+    (void)state;
+    /* by hand, as a foreign sender could: a document whose chunk and match say
+     * blob_attached, with small blobs inline, and no blob frame */
+    Flowhost__Document chunk = FLOWHOST__DOCUMENT__INIT, match = FLOWHOST__DOCUMENT__INIT;
+    Flowhost__Document top = FLOWHOST__DOCUMENT__INIT;
+    Flowhost__Document *chunks[] = {&chunk}, *matches[] = {&match}, *tops[] = {&top};
+    chunk.blob_attached = match.blob_attached = 1;
+    chunk.blob.data = (uint8_t *)"chunk bytes";
+    chunk.blob.len = 11;
+    top.n_chunks = 1;
+    top.chunks = chunks;
+    top.n_matches = 1;
+    top.matches = matches;
+    Flowhost__DocumentArray arr = FLOWHOST__DOCUMENT_ARRAY__INIT;
+    arr.n_docs = 1;
+    arr.docs = tops;
+    fh_wire_docs w;
+    fh_wire_docs_init(&w);
+    size_t len = flowhost__document_array__get_packed_size(&arr);
+    zmq_msg_init_size(&w.docs, len);
+    flowhost__document_array__pack(&arr, zmq_msg_data(&w.docs));
+    fh_docs *docs = NULL;
+    assert_int_equal(fh_docs_decode_wire(&w, &docs), 0);
+    fh_wire_docs_close(&w);
+    fh_doc *d = fh_docs_at(docs, 0);
+    assert_false(FH_PB_DOC(fh_doc_chunk_at(d, 0))->blob_attached);
+    assert_false(FH_PB_DOC(fh_doc_match_at(d, 0))->blob_attached);
+
+    /* a chunk made a top-level document of its own, with a flag forced on it, and a
+     * big blob after it: only the big one is attached, and it all decodes again */
+    fh_doc *promoted = fh_doc_copy(fh_doc_chunk_at(d, 0));
+    assert_non_null(promoted);
+    FH_PB_DOC(promoted)->blob_attached = 1;
+    assert_int_equal(fh_docs_append(docs, promoted), 0);
+    fh_doc *big = fh_doc_new();
+    assert_int_equal(fh_doc_take_blob(big, pattern(FH_BLOB_FRAME_MIN, 9), FH_BLOB_FRAME_MIN), 0);
+    assert_int_equal(fh_docs_append(docs, big), 0);
+    for (int take = 0; take <= 1; take++) {
+        assert_int_equal(fh_docs_pack_wire(docs, take, &w), 0);
+        assert_int_equal(w.n_blobs, (size_t)take);
+        fh_docs *back = NULL;
+        assert_int_equal(fh_docs_decode_wire(&w, &back), 0);
+        assert_int_equal(fh_docs_len(back), 3);
+        size_t n;
+        const void *b = fh_doc_blob(fh_docs_at(back, 1), &n);
+        assert_int_equal(n, 11);
+        assert_memory_equal(b, "chunk bytes", 11);
+        fh_doc_blob(fh_docs_at(back, 2), &n);
+        assert_int_equal(n, FH_BLOB_FRAME_MIN);
+        fh_docs_destroy(&back);
+        fh_wire_docs_close(&w);
+    }
+    fh_docs_destroy(&docs);
+}
+
 static void test_take_blob(void **state)
 {
     (void)state;
@@ -269,6 +335,9 @@ static void test_take_blob(void **state)
     assert_int_equal(fh_doc_take_blob(d, c, 0), FH_E_INVAL);
     assert_int_equal(fh_doc_take_blob(NULL, c, 10), FH_E_INVAL);
     assert_ptr_equal(fh_doc_blob(d, &len), c);
+    assert_int_equal(fh_doc_take_blob(d, c, 10), 0); /* its own blob again: kept, not freed */
+    assert_ptr_equal(fh_doc_blob(d, &len), c);
+    assert_int_equal(c[9], pattern_byte(9, 2));
     fh_doc_destroy(&d);
 }
 
@@ -281,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_mismatched_frames_are_refused),
         cmocka_unit_test(test_share_take_and_move),
         cmocka_unit_test(test_too_many_blob_frames_to_take),
+        cmocka_unit_test(test_stale_flags_do_not_travel),
         cmocka_unit_test(test_take_blob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
