@@ -308,10 +308,13 @@ static void serve(worker *w)
         int n = zmq_poll(&item, 1, FH_WORKER_POLL_MS);
         if (n < 0 && errno != EINTR)
             return;
-        if (getppid() != w->parent)
-            return; /* the host died: nobody is left to answer */
-        if (n <= 0)
+        if (n <= 0) {
+            /* Idle: is the host still there? PR_SET_PDEATHSIG kills this process when
+             * it goes; this second guard costs a system call, so not one per request. */
+            if (getppid() != w->parent)
+                return; /* nobody is left to answer */
             continue;
+        }
         fh_wire_msg m;
         if (fh_wire_recv(w->sock, &m, ZMQ_DONTWAIT) != 0)
             continue;

@@ -115,6 +115,8 @@ void fh_client_destroy(fh_client **cp)
 /* Sequence numbers of a post's requests, by their place in a ring twice the largest
  * window: a request can only be answered while fewer than a window were sent after it. */
 #define FH_PENDING_RING (2 * FH_CLIENT_MAX_INFLIGHT)
+/* While connected and waiting, the connection's events are read this often. */
+#define EVENTS_CHECK_MS 100
 
 typedef struct post {
     fh_client *c;
@@ -173,6 +175,8 @@ static void release(Flowhost__DocumentArray *a, bool owned)
     free(a->docs);
 }
 
+static void read_events(fh_client *c);
+
 /* Sends the next request. Returns 1 sent, 0 the input is over, or negative. */
 static int send_next(post *p)
 {
@@ -203,8 +207,10 @@ static int send_next(post *p)
     release(&a, owned);
     if (rc != 0)
         return rc;
-    if (p->inflight == 0)
-        p->disconnects = p->c->disconnects; /* a connection lost with nothing out lost nothing */
+    if (p->inflight == 0) { /* a connection lost with nothing out lost nothing */
+        read_events(p->c);
+        p->disconnects = p->c->disconnects;
+    }
     if ((rc = fh_wire_send_docs(p->c->sock, NULL, 0, FH_CMD_REQUEST, &env_frame, &docs, 0)) != 0)
         return rc == FH_E_TIMEOUT ? fh_set_error(FH_E_TIMEOUT, "the gateway does not take requests")
                                   : rc;
@@ -314,8 +320,10 @@ static int receive(post *p)
                                             : FH_CLIENT_CONNECT_TIMEOUT_MS;
     for (;;) {
         /* Events first: a connection made while the post was busy building a large
-         * request counts, however long ago the post began. */
-        read_events(c);
+         * request counts, however long ago the post began. Once connected, the events
+         * are read when a wait times out (below), not on every response. */
+        if (!c->connected)
+            read_events(c);
         /* A connection lost while requests were out lost them, even if it came back:
          * ZeroMQ drops what it queued for a peer that left. */
         if (c->disconnects != p->disconnects)
@@ -338,11 +346,16 @@ static int receive(post *p)
                                     c->address, limit);
             timeout = timeout < 0 || left < timeout ? left : timeout;
         }
+        /* Connected, only the socket is watched (every socket in a poll costs system
+         * calls on each response), and a lost connection is seen within
+         * EVENTS_CHECK_MS of the last response. */
+        if (c->connected && (timeout < 0 || timeout > EVENTS_CHECK_MS))
+            timeout = EVENTS_CHECK_MS;
         zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, 2, timeout);
+        int n = zmq_poll(items, c->connected ? 1 : 2, timeout);
         if (n < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+        if (n == 0 || (n > 0 && (items[1].revents & ZMQ_POLLIN)))
             read_events(c);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
             fh_wire_msg m;

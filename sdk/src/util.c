@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,11 +27,17 @@ int64_t fh_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Per-thread splitmix64 state: ids are made on hot paths, so one getrandom per thread
- * and plain arithmetic afterwards. A fork()ed child would repeat its parent's sequence,
- * so the pid is mixed in and the state reseeded when it changes. */
+/* Per-thread splitmix64 state: ids are made on hot paths (one per document), so one
+ * getrandom per thread and plain arithmetic afterwards, no system call. A fork()ed child
+ * would repeat its parent's sequence: a fork handler marks the state unseeded in the
+ * child (the forking thread's is the only one there), and the seed mixes in the pid. */
 static _Thread_local uint64_t fh_rng_state;
 static _Thread_local pid_t fh_rng_pid;
+static pthread_once_t fh_rng_once = PTHREAD_ONCE_INIT;
+
+static void fh_rng_forked(void) { fh_rng_pid = 0; }
+
+static void fh_rng_register(void) { pthread_atfork(NULL, NULL, fh_rng_forked); }
 
 static uint64_t fh_splitmix64(void)
 {
@@ -55,8 +62,10 @@ static void fh_rng_seed(void)
 void fh_random_hex(char *out, size_t nhex)
 {
     static const char digits[] = "0123456789abcdef";
-    if (fh_rng_pid == 0 || fh_rng_pid != getpid())
+    if (fh_rng_pid == 0) {
+        pthread_once(&fh_rng_once, fh_rng_register);
         fh_rng_seed();
+    }
     size_t i = 0;
     while (i < nhex) {
         uint64_t r = fh_splitmix64();

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -47,6 +48,35 @@ static void test_new_doc_has_random_id(void **state)
     fh_doc_destroy(&b);
     assert_null(a);
     fh_doc_destroy(NULL);
+}
+
+/* A forked child does not repeat its parent's ids: both make their next id from the
+ * same state unless the child reseeds. */
+static void test_ids_differ_after_fork(void **state)
+{
+    (void)state;
+    fh_doc *a = fh_doc_new(); /* the state is seeded in this process */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fh_doc *c = fh_doc_new();
+        ssize_t w = c ? write(fds[1], fh_doc_id(c), 32) : -1;
+        _exit(w == 32 ? 0 : 1);
+    }
+    close(fds[1]);
+    fh_doc *b = fh_doc_new();
+    char child_id[33] = "";
+    assert_int_equal(read(fds[0], child_id, 32), 32);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(is_hex(child_id, 32));
+    assert_string_not_equal(child_id, fh_doc_id(b));
+    fh_doc_destroy(&a);
+    fh_doc_destroy(&b);
 }
 
 static void test_string_fields(void **state)
@@ -385,6 +415,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_doc_has_random_id),
+        cmocka_unit_test(test_ids_differ_after_fork),
         cmocka_unit_test(test_string_fields),
         cmocka_unit_test(test_blob),
         cmocka_unit_test(test_tags_made_on_first_use),
