@@ -101,6 +101,15 @@ static Flowhost__Envelope *recv_reply(void *sock, const char *what)
 }
 
 /* Sends a probe with an invalid endpoint and checks that the next reply is its ERROR. */
+/* Prints R as a "# reply: ..." line the test script greps for. */
+static void print_reply(const Flowhost__Envelope *r)
+{
+    int error = r->status && r->status->code == FLOWHOST__STATUS__CODE__ERROR;
+    printf("# reply: request_id=%s status=%s executor=%s description=%s\n", r->request_id,
+           error ? "ERROR" : "SUCCESS", r->status ? r->status->executor : "",
+           r->status ? r->status->description : "");
+}
+
 static void probe(void *sock, const char *after)
 {
     static int n;
@@ -288,11 +297,7 @@ int main(int argc, char **argv)
     {
         Flowhost__Envelope *r = recv_reply(sock, "undecodable documents");
         if (r != NULL) {
-            printf("# reply: request_id=%s status=%s executor=%s description=%s\n",
-                   r->request_id,
-                   r->status && r->status->code == FLOWHOST__STATUS__CODE__ERROR ? "ERROR"
-                                                                                 : "SUCCESS",
-                   r->status ? r->status->executor : "", r->status ? r->status->description : "");
+            print_reply(r);
             ok(strcmp(r->request_id, "bad-docs") == 0 && r->status != NULL &&
                    r->status->code == FLOWHOST__STATUS__CODE__ERROR,
                "undecodable documents get an ERROR reply");
@@ -325,11 +330,7 @@ int main(int argc, char **argv)
             free(env);
             Flowhost__Envelope *r = recv_reply(sock, ids[k]);
             if (r != NULL) {
-                printf("# reply: request_id=%s status=%s executor=%s description=%s\n",
-                       r->request_id,
-                       r->status && r->status->code == FLOWHOST__STATUS__CODE__ERROR ? "ERROR"
-                                                                                     : "SUCCESS",
-                       r->status ? r->status->executor : "", r->status ? r->status->description : "");
+                print_reply(r);
                 char what[100];
                 snprintf(what, sizeof what, "%s: an ERROR reply about blob frames", ids[k]);
                 ok(strcmp(r->request_id, ids[k]) == 0 && r->status != NULL &&
