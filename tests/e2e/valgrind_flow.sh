@@ -16,8 +16,18 @@ for _ in $(seq 1 600); do [ -s "$T/addr" ] && break; sleep 0.1; done
 ADDR=$(cat "$T/addr")
 
 for i in $(seq 1 30); do echo "{\"text\":\"doc $i\",\"tags\":{\"n\":$i}}"; done >"$T/in.ndjson"
+# Three documents with 40 KB blobs: they travel as blob frames (taken, shared, freed by
+# ZeroMQ's I/O threads, copied back by each decoder).
+python3 -c '
+import base64, json
+for i in range(3):
+    print(json.dumps({"id": "blob-%d" % i, "blob": base64.b64encode(bytes([i]) * 40000).decode()}))
+' >>"$T/in.ndjson"
 out=$("${vg[@]}" "$FLOWHOST" post /index "$T/in.ndjson" --to "$ADDR" --request-size 7 -q)
 check "under valgrind: 5 responses" "$(wc -l <<<"$out" | tr -d ' ')" "5"
+check "under valgrind: the blobs came back whole" \
+      "$(jq -r '.docs[] | select(.id | startswith("blob-")) | .blob | @base64d | length' <<<"$out" | tr '\n' ' ')" \
+      "40000 40000 40000 "
 rc=0
 echo '{"text":"x","tags":{"fail":true}}' | "$FLOWHOST" post /x - --to "$ADDR" -q >/dev/null 2>&1 || rc=$?
 check "under valgrind: a failing request is an error" "$rc" "1"
