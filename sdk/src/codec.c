@@ -128,29 +128,57 @@ static void free_blob(void *data, void *hint)
     free(data);
 }
 
+/* A byte field of a document that may travel as a frame of its own. */
+typedef struct attachable {
+    const char *name;               /* "blob", "embedding" or "tensor", for messages */
+    ProtobufCBinaryData *bytes;
+    protobuf_c_boolean *attached;
+} attachable;
+
+#define MAX_ATTACHABLE 3
+
+/* The byte fields of D that may travel as frames, in the order their frames follow the
+ * documents frame: the blob, the embedding's buffer, the tensor's buffer. Returns how
+ * many (1 to MAX_ATTACHABLE) were put in OUT. */
+static size_t attachables(Flowhost__Document *d, attachable *out)
+{
+    size_t n = 0;
+    out[n++] = (attachable){"blob", &d->blob, &d->blob_attached};
+    if (d->embedding != NULL)
+        out[n++] = (attachable){"embedding", &d->embedding->buffer, &d->embedding->buffer_attached};
+    if (d->tensor != NULL)
+        out[n++] = (attachable){"tensor", &d->tensor->buffer, &d->tensor->buffer_attached};
+    return n;
+}
+
 int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
 {
     fh_wire_docs_init(out);
     Flowhost__DocumentArray *a = FH_PB_DOCS(docs);
+    attachable f[MAX_ATTACHABLE];
     size_t want = 0;
     for (size_t i = 0; take_blobs && i < a->n_docs && want < FH_WIRE_MAX_BLOBS; i++)
-        want += a->docs[i]->blob.len >= FH_BLOB_FRAME_MIN;
+        for (size_t k = 0, n = attachables(a->docs[i], f); k < n; k++)
+            want += f[k].bytes->len >= FH_BLOB_FRAME_MIN;
+    if (want > FH_WIRE_MAX_BLOBS)
+        want = FH_WIRE_MAX_BLOBS;
     if (want > 0 && (out->blobs = calloc(want, sizeof *out->blobs)) == NULL)
         want = 0; /* out of memory for the frame list: pack them in the documents frame */
     for (size_t i = 0; i < a->n_docs; i++) {
-        Flowhost__Document *d = a->docs[i];
-        d->blob_attached = 0; /* only a blob taken below is attached */
-        if (out->n_blobs == want || d->blob.len < FH_BLOB_FRAME_MIN)
-            continue;
-        if (zmq_msg_init_data(&out->blobs[out->n_blobs], d->blob.data, d->blob.len, free_blob,
-                              NULL) != 0) {
-            want = out->n_blobs; /* the rest go in the documents frame */
-            continue;
+        for (size_t k = 0, n = attachables(a->docs[i], f); k < n; k++) {
+            *f[k].attached = 0; /* only bytes taken below are attached */
+            if (out->n_blobs == want || f[k].bytes->len < FH_BLOB_FRAME_MIN)
+                continue;
+            if (zmq_msg_init_data(&out->blobs[out->n_blobs], f[k].bytes->data, f[k].bytes->len,
+                                  free_blob, NULL) != 0) {
+                want = out->n_blobs; /* the rest go in the documents frame */
+                continue;
+            }
+            out->n_blobs++;
+            f[k].bytes->data = NULL;
+            f[k].bytes->len = 0;
+            *f[k].attached = 1;
         }
-        out->n_blobs++;
-        d->blob.data = NULL;
-        d->blob.len = 0;
-        d->blob_attached = 1;
     }
     if (fh_pb_pack_msg(&a->base, &out->docs) != 0) {
         zmq_msg_init(&out->docs);
@@ -160,56 +188,58 @@ int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
     return 0;
 }
 
-/* Clears blob_attached in the chunks and matches of D, all the way down (fh_pb_check
- * bounds the depth): only top-level documents have blob frames, and a flag left on a
- * chunk would travel on with it if it were ever made a top-level document. */
+/* Clears the attached flags in the chunks and matches of D, all the way down
+ * (fh_pb_check bounds the depth): only top-level documents have blob frames, and a flag
+ * left on a chunk would travel on with it if it were ever made a top-level document. */
 static void clear_nested_flags(Flowhost__Document *d)
 {
-    for (size_t i = 0; i < d->n_chunks; i++) {
-        d->chunks[i]->blob_attached = 0;
-        clear_nested_flags(d->chunks[i]);
-    }
-    for (size_t i = 0; i < d->n_matches; i++) {
-        d->matches[i]->blob_attached = 0;
-        clear_nested_flags(d->matches[i]);
+    attachable f[MAX_ATTACHABLE];
+    for (size_t j = 0; j < d->n_chunks + d->n_matches; j++) {
+        Flowhost__Document *c = j < d->n_chunks ? d->chunks[j] : d->matches[j - d->n_chunks];
+        for (size_t k = 0, n = attachables(c, f); k < n; k++)
+            *f[k].attached = 0;
+        clear_nested_flags(c);
     }
 }
 
 int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out)
 {
-    zmq_msg_t *f = (zmq_msg_t *)&in->docs;
-    int rc = fh_docs_decode(zmq_msg_data(f), zmq_msg_size(f), out);
+    zmq_msg_t *frame = (zmq_msg_t *)&in->docs;
+    int rc = fh_docs_decode(zmq_msg_data(frame), zmq_msg_size(frame), out);
     if (rc != 0)
         return rc;
     Flowhost__DocumentArray *a = FH_PB_DOCS(*out);
+    attachable f[MAX_ATTACHABLE];
     size_t used = 0;
-    for (size_t i = 0; i < a->n_docs; i++) {
-        Flowhost__Document *d = a->docs[i];
-        clear_nested_flags(d);
-        if (!d->blob_attached)
-            continue;
-        if (used == in->n_blobs) {
-            rc = fh_set_error(FH_E_PROTOCOL, "cannot decode documents: document %zu says its "
-                              "blob is attached, but only %zu blob frames came", i, in->n_blobs);
-            break;
+    for (size_t i = 0; rc == 0 && i < a->n_docs; i++) {
+        clear_nested_flags(a->docs[i]);
+        for (size_t k = 0, n = attachables(a->docs[i], f); rc == 0 && k < n; k++) {
+            if (!*f[k].attached)
+                continue;
+            if (used == in->n_blobs) {
+                rc = fh_set_error(FH_E_PROTOCOL, "cannot decode documents: document %zu says its "
+                                  "%s is attached, but only %zu blob frames came", i, f[k].name,
+                                  in->n_blobs);
+                break;
+            }
+            zmq_msg_t *b = &in->blobs[used++];
+            size_t len = zmq_msg_size(b);
+            void *copy = len > 0 ? malloc(len) : NULL;
+            if (len > 0 && copy == NULL) {
+                rc = fh_set_error(FH_E_NOMEM, "out of memory for a %s of %zu bytes", f[k].name, len);
+                break;
+            }
+            if (len > 0)
+                memcpy(copy, zmq_msg_data(b), len);
+            free(f[k].bytes->data);
+            f[k].bytes->data = copy;
+            f[k].bytes->len = len;
+            *f[k].attached = 0;
         }
-        zmq_msg_t *b = &in->blobs[used++];
-        size_t len = zmq_msg_size(b);
-        void *copy = len > 0 ? malloc(len) : NULL;
-        if (len > 0 && copy == NULL) {
-            rc = fh_set_error(FH_E_NOMEM, "out of memory for a blob of %zu bytes", len);
-            break;
-        }
-        if (len > 0)
-            memcpy(copy, zmq_msg_data(b), len);
-        free(d->blob.data);
-        d->blob.data = copy;
-        d->blob.len = len;
-        d->blob_attached = 0;
     }
     if (rc == 0 && used != in->n_blobs)
         rc = fh_set_error(FH_E_PROTOCOL, "cannot decode documents: %zu blob frames came for %zu "
-                          "documents with an attached blob", in->n_blobs, used);
+                          "attached fields", in->n_blobs, used);
     if (rc != 0)
         fh_docs_destroy(out);
     return rc;

@@ -40,25 +40,27 @@ int fh_docs_decode(const void *buf, size_t len, fh_docs **out);
 /* Packs DOCS into a new frame. Returns 0 or FH_E_NOMEM. */
 int fh_docs_pack(const fh_docs *docs, zmq_msg_t *out);
 
-/* Blobs of at least this many bytes travel as frames of their own (when the sender may
- * take them: fh_docs_pack_wire). Below it, copying is cheaper than another frame. */
+/* Blobs, embeddings and tensors of at least this many bytes travel as frames of their
+ * own (when the sender may take them: fh_docs_pack_wire). Below it, copying is cheaper
+ * than another frame. */
 #define FH_BLOB_FRAME_MIN (32 * 1024)
 
 /* Packs DOCS into OUT (initialised here; the caller sends or closes it). With
- * TAKE_BLOBS, the blobs of FH_BLOB_FRAME_MIN bytes or more of the first top-level
- * documents (at most FH_WIRE_MAX_BLOBS) are not copied: each buffer is taken out of its
- * document (left without a blob: DOCS is then only fit to be destroyed) and sent as a
- * frame of its own, freed by ZeroMQ once sent. Without TAKE_BLOBS, everything is packed
- * into the documents frame. Either way the top-level documents' blob_attached says
- * whether their blob was taken (a flag left from elsewhere is cleared); nothing else of
- * DOCS changes. Returns 0 or FH_E_NOMEM (OUT is then empty). */
+ * TAKE_BLOBS, the blobs, embedding buffers and tensor buffers of FH_BLOB_FRAME_MIN bytes
+ * or more of the top-level documents (the first FH_WIRE_MAX_BLOBS of them, in document
+ * order, and blob, embedding, tensor within a document) are not copied: each buffer is
+ * taken out of its document (left without those bytes: DOCS is then only fit to be
+ * destroyed) and sent as a frame of its own, freed by ZeroMQ once sent. Without
+ * TAKE_BLOBS, everything is packed into the documents frame. Either way the top-level
+ * documents' attached flags say what was taken (a flag left from elsewhere is cleared);
+ * nothing else of DOCS changes. Returns 0 or FH_E_NOMEM (OUT is then empty). */
 int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out);
 
 /* Decodes the documents of IN (the documents frame and its blob frames, which are
- * copied into their documents) into a new array the caller owns (fh_docs_destroy). No
- * documents frame is an empty array. Returns 0, FH_E_PROTOCOL (the frame does not
- * decode, or the blob frames do not match the documents that say they have one) or
- * FH_E_NOMEM. */
+ * copied back into the fields that say they are attached) into a new array the caller
+ * owns (fh_docs_destroy). No documents frame is an empty array. Returns 0,
+ * FH_E_PROTOCOL (the frame does not decode, or the blob frames do not match the fields
+ * that say they are attached) or FH_E_NOMEM. */
 int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out);
 
 /* Appends a route (EXECUTOR, START_US, END_US) to ENV. Returns 0 or FH_E_NOMEM. */

@@ -7,6 +7,7 @@
 #    to 2 MiB; more than 16 big ones in one request) through decoding executors (Echo),
 #    a pass-through entry and an executor with no handler for the endpoint: every blob
 #    comes back byte for byte, in order, in one request and in many in flight;
+#  - tensors and embeddings (.npy rows) travel the same way and come back equal;
 #  - files read as bytes (--read-mode bytes) come back equal to the files;
 #  - the documents go on as they came past a failing handler and a crashing worker;
 #  - with.max_message_size counts all frames of a request together: the gateway answers
@@ -121,6 +122,56 @@ check "request size 3: both Echo executors saw every document" \
       "$(jq -s -c '[.[].docs[].tags.seen_by] | unique' "$T/many.out")" '[["e1","e2"]]'
 check "request size 3: every blob back byte for byte, in order" \
       "$(same ndjson "$T/mixed.ndjson" "$T/many.out")" "26 documents, blobs equal"
+
+# Tensors and embeddings travel like blobs (per document: blob, embedding, tensor). Two
+# .npy files of 20 rows: uint8 tensors of 64x256x3 (48 KiB each) and float32 embeddings of
+# 10,000 values (40,000 bytes each): 20 big fields in one request, 16 as frames, 4 inline.
+python3 - "$T" <<'PY'
+import random, struct, sys
+def npy(path, descr, shape, data):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, ", ".join(str(n) for n in shape))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
+r = random.Random(64256)
+npy(sys.argv[1] + "/tensors.npy", "|u1", (20, 64, 256, 3), r.randbytes(20 * 64 * 256 * 3))
+values = [r.uniform(-1, 1) for _ in range(20 * 10000)]
+npy(sys.argv[1] + "/embeddings.npy", "<f4", (20, 10000), struct.pack("<%df" % len(values), *values))
+PY
+# rows.py KIND NPY RESPONSES: the tensors (or embeddings) of the responses, in order, are
+# the rows of NPY byte for byte.
+cat >"$T/rows.py" <<'PY'
+import base64, json, struct, sys
+kind, npy, responses = sys.argv[1:4]
+raw = open(npy, "rb").read()
+hlen = struct.unpack("<H", raw[8:10])[0]
+data = raw[10 + hlen:]
+lines = sorted((json.loads(l) for l in open(responses)),
+               key=lambda r: int(r["request_id"].rsplit("-", 1)[1], 16))
+docs = [d for r in lines for d in r["docs"]]
+row = len(data) // len(docs)
+for i, d in enumerate(docs):
+    if kind == "tensor":
+        got = base64.b64decode(d["tensor"]["data"])
+    else:
+        got = struct.pack("<%df" % len(d["embedding"]), *d["embedding"])
+    if got != data[i * row:(i + 1) * row]:
+        sys.exit(print("row %d: %d bytes differ from the file's" % (i, len(got))))
+print("%d rows equal" % len(docs))
+PY
+rc=0
+post "$T/tensors.npy" --request-size 20 >"$T/tensors.out" || rc=$?
+check "20 tensors of 48 KiB in one request: exit status 0" "$rc" "0"
+check "tensors: both Echo executors saw every document" \
+      "$(jq -c '[.docs[].tags.seen_by] | unique' "$T/tensors.out")" '[["e1","e2"]]'
+check "tensors: every tensor back byte for byte, in order" \
+      "$(python3 "$T/rows.py" tensor "$T/tensors.npy" "$T/tensors.out")" "20 rows equal"
+rc=0
+post "$T/embeddings.npy" --as embedding --request-size 20 >"$T/embeddings.out" || rc=$?
+check "20 embeddings of 40,000 bytes in one request: exit status 0" "$rc" "0"
+check "embeddings: every embedding back bit for bit, in order" \
+      "$(python3 "$T/rows.py" embedding "$T/embeddings.npy" "$T/embeddings.out")" "20 rows equal"
 
 # Only a pass-through entry (post --flow): the client's own frames come back to it as
 # they were sent, never decoded on the way.

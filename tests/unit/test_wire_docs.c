@@ -190,7 +190,7 @@ static void test_mismatched_frames_are_refused(void **state)
     w.n_blobs = 3;
     assert_int_equal(fh_docs_decode_wire(&w, &back), FH_E_PROTOCOL);
     assert_null(back);
-    assert_non_null(strstr(fh_last_error(), "3 blob frames came for 2 documents"));
+    assert_non_null(strstr(fh_last_error(), "3 blob frames came for 2 attached fields"));
     fh_wire_docs_close(&w);
 }
 
@@ -320,6 +320,82 @@ static void test_stale_flags_do_not_travel(void **state)
     fh_docs_destroy(&docs);
 }
 
+/* Embeddings and tensors travel like blobs: per document blob, embedding, tensor, and
+ * the cap counts them all. */
+static void test_embeddings_and_tensors_travel_as_frames(void **state)
+{
+    (void)state;
+    enum { FLOATS = FH_BLOB_FRAME_MIN / 4 + 1, DOCS = 7 };
+    float *emb = malloc(FLOATS * sizeof *emb);
+    assert_non_null(emb);
+    for (size_t i = 0; i < FLOATS; i++)
+        emb[i] = (float)i * 0.5f;
+    const uint64_t shape[] = {64, 256, 3}; /* uint8: 48 KiB */
+    unsigned char *pixels = pattern(64 * 256 * 3, 5);
+    fh_docs *docs = fh_docs_new();
+    for (size_t i = 0; i < DOCS; i++) { /* 7 documents of 3 big fields: 21 > 16 */
+        fh_doc *d = fh_doc_new();
+        assert_int_equal(fh_doc_take_blob(d, pattern(FH_BLOB_FRAME_MIN, (unsigned)i), FH_BLOB_FRAME_MIN), 0);
+        assert_int_equal(fh_doc_set_embedding(d, emb, FLOATS), 0);
+        assert_int_equal(fh_doc_set_tensor(d, "uint8", shape, 3, pixels, 64 * 256 * 3), 0);
+        assert_int_equal(fh_docs_append(docs, d), 0);
+    }
+    fh_doc *small = fh_doc_new(); /* a small tensor stays inline */
+    const uint64_t one[] = {4};
+    assert_int_equal(fh_doc_set_tensor(small, "uint8", one, 1, "abcd", 4), 0);
+    assert_int_equal(fh_docs_append(docs, small), 0);
+
+    fh_wire_docs w;
+    assert_int_equal(fh_docs_pack_wire(docs, 1, &w), 0);
+    assert_int_equal(w.n_blobs, FH_WIRE_MAX_BLOBS);
+    /* document 0: blob, embedding, tensor, in that order */
+    assert_int_equal(zmq_msg_size(&w.blobs[0]), FH_BLOB_FRAME_MIN);
+    assert_int_equal(zmq_msg_size(&w.blobs[1]), FLOATS * sizeof(float));
+    assert_int_equal(zmq_msg_size(&w.blobs[2]), 64 * 256 * 3);
+    fh_docs_destroy(&docs);
+
+    fh_docs *back = NULL;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), 0);
+    assert_int_equal(fh_docs_len(back), DOCS + 1);
+    for (size_t i = 0; i < DOCS; i++) {
+        const fh_doc *d = fh_docs_at(back, i);
+        size_t n;
+        const void *b = fh_doc_blob(d, &n);
+        unsigned char *want = pattern(FH_BLOB_FRAME_MIN, (unsigned)i);
+        assert_int_equal(n, FH_BLOB_FRAME_MIN);
+        assert_memory_equal(b, want, n);
+        free(want);
+        const float *e = fh_doc_embedding(d, &n);
+        assert_int_equal(n, FLOATS);
+        assert_memory_equal(e, emb, FLOATS * sizeof *emb);
+        const char *dtype;
+        const uint64_t *sh;
+        size_t ndim, nbytes;
+        const void *t = fh_doc_tensor(d, &dtype, &sh, &ndim, &nbytes);
+        assert_non_null(t);
+        assert_string_equal(dtype, "uint8");
+        assert_int_equal(ndim, 3);
+        assert_int_equal(nbytes, 64 * 256 * 3);
+        assert_memory_equal(t, pixels, nbytes);
+    }
+    const char *dtype;
+    const uint64_t *sh;
+    size_t ndim, nbytes;
+    const void *t = fh_doc_tensor(fh_docs_at(back, DOCS), &dtype, &sh, &ndim, &nbytes);
+    assert_int_equal(nbytes, 4);
+    assert_memory_equal(t, "abcd", 4);
+    fh_docs_destroy(&back);
+
+    /* a tensor that says it is attached, with no frame: named in the error */
+    w.n_blobs = 2;
+    assert_int_equal(fh_docs_decode_wire(&w, &back), FH_E_PROTOCOL);
+    assert_non_null(strstr(fh_last_error(), "document 0 says its tensor is attached"));
+    w.n_blobs = FH_WIRE_MAX_BLOBS;
+    fh_wire_docs_close(&w);
+    free(emb);
+    free(pixels);
+}
+
 static void test_take_blob(void **state)
 {
     (void)state;
@@ -351,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_share_take_and_move),
         cmocka_unit_test(test_too_many_blob_frames_to_take),
         cmocka_unit_test(test_stale_flags_do_not_travel),
+        cmocka_unit_test(test_embeddings_and_tensors_travel_as_frames),
         cmocka_unit_test(test_take_blob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
