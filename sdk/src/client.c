@@ -134,6 +134,7 @@ typedef struct post {
     unsigned long disconnects; /* c->disconnects when requests went out */
     unsigned char *pending;    /* pending[seq % FH_PENDING_RING]: request seq is unanswered */
     int64_t started;           /* fh_monotonic_ms() when the post began */
+    int64_t events_due;        /* when the connection's events are to be read again */
     fh_progress progress;      /* show_progress */
     char prefix[17];           /* request ids of this post start with it */
 } post;
@@ -320,10 +321,14 @@ static int receive(post *p)
                                             : FH_CLIENT_CONNECT_TIMEOUT_MS;
     for (;;) {
         /* Events first: a connection made while the post was busy building a large
-         * request counts, however long ago the post began. Once connected, the events
-         * are read when a wait times out (below), not on every response. */
-        if (!c->connected)
+         * request counts, however long ago the post began. Once connected, they are read
+         * every EVENTS_CHECK_MS, however the waits end (responses, timeouts, signals),
+         * not on every response. */
+        int64_t now = fh_monotonic_ms();
+        if (!c->connected || now >= p->events_due) {
             read_events(c);
+            p->events_due = now + EVENTS_CHECK_MS;
+        }
         /* A connection lost while requests were out lost them, even if it came back:
          * ZeroMQ drops what it queued for a peer that left. */
         if (c->disconnects != p->disconnects)
@@ -331,7 +336,6 @@ static int receive(post *p)
                                 "the flow at %s closed the connection (%zu request%s unanswered): "
                                 "it stopped, or refused a message over its max_message_size",
                                 c->address, p->inflight, p->inflight == 1 ? "" : "s");
-        int64_t now = fh_monotonic_ms();
         int timeout = -1;
         if (p->opts->timeout_ms > 0) {
             timeout = (int)(start + p->opts->timeout_ms - now);
@@ -347,15 +351,16 @@ static int receive(post *p)
             timeout = timeout < 0 || left < timeout ? left : timeout;
         }
         /* Connected, only the socket is watched (every socket in a poll costs system
-         * calls on each response), and a lost connection is seen within
-         * EVENTS_CHECK_MS of the last response. */
-        if (c->connected && (timeout < 0 || timeout > EVENTS_CHECK_MS))
-            timeout = EVENTS_CHECK_MS;
+         * calls on each response) until the events are due again. */
+        if (c->connected) {
+            int due = p->events_due > now ? (int)(p->events_due - now) : 0;
+            timeout = timeout < 0 || due < timeout ? due : timeout;
+        }
         zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0}};
         int n = zmq_poll(items, c->connected ? 1 : 2, timeout);
         if (n < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
-        if (n == 0 || (n > 0 && (items[1].revents & ZMQ_POLLIN)))
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             read_events(c);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
             fh_wire_msg m;
@@ -393,6 +398,7 @@ static int run_post(post *p)
         fh_progress_start(&p->progress, stderr);
     read_events(p->c);
     p->disconnects = p->c->disconnects;
+    p->events_due = fh_monotonic_ms() + EVENTS_CHECK_MS;
     if ((p->pending = calloc(FH_PENDING_RING, 1)) == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
     /* A send blocks only while ZeroMQ's queue to the gateway is full: bound it like a

@@ -166,7 +166,8 @@ int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out)
         want = 0; /* out of memory for the frame list: pack them in the documents frame */
     for (size_t i = 0; i < a->n_docs; i++) {
         for (size_t k = 0, n = attachables(a->docs[i], f); k < n; k++) {
-            *f[k].attached = 0; /* only bytes taken below are attached */
+            if (*f[k].attached) /* only bytes taken below are attached; a flag that is */
+                *f[k].attached = 0; /* already clear is not written (the caller's documents) */
             if (out->n_blobs == want || f[k].bytes->len < FH_BLOB_FRAME_MIN)
                 continue;
             if (zmq_msg_init_data(&out->blobs[out->n_blobs], f[k].bytes->data, f[k].bytes->len,

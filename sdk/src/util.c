@@ -30,7 +30,8 @@ int64_t fh_monotonic_ms(void)
 /* Per-thread splitmix64 state: ids are made on hot paths (one per document), so one
  * getrandom per thread and plain arithmetic afterwards, no system call. A fork()ed child
  * would repeat its parent's sequence: a fork handler marks the state unseeded in the
- * child (the forking thread's is the only one there), and the seed mixes in the pid. */
+ * child (the forking thread's is the only one there), and the seed mixes in the pid. (A
+ * child made without fork handlers, by _Fork() or a raw clone, is not covered.) */
 static _Thread_local uint64_t fh_rng_state;
 static _Thread_local pid_t fh_rng_pid;
 static pthread_once_t fh_rng_once = PTHREAD_ONCE_INIT;

@@ -112,6 +112,21 @@ wait "$post_pid" || rc=$?
 check "flow killed under a post: exit 2" "$rc" "2"
 check_contains "flow killed under a post: says so" "$(cat "$T/err")" "closed the connection (1 request unanswered)"
 
+# The same for a program whose waits are interrupted by a signal every 20 ms (no
+# SA_RESTART) and that set no response timeout (tests/e2e/tools/fh_signals.c).
+start_flow "$T/slow.yml"
+timeout 30 "$TOOLS/fh_signals" "$ADDR" /x 5000 >"$T/signals.out" 2>&1 &
+post_pid=$!
+sleep 0.8
+kill -KILL "$FLOW_PID"
+wait "$FLOW_PID" 2>/dev/null || true
+FLOW_PID=""
+rc=0
+wait "$post_pid" || rc=$?
+check "flow killed under a post interrupted by signals: exit 1, not a hang (124)" "$rc" "1"
+check_contains "flow killed under a post interrupted by signals: says so" "$(cat "$T/signals.out")" \
+    "closed the connection (1 request unanswered)"
+
 # A client whose flow is gone gets an error, not a hang.
 rc=0
 timeout 20 "$FLOWHOST" post /x --to "$ADDR" --connect-timeout 1000 -q 2>"$T/err" || rc=$?
