@@ -484,9 +484,11 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     return i;
 }
 
+#define LIMIT_WHY_MAX 200 /* room for within_limit's reason */
+
 /* Whether DOCS, all frames together, are within the flow's max_message_size (each frame
- * is checked by ZeroMQ; blob frames add up). If not, WHY (200 bytes) says so, naming
- * WHAT; else WHY is "". */
+ * is checked by ZeroMQ; blob frames add up). If not, WHY (LIMIT_WHY_MAX bytes) says so,
+ * naming WHAT; else WHY is "". */
 static bool within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what,
                          char *why)
 {
@@ -494,7 +496,7 @@ static bool within_limit(const fh_gateway *g, const fh_wire_docs *docs, const ch
     why[0] = '\0';
     if (size <= (size_t)g->cfg->max_message_size)
         return true;
-    snprintf(why, 200, "the %s's documents are %zu bytes, over the flow's max_message_size (%d)",
+    snprintf(why, LIMIT_WHY_MAX, "the %s's documents are %zu bytes, over the flow's max_message_size (%d)",
              what, size, g->cfg->max_message_size);
     return false;
 }
@@ -557,7 +559,7 @@ static void on_client_message(fh_gateway *g, fh_wire_msg *m)
         env->status = NULL;
     }
     zmq_msg_move(&s->env_frame, &m->frames[3]);
-    char why[200] = "";
+    char why[LIMIT_WHY_MAX] = "";
     if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !within_limit(g, &s->docs, "request", why)) {
         if (why[0] == '\0')
             snprintf(why, sizeof why, "%s", fh_last_error());
@@ -662,7 +664,7 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
     flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = env;
     e->crashes = 0; /* it answered: it works */
-    char why[200] = "";
+    char why[LIMIT_WHY_MAX] = "";
     fh_wire_docs reply;
     fh_wire_docs_init(&reply);
     if (fh_wire_docs_take(&reply, m, 4) != 0 || !within_limit(g, &reply, "reply", why)) {

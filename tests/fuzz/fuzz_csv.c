@@ -35,15 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.seed = 1;
     if (size > 0 && (data[0] & 1))
         o.field_resolver = resolver;
-    fh_source *s = NULL;
-    if (fh_source_open(path, FH_FORMAT_CSV, &o, &s) == 0) {
-        fh_doc *d = NULL;
-        while (fh_source_next(s, &d) == 1) {
-            free(fh_doc_to_json(d));
-            fh_doc_destroy(&d);
-        }
-        fh_source_close(&s);
-    }
+    fh_fuzz_read_source(path, FH_FORMAT_CSV, &o);
     close(fd);
     return 0;
 }

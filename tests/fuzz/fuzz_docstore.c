@@ -14,6 +14,8 @@
 #include <flowhost/docstore.h>
 #include <flowhost/json.h>
 
+#include "fuzz_util.h"
+
 #define REC_MAGIC 0x31524846u /* "FHR1", as in docstore.c */
 #define REC_HEADER 13u
 #define FILE_HEADER 16u
@@ -83,15 +85,7 @@ static void write_log(const uint8_t *data, size_t size)
         perror(log_path);
         abort();
     }
-    size_t off = 0;
-    while (off < size) {
-        ssize_t n = write(fd, data + off, size - off);
-        if (n <= 0) {
-            perror("write");
-            abort();
-        }
-        off += (size_t)n;
-    }
+    fh_fuzz_write_all(fd, data, size);
     close(fd);
 }
 

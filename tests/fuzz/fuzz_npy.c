@@ -29,15 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.size = 3;
         o.sampling_rate = 0.5;
     }
-    fh_source *s = NULL;
-    if (fh_source_open(path, FH_FORMAT_NPY, &o, &s) == 0) {
-        fh_doc *d = NULL;
-        while (fh_source_next(s, &d) == 1) {
-            free(fh_doc_to_json(d));
-            fh_doc_destroy(&d);
-        }
-        fh_source_close(&s);
-    }
+    fh_fuzz_read_source(path, FH_FORMAT_NPY, &o);
     close(fd);
     return 0;
 }

@@ -104,6 +104,15 @@ static void write_npy(const char *path, int major, const char *dict, const void 
     free(buf);
 }
 
+/* A new field_resolver map renaming FROM to TO (the caller destroys it). */
+static fh_value *resolver(const char *from, const char *to)
+{
+    fh_value *res = fh_value_new_map();
+    assert_non_null(res);
+    assert_int_equal(fh_map_set_string(res, from, to), 0);
+    return res;
+}
+
 static fh_source *open_ok(const char *path, fh_source_format fmt, const fh_source_options *o)
 {
     fh_source *s = NULL;
@@ -233,8 +242,7 @@ static void test_csv_basic(void **state)
 {
     (void)state;
     char *path = data_path("basic.csv");
-    fh_value *res = fh_value_new_map();
-    fh_map_set_string(res, "question", "text");
+    fh_value *res = resolver("question", "text");
     fh_source_options o;
     fh_source_options_init(&o);
     o.field_resolver = res;
@@ -270,8 +278,7 @@ static void test_csv_basic(void **state)
     fh_source_close(&s);
 
     /* A resolver can rename a column into another tag. */
-    res = fh_value_new_map();
-    fh_map_set_string(res, "answer", "reply");
+    res = resolver("answer", "reply");
     o.field_resolver = res;
     s = open_ok(path, FH_FORMAT_CSV, &o);
     d = next_ok(s);
@@ -333,8 +340,7 @@ static void test_csv_resolver_errors(void **state)
     char *path = data_path("basic.csv");
     fh_source_options o;
     fh_source_options_init(&o);
-    fh_value *res = fh_value_new_map();
-    fh_map_set_string(res, "x", "text");
+    fh_value *res = resolver("x", "text");
     o.field_resolver = res;
     char *expected;
     assert_true(asprintf(&expected,
@@ -346,8 +352,7 @@ static void test_csv_resolver_errors(void **state)
     free(expected);
     fh_value_destroy(&res);
 
-    res = fh_value_new_map();
-    fh_map_set_string(res, "question", "embedding");
+    res = resolver("question", "embedding");
     o.field_resolver = res;
     assert_open_fails(path, FH_FORMAT_CSV, &o, FH_E_INVAL, "maps column 'question' to 'embedding'");
     fh_value_destroy(&res);
@@ -473,8 +478,7 @@ static void test_ndjson_resolver_and_tags(void **state)
 {
     (void)state;
     char *path = data_path("mapped.ndjson");
-    fh_value *res = fh_value_new_map();
-    fh_map_set_string(res, "question", "text");
+    fh_value *res = resolver("question", "text");
     fh_source_options o;
     fh_source_options_init(&o);
     o.field_resolver = res;
@@ -558,8 +562,7 @@ static void test_ndjson_errors(void **state)
     char *p = tmp_path(state, "renamed.ndjson");
     const char *t = "{\"id\": \"a\", \"question\": [1]}\n";
     write_file(p, t, strlen(t));
-    fh_value *res = fh_value_new_map();
-    fh_map_set_string(res, "question", "text");
+    fh_value *res = resolver("question", "text");
     fh_source_options o;
     fh_source_options_init(&o);
     o.field_resolver = res;
