@@ -1,0 +1,135 @@
+/* Messages from clients: a request is checked, given a slot and let through the gate. */
+#define _GNU_SOURCE
+#include "gateway_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "pb.h"
+#include "util.h"
+
+/* ---- client messages ---------------------------------------------------------------- */
+
+static bool valid_endpoint(const char *ep)
+{
+    size_t n = strlen(ep);
+    if (n == 0 || n > MAX_ENDPOINT || ep[0] != '/')
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)ep[k] < 0x21 || (unsigned char)ep[k] > 0x7e)
+            return false;
+    return true;
+}
+
+/* A slot for the request in M (its client, ENV taken over, the time it came), or -1 when
+ * there is none (ENV is then freed). */
+static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
+{
+    int i = gw_slot_alloc(g);
+    if (i < 0) { /* cannot happen: the socket is not read while the flow is full */
+        flowhost__envelope__free_unpacked(env, NULL);
+        return -1;
+    }
+    slot *s = &g->slots[i];
+    size_t idlen;
+    const void *id = fh_wire_data(m, 0, &idlen);
+    memcpy(s->client, id, idlen);
+    s->client_len = idlen;
+    s->env = env;
+    s->start_us = fh_now_us();
+    return i;
+}
+
+
+/* Whether DOCS, all frames together, are within the flow's max_message_size (each frame
+ * is checked by ZeroMQ; blob frames add up). If not, WHY (LIMIT_WHY_MAX bytes) says so,
+ * naming WHAT; else WHY is "". */
+bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what,
+                         char *why)
+{
+    size_t size = fh_wire_docs_size(docs);
+    why[0] = '\0';
+    if (size <= (size_t)g->cfg->max_message_size)
+        return true;
+    snprintf(why, LIMIT_WHY_MAX, "the %s's documents are %zu bytes, over the flow's max_message_size (%d)",
+             what, size, g->cfg->max_message_size);
+    return false;
+}
+
+/* Answers a request the gateway refuses, without taking a slot for long. */
+static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+{
+    int i = take_slot(g, m, env);
+    if (i < 0)
+        return;
+    if (fh_envelope_set_error(env, "gateway", why) != 0) {
+        gw_slot_free(g, i);
+        return;
+    }
+    gw_finish(g, i);
+}
+
+void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
+{
+    size_t idlen, envlen;
+    fh_wire_data(m, 0, &idlen);
+    int cmd = fh_wire_command(m, 1);
+    if (cmd < 0 || idlen == 0 || idlen > MAX_ID) {
+        gw_log("dropped a client message: %s", cmd < 0 ? fh_last_error() : "bad routing id");
+        return;
+    }
+    if (cmd != FH_CMD_REQUEST) {
+        if (cmd != FH_CMD_HEARTBEAT)
+            gw_log("dropped a client message: unexpected command %d", cmd);
+        return;
+    }
+    const void *envbuf = fh_wire_data(m, 3, &envlen);
+    Flowhost__Envelope *env;
+    if (envbuf == NULL || fh_envelope_decode(envbuf, envlen, &env) != 0) {
+        gw_log("dropped a client message: %s", envbuf ? fh_last_error() : "no envelope");
+        return;
+    }
+    if (g->draining) {
+        refuse(g, m, env, "the flow is shutting down: request refused");
+        return;
+    }
+    if (env->no_wait && g->inflight + g->reserve >= g->n_slots) {
+        char why[160];
+        snprintf(why, sizeof why, "busy: the flow is full (%zu requests in flight); try again later",
+                 g->inflight);
+        refuse(g, m, env, why);
+        return;
+    }
+    if (!valid_endpoint(env->endpoint)) {
+        refuse(g, m, env, "invalid endpoint: it must start with '/' and hold printable "
+                          "characters only");
+        return;
+    }
+    int i = take_slot(g, m, env);
+    if (i < 0)
+        return;
+    slot *s = &g->slots[i];
+    if (env->status != NULL) { /* a client cannot send a request already failed */
+        flowhost__status__free_unpacked(env->status, NULL);
+        env->status = NULL;
+    }
+    zmq_msg_move(&s->env_frame, &m->frames[3]);
+    char why[LIMIT_WHY_MAX] = "";
+    if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !gw_within_limit(g, &s->docs, "request", why)) {
+        if (why[0] == '\0')
+            snprintf(why, sizeof why, "%s", fh_last_error());
+        fh_wire_docs_close(&s->docs); /* not sent back */
+        gw_fail(g, i, NULL, why);
+        return;
+    }
+    s->bytes = zmq_msg_size(&s->env_frame) + fh_wire_docs_size(&s->docs);
+    g->inflight_bytes += s->bytes;
+    gw_enter_gate(g, i);
+}

@@ -1,0 +1,306 @@
+/* The gateway: see gateway.h. One thread, one zmq_poll loop over the client socket, the
+ * workers' socket and a signalfd. */
+#define _GNU_SOURCE
+#include "gateway_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "pb.h"
+#include "runtime_dir.h"
+#include "supervisor.h"
+#include "util.h"
+#include "wire.h"
+
+
+void gw_log(const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "flowhost: %s\n", line);
+}
+
+
+/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
+int gw_read_signals(fh_gateway *g)
+{
+    int got = 0;
+    struct signalfd_siginfo si;
+    while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        got |= si.ssi_signo == SIGCHLD ? 2 : 1;
+    return got;
+}
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int bind_sockets(fh_gateway *g)
+{
+    int zero = 0, one = 1;
+    int hwm = (int)g->n_slots * 2;
+    g->front = zmq_socket(g->zctx, ZMQ_ROUTER);
+    g->back = zmq_socket(g->zctx, ZMQ_ROUTER);
+    if (g->front == NULL || g->back == NULL)
+        return fh_set_error(FH_E_ZMQ, "cannot create sockets: %s", zmq_strerror(errno));
+    /* ROUTER_MANDATORY: a reply to a peer that is gone or full fails (and is logged)
+     * instead of vanishing silently. */
+    if (fh_wire_socket_defaults(g->front, 1000, g->cfg->max_message_size) != 0 ||
+        fh_wire_socket_defaults(g->back, 0, g->cfg->max_message_size) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(g->back, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
+        return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
+    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
+    if (zmq_bind(g->back, g->backend_ep) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
+    char ep[300];
+    if (g->cfg->port > 0)
+        snprintf(ep, sizeof ep, "tcp://%s:%d", g->cfg->host, g->cfg->port);
+    else
+        snprintf(ep, sizeof ep, "tcp://%s:*", g->cfg->host);
+    if (zmq_bind(g->front, ep) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot listen on %s: %s", ep + 6, zmq_strerror(errno));
+    char last[300];
+    size_t len = sizeof last;
+    if (zmq_getsockopt(g->front, ZMQ_LAST_ENDPOINT, last, &len) != 0)
+        return fh_set_error(FH_E_ZMQ, "cannot read the bound address: %s", zmq_strerror(errno));
+    snprintf(g->address, sizeof g->address, "%s", strncmp(last, "tcp://", 6) == 0 ? last + 6 : last);
+    return 0;
+}
+
+/* Takes the READYs on the workers' socket, waiting up to WAIT_MS for each: 0, or the
+ * first executor that could not start (fh_last_error says why). */
+static int read_hellos(fh_gateway *g, int wait_ms)
+{
+    zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
+    fh_wire_msg m;
+    while (zmq_poll(&item, 1, wait_ms) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
+        int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? gw_on_hello(g, &m, NULL) : 0;
+        fh_wire_close(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Waits until every executor reported READY, one failed, or the time ran out. */
+static int wait_ready(fh_gateway *g)
+{
+    int64_t deadline = g->cfg->timeout_ready_ms < 0 ? -1 : fh_monotonic_ms() + g->cfg->timeout_ready_ms;
+    for (;;) {
+        size_t ready = 0;
+        for (size_t i = 0; i < g->n_execs; i++)
+            ready += g->execs[i].ready;
+        if (ready == g->n_execs)
+            return 0;
+        long wait = deadline < 0 ? 1000 : (long)(deadline - fh_monotonic_ms());
+        if (wait <= 0) {
+            char names[600] = "";
+            size_t used = 0;
+            for (size_t i = 0; i < g->n_execs && used < sizeof names; i++)
+                if (!g->execs[i].ready)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'",
+                                             used ? ", " : "", g->execs[i].cfg->name);
+            return fh_set_error(FH_E_TIMEOUT, "executor %s not ready after %d ms (timeout_ready)",
+                                names, g->cfg->timeout_ready_ms);
+        }
+        zmq_pollitem_t items[2] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        int rc = (items[0].revents & ZMQ_POLLIN) ? read_hellos(g, 0) : 0;
+        if (rc != 0)
+            return rc;
+        if (items[1].revents & ZMQ_POLLIN) {
+            int sig = gw_read_signals(g);
+            if (sig & 1)
+                return fh_set_error(FH_E_STATE, "interrupted while starting");
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                exec_state *e = gw_exec_by_pid(g, pid);
+                if (e == NULL)
+                    continue;
+                e->last_pid = e->pid;
+                e->pid = 0;
+                /* A worker that could not start says why in a READY before it exits:
+                 * give that message a moment to arrive. */
+                if ((rc = read_hellos(g, 200)) != 0)
+                    return rc;
+                char how[128];
+                fh_describe_exit(status, how, sizeof how);
+                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited %s (%s)", e->cfg->name,
+                                    e->ready ? "while the flow was starting" : "before it was ready",
+                                    how);
+            }
+        }
+    }
+}
+
+int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
+{
+    *out = NULL;
+    fh_gateway *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    g->cfg = opts->cfg;
+    g->self_exe = opts->self_exe;
+    g->sigfd = -1;
+    g->n_execs = opts->cfg->n_executors;
+    g->n_slots = opts->max_inflight ? opts->max_inflight : (size_t)opts->cfg->max_inflight;
+    /* The last slots are kept for requests that wait: a no_wait request that finds no
+     * more room than this is answered "busy". */
+    g->reserve = g->n_slots / 16 > 0 ? g->n_slots / 16 : 1;
+    /* Room for a few of the largest requests at once, and no more. */
+    g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
+    g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
+    g->slots = calloc(g->n_slots, sizeof *g->slots);
+    int rc;
+    if (g->execs == NULL || g->slots == NULL) {
+        rc = fh_set_error(FH_E_NOMEM, "out of memory");
+        goto failed;
+    }
+    if ((rc = fh_client_table_init(&g->clients, g->n_slots)) != 0)
+        goto failed;
+    for (size_t i = 0; i < g->n_slots; i++)
+        g->slots[i].next = i + 1 < g->n_slots ? (int)i + 1 : -1;
+    g->free_head = 0;
+    for (size_t i = 0; i < g->n_execs; i++) {
+        g->execs[i].cfg = &g->cfg->executors[i];
+        g->execs[i].busy = -1;
+        g->execs[i].queue_head = g->execs[i].queue_tail = -1;
+    }
+    /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
+    g->mask_changed = true;
+    g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (g->sigfd < 0) {
+        rc = fh_set_error(FH_E_IO, "signalfd: %s", strerror(errno));
+        goto failed;
+    }
+    if ((rc = fh_runtime_dir_create(&g->rundir)) != 0)
+        goto failed;
+    g->zctx = zmq_ctx_new();
+    if (g->zctx == NULL) {
+        rc = fh_set_error(FH_E_ZMQ, "cannot start ZeroMQ: %s", zmq_strerror(errno));
+        goto failed;
+    }
+    if ((rc = bind_sockets(g)) != 0)
+        goto failed;
+    for (size_t i = 0; i < g->n_execs; i++)
+        if ((rc = gw_write_spec(g, i)) != 0 || (rc = gw_spawn(g, &g->execs[i])) != 0)
+            goto failed;
+    if ((rc = wait_ready(g)) != 0)
+        goto failed;
+    *out = g;
+    return 0;
+failed:;
+    char why[1100];
+    snprintf(why, sizeof why, "%s", fh_last_error());
+    fh_gateway_destroy(&g);
+    return fh_set_error(rc, "%s", why);
+}
+
+const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
+
+int fh_gateway_serve(fh_gateway *g)
+{
+    while (!(g->draining && g->inflight == 0)) {
+        zmq_pollitem_t items[3] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+                                   {g->back, 0, ZMQ_POLLIN, 0},
+                                   {g->front, 0, ZMQ_POLLIN, 0}};
+        /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
+        bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
+        int n = room ? 3 : 2;
+        int wait = gw_check_timers(g);
+        if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
+            if (errno == EINTR)
+                continue;
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            int sig = gw_read_signals(g);
+            if (sig & 2)
+                gw_reap(g);
+            if (sig & 1) {
+                if (g->draining) {
+                    gw_log("second signal: stopping now, %zu request%s unanswered", g->inflight,
+                           g->inflight == 1 ? "" : "s");
+                    return 0;
+                }
+                g->draining = true;
+                if (g->inflight > 0)
+                    gw_log("shutting down: answering %zu requests in flight", g->inflight);
+            }
+        }
+        fh_wire_msg m;
+        for (int k = 0; k < BATCH && (items[1].revents & ZMQ_POLLIN) &&
+                        fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0; k++) {
+            gw_on_worker_message(g, &m);
+            fh_wire_close(&m);
+        }
+        for (int k = 0; k < BATCH && n == 3 && (items[2].revents & ZMQ_POLLIN) &&
+                        g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&
+                        fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
+            gw_on_client_message(g, &m);
+            fh_wire_close(&m);
+        }
+    }
+    return 0;
+}
+
+void fh_gateway_destroy(fh_gateway **gp)
+{
+    fh_gateway *g = gp ? *gp : NULL;
+    if (g == NULL)
+        return;
+    if (g->back != NULL)
+        gw_stop_workers(g);
+    else
+        for (size_t i = 0; i < g->n_execs; i++)
+            if (g->execs[i].pid > 0)
+                fh_supervisor_kill_all(&g->execs[i].pid, 1);
+    for (size_t i = 0; g->slots && i < g->n_slots; i++)
+        if (g->slots[i].used)
+            gw_slot_free(g, (int)i);
+    if (g->front)
+        zmq_close(g->front);
+    if (g->back)
+        zmq_close(g->back);
+    if (g->zctx)
+        zmq_ctx_term(g->zctx);
+    if (g->rundir) {
+        fh_runtime_dir_remove(g->rundir);
+        free(g->rundir);
+    }
+    for (size_t i = 0; g->execs && i < g->n_execs; i++)
+        free(g->execs[i].spec_path);
+    free(g->execs);
+    free(g->slots);
+    fh_client_table_free(&g->clients);
+    if (g->sigfd >= 0)
+        close(g->sigfd);
+    if (g->mask_changed)
+        sigprocmask(SIG_SETMASK, &g->oldmask, NULL);
+    free(g);
+    *gp = NULL;
+}

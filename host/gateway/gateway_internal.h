@@ -1,0 +1,151 @@
+/* The gateway's insides, shared by its files (see gateway.h for what it does):
+ *   gateway.c  the event loop, set-up, signals, tear-down
+ *   clients.c  requests from clients: checks, slots, the way in
+ *   routing.c  slots, the walk of a request through the executors, the prefetch gate
+ *   workers.c  worker processes: start, READY, replies, deaths, timers, stop
+ *   spec.c     the executor spec file each worker reads
+ * Everything here runs on the gateway's one thread. */
+#ifndef FH_HOST_GATEWAY_INTERNAL_H
+#define FH_HOST_GATEWAY_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client_table.h"
+#include "flowhost.pb-c.h"
+#include "gateway.h"
+#include "wire.h"
+
+#define MAX_ID FH_CLIENT_ID_MAX     /* longest ZeroMQ routing id */
+#define MAX_ENDPOINT 256           /* longest endpoint accepted */
+#define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
+#define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
+#define HEARTBEAT_MS 2000          /* an idle worker is asked how it is this often... */
+#define HEARTBEAT_MISSES 3         /* ...and is dead after this many unanswered */
+#define BACKOFF_FIRST_MS 100       /* delay before the second restart in a row... */
+#define BACKOFF_MAX_MS 5000        /* ...doubling up to this */
+#define BATCH 64                   /* messages taken from one socket per loop turn */
+
+/* A request inside the flow. */
+typedef struct slot {
+    bool used;
+    unsigned char client[MAX_ID]; /* the client's routing id */
+    size_t client_len;
+    Flowhost__Envelope *env;      /* the latest envelope, decoded */
+    zmq_msg_t env_frame;          /* the same, as received: forwarded without re-encoding */
+    fh_wire_docs docs;            /* the documents and their blob frames: opaque here */
+    size_t step;                  /* index of the executor it is at or waits for */
+    int64_t start_us;             /* when the gateway took it */
+    int next;                     /* free list, executor queue or parked link; -1 ends */
+    bool gated;                   /* counted in its client's in-flight requests */
+    size_t bytes;                 /* the request's size as taken in (for max_bytes) */
+} slot;
+
+/* An executor and its one worker process. */
+typedef struct exec_state {
+    const fh_flow_executor *cfg;
+    char *spec_path;
+    pid_t pid;                    /* 0 when no process runs */
+    pid_t last_pid;               /* the process before, whose last words may still come */
+    unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
+    size_t id_len;
+    bool ready;
+    int busy;                     /* the slot it holds, or -1 */
+    int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
+    bool killed;                  /* the gateway killed it (timeout): not a crash */
+    int crashes;                  /* deaths since its last successful reply */
+    int64_t heard_ms;             /* when it last sent anything */
+    int64_t pinged_ms;            /* when it was last sent a HEARTBEAT */
+    int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
+    int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
+    int start_failures;           /* deaths before READY, in a row */
+    bool down;                    /* given up: requests for it get an error */
+    char down_reason[512];
+} exec_state;
+
+struct fh_gateway {
+    const fh_flow_config *cfg;
+    const char *self_exe;
+    char *rundir;
+    char backend_ep[4200];
+    char address[300];
+    void *zctx, *front, *back;
+    int sigfd;
+    sigset_t oldmask;             /* the signal mask before the gateway started */
+    bool mask_changed;
+    exec_state *execs;
+    size_t n_execs;
+    slot *slots;
+    size_t n_slots;
+    int free_head;
+    size_t inflight;
+    size_t inflight_bytes;        /* documents held in slots, bytes */
+    size_t max_bytes;             /* stop reading clients above this */
+    size_t reserve;               /* slots a no_wait request may not take */
+    fh_client_table clients;      /* clients with requests inside, for prefetch */
+    bool draining;
+};
+
+#define LIMIT_WHY_MAX 200 /* room for gw_within_limit's reason */
+
+/* A line on stderr, "flowhost: ..." (the host's log). */
+void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* spec.c: writes executor I's spec file into the runtime directory and stores its path.
+ * Returns 0 or a negative FH_E_ code (fh_last_error says why). */
+int gw_write_spec(fh_gateway *g, size_t i);
+
+/* routing.c */
+/* A free slot, initialised and counted in flight, or -1 when none is left. */
+int gw_slot_alloc(fh_gateway *g);
+/* Frees slot I and everything it holds. */
+void gw_slot_free(fh_gateway *g, int i);
+/* The next slot waiting for E, taken off its queue, or -1. */
+int gw_dequeue(fh_gateway *g, exec_state *e);
+/* Answers the client of slot I with what the slot holds, and frees the slot. */
+void gw_finish(fh_gateway *g, int i);
+/* Marks slot I failed by executor X (NULL: the gateway) with WHY, then follows X's
+ * on_error: goes on, or answers the client. */
+void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why);
+/* Sends slot I to the executor at its step, queues it there, or answers it. */
+void gw_advance(fh_gateway *g, int i);
+/* E is free: gives it the next requests waiting for it. */
+void gw_feed(fh_gateway *g, exec_state *e);
+/* Lets slot I in, or parks it behind its client's requests already inside. */
+void gw_enter_gate(fh_gateway *g, int i);
+/* Slot I is done: its client may let its next parked request in. */
+void gw_release_gate(fh_gateway *g, int i);
+
+/* clients.c */
+/* Whether DOCS, all frames together, are within max_message_size; if not WHY
+ * (LIMIT_WHY_MAX bytes) says so, naming WHAT, else WHY is "". */
+bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what, char *why);
+/* Handles one message from the client socket (M is the caller's; frames may be moved). */
+void gw_on_client_message(fh_gateway *g, fh_wire_msg *m);
+
+/* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
+int gw_read_signals(fh_gateway *g);
+
+/* workers.c */
+/* Starts a worker process for E. Returns 0 or negative (fh_last_error). */
+int gw_spawn(fh_gateway *g, exec_state *e);
+/* The executor whose worker has process id PID, or NULL. */
+exec_state *gw_exec_by_pid(fh_gateway *g, pid_t pid);
+/* Gives up on E: its queued requests and every later one get WHY at once. */
+void gw_mark_down(fh_gateway *g, exec_state *e, const char *why);
+/* A READY from a worker: 0, or negative when the executor could not start (fh_last_error
+ * says why). *WHICH (may be NULL) gets its executor, or NULL for a malformed message. */
+int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which);
+/* Handles one message from the workers' socket. */
+void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m);
+/* Timeouts, heartbeats and due restarts: the milliseconds to the next deadline, or -1. */
+int gw_check_timers(fh_gateway *g);
+/* Collects ended child processes and answers for their requests. */
+void gw_reap(fh_gateway *g);
+/* Asks every worker to stop, waits up to STOP_GRACE_MS, then kills what is left. */
+void gw_stop_workers(fh_gateway *g);
+
+#endif

@@ -1,0 +1,229 @@
+/* Routing: slots, the walk of a request through the executors, the prefetch gate. */
+#define _GNU_SOURCE
+#include "gateway_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "pb.h"
+#include "util.h"
+
+/* ---- slots -------------------------------------------------------------------------- */
+
+int gw_slot_alloc(fh_gateway *g)
+{
+    int i = g->free_head;
+    if (i < 0)
+        return -1;
+    g->free_head = g->slots[i].next;
+    slot *s = &g->slots[i];
+    s->used = true;
+    s->next = -1;
+    s->step = 0;
+    s->gated = false;
+    s->env = NULL;
+    zmq_msg_init(&s->env_frame);
+    fh_wire_docs_init(&s->docs);
+    g->inflight++;
+    return i;
+}
+
+void gw_slot_free(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    g->inflight_bytes -= s->bytes;
+    s->bytes = 0;
+    if (s->env)
+        flowhost__envelope__free_unpacked(s->env, NULL);
+    s->env = NULL;
+    zmq_msg_close(&s->env_frame);
+    fh_wire_docs_close(&s->docs);
+    s->used = false;
+    s->next = g->free_head;
+    g->free_head = i;
+    g->inflight--;
+}
+
+static void enqueue(fh_gateway *g, exec_state *e, int i)
+{
+    g->slots[i].next = -1;
+    if (e->queue_tail < 0)
+        e->queue_head = i;
+    else
+        g->slots[e->queue_tail].next = i;
+    e->queue_tail = i;
+}
+
+int gw_dequeue(fh_gateway *g, exec_state *e)
+{
+    int i = e->queue_head;
+    if (i >= 0) {
+        e->queue_head = g->slots[i].next;
+        if (e->queue_head < 0)
+            e->queue_tail = -1;
+    }
+    return i;
+}
+
+/* ---- routing ------------------------------------------------------------------------ */
+
+
+/* Answers the client of slot I with the slot's envelope (plus the gateway's route, first
+ * as in Jina) and documents, and frees the slot. */
+void gw_finish(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    Flowhost__Envelope *env = s->env;
+    zmq_msg_t env_frame;
+    env->prefetch = g->cfg->prefetch > 0 ? (uint32_t)g->cfg->prefetch : 0;
+    int rc = fh_envelope_add_route(env, "gateway", s->start_us, fh_now_us());
+    if (rc == 0) {
+        Flowhost__Route *gw = env->routes[env->n_routes - 1];
+        memmove(env->routes + 1, env->routes, (env->n_routes - 1) * sizeof *env->routes);
+        env->routes[0] = gw;
+        rc = fh_pb_pack_msg(&env->base, &env_frame);
+    }
+    if (rc != 0) {
+        gw_log("dropped the reply to request %s: %s", env->request_id, fh_last_error());
+        gw_release_gate(g, i);
+        gw_slot_free(g, i);
+        return;
+    }
+    if (fh_wire_send_docs(g->front, s->client, s->client_len, FH_CMD_REPLY, &env_frame, &s->docs,
+                          ZMQ_DONTWAIT) != 0)
+        gw_log("dropped the reply to request %s: the client is gone or not reading",
+               env->request_id);
+    gw_release_gate(g, i);
+    gw_slot_free(g, i);
+}
+
+/* Marks slot I failed by executor X (NAME) with WHY, then follows X's on_error. */
+void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
+{
+    slot *s = &g->slots[i];
+    if (fh_envelope_set_error(s->env, x ? x->name : "gateway", why) != 0) {
+        gw_finish(g, i);
+        return;
+    }
+    /* The envelope changed: the frame sent on must be re-encoded from it. */
+    zmq_msg_close(&s->env_frame);
+    if (fh_pb_pack_msg(&s->env->base, &s->env_frame) != 0)
+        zmq_msg_init(&s->env_frame);
+    if (x != NULL && x->on_error == FH_ON_ERROR_IGNORE && zmq_msg_size(&s->env_frame) > 0) {
+        s->step++;
+        gw_advance(g, i);
+    } else {
+        gw_finish(g, i);
+    }
+}
+
+static void send_to(fh_gateway *g, exec_state *e, int i)
+{
+    slot *s = &g->slots[i];
+    zmq_msg_t env_frame;
+    fh_wire_docs docs;
+    /* Copies share the buffers (reference counts): the slot keeps the request so that a
+     * worker's crash can still be answered. */
+    zmq_msg_init(&env_frame);
+    zmq_msg_copy(&env_frame, &s->env_frame);
+    e->busy = i;
+    e->busy_since_ms = fh_monotonic_ms();
+    if (fh_wire_docs_share(&docs, &s->docs) != 0) {
+        zmq_msg_close(&env_frame);
+        e->busy = -1;
+        gw_fail(g, i, e->cfg, "out of memory sending the request on");
+        return;
+    }
+    if (fh_wire_send_docs(g->back, e->id, e->id_len, FH_CMD_REQUEST, &env_frame, &docs,
+                          ZMQ_DONTWAIT) != 0) {
+        e->busy = -1;
+        char why[700];
+        snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
+        gw_fail(g, i, e->cfg, why);
+    }
+}
+
+/* Sends slot I to the executor at its step, queues it there, or answers it. */
+void gw_advance(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (s->step >= g->n_execs) {
+        gw_finish(g, i);
+        return;
+    }
+    exec_state *e = &g->execs[s->step];
+    if (e->down) {
+        gw_fail(g, i, e->cfg, e->down_reason);
+        return;
+    }
+    if (e->ready && e->busy < 0)
+        send_to(g, e, i);
+    else
+        enqueue(g, e, i);
+}
+
+/* E is free: give it the next request waiting for it. */
+void gw_feed(fh_gateway *g, exec_state *e)
+{
+    while (e->ready && e->busy < 0) {
+        int i = gw_dequeue(g, e);
+        if (i < 0)
+            return;
+        send_to(g, e, i);
+    }
+}
+
+/* ---- the prefetch gate: at most cfg->prefetch requests of one client inside ---------- */
+
+/* Lets slot I in, or parks it behind its client's requests already inside. */
+void gw_enter_gate(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    fh_client_entry *c = fh_client_table_get(&g->clients, s->client, s->client_len);
+    if (c == NULL) { /* cannot happen: the table holds as many clients as there are slots */
+        gw_advance(g, i);
+        return;
+    }
+    s->gated = true;
+    if (g->cfg->prefetch > 0 && c->inflight >= (uint32_t)g->cfg->prefetch) {
+        s->next = -1;
+        if (c->parked_tail < 0)
+            c->parked_head = i;
+        else
+            g->slots[c->parked_tail].next = i;
+        c->parked_tail = i;
+        return;
+    }
+    c->inflight++;
+    gw_advance(g, i);
+}
+
+/* Slot I is done: its client may let its next parked request in. */
+void gw_release_gate(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (!s->gated)
+        return;
+    s->gated = false;
+    fh_client_entry *c = fh_client_table_find(&g->clients, s->client, s->client_len);
+    if (c == NULL)
+        return;
+    c->inflight--;
+    int next = c->parked_head;
+    if (next >= 0) {
+        c->parked_head = g->slots[next].next;
+        if (c->parked_head < 0)
+            c->parked_tail = -1;
+        c->inflight++;
+        gw_advance(g, next); /* may finish at once and come back here: c is not used after */
+    } else if (c->inflight == 0) {
+        fh_client_table_remove(&g->clients, c);
+    }
+}

@@ -1,0 +1,124 @@
+/* Executor specs: the file each worker reads to know what to load and where to connect. */
+#define _GNU_SOURCE
+#include "gateway_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "pb.h"
+#include "util.h"
+
+/* ---- specs and workers -------------------------------------------------------------- */
+
+/* The folders searched for executor types, in order: the flow's plugin_path, then
+ * FLOWHOST_PLUGIN_PATH (colon-separated), then the plugin folder of this installation
+ * (found from the binary, so that an installed tree can move). Every entry is malloc'd;
+ * free them with free_dirs. NULL when out of memory. */
+static char **plugin_dirs(const fh_gateway *g, size_t *n)
+{
+    const char *env = getenv("FLOWHOST_PLUGIN_PATH");
+    size_t cap = g->cfg->n_plugin_path + 2;
+    for (const char *p = env; p && *p; p++)
+        cap += *p == ':';
+    char **dirs = calloc(cap, sizeof *dirs);
+    char *copy = env ? strdup(env) : NULL;
+    if (dirs == NULL || (env && copy == NULL)) {
+        free(dirs);
+        free(copy);
+        return NULL;
+    }
+    *n = 0;
+    bool ok = true;
+    for (size_t i = 0; i < g->cfg->n_plugin_path; i++)
+        ok &= (dirs[(*n)++] = strdup(g->cfg->plugin_path[i])) != NULL;
+    char *save = NULL;
+    for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
+        ok &= (dirs[(*n)++] = strdup(tok)) != NULL;
+    free(copy);
+    char exe_dir[4096];
+    snprintf(exe_dir, sizeof exe_dir, "%s", g->self_exe);
+    char *slash = strrchr(exe_dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    ok &= asprintf(&dirs[(*n)++], "%s/../%s", exe_dir, FH_PLUGIN_INSTALL_REL) >= 0;
+    if (!ok) {
+        for (size_t i = 0; i < cap; i++)
+            free(dirs[i]);
+        free(dirs);
+        return NULL;
+    }
+    return dirs;
+}
+
+int gw_write_spec(fh_gateway *g, size_t i)
+{
+    const fh_flow_executor *x = g->execs[i].cfg;
+    Flowhost__ExecutorSpec spec = FLOWHOST__EXECUTOR_SPEC__INIT;
+    char workspace[4200], path[4200];
+    if (x->workspace)
+        snprintf(workspace, sizeof workspace, "%s", x->workspace);
+    else if (g->cfg->workspace)
+        snprintf(workspace, sizeof workspace, "%s/%s/0", g->cfg->workspace, x->name);
+    else
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0", g->rundir, x->name);
+    snprintf(path, sizeof path, "%s/exec-%zu.spec", g->rundir, i);
+    spec.name = x->name;
+    spec.plugin = x->plugin ? x->plugin : (char *)"";
+    spec.type = x->type ? x->type : (char *)"";
+    spec.uses_with = (Flowhost__Value *)x->uses_with;
+    spec.description = x->description ? x->description : (char *)"";
+    spec.workspace = workspace;
+    spec.gateway = g->backend_ep;
+    spec.index = (uint32_t)i;
+    spec.has_requests = x->has_requests;
+    spec.max_message_size = g->cfg->max_message_size;
+    Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
+    Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
+    size_t n_dirs = 0;
+    char **dirs = plugin_dirs(g, &n_dirs);
+    int rc = FH_E_NOMEM;
+    if (rb == NULL || rbp == NULL || dirs == NULL)
+        goto out;
+    for (size_t k = 0; k < x->n_requests; k++) {
+        flowhost__request_binding__init(&rb[k]);
+        rb[k].endpoint = x->requests[k].endpoint;
+        rb[k].handler = x->requests[k].handler;
+        rbp[k] = &rb[k];
+    }
+    spec.requests = rbp;
+    spec.n_requests = x->n_requests;
+    spec.plugin_path = dirs;
+    spec.n_plugin_path = n_dirs;
+    size_t len = flowhost__executor_spec__get_packed_size(&spec);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        goto out;
+    flowhost__executor_spec__pack(&spec, buf);
+    FILE *f = fopen(path, "wbx");
+    rc = f && fwrite(buf, 1, len, f) == len ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(buf);
+    if (rc != 0) {
+        rc = fh_set_error(FH_E_IO, "cannot write %s: %s", path, strerror(errno));
+        goto out;
+    }
+    g->execs[i].spec_path = strdup(path);
+    rc = g->execs[i].spec_path ? 0 : FH_E_NOMEM;
+out:
+    for (size_t k = 0; dirs != NULL && k < n_dirs; k++)
+        free(dirs[k]);
+    free(dirs);
+    free(rb);
+    free(rbp);
+    if (rc == FH_E_NOMEM)
+        fh_set_error(FH_E_NOMEM, "out of memory writing the executor spec");
+    return rc;
+}
