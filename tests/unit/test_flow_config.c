@@ -736,6 +736,89 @@ static void test_yaml_tree(void **state)
     assert_int_equal(fh_yaml_type_plain("0x10", NULL, NULL, NULL), FH_YAML_PLAIN_STRING);
 }
 
+/* ---- values too long to show ------------------------------------------------------ */
+
+static void test_quote(void **state)
+{
+    (void)state;
+    assert_string_equal(fh_yaml_quote("abc").s, "'abc'");
+    assert_string_equal(fh_yaml_quote("").s, "''");
+    assert_string_equal(fh_yaml_quote(NULL).s, "''");
+    assert_string_equal(fh_yaml_quote_n("abcdef", 3).s, "'abc'");
+    /* One line whatever the value holds. */
+    assert_string_equal(fh_yaml_quote("a\nb\tc\rd\x01" "e\x7f").s, "'a\\nb\\tc\\rd\\x01e\\x7f'");
+    /* Not UTF-8: shown byte by byte. */
+    assert_string_equal(fh_yaml_quote("\xff\xc3").s, "'\\xff\\xc3'");
+    assert_string_equal(fh_yaml_quote("caf\xc3\xa9").s, "'caf\xc3\xa9'");
+
+    char text[200];
+    memset(text, '7', sizeof text);
+    text[64] = '\0'; /* exactly the limit: whole */
+    fh_yaml_quoted q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 66);
+    assert_int_equal(strchr(q.s, '.') == NULL, 1);
+    text[64] = '7'; /* one more: cut, with "..." */
+    text[65] = '\0';
+    q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 1 + 64 + 3 + 1);
+    assert_memory_equal(q.s + 65, "...'", 5);
+    /* Never inside a character: 63 bytes, then a 2-byte one that would end at 65. */
+    memset(text, 'a', 63);
+    memcpy(text + 63, "\xc3\xa9\xc3\xa9", 5);
+    q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 1 + 63 + 3 + 1);
+    assert_string_equal(q.s + 64, "...'");
+    /* An escape is not cut either: 62 bytes, then \x01 (4 bytes). */
+    memset(text, 'a', 62);
+    memcpy(text + 62, "\x01z", 3);
+    q = fh_yaml_quote(text);
+    assert_string_equal(q.s + 63, "...'");
+}
+
+static void test_long_values(void **state)
+{
+    (void)state;
+    /* A 100,000-digit integer, a 100,000-character key and value: the message shows 64
+     * bytes of each, not the value. */
+    size_t n = 100000;
+    char *yaml = malloc(n * 2 + 256);
+    assert_non_null(yaml);
+    int at = snprintf(yaml, 256, HDR "with:\n  port: ");
+    memset(yaml + at, '9', n);
+    strcpy(yaml + at + n, "\nexecutors: []\n");
+    const char *m = parse_fail(yaml, FH_E_RANGE);
+    assert_contains(m, "t.yml:4:9: integer '9999999999999999999999999999999999999999999999999999"
+                       "999999999999...' does not fit 64 bits");
+    assert_true(strlen(m) < 200);
+
+    at = snprintf(yaml, 256, HDR "executors:\n  - ? ");
+    memset(yaml + at, 'k', n);
+    strcpy(yaml + at + n, "\n    : 1\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_contains(m, "unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                       "kkkk...' in executors[0]");
+    assert_true(strlen(m) < 400);
+
+    at = snprintf(yaml, 256, HDR "executors:\n  - uses: Echo\n    on_error: ");
+    memset(yaml + at, 'x', n);
+    strcpy(yaml + at + n, "\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_true(strlen(m) < 200);
+    assert_contains(m, "xxxx...'");
+
+    /* A duplicate key found by the YAML layer is cut the same way. */
+    at = snprintf(yaml, 256, HDR "? ");
+    memset(yaml + at, 'd', n);
+    at += (int)n;
+    at += snprintf(yaml + at, 64, "\n: 1\n? ");
+    memset(yaml + at, 'd', n);
+    strcpy(yaml + at + n, "\n: 2\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_contains(m, "duplicate key 'dddd");
+    assert_true(strlen(m) < 200);
+    free(yaml);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -770,6 +853,8 @@ int main(void)
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_too_many_nodes),
         cmocka_unit_test(test_yaml_tree),
+        cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_invalid_arguments),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);
