@@ -709,17 +709,12 @@ static int read_exec_file(const src *s, const fh_yaml_node *n, const char *text,
     *strrchr(dir, '/') = '\0';
     if (!*dir)
         strcpy(dir, "/");
-    if ((rc = fh_read_file(path, &buf, &len)) < 0) {
-        /* fh_read_file's message names the absolute path; say it as the user wrote it */
-        const char *why = "cannot read";
-        struct stat st;
-        if (stat(path, &st) != 0)
-            why = strerror(errno);
-        else if (S_ISDIR(st.st_mode))
-            why = strerror(EISDIR);
-        else if (access(path, R_OK) != 0)
-            why = strerror(errno);
-        rc = err_at(s, n, rc, "executor YAML '%s': %s", text, why);
+    /* Named as the user wrote it, not by the absolute path: "executor YAML 'x.yml': ..."
+     * (not a regular file, too large, No such file or directory). */
+    char what[sizeof(fh_yaml_quoted) + 16];
+    snprintf(what, sizeof what, "executor YAML %s", fh_yaml_quote(text).s);
+    if ((rc = fh_read_file_as(path, what, &buf, &len)) < 0) {
+        rc = err_at(s, n, rc, "%s", fh_last_error());
         goto done;
     }
     if ((rc = fh_yaml_parse(buf, len, shown, &tree)) < 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +18,7 @@
 
 #include "flow_config.h"
 #include "flow_yaml.h"
+#include "util.h"
 
 #define HDR "jtype: Flow\nversion: '1'\n"
 
@@ -736,7 +738,84 @@ static void test_yaml_tree(void **state)
     assert_int_equal(fh_yaml_type_plain("0x10", NULL, NULL, NULL), FH_YAML_PLAIN_STRING);
 }
 
-/* ---- values too long to show ------------------------------------------------------ */
+/* ---- files that are not configuration, values too long to show ------------------- */
+
+/* Loads PATH and expects CODE with the message "PATH: WHY". */
+static void assert_load_fails(const char *path, int code, const char *why)
+{
+    fh_flow_config *c = NULL;
+    char want[PATH_MAX + 64];
+    assert_int_equal(fh_flow_config_load(path, &c), code);
+    assert_null(c);
+    snprintf(want, sizeof want, "%s: %s", path, why);
+    assert_string_equal(fh_last_error(), want);
+}
+
+static void test_not_regular_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/fh_test_flow_files.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[PATH_MAX], zero[PATH_MAX], big[PATH_MAX], max[PATH_MAX], yaml[PATH_MAX * 2];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yml", dir);
+    snprintf(zero, sizeof zero, "%s/zero.yml", dir);
+    snprintf(big, sizeof big, "%s/big.yml", dir);
+    snprintf(max, sizeof max, "%s/max.yml", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink("/dev/zero", zero), 0);
+    /* Sparse: a size past the bound costs no disk. */
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)FH_READ_FILE_MAX + 1), 0);
+    fclose(f);
+    /* Exactly at the bound: a flow, then a comment to fill it. */
+    f = fopen(max, "w");
+    assert_non_null(f);
+    long head = fprintf(f, HDR "executors: []\n#");
+    for (size_t i = (size_t)head; i < FH_READ_FILE_MAX - 1; i++)
+        fputc('x', f);
+    fputc('\n', f);
+    fclose(f);
+
+    /* A FIFO with no writer would block a plain open: refused at once. */
+    assert_load_fails(fifo, FH_E_IO, "not a regular file");
+    assert_load_fails(zero, FH_E_IO, "not a regular file");
+    assert_load_fails(big, FH_E_RANGE, "larger than 16 MiB");
+    fh_flow_config *c = NULL;
+    if (fh_flow_config_load(max, &c) != 0)
+        fail_msg("a flow of exactly 16 MiB: %s", fh_last_error());
+    fh_flow_config_destroy(&c);
+
+    /* The same for an executor YAML named by uses, named the way the flow writes it. */
+    const char *names[] = {"fifo.yml", "zero.yml", "big.yml"};
+    const char *whys[] = {"not a regular file", "not a regular file", "larger than 16 MiB"};
+    const int codes[] = {FH_E_IO, FH_E_IO, FH_E_RANGE};
+    for (int i = 0; i < 3; i++) {
+        snprintf(yaml, sizeof yaml, HDR "executors:\n  - uses: ./%s\n", names[i]);
+        int rc = fh_flow_config_parse(yaml, strlen(yaml), "t.yml", dir, &c);
+        assert_int_equal(rc, codes[i]);
+        char want[128];
+        snprintf(want, sizeof want, "t.yml:4:11: executor YAML './%s': %s", names[i], whys[i]);
+        assert_string_equal(fh_last_error(), want);
+    }
+
+    /* fh_read_file itself: what it refuses, it neither returns nor reads. */
+    char *buf = (char *)1;
+    size_t len = 1;
+    assert_int_equal(fh_read_file(zero, &buf, &len), FH_E_IO);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    assert_int_equal(fh_read_file_as(fifo, "the spec", &buf, NULL), FH_E_IO);
+    assert_string_equal(fh_last_error(), "the spec: not a regular file");
+    assert_int_equal(fh_read_file(dir, &buf, &len), FH_E_IO);
+    assert_contains(fh_last_error(), "Is a directory");
+
+    unlink(fifo);
+    unlink(zero);
+    unlink(big);
+    unlink(max);
+    rmdir(dir);
+}
 
 static void test_quote(void **state)
 {
@@ -853,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_too_many_nodes),
         cmocka_unit_test(test_yaml_tree),
+        cmocka_unit_test(test_not_regular_files),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_invalid_arguments),
