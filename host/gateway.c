@@ -75,7 +75,7 @@ typedef struct exec_state {
 struct fh_gateway {
     const fh_flow_config *cfg;
     const char *self_exe;
-    char *rundir;
+    fh_runtime_dir *rundir;
     char backend_ep[4200];
     char address[300];
     void *zctx, *front, *back;
@@ -158,8 +158,9 @@ static int write_spec(fh_gateway *g, size_t i)
     else if (g->cfg->workspace)
         snprintf(workspace, sizeof workspace, "%s/%s/0", g->cfg->workspace, x->name);
     else
-        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0", g->rundir, x->name);
-    snprintf(path, sizeof path, "%s/exec-%zu.spec", g->rundir, i);
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0",
+                 fh_runtime_dir_path(g->rundir), x->name);
+    snprintf(path, sizeof path, "%s/exec-%zu.spec", fh_runtime_dir_path(g->rundir), i);
     spec.name = x->name;
     spec.plugin = x->plugin ? x->plugin : (char *)"";
     spec.type = x->type ? x->type : (char *)"";
@@ -863,7 +864,8 @@ static int bind_sockets(fh_gateway *g)
         zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
         return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
-    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
+    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock",
+             fh_runtime_dir_path(g->rundir));
     if (zmq_bind(g->back, g->backend_ep) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
     char ep[300];
@@ -1127,10 +1129,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         zmq_close(g->back);
     if (g->zctx)
         zmq_ctx_term(g->zctx);
-    if (g->rundir) {
-        fh_runtime_dir_remove(g->rundir);
-        free(g->rundir);
-    }
+    fh_runtime_dir_remove(&g->rundir);
     for (size_t i = 0; g->execs && i < g->n_execs; i++)
         free(g->execs[i].spec_path);
     free(g->execs);
