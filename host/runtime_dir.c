@@ -17,6 +17,10 @@
 
 #define PREFIX "flowhost-"
 #define SUFFIX_LEN 6 /* mkdtemp's XXXXXX */
+/* In each directory: the pid of the flow that made it. Written once the directory is
+ * locked, so that a sweep (which looks only at directories that hold one) never takes a
+ * directory that is still being set up, nor one made by a flowhost without the lock. */
+#define OWNER_FILE "flowhost.pid"
 
 /* Removing one tree touches at most this many entries: a process still writing inside
  * (a plugin's leftover child) cannot keep a removal going forever. */
@@ -83,11 +87,11 @@ static bool same_dir(int dir, const char *name, dev_t dev, ino_t ino)
 }
 
 /* Removes everything inside the directory open as TOP (which stays open and is not
- * removed itself). It holds at most three descriptors whatever the depth: it goes down
+ * removed itself) but its entry KEEP. It holds at most three descriptors whatever the depth: it goes down
  * with openat(O_NOFOLLOW) and back up with "..", checking that ".." is the directory
  * it came from (a tree moved while it works makes it stop, not wander). Returns 0, or
  * -1 when something could not be removed. */
-static int empty_tree(int top)
+static int empty_tree(int top, const char *keep)
 {
     struct stat st;
     if (fstat(top, &st) != 0)
@@ -113,7 +117,8 @@ static int empty_tree(int top)
         char *child_name = NULL;
         struct dirent *e;
         while (rc == 0 && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                (depth == 0 && !strcmp(e->d_name, keep)))
                 continue;
             if (++entries > MAX_ENTRIES) {
                 rc = -1;
@@ -184,13 +189,16 @@ static int empty_tree(int top)
     return rc;
 }
 
-/* Empties the directory open as FD, then removes it as NAME of the directory BASE (a
- * descriptor, or AT_FDCWD with NAME a path) if NAME still is that directory. Returns 0
- * or -1. */
+/* Empties the runtime directory open as FD, its owner file last (so that what a failure
+ * leaves is still seen as a runtime directory by a later sweep), then removes it as NAME
+ * of the directory BASE (a descriptor, or AT_FDCWD with NAME a path) if NAME still is
+ * that directory. Returns 0 or -1. */
 static int remove_tree(int base, const char *name, int fd)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0 || empty_tree(fd) != 0)
+    if (fstat(fd, &st) != 0 || empty_tree(fd, OWNER_FILE) != 0)
+        return -1;
+    if (unlinkat(fd, OWNER_FILE, 0) != 0 && errno != ENOENT)
         return -1;
     if (!same_dir(base, name, st.st_dev, st.st_ino))
         return -1;
@@ -240,10 +248,12 @@ int fh_runtime_dir_sweep(const char *base)
         if (fd < 0)
             continue;
         /* What was opened is what was checked: not swapped in between. */
+        struct stat own;
         bool ours = fstat(fd, &fst) == 0 && fst.st_dev == st.st_dev &&
-                    fst.st_ino == st.st_ino && fst.st_uid == me;
-        /* A running flow holds the lock; one starting holds it from right after mkdtemp
-         * and checks afterwards that its directory is still there. */
+                    fst.st_ino == st.st_ino && fst.st_uid == me &&
+                    fstatat(fd, OWNER_FILE, &own, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(own.st_mode);
+        /* A running flow holds the lock, from before it wrote its owner file. */
         if (ours && flock(fd, LOCK_EX | LOCK_NB) == 0 && remove_tree(bfd, e->d_name, fd) == 0)
             removed++;
         close(fd); /* releases the lock */
@@ -263,60 +273,54 @@ static const char *runtime_base(void)
     return base;
 }
 
+/* Writes the owner file into the directory FD: "PID\n". */
+static int write_owner(int fd)
+{
+    int f = openat(fd, OWNER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f < 0)
+        return -1;
+    char line[32];
+    int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    int rc = write(f, line, (size_t)n) == n ? 0 : -1;
+    int err = errno;
+    close(f);
+    errno = err;
+    return rc;
+}
+
 int fh_runtime_dir_create(fh_runtime_dir **out)
 {
     *out = NULL;
     const char *base = runtime_base();
     fh_runtime_dir_sweep(base);
     fh_runtime_dir *d = calloc(1, sizeof *d);
-    if (!d)
+    if (!d || asprintf(&d->path, "%s/" PREFIX "XXXXXX", base) < 0) {
+        free(d);
         return fh_set_error(FH_E_NOMEM, "out of memory");
-    d->fd = -1;
-    /* A sweep running in another flow's start may take a directory between its mkdtemp
-     * and its lock: then the directory is gone once the lock is ours, and we make
-     * another. Three tries are plenty for a race that needs two sweeps in a row. */
-    int err = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        if (asprintf(&d->path, "%s/" PREFIX "XXXXXX", base) < 0) {
-            d->path = NULL;
-            free(d);
-            return fh_set_error(FH_E_NOMEM, "out of memory");
-        }
-        /* mkdtemp makes the directory with mode 0700 and never reuses an existing name. */
-        if (mkdtemp(d->path) == NULL) {
-            err = errno;
-            break;
-        }
-        d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (d->fd < 0 && errno == ENOENT) { /* swept before we opened it */
-            free(d->path);
-            d->path = NULL;
-            err = ENOENT;
-            continue;
-        }
-        struct stat st;
-        if (d->fd < 0 || flock(d->fd, LOCK_EX) != 0 || fstat(d->fd, &st) != 0) {
-            err = errno;
-            if (d->fd >= 0)
-                close(d->fd);
-            d->fd = -1;
-            rmdir(d->path);
-            break;
-        }
-        if (st.st_nlink > 0 && same_dir(AT_FDCWD, d->path, st.st_dev, st.st_ino)) {
-            *out = d;
-            return 0;
-        }
-        close(d->fd); /* swept before we locked it */
-        d->fd = -1;
-        free(d->path);
-        d->path = NULL;
-        err = ENOENT;
     }
+    /* mkdtemp makes the directory with mode 0700 and never reuses an existing name. Lock
+     * first, then write the owner file: a sweep looks only at directories that have one,
+     * so it never sees this one unlocked. */
+    int err = 0;
+    if (mkdtemp(d->path) == NULL) {
+        err = errno;
+    } else if ((d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+               flock(d->fd, LOCK_EX | LOCK_NB) != 0 || write_owner(d->fd) != 0) {
+        err = errno;
+        if (d->fd >= 0) {
+            unlinkat(d->fd, OWNER_FILE, 0);
+            close(d->fd);
+        }
+        rmdir(d->path);
+    } else {
+        *out = d;
+        return 0;
+    }
+    int rc = fh_set_error(FH_E_IO, "cannot create a runtime directory in %s: %s", base,
+                          strerror(err));
     free(d->path);
     free(d);
-    return fh_set_error(FH_E_IO, "cannot create a runtime directory in %s: %s", base,
-                        strerror(err));
+    return rc;
 }
 
 const char *fh_runtime_dir_path(const fh_runtime_dir *d)

@@ -2,10 +2,13 @@
  * default workspaces.
  *
  * Each flow makes BASE/flowhost-XXXXXX (BASE: $XDG_RUNTIME_DIR, or /tmp when that is
- * unset or not writable; XXXXXX: 6 letters or digits from mkdtemp), mode 0700, and holds
- * an flock on the directory itself for as long as it runs. A directory whose lock is free
- * belongs to a flow that is gone without cleaning up (SIGKILL, abort, power loss): the
- * next flow started with the same BASE removes it (fh_runtime_dir_sweep).
+ * unset, not absolute or not writable; XXXXXX: 6 letters or digits from mkdtemp), mode
+ * 0700, takes an flock on the directory itself, then writes its pid into the owner file
+ * flowhost.pid inside, and holds the lock for as long as it runs. A directory with an
+ * owner file and a free lock belongs to a flow that is gone without cleaning up
+ * (SIGKILL, abort, power loss): the next flow started with the same BASE removes it
+ * (fh_runtime_dir_sweep). One without an owner file (being set up, or made by a
+ * flowhost that predates the lock) is never touched.
  *
  * Removal never follows a symlink, never leaves the directory's file system and never
  * works on a path that could be swapped under it: it walks with openat(O_NOFOLLOW) and
@@ -34,9 +37,10 @@ void fh_runtime_dir_remove(fh_runtime_dir **d);
 
 /* Removes every stale runtime directory directly under BASE: an entry named
  * flowhost-XXXXXX that is a real directory (not a symlink) owned by this process's
- * effective user and whose lock nobody holds. Anything else (other names, other users'
- * directories, symlinks, directories of running flows) is left alone. Returns how many
- * were removed, or -1 when BASE cannot be read (errno set). */
+ * effective user, that holds an owner file and whose lock nobody holds. Anything else
+ * (other names, other users' directories, symlinks, directories of running flows or of
+ * flows being set up) is left alone. Returns how many were removed, or -1 when BASE
+ * cannot be read (errno set). */
 int fh_runtime_dir_sweep(const char *base);
 
 #endif
