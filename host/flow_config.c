@@ -122,7 +122,7 @@ static int expand(const src *s, const fh_yaml_node *n, char **out)
         const char *name = dollar + 2;
         const char *close = strchr(name, '}');
         if (!close) {
-            rc = err_at(s, n, FH_E_PARSE, "unterminated '${' in '%s'", n->text);
+            rc = err_at(s, n, FH_E_PARSE, "unterminated '${' in %s", fh_yaml_quote(n->text).s);
             break;
         }
         const char *dflt = NULL;
@@ -133,8 +133,8 @@ static int expand(const src *s, const fh_yaml_node *n, char **out)
             dflt = sep + 2;
         }
         if (!is_var_name(name, name_len)) {
-            rc = err_at(s, n, FH_E_PARSE, "invalid environment variable name '%.*s'",
-                        (int)name_len, name);
+            rc = err_at(s, n, FH_E_PARSE, "invalid environment variable name %s",
+                        fh_yaml_quote_n(name, name_len).s);
             break;
         }
         char var[256];
@@ -150,7 +150,8 @@ static int expand(const src *s, const fh_yaml_node *n, char **out)
         else if (val)
             rc = append(&buf, &len, &cap, val, strlen(val));
         else
-            rc = err_at(s, n, FH_E_PARSE, "environment variable '%s' is not set", var);
+            rc = err_at(s, n, FH_E_PARSE, "environment variable %s is not set",
+                        fh_yaml_quote(var).s);
         p = close + 1;
     }
     if (rc < 0) {
@@ -174,7 +175,8 @@ static int eval_scalar(const src *s, const fh_yaml_node *n, scalar *out)
     }
     out->type = fh_yaml_type_plain(out->text, &out->b, &out->i, &out->d);
     if (out->type == FH_YAML_PLAIN_INT_RANGE) {
-        rc = err_at(s, n, FH_E_RANGE, "integer '%s' does not fit 64 bits", out->text);
+        rc = err_at(s, n, FH_E_RANGE, "integer %s does not fit 64 bits",
+                    fh_yaml_quote(out->text).s);
         free(out->text);
         out->text = NULL;
         return rc;
@@ -322,15 +324,15 @@ static int check_keys(const src *s, const fh_yaml_node *map, const char *const *
             continue;
         size_t limit = key->len / 3 > 2 ? key->len / 3 : 2;
         if (best && best_d <= limit)
-            return err_at(s, key, FH_E_PARSE, "unknown key '%s' in %s (did you mean '%s'?)",
-                          key->text, where, best);
+            return err_at(s, key, FH_E_PARSE, "unknown key %s in %s (did you mean '%s'?)",
+                          fh_yaml_quote(key->text).s, where, best);
         char list[400] = "";
         size_t used = 0;
         for (const char *const *v = valid; *v && used < sizeof list; v++)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
                                      v == valid ? "" : ", ", *v);
-        return err_at(s, key, FH_E_PARSE, "unknown key '%s' in %s (valid keys: %s)",
-                      key->text, where, list);
+        return err_at(s, key, FH_E_PARSE, "unknown key %s in %s (valid keys: %s)",
+                      fh_yaml_quote(key->text).s, where, list);
     }
     return 0;
 }
@@ -426,11 +428,12 @@ static int find_plugin(const src *s, const fh_yaml_node *n, const char *text, ch
     struct stat st;
     if (stat(path, &st) != 0) {
         free(path);
-        return err_at(s, n, FH_E_NOTFOUND, "plugin '%s' not found", text);
+        return err_at(s, n, FH_E_NOTFOUND, "plugin %s not found", fh_yaml_quote(text).s);
     }
     if (!S_ISREG(st.st_mode)) {
         free(path);
-        return err_at(s, n, FH_E_NOTFOUND, "plugin '%s' is not a regular file", text);
+        return err_at(s, n, FH_E_NOTFOUND, "plugin %s is not a regular file",
+                      fh_yaml_quote(text).s);
     }
     *out = path;
     return 0;
@@ -508,11 +511,11 @@ static int merge_env(const src *s, const fh_yaml_node *n, fh_value *dst)
     for (size_t i = 0; i < n->n && rc == 0; i++) {
         const fh_yaml_node *k = n->keys[i], *val = n->items[i];
         if (!is_var_name(k->text, k->len))
-            return err_at(s, k, FH_E_PARSE,
-                          "'%s' is not a valid environment variable name", k->text);
+            return err_at(s, k, FH_E_PARSE, "%s is not a valid environment variable name",
+                          fh_yaml_quote(k->text).s);
         if (val->kind != FH_YAML_SCALAR)
-            return err_at(s, val, FH_E_TYPE, "env '%s' must be a scalar, not %s", k->text,
-                          node_name(val));
+            return err_at(s, val, FH_E_TYPE, "env %s must be a scalar, not %s",
+                          fh_yaml_quote(k->text).s, node_name(val));
         scalar sc;
         if ((rc = eval_scalar(s, val, &sc)) < 0)
             break;
@@ -559,8 +562,8 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
         const fh_yaml_node *k = n->keys[i];
         if (k->text[0] != '/' && strcmp(k->text, "default") != 0) {
             rc = err_at(s, k, FH_E_PARSE,
-                        "endpoint '%s' in '%s' must start with '/' (or be 'default')",
-                        k->text, key);
+                        "endpoint %s in '%s' must start with '/' (or be 'default')",
+                        fh_yaml_quote(k->text).s, key);
             break;
         }
         char *handler;
@@ -568,8 +571,8 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
             break;
         if (!handler || !is_var_name(handler, strlen(handler))) {
             rc = err_at(s, n->items[i], FH_E_PARSE,
-                        "handler of '%s' must be a function name, not '%s'", k->text,
-                        handler ? handler : "");
+                        "handler of %s must be a function name, not %s",
+                        fh_yaml_quote(k->text).s, fh_yaml_quote(handler).s);
             free(handler);
             break;
         }
@@ -651,8 +654,8 @@ static int read_exec_yaml(const src *s, const fh_yaml_node *n, exec_yaml *e, fh_
     if ((rc = get_string(s, "jtype", v, &e->type)) < 0)
         return rc;
     if (!e->type || !is_var_name(e->type, strlen(e->type)))
-        return err_at(s, v, FH_E_PARSE, "'jtype' must be an executor type name, not '%s'",
-                      e->type ? e->type : "");
+        return err_at(s, v, FH_E_PARSE, "'jtype' must be an executor type name, not %s",
+                      fh_yaml_quote(e->type).s);
     e->type_node = v;
     if ((rc = merge_map(s, "with", fh_yaml_map_get(n, "with", NULL), with)) < 0)
         return rc;
@@ -706,17 +709,12 @@ static int read_exec_file(const src *s, const fh_yaml_node *n, const char *text,
     *strrchr(dir, '/') = '\0';
     if (!*dir)
         strcpy(dir, "/");
-    if ((rc = fh_read_file(path, &buf, &len)) < 0) {
-        /* fh_read_file's message names the absolute path; say it as the user wrote it */
-        const char *why = "cannot read";
-        struct stat st;
-        if (stat(path, &st) != 0)
-            why = strerror(errno);
-        else if (S_ISDIR(st.st_mode))
-            why = strerror(EISDIR);
-        else if (access(path, R_OK) != 0)
-            why = strerror(errno);
-        rc = err_at(s, n, rc, "executor YAML '%s': %s", text, why);
+    /* Named as the user wrote it, not by the absolute path: "executor YAML 'x.yml': ..."
+     * (not a regular file, too large, No such file or directory). */
+    char what[sizeof(fh_yaml_quoted) + 16];
+    snprintf(what, sizeof what, "executor YAML %s", fh_yaml_quote(text).s);
+    if ((rc = fh_read_file_as(path, what, &buf, &len)) < 0) {
+        rc = err_at(s, n, rc, "%s", fh_last_error());
         goto done;
     }
     if ((rc = fh_yaml_parse(buf, len, shown, &tree)) < 0)
@@ -815,7 +813,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         } else {
             rc = err_at(s, u, FH_E_PARSE,
                         "'uses' must be a plugin (.so), an executor YAML (.yml) or an "
-                        "executor type name, not '%s'", text);
+                        "executor type name, not %s", fh_yaml_quote(text).s);
         }
         free(text);
         if (rc < 0)
@@ -899,8 +897,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         else if (!strcmp(on_error, "ignore"))
             x->on_error = FH_ON_ERROR_IGNORE;
         else
-            rc = err_at(s, oe, FH_E_PARSE, "'on_error' must be 'skip' or 'ignore', not '%s'",
-                        on_error);
+            rc = err_at(s, oe, FH_E_PARSE, "'on_error' must be 'skip' or 'ignore', not %s",
+                        fh_yaml_quote(on_error).s);
         free(on_error);
         if (rc < 0)
             goto done;
@@ -932,8 +930,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     }
     if (!valid_name(chosen)) {
         rc = err_at(s, name_node, FH_E_PARSE,
-                    "executor name '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -",
-                    chosen, MAX_NAME_LEN);
+                    "executor name %s must be 1 to %d characters of A-Z a-z 0-9 _ . -",
+                    fh_yaml_quote(chosen).s, MAX_NAME_LEN);
         goto done;
     }
     origins[i].line = name_node->line;
@@ -941,8 +939,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     for (size_t j = 0; j < i; j++) {
         if (strcmp(cfg->executors[j].name, chosen) == 0) {
             rc = err_at(s, name_node, FH_E_PARSE,
-                        "duplicate executor name '%s' (first at %d:%d)", chosen,
-                        origins[j].line, origins[j].column);
+                        "duplicate executor name %s (first at %d:%d)",
+                        fh_yaml_quote(chosen).s, origins[j].line, origins[j].column);
             goto done;
         }
     }
@@ -1031,7 +1029,7 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     if ((rc = get_string(s, "jtype", j, &jtype)) < 0)
         return rc;
     if (strcmp(jtype, "Flow") != 0) {
-        rc = err_at(s, j, FH_E_PARSE, "jtype must be 'Flow', not '%s'", jtype);
+        rc = err_at(s, j, FH_E_PARSE, "jtype must be 'Flow', not %s", fh_yaml_quote(jtype).s);
         free(jtype);
         return rc;
     }
@@ -1048,7 +1046,8 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     bool ok = (ver.type == FH_YAML_PLAIN_STRING && !strcmp(ver.text, "1")) ||
               (ver.type == FH_YAML_PLAIN_INT && ver.i == 1);
     if (!ok)
-        rc = err_at(s, v, FH_E_PARSE, "unsupported version '%s' (supported: '1')", ver.text);
+        rc = err_at(s, v, FH_E_PARSE, "unsupported version %s (supported: '1')",
+                    fh_yaml_quote(ver.text).s);
     free(ver.text);
     if (rc < 0)
         return rc;

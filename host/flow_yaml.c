@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,81 @@ const fh_yaml_node *fh_yaml_map_get(const fh_yaml_node *map, const char *key,
         }
     }
     return NULL;
+}
+
+/* How many bytes the UTF-8 character at P (of N bytes left) takes: 1 to 4, or 0 when P
+ * does not start a valid one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t k;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        k = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        k = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        k = 4;
+    else
+        return 0;
+    if (k > n)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return k;
+}
+
+fh_yaml_quoted fh_yaml_quote_n(const char *text, size_t len)
+{
+    fh_yaml_quoted q;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    if (!text)
+        len = 0;
+    size_t used = 0; /* bytes of the value written after the opening quote */
+    char *o = q.s;
+    *o++ = '\'';
+    bool cut = false;
+    for (size_t i = 0; i < len;) {
+        char esc[5];
+        const char *piece = (const char *)p + i;
+        size_t take = utf8_len(p + i, len - i), width = take;
+        if (take == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
+            const char *named = p[i] == '\n' ? "\\n" : p[i] == '\t' ? "\\t"
+                              : p[i] == '\r' ? "\\r" : NULL;
+            if (named)
+                snprintf(esc, sizeof esc, "%s", named);
+            else
+                snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+            piece = esc;
+            width = strlen(esc);
+        } else if (take == 0) {
+            snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+            piece = esc;
+            width = strlen(esc);
+            take = 1;
+        }
+        if (used + width > FH_YAML_QUOTE_MAX) {
+            cut = true;
+            break;
+        }
+        memcpy(o, piece, width);
+        o += width;
+        used += width;
+        i += take;
+    }
+    if (cut) {
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return q;
+}
+
+fh_yaml_quoted fh_yaml_quote(const char *text)
+{
+    return fh_yaml_quote_n(text, text ? strlen(text) : 0);
 }
 
 static bool is_digits(const char *s, const char **end)
@@ -144,8 +220,8 @@ static int fail_at(const builder *bld, yaml_mark_t m, int code, const char *what
                    const char *arg)
 {
     if (arg)
-        return fh_set_error(code, "%s:%zu:%zu: %s '%s'", bld->name, m.line + 1,
-                            m.column + 1, what, arg);
+        return fh_set_error(code, "%s:%zu:%zu: %s %s", bld->name, m.line + 1,
+                            m.column + 1, what, fh_yaml_quote(arg).s);
     return fh_set_error(code, "%s:%zu:%zu: %s", bld->name, m.line + 1, m.column + 1, what);
 }
 

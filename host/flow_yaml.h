@@ -68,4 +68,24 @@ typedef enum fh_yaml_plain {
  * bool, an int or a double (each may be NULL). */
 fh_yaml_plain fh_yaml_type_plain(const char *text, bool *b, int64_t *i, double *d);
 
+/* At most this many bytes of a value are shown in a message (fh_yaml_quote). */
+#define FH_YAML_QUOTE_MAX 64
+
+/* A value quoted for a message, in S: see fh_yaml_quote(). */
+typedef struct fh_yaml_quoted {
+    char s[FH_YAML_QUOTE_MAX + 8]; /* 'text' or 'text...', NUL-terminated */
+} fh_yaml_quoted;
+
+/* TEXT in single quotes for an error message, the way every message of the flow loader
+ * shows a value that came from a file: cut after FH_YAML_QUOTE_MAX bytes (never inside a
+ * UTF-8 character) with "..." before the closing quote, so that a 100,000-digit integer
+ * costs a message 70 bytes; control characters and bytes that are not UTF-8 are written
+ * \n, \t, \r or \xHH, so that the message stays one line. Returns the quoted text by
+ * value: use fh_yaml_quote(t).s as a printf argument (it lives until the end of the
+ * full expression). TEXT NULL is shown as ''. */
+fh_yaml_quoted fh_yaml_quote(const char *text);
+
+/* fh_yaml_quote of the LEN bytes at TEXT (which need not be NUL-terminated). */
+fh_yaml_quoted fh_yaml_quote_n(const char *text, size_t len);
+
 #endif

@@ -65,7 +65,8 @@ static int bind_sockets(fh_gateway *g)
         zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
         return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
-    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
+    snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock",
+             fh_runtime_dir_path(g->rundir));
     if (zmq_bind(g->back, g->backend_ep) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
     char ep[300];
@@ -288,10 +289,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         zmq_close(g->back);
     if (g->zctx)
         zmq_ctx_term(g->zctx);
-    if (g->rundir) {
-        fh_runtime_dir_remove(g->rundir);
-        free(g->rundir);
-    }
+    fh_runtime_dir_remove(&g->rundir);
     for (size_t i = 0; g->execs && i < g->n_execs; i++)
         free(g->execs[i].spec_path);
     free(g->execs);

@@ -17,6 +17,7 @@
 #include "client_table.h"
 #include "flowhost.pb-c.h"
 #include "gateway.h"
+#include "runtime_dir.h"
 #include "wire.h"
 
 #define MAX_ID FH_CLIENT_ID_MAX     /* longest ZeroMQ routing id */
@@ -69,7 +70,7 @@ typedef struct exec_state {
 struct fh_gateway {
     const fh_flow_config *cfg;
     const char *self_exe;
-    char *rundir;
+    fh_runtime_dir *rundir;
     char backend_ep[4200];
     char address[300];
     void *zctx, *front, *back;

@@ -13,6 +13,7 @@
 
 #include "codec.h"
 #include "pb.h"
+#include "runtime_dir.h"
 #include "util.h"
 
 /* ---- specs and workers -------------------------------------------------------------- */
@@ -67,8 +68,9 @@ int gw_write_spec(fh_gateway *g, size_t i)
     else if (g->cfg->workspace)
         snprintf(workspace, sizeof workspace, "%s/%s/0", g->cfg->workspace, x->name);
     else
-        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0", g->rundir, x->name);
-    snprintf(path, sizeof path, "%s/exec-%zu.spec", g->rundir, i);
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0",
+                 fh_runtime_dir_path(g->rundir), x->name);
+    snprintf(path, sizeof path, "%s/exec-%zu.spec", fh_runtime_dir_path(g->rundir), i);
     spec.name = x->name;
     spec.plugin = x->plugin ? x->plugin : (char *)"";
     spec.type = x->type ? x->type : (char *)"";

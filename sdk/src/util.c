@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,43 +100,100 @@ void fh_format_time_us(int64_t us, char *out, size_t size)
 
 int fh_read_file(const char *path, char **out, size_t *len)
 {
+    return fh_read_file_as(path, path, out, len);
+}
+
+/* Reads FD (a regular file of SIZE bytes by fstat) to its end into a new buffer, at most
+ * FH_READ_FILE_MAX + 1 bytes. Returns 0 (*N bytes), or errno's value, or -1 when the file
+ * is larger than FH_READ_FILE_MAX. */
+static int read_bounded(int fd, off_t size, char **out, size_t *n)
+{
+    size_t cap = size > 0 && (size_t)size < FH_READ_FILE_MAX ? (size_t)size + 1 : 4096;
+    size_t used = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return ENOMEM;
+    for (;;) {
+        if (used == cap) {
+            /* Room for one byte past the bound, so that a longer file is seen as such. */
+            if (cap > FH_READ_FILE_MAX) {
+                free(buf);
+                return -1;
+            }
+            size_t bigger = cap * 2 > FH_READ_FILE_MAX ? FH_READ_FILE_MAX + 1 : cap * 2;
+            char *b = realloc(buf, bigger + 1);
+            if (!b) {
+                free(buf);
+                return ENOMEM;
+            }
+            buf = b;
+            cap = bigger;
+        }
+        ssize_t got = read(fd, buf + used, cap - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int err = errno;
+            free(buf);
+            return err;
+        }
+        if (got == 0)
+            break;
+        used += (size_t)got;
+    }
+    if (used > FH_READ_FILE_MAX) {
+        free(buf);
+        return -1;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *n = used;
+    return 0;
+}
+
+int fh_read_file_as(const char *path, const char *name, char **out, size_t *len)
+{
     *out = NULL;
     if (len)
         *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                fclose(f);
-                return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
+    if (!name)
+        name = path;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below);
+     * O_NOCTTY: a terminal named by mistake does not become ours. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return fh_set_error(FH_E_IO, "%s: %s", name, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
         int err = errno;
-        free(buf);
-        fclose(f);
-        return fh_set_error(FH_E_IO, "%s: %s", path, strerror(err ? err : EIO));
+        close(fd);
+        return fh_set_error(FH_E_IO, "%s: %s", name, strerror(err));
     }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return fh_set_error(FH_E_IO, "%s: %s", name, strerror(EISDIR));
+        return fh_set_error(FH_E_IO, "%s: not a regular file", name);
+    }
+    if ((uintmax_t)st.st_size > FH_READ_FILE_MAX) {
+        close(fd);
+        return fh_set_error(FH_E_RANGE, "%s: larger than %zu MiB", name,
+                            FH_READ_FILE_MAX >> 20);
+    }
+    /* A regular file never blocks; back to plain reads for file systems that care. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    size_t n = 0;
+    int rc = read_bounded(fd, st.st_size, out, &n);
+    close(fd);
+    if (rc < 0)
+        return fh_set_error(FH_E_RANGE, "%s: larger than %zu MiB", name,
+                            FH_READ_FILE_MAX >> 20);
+    if (rc == ENOMEM)
+        return fh_set_error(FH_E_NOMEM, "%s: out of memory", name);
+    if (rc != 0)
+        return fh_set_error(FH_E_IO, "%s: %s", name, strerror(rc));
     if (len)
         *len = n;
     return 0;

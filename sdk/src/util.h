@@ -20,9 +20,24 @@ void fh_random_hex(char *out, size_t nhex);
  * (at least 32 bytes). */
 void fh_format_time_us(int64_t us, char *out, size_t size);
 
-/* Reads a whole file into a new NUL-terminated buffer the caller frees; *LEN gets its
- * length. Returns 0 or FH_E_IO ("PATH: strerror"), FH_E_NOMEM. */
+/* The largest file fh_read_file reads: 16 MiB. It reads configuration (flow and executor
+ * YAML, executor specs), which is small; the bound keeps a wrong path (a log, a disk
+ * image) from taking the machine's memory. */
+#define FH_READ_FILE_MAX ((size_t)16 << 20)
+
+/* Reads the regular file PATH whole into a new NUL-terminated buffer the caller frees;
+ * *LEN (may be NULL) gets its length. A symlink is followed; what it leads to must be a
+ * regular file: a FIFO, a device (/dev/zero), a socket is refused without being read and
+ * without blocking. A file of more than FH_READ_FILE_MAX bytes is refused, also one that
+ * grows while it is read or says it is empty (/proc): at most FH_READ_FILE_MAX + 1 bytes
+ * are read. Returns 0, or on failure (*OUT NULL) FH_E_IO with "PATH: not a regular file",
+ * "PATH: Is a directory" or "PATH: strerror", FH_E_RANGE with "PATH: larger than 16 MiB",
+ * FH_E_NOMEM. */
 int fh_read_file(const char *path, char **out, size_t *len);
+
+/* fh_read_file with NAME in the place of PATH in its messages ("NAME: not a regular
+ * file"), for a caller that names the file the way its user wrote it. NAME NULL: PATH. */
+int fh_read_file_as(const char *path, const char *name, char **out, size_t *len);
 
 /* Opens PATH for reading ("-" is standard input, which the caller must not fclose). A
  * directory is refused. Returns the stream, or NULL with errno set. */

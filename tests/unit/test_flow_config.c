@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +18,7 @@
 
 #include "flow_config.h"
 #include "flow_yaml.h"
+#include "util.h"
 
 #define HDR "jtype: Flow\nversion: '1'\n"
 
@@ -736,6 +738,166 @@ static void test_yaml_tree(void **state)
     assert_int_equal(fh_yaml_type_plain("0x10", NULL, NULL, NULL), FH_YAML_PLAIN_STRING);
 }
 
+/* ---- files that are not configuration, values too long to show ------------------- */
+
+/* Loads PATH and expects CODE with the message "PATH: WHY". */
+static void assert_load_fails(const char *path, int code, const char *why)
+{
+    fh_flow_config *c = NULL;
+    char want[PATH_MAX + 64];
+    assert_int_equal(fh_flow_config_load(path, &c), code);
+    assert_null(c);
+    snprintf(want, sizeof want, "%s: %s", path, why);
+    assert_string_equal(fh_last_error(), want);
+}
+
+static void test_not_regular_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/fh_test_flow_files.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[PATH_MAX], zero[PATH_MAX], big[PATH_MAX], max[PATH_MAX], yaml[PATH_MAX * 2];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yml", dir);
+    snprintf(zero, sizeof zero, "%s/zero.yml", dir);
+    snprintf(big, sizeof big, "%s/big.yml", dir);
+    snprintf(max, sizeof max, "%s/max.yml", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink("/dev/zero", zero), 0);
+    /* Sparse: a size past the bound costs no disk. */
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)FH_READ_FILE_MAX + 1), 0);
+    fclose(f);
+    /* Exactly at the bound: a flow, then a comment to fill it. */
+    f = fopen(max, "w");
+    assert_non_null(f);
+    long head = fprintf(f, HDR "executors: []\n#");
+    for (size_t i = (size_t)head; i < FH_READ_FILE_MAX - 1; i++)
+        fputc('x', f);
+    fputc('\n', f);
+    fclose(f);
+
+    /* A FIFO with no writer would block a plain open: refused at once. */
+    assert_load_fails(fifo, FH_E_IO, "not a regular file");
+    assert_load_fails(zero, FH_E_IO, "not a regular file");
+    assert_load_fails(big, FH_E_RANGE, "larger than 16 MiB");
+    fh_flow_config *c = NULL;
+    if (fh_flow_config_load(max, &c) != 0)
+        fail_msg("a flow of exactly 16 MiB: %s", fh_last_error());
+    fh_flow_config_destroy(&c);
+
+    /* The same for an executor YAML named by uses, named the way the flow writes it. */
+    const char *names[] = {"fifo.yml", "zero.yml", "big.yml"};
+    const char *whys[] = {"not a regular file", "not a regular file", "larger than 16 MiB"};
+    const int codes[] = {FH_E_IO, FH_E_IO, FH_E_RANGE};
+    for (int i = 0; i < 3; i++) {
+        snprintf(yaml, sizeof yaml, HDR "executors:\n  - uses: ./%s\n", names[i]);
+        int rc = fh_flow_config_parse(yaml, strlen(yaml), "t.yml", dir, &c);
+        assert_int_equal(rc, codes[i]);
+        char want[128];
+        snprintf(want, sizeof want, "t.yml:4:11: executor YAML './%s': %s", names[i], whys[i]);
+        assert_string_equal(fh_last_error(), want);
+    }
+
+    /* fh_read_file itself: what it refuses, it neither returns nor reads. */
+    char *buf = (char *)1;
+    size_t len = 1;
+    assert_int_equal(fh_read_file(zero, &buf, &len), FH_E_IO);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    assert_int_equal(fh_read_file_as(fifo, "the spec", &buf, NULL), FH_E_IO);
+    assert_string_equal(fh_last_error(), "the spec: not a regular file");
+    assert_int_equal(fh_read_file(dir, &buf, &len), FH_E_IO);
+    assert_contains(fh_last_error(), "Is a directory");
+
+    unlink(fifo);
+    unlink(zero);
+    unlink(big);
+    unlink(max);
+    rmdir(dir);
+}
+
+static void test_quote(void **state)
+{
+    (void)state;
+    assert_string_equal(fh_yaml_quote("abc").s, "'abc'");
+    assert_string_equal(fh_yaml_quote("").s, "''");
+    assert_string_equal(fh_yaml_quote(NULL).s, "''");
+    assert_string_equal(fh_yaml_quote_n("abcdef", 3).s, "'abc'");
+    /* One line whatever the value holds. */
+    assert_string_equal(fh_yaml_quote("a\nb\tc\rd\x01" "e\x7f").s, "'a\\nb\\tc\\rd\\x01e\\x7f'");
+    /* Not UTF-8: shown byte by byte. */
+    assert_string_equal(fh_yaml_quote("\xff\xc3").s, "'\\xff\\xc3'");
+    assert_string_equal(fh_yaml_quote("caf\xc3\xa9").s, "'caf\xc3\xa9'");
+
+    char text[200];
+    memset(text, '7', sizeof text);
+    text[64] = '\0'; /* exactly the limit: whole */
+    fh_yaml_quoted q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 66);
+    assert_int_equal(strchr(q.s, '.') == NULL, 1);
+    text[64] = '7'; /* one more: cut, with "..." */
+    text[65] = '\0';
+    q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 1 + 64 + 3 + 1);
+    assert_memory_equal(q.s + 65, "...'", 5);
+    /* Never inside a character: 63 bytes, then a 2-byte one that would end at 65. */
+    memset(text, 'a', 63);
+    memcpy(text + 63, "\xc3\xa9\xc3\xa9", 5);
+    q = fh_yaml_quote(text);
+    assert_int_equal(strlen(q.s), 1 + 63 + 3 + 1);
+    assert_string_equal(q.s + 64, "...'");
+    /* An escape is not cut either: 62 bytes, then \x01 (4 bytes). */
+    memset(text, 'a', 62);
+    memcpy(text + 62, "\x01z", 3);
+    q = fh_yaml_quote(text);
+    assert_string_equal(q.s + 63, "...'");
+}
+
+static void test_long_values(void **state)
+{
+    (void)state;
+    /* A 100,000-digit integer, a 100,000-character key and value: the message shows 64
+     * bytes of each, not the value. */
+    size_t n = 100000;
+    char *yaml = malloc(n * 2 + 256);
+    assert_non_null(yaml);
+    int at = snprintf(yaml, 256, HDR "with:\n  port: ");
+    memset(yaml + at, '9', n);
+    strcpy(yaml + at + n, "\nexecutors: []\n");
+    const char *m = parse_fail(yaml, FH_E_RANGE);
+    assert_contains(m, "t.yml:4:9: integer '9999999999999999999999999999999999999999999999999999"
+                       "999999999999...' does not fit 64 bits");
+    assert_true(strlen(m) < 200);
+
+    at = snprintf(yaml, 256, HDR "executors:\n  - ? ");
+    memset(yaml + at, 'k', n);
+    strcpy(yaml + at + n, "\n    : 1\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_contains(m, "unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                       "kkkk...' in executors[0]");
+    assert_true(strlen(m) < 400);
+
+    at = snprintf(yaml, 256, HDR "executors:\n  - uses: Echo\n    on_error: ");
+    memset(yaml + at, 'x', n);
+    strcpy(yaml + at + n, "\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_true(strlen(m) < 200);
+    assert_contains(m, "xxxx...'");
+
+    /* A duplicate key found by the YAML layer is cut the same way. */
+    at = snprintf(yaml, 256, HDR "? ");
+    memset(yaml + at, 'd', n);
+    at += (int)n;
+    at += snprintf(yaml + at, 64, "\n: 1\n? ");
+    memset(yaml + at, 'd', n);
+    strcpy(yaml + at + n, "\n: 2\n");
+    m = parse_fail(yaml, FH_E_PARSE);
+    assert_contains(m, "duplicate key 'dddd");
+    assert_true(strlen(m) < 200);
+    free(yaml);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -770,6 +932,9 @@ int main(void)
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_too_many_nodes),
         cmocka_unit_test(test_yaml_tree),
+        cmocka_unit_test(test_not_regular_files),
+        cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_invalid_arguments),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);
