@@ -533,6 +533,71 @@ static void test_map_merge(void **state)
     fh_value_destroy(&dst);
 }
 
+/* Random sets, removals and lookups on one map, checked against a plain list of keys and
+ * values kept beside it: the index stays right through growth, removals (backward-shift
+ * deletion, positions moving down) and keys coming back. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static void test_map_random_operations_match_a_list(void **state)
+{
+    (void)state;
+    enum { POOL = 3000, OPS = 200000 };
+    int64_t *model_val = malloc(POOL * sizeof *model_val); /* by key number */
+    int *model_order = malloc(POOL * sizeof *model_order); /* key numbers in map order */
+    assert_non_null(model_val);
+    assert_non_null(model_order);
+    size_t n = 0;
+    for (size_t k = 0; k < POOL; k++)
+        model_val[k] = -1; /* absent */
+    fh_value *m = fh_value_new_map();
+    char key[32];
+    for (int op = 0; op < OPS; op++) {
+        /* a pool that grows then stays, so the map both grows and shrinks */
+        size_t k = rnd() % (op < OPS / 4 ? 1 + (size_t)op * POOL / (OPS / 4) : POOL);
+        snprintf(key, sizeof key, "r%zu", k);
+        uint64_t what = rnd() % 10;
+        if (what < 5) {
+            int64_t v = (int64_t)(rnd() % 1000000);
+            assert_int_equal(fh_map_set_int(m, key, v), 0);
+            if (model_val[k] < 0)
+                model_order[n++] = (int)k;
+            model_val[k] = v;
+        } else if (what < 8) {
+            int rc = fh_map_remove(m, key);
+            assert_int_equal(rc, model_val[k] < 0 ? FH_E_NOTFOUND : 0);
+            if (model_val[k] >= 0) {
+                size_t i = 0;
+                while (model_order[i] != (int)k)
+                    i++;
+                memmove(&model_order[i], &model_order[i + 1], (n - i - 1) * sizeof *model_order);
+                n--;
+                model_val[k] = -1;
+            }
+        } else {
+            assert_int_equal(fh_map_get_int(m, key, -1), model_val[k]);
+        }
+        if (op % 5000 == 0 || op == OPS - 1) {
+            assert_int_equal(fh_value_len(m), n);
+            for (size_t i = 0; i < n; i++) {
+                snprintf(key, sizeof key, "r%d", model_order[i]);
+                assert_string_equal(fh_map_key_at(m, i), key);
+                assert_int_equal(fh_map_get_int(m, key, -1), model_val[model_order[i]]);
+            }
+        }
+    }
+    free(model_val);
+    free(model_order);
+    fh_value_destroy(&m);
+}
+
 /* Lookups on a const map build its index on first use: several threads doing so at once
  * all get right answers (and the sanitizer build sees no leak of a losing build). */
 typedef struct reader {
@@ -614,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_map_with_unknown_fields),
         cmocka_unit_test(test_map_stale_index_is_not_used),
         cmocka_unit_test(test_map_merge),
+        cmocka_unit_test(test_map_random_operations_match_a_list),
         cmocka_unit_test(test_map_concurrent_first_lookups),
         cmocka_unit_test(test_error_names_and_messages),
     };
