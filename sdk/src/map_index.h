@@ -25,7 +25,7 @@
  * client cannot choose keys that collide (hash flooding). Slots use linear probing at a
  * load of at most 3/4; each holds the entry's position and 32 bits of its hash, so that
  * growing the table never reads a key again. Memory: 8 bytes per slot, at most about 21
- * bytes per entry, plus a 48-byte header.
+ * bytes per entry, plus a 40-byte header.
  *
  * Duplicate keys: a map decoded from the wire may hold a key more than once (protobuf
  * allows it). The entry that counts is the last one, as protobuf does for its map fields.
