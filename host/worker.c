@@ -174,7 +174,8 @@ static int start_executor(worker *w)
 }
 
 /* Parameters as this executor sees them: parameters[metas.name] (a map) over the root.
- * Returns ROOT itself when there is nothing to merge, else a new map in *OWNED. */
+ * Returns ROOT itself when there is nothing to merge, else a new map in *OWNED. Linear in
+ * the number of parameters (a copy and a merge, no lookup per key that scans). */
 static const fh_value *scoped_params(const fh_value *root, const char *name, fh_value **owned)
 {
     *owned = NULL;
@@ -182,14 +183,9 @@ static const fh_value *scoped_params(const fh_value *root, const char *name, fh_
     if (fh_value_type(own) != FH_TYPE_MAP)
         return root;
     fh_value *merged = fh_value_copy(root);
-    if (merged == NULL)
+    if (merged == NULL || fh_map_merge(merged, own) != 0) {
+        fh_value_destroy(&merged);
         return NULL;
-    for (size_t i = 0; i < fh_value_len(own); i++) {
-        fh_value *v = fh_value_copy(fh_map_value_at(own, i));
-        if (v == NULL || fh_map_set(merged, fh_map_key_at(own, i), v) != 0) {
-            fh_value_destroy(&merged);
-            return NULL;
-        }
     }
     *owned = merged;
     return merged;

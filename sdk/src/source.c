@@ -104,21 +104,28 @@ int fh_source_check_resolver(const char *path, const fh_value *resolver)
     if (fh_value_type(resolver) != FH_TYPE_MAP)
         return fh_set_error(FH_E_INVAL, "%s: field_resolver must be a map, not %s", path,
                             fh_type_name(fh_value_type(resolver)));
-    for (size_t i = 0; i < fh_value_len(resolver); i++) {
+    /* field -> index of the entry that maps to it: a hash set, so that a resolver of many
+     * entries is checked in linear time */
+    fh_value *targets = fh_value_new_map();
+    int rc = targets ? 0 : fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; rc == 0 && i < fh_value_len(resolver); i++) {
         const char *to = fh_value_string(fh_map_value_at(resolver, i));
+        const fh_value *j;
         if (!to || !*to)
-            return fh_set_error(FH_E_INVAL,
-                                "%s: field_resolver maps '%s' to %s; it must be a field name",
-                                path, fh_map_key_at(resolver, i),
-                                to ? "an empty string" : "a non-string");
+            rc = fh_set_error(FH_E_INVAL,
+                              "%s: field_resolver maps '%s' to %s; it must be a field name",
+                              path, fh_map_key_at(resolver, i),
+                              to ? "an empty string" : "a non-string");
         /* Two inputs feeding one field would make the result depend on their order. */
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(to, fh_value_string(fh_map_value_at(resolver, j))) == 0)
-                return fh_set_error(FH_E_INVAL,
-                                    "%s: field_resolver maps both '%s' and '%s' to '%s'", path,
-                                    fh_map_key_at(resolver, j), fh_map_key_at(resolver, i), to);
+        else if ((j = fh_map_get(targets, to)))
+            rc = fh_set_error(FH_E_INVAL, "%s: field_resolver maps both '%s' and '%s' to '%s'",
+                              path, fh_map_key_at(resolver, (size_t)fh_value_int(j, 0)),
+                              fh_map_key_at(resolver, i), to);
+        else if (fh_map_set_int(targets, to, (int64_t)i) != 0)
+            rc = fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
     }
-    return 0;
+    fh_value_destroy(&targets);
+    return rc;
 }
 
 /* ---- NDJSON ---- */

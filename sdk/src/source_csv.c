@@ -392,48 +392,64 @@ static int read_header(csv_state *s)
     }
     long line = row.line;
     row_free(&row);
-    for (size_t i = 0; i < s->ncols; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(s->cols[i].name, s->cols[j].name) == 0)
-                return fh_set_error(FH_E_PARSE, "%s:%ld: column '%s' appears twice in the header",
-                                    s->path, line, s->cols[i].name);
-    return 0;
+    /* A map of the names seen (a hash set): linear in the columns, which may be 65536. */
+    fh_value *seen = fh_value_new_map();
+    rc = seen ? 0 : fh_set_error(FH_E_NOMEM, "%s: out of memory", s->path);
+    for (size_t i = 0; rc == 0 && i < s->ncols; i++) {
+        if (fh_map_get(seen, s->cols[i].name))
+            rc = fh_set_error(FH_E_PARSE, "%s:%ld: column '%s' appears twice in the header",
+                              s->path, line, s->cols[i].name);
+        else if (fh_map_set(seen, s->cols[i].name, fh_value_new_null()) != 0)
+            rc = fh_set_error(FH_E_NOMEM, "%s: out of memory", s->path);
+    }
+    fh_value_destroy(&seen);
+    return rc;
 }
 
-/* Applies the field resolver to the columns and checks the result. */
+/* Applies the field resolver to the columns and checks the result. Linear in the columns
+ * and the resolver's entries: names are looked up in maps (hash sets), never scanned. */
 static int map_columns(csv_state *s)
 {
     char cols[512];
-    for (size_t i = 0; i < fh_value_len(s->resolver); i++) {
+    /* column name -> its index, and field set -> index of the column that sets it */
+    fh_value *by_name = fh_value_new_map(), *by_target = fh_value_new_map();
+    int rc = by_name && by_target ? 0 : FH_E_NOMEM;
+    for (size_t c = 0; rc == 0 && c < s->ncols; c++)
+        rc = fh_map_set_int(by_name, s->cols[c].name, (int64_t)c);
+    for (size_t i = 0; rc == 0 && i < fh_value_len(s->resolver); i++) {
         const char *from = fh_map_key_at(s->resolver, i);
-        bool found = false;
-        for (size_t c = 0; c < s->ncols && !found; c++)
-            found = strcmp(s->cols[c].name, from) == 0;
-        if (!found) {
+        if (!fh_map_get(by_name, from)) {
             column_list(s, cols, sizeof cols);
-            return fh_set_error(FH_E_INVAL,
-                                "%s: field_resolver names column '%s', which the header lacks "
-                                "(columns: %s)",
-                                s->path, from, cols);
+            rc = fh_set_error(FH_E_INVAL,
+                              "%s: field_resolver names column '%s', which the header lacks "
+                              "(columns: %s)",
+                              s->path, from, cols);
+            break;
         }
         const char *to = fh_value_string(fh_map_value_at(s->resolver, i));
         if (fh_source_is_doc_field(to) && target_of(to) == TO_TAG)
-            return fh_set_error(FH_E_INVAL,
-                                "%s: field_resolver maps column '%s' to '%s'; a CSV column can "
-                                "set id, parent_id, text, uri, mime_type or a tag",
-                                s->path, from, to);
+            rc = fh_set_error(FH_E_INVAL,
+                              "%s: field_resolver maps column '%s' to '%s'; a CSV column can "
+                              "set id, parent_id, text, uri, mime_type or a tag",
+                              s->path, from, to);
     }
-    for (size_t c = 0; c < s->ncols; c++) {
+    for (size_t c = 0; rc == 0 && c < s->ncols; c++) {
         const char *name = s->cols[c].name;
         const char *to = s->resolver ? fh_map_get_string(s->resolver, name, name) : name;
         s->cols[c].target = target_of(to);
         s->cols[c].tag = to;
-        for (size_t k = 0; k < c; k++)
-            if (strcmp(s->cols[k].tag, to) == 0)
-                return fh_set_error(FH_E_INVAL, "%s: columns '%s' and '%s' would both set '%s'",
-                                    s->path, s->cols[k].name, name, to);
+        const fh_value *k = fh_map_get(by_target, to);
+        if (k)
+            rc = fh_set_error(FH_E_INVAL, "%s: columns '%s' and '%s' would both set '%s'",
+                              s->path, s->cols[fh_value_int(k, 0)].name, name, to);
+        else
+            rc = fh_map_set_int(by_target, to, (int64_t)c);
     }
-    return 0;
+    if (rc == FH_E_NOMEM)
+        rc = fh_set_error(FH_E_NOMEM, "%s: out of memory", s->path);
+    fh_value_destroy(&by_name);
+    fh_value_destroy(&by_target);
+    return rc;
 }
 
 int fh_source_open_csv(const char *path, const fh_source_options *o, fh_source_reader *r)

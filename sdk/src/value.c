@@ -7,6 +7,7 @@
  * - a list or map value always has its ListValue / MapValue message (a NULL one is not
  *   packed either, and would arrive as an unset kind).
  */
+#include "map_index.h"
 #include "pb.h"
 
 #include <stdlib.h>
@@ -369,21 +370,14 @@ int fh_list_append(fh_value *list, fh_value *item)
 
 /* ---- maps ---- */
 
-/* Index of KEY in map M, or -1. Linear: maps here are small (parameters, tags), and
- * order matters more than lookup speed. */
-static ptrdiff_t map_find(const Flowhost__MapValue *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_entries; i++)
-        if (strcmp(m->entries[i]->key, key) == 0)
-            return (ptrdiff_t)i;
-    return -1;
-}
+/* Lookups, appends and removals go through map_index.c: maps of FH_MAP_INDEX_MIN entries
+ * or more carry a hash index, so that a key costs O(1) expected time at any size. */
 
 fh_value *fh_map_get(const fh_value *map, const char *key)
 {
     if (!key || fh_value_type(map) != FH_TYPE_MAP)
         return NULL;
-    ptrdiff_t i = map_find(CV(map)->map_value, key);
+    ptrdiff_t i = fh_map_index_find(CV(map)->map_value, key);
     return i < 0 ? NULL : (fh_value *)CV(map)->map_value->entries[i]->value;
 }
 
@@ -399,7 +393,7 @@ int fh_map_set(fh_value *map, const char *key, fh_value *val)
                             fh_type_name(fh_value_type(map)));
     }
     Flowhost__MapValue *m = V(map)->map_value;
-    ptrdiff_t i = map_find(m, key);
+    ptrdiff_t i = fh_map_index_find(m, key);
     if (i >= 0) { /* replace in place: the key keeps its position */
         Flowhost__MapEntry *e = m->entries[i];
         if (e->value)
@@ -407,18 +401,13 @@ int fh_map_set(fh_value *map, const char *key, fh_value *val)
         e->value = V(val);
         return 0;
     }
-    Flowhost__MapEntry **grown = realloc(m->entries, (m->n_entries + 1) * sizeof *grown);
-    if (!grown) {
-        fh_value_destroy(&val);
-        return fh_set_error(FH_E_NOMEM, "fh_map_set: out of memory");
-    }
-    m->entries = grown;
-    Flowhost__MapEntry *e = entry_new(key, V(val));
-    if (!e) {
+    Flowhost__MapEntry *e = NULL;
+    if (fh_map_index_reserve(m, 1) != 0 || !(e = entry_new(key, V(val)))) {
         fh_value_destroy(&val);
         return fh_set_error(FH_E_NOMEM, "fh_map_set: out of memory");
     }
     m->entries[m->n_entries++] = e;
+    fh_map_index_appended(m);
     return 0;
 }
 
@@ -426,15 +415,35 @@ int fh_map_remove(fh_value *map, const char *key)
 {
     if (!key || fh_value_type(map) != FH_TYPE_MAP)
         return fh_set_error(FH_E_NOTFOUND, "key '%s' not found", key ? key : "(null)");
-    Flowhost__MapValue *m = V(map)->map_value;
-    ptrdiff_t i = map_find(m, key);
-    if (i < 0)
+    if (fh_map_index_remove(V(map)->map_value, key) == 0)
         return fh_set_error(FH_E_NOTFOUND, "key '%s' not found", key);
-    protobuf_c_message_free_unpacked(&m->entries[i]->base, NULL);
-    memmove(&m->entries[i], &m->entries[i + 1],
-            (m->n_entries - (size_t)i - 1) * sizeof *m->entries);
-    m->n_entries--;
     return 0;
+}
+
+int fh_map_merge(fh_value *dst, const fh_value *src)
+{
+    if (fh_value_type(dst) != FH_TYPE_MAP || fh_value_type(src) != FH_TYPE_MAP)
+        return fh_set_error(FH_E_TYPE, "fh_map_merge: not a map (%s)",
+                            fh_type_name(fh_value_type(fh_value_type(dst) != FH_TYPE_MAP
+                                                           ? dst
+                                                           : src)));
+    /* Copy SRC whole first: SRC may be DST itself or lie inside it, and setting a key of
+     * DST could then free what is still to be read. The copy's values are moved, not
+     * copied again. */
+    fh_value *copy = fh_value_copy(src);
+    if (!copy)
+        return fh_set_error(FH_E_NOMEM, "fh_map_merge: out of memory");
+    Flowhost__MapValue *from = V(copy)->map_value;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < from->n_entries; i++) {
+        Flowhost__MapEntry *e = from->entries[i];
+        fh_value *val = e->value ? (fh_value *)e->value : fh_value_new_null();
+        e->value = NULL;
+        rc = val ? fh_map_set(dst, e->key, val)
+                 : fh_set_error(FH_E_NOMEM, "fh_map_merge: out of memory");
+    }
+    fh_value_destroy(&copy);
+    return rc;
 }
 
 const char *fh_map_key_at(const fh_value *map, size_t i)
@@ -534,18 +543,23 @@ bool fh_value_equal(const fh_value *a, const fh_value *b)
         return true;
     }
     case FH_TYPE_MAP: {
-        /* Same keys with equal values; order is not part of equality (a map is a map),
-         * keys are unique so equal sizes plus one-way inclusion suffice. */
-        size_t n = fh_value_len(a);
-        if (n != fh_value_len(b))
-            return false;
-        for (size_t i = 0; i < n; i++) {
-            ptrdiff_t j = map_find(CV(b)->map_value, fh_map_key_at(a, i));
-            if (j < 0 || !fh_value_equal(fh_map_value_at(a, i),
-                                         fh_map_value_at(b, (size_t)j)))
-                return false;
+        /* The same keys with equal values; order is not part of equality (a map is a
+         * map). A key that repeats counts once, with its last value (see value.h). */
+        const Flowhost__MapValue *ma = CV(a)->map_value, *mb = CV(b)->map_value;
+        fh_map_index *ta, *tb;
+        const fh_map_index *ia = fh_map_index_bulk(ma, &ta), *ib = fh_map_index_bulk(mb, &tb);
+        bool eq = fh_map_index_keys(ia, ma) == fh_map_index_keys(ib, mb);
+        for (size_t i = 0; eq && i < ma->n_entries; i++) {
+            const char *key = ma->entries[i]->key;
+            if (fh_map_index_lookup(ia, ma, key) != (ptrdiff_t)i)
+                continue; /* a later entry holds this key */
+            ptrdiff_t j = fh_map_index_lookup(ib, mb, key);
+            eq = j >= 0 && fh_value_equal((const fh_value *)ma->entries[i]->value,
+                                          (const fh_value *)mb->entries[j]->value);
         }
-        return true;
+        fh_map_index_free(ta);
+        fh_map_index_free(tb);
+        return eq;
     }
     }
     return false;

@@ -1,13 +1,16 @@
 /* Unit tests: typed values (value.c) and error codes (error.c). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "map_index.h"
 #include "pb.h"
 #include <flowhost/error.h>
 #include <flowhost/value.h>
@@ -283,6 +286,357 @@ static void test_protobuf_round_trip_keeps_types(void **state)
     fh_value_destroy(&m);
 }
 
+/* ---- maps at scale: the hash index (map_index.c) ---- */
+
+/* A map of N entries "k<i>" = i, put together from the protobuf structs (as a decoder
+ * would: no index), with KEYS[i] overriding the key of entry i when not NULL. */
+static fh_value *raw_map(size_t n, const char *const *keys)
+{
+    fh_value *map = fh_value_new_map();
+    Flowhost__MapValue *m = FH_PB_VALUE(map)->map_value;
+    m->entries = calloc(n ? n : 1, sizeof *m->entries);
+    assert_non_null(m->entries);
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%zu", i);
+        Flowhost__MapEntry *e = malloc(sizeof *e);
+        assert_non_null(e);
+        flowhost__map_entry__init(e);
+        e->key = strdup(keys && keys[i] ? keys[i] : key);
+        e->value = FH_PB_VALUE(fh_value_new_int((int64_t)i));
+        m->entries[m->n_entries++] = e;
+    }
+    return map;
+}
+
+static bool has_index(const fh_value *map)
+{
+    return FH_PB_CVALUE(map)->map_value->base.unknown_fields != NULL;
+}
+
+/* Removing from the middle of an indexed map keeps the order, and every other key is
+ * still found at its new position; keys come back at the end. */
+static void test_map_index_follows_changes(void **state)
+{
+    (void)state;
+    fh_value *m = fh_value_new_map();
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(fh_map_set_int(m, key, i), 0);
+    }
+    assert_true(has_index(m));
+    for (int i = 0; i < 1000; i += 3) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(fh_map_remove(m, key), 0);
+        assert_int_equal(fh_map_remove(m, key), FH_E_NOTFOUND);
+    }
+    assert_int_equal(fh_value_len(m), 666);
+    size_t pos = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        if (i % 3 == 0) {
+            assert_null(fh_map_get(m, key));
+            continue;
+        }
+        assert_string_equal(fh_map_key_at(m, pos), key);
+        assert_int_equal(fh_map_get_int(m, key, -1), i);
+        pos++;
+    }
+    assert_int_equal(fh_map_set_int(m, "k0", 7), 0);
+    assert_string_equal(fh_map_key_at(m, 666), "k0");
+    assert_int_equal(fh_map_get_int(m, "k0", -1), 7);
+    /* down to nothing and up again */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        fh_map_remove(m, key);
+    }
+    assert_int_equal(fh_value_len(m), 0);
+    assert_int_equal(fh_map_set_int(m, "again", 1), 0);
+    assert_int_equal(fh_map_get_int(m, "again", 0), 1);
+    fh_value_destroy(&m);
+}
+
+/* The index never travels: a map packs to the same bytes with or without one, and the
+ * map decoded from them has none until it is looked up. free_unpacked frees it (the
+ * sanitizer build checks that nothing leaks). */
+static void test_map_index_stays_off_the_wire(void **state)
+{
+    (void)state;
+    fh_value *plain = raw_map(100, NULL);
+    size_t size = flowhost__value__get_packed_size(FH_PB_CVALUE(plain));
+    uint8_t *before = malloc(size), *after = malloc(size);
+    assert_int_equal(flowhost__value__pack(FH_PB_CVALUE(plain), before), size);
+    assert_false(has_index(plain));
+    assert_int_equal(fh_map_get_int(plain, "k42", -1), 42);
+    assert_true(has_index(plain));
+    assert_int_equal(flowhost__value__get_packed_size(FH_PB_CVALUE(plain)), size);
+    assert_int_equal(flowhost__value__pack(FH_PB_CVALUE(plain), after), size);
+    assert_memory_equal(before, after, size);
+    Flowhost__Value *back = flowhost__value__unpack(NULL, size, after);
+    assert_non_null(back);
+    assert_false(has_index((fh_value *)back));
+    assert_true(fh_value_equal((fh_value *)back, plain));
+    protobuf_c_message_free_unpacked(&back->base, NULL);
+    free(before);
+    free(after);
+    fh_value_destroy(&plain);
+}
+
+/* A key repeated on the wire: the last entry wins, as for protobuf's map fields. */
+static void test_map_duplicate_keys_last_wins(void **state)
+{
+    (void)state;
+    for (size_t n = 4; n <= 64; n *= 16) { /* scanned, then indexed */
+        const char *keys[64] = {0};
+        keys[1] = "dup";
+        keys[n - 1] = "dup";
+        fh_value *m = raw_map(n, keys);
+        assert_int_equal(fh_value_len(m), n); /* the entries as they came */
+        assert_int_equal(fh_map_get_int(m, "dup", -1), (int64_t)(n - 1));
+        /* equality and JSON see the key once, with its last value */
+        fh_value *clean = fh_value_new_map();
+        char key[32];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "k%zu", i);
+            if (i != 1)
+                fh_map_set_int(clean, i == n - 1 ? "dup" : key, (int64_t)i);
+        }
+        assert_true(fh_value_equal(m, clean));
+        assert_true(fh_value_equal(clean, m));
+        fh_map_set_int(clean, "dup", 1); /* the shadowed value is not the map's */
+        assert_false(fh_value_equal(m, clean));
+        /* set replaces the value that counts */
+        assert_int_equal(fh_map_set_int(m, "dup", 99), 0);
+        assert_int_equal(fh_value_len(m), n);
+        assert_int_equal(fh_map_get_int(m, "dup", -1), 99);
+        assert_int_equal(fh_value_int(fh_map_value_at(m, n - 1), -1), 99);
+        /* remove removes every entry of the key */
+        assert_int_equal(fh_map_remove(m, "dup"), 0);
+        assert_int_equal(fh_value_len(m), n - 2);
+        assert_null(fh_map_get(m, "dup"));
+        assert_int_equal(fh_map_get_int(m, "k2", -1), 2);
+        assert_string_equal(fh_map_key_at(m, 1), "k2");
+        fh_value_destroy(&clean);
+        fh_value_destroy(&m);
+    }
+}
+
+/* A map from the wire that carries fields this version does not know keeps them (they
+ * are forwarded), gets no index, and still answers every operation right. */
+static void test_map_with_unknown_fields(void **state)
+{
+    (void)state;
+    fh_value *v = raw_map(40, NULL);
+    size_t size = flowhost__value__get_packed_size(FH_PB_CVALUE(v));
+    /* Value{map_value: MapValue{entries..., field 9: varint 1}} */
+    uint8_t *buf = malloc(size + 8);
+    size_t inner = flowhost__map_value__get_packed_size(FH_PB_CVALUE(v)->map_value);
+    size_t n = 0;
+    buf[n++] = 8 << 3 | 2;
+    size_t len = inner + 2;
+    do {
+        buf[n++] = (uint8_t)((len & 0x7f) | (len >> 7 ? 0x80 : 0));
+        len >>= 7;
+    } while (len);
+    n += flowhost__map_value__pack(FH_PB_CVALUE(v)->map_value, buf + n);
+    buf[n++] = 9 << 3 | 0;
+    buf[n++] = 1;
+    Flowhost__Value *back = flowhost__value__unpack(NULL, n, buf);
+    assert_non_null(back);
+    assert_int_equal(back->map_value->base.n_unknown_fields, 1);
+    fh_value *w = (fh_value *)back;
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(fh_map_get_int(w, key, -1), i);
+    }
+    assert_true(fh_value_equal(w, v));
+    assert_int_equal(fh_map_set_int(w, "new", 1), 0);
+    assert_int_equal(fh_map_remove(w, "k3"), 0);
+    assert_int_equal(fh_map_get_int(w, "new", 0), 1);
+    assert_null(fh_map_get(w, "k3"));
+    assert_int_equal(back->map_value->base.n_unknown_fields, 1);
+    /* the unknown field still travels */
+    size_t again = flowhost__value__get_packed_size(back);
+    uint8_t *out = malloc(again);
+    flowhost__value__pack(back, out);
+    assert_non_null(memchr(out, 9 << 3 | 0, again));
+    free(out);
+    free(buf);
+    fh_value_destroy(&w);
+    fh_value_destroy(&v);
+}
+
+/* Entries changed behind the API's back (a new array): the stale index is never used,
+ * and the next change through the API replaces it. */
+static void test_map_stale_index_is_not_used(void **state)
+{
+    (void)state;
+    fh_value *m = raw_map(50, NULL);
+    assert_int_equal(fh_map_get_int(m, "k10", -1), 10);
+    Flowhost__MapValue *mv = FH_PB_VALUE(m)->map_value;
+    Flowhost__MapEntry **moved = malloc(50 * sizeof *moved);
+    for (size_t i = 0; i < 50; i++) /* reversed, in a new array */
+        moved[i] = mv->entries[49 - i];
+    free(mv->entries);
+    mv->entries = moved;
+    assert_int_equal(fh_map_get_int(m, "k10", -1), 10);
+    assert_string_equal(fh_map_key_at(m, 39), "k10");
+    assert_int_equal(fh_map_set_int(m, "k10", 11), 0);
+    assert_int_equal(fh_value_int(fh_map_value_at(m, 39), -1), 11);
+    assert_int_equal(fh_map_set_int(m, "k50", 50), 0);
+    for (int i = 0; i <= 50; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(fh_map_get_int(m, key, -1), i == 10 ? 11 : i);
+    }
+    fh_value_destroy(&m);
+}
+
+/* fh_map_merge: SRC over DST in SRC's order; keys DST holds keep their place; SRC may be
+ * DST or inside it. */
+static void test_map_merge(void **state)
+{
+    (void)state;
+    fh_value *dst = fh_value_new_map(), *src = fh_value_new_map();
+    fh_map_set_int(dst, "a", 1);
+    fh_map_set_int(dst, "b", 2);
+    fh_map_set_int(src, "c", 30);
+    fh_map_set_int(src, "a", 10);
+    fh_value *inner = fh_value_new_map();
+    fh_map_set_int(inner, "x", 1);
+    fh_map_set(src, "m", inner);
+    assert_int_equal(fh_map_merge(dst, src), 0);
+    const char *order[] = {"a", "b", "c", "m"};
+    assert_int_equal(fh_value_len(dst), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(fh_map_key_at(dst, i), order[i]);
+    assert_int_equal(fh_map_get_int(dst, "a", 0), 10);
+    /* deep: the merged map is a copy */
+    fh_map_set_int(fh_map_get(dst, "m"), "x", 2);
+    assert_int_equal(fh_map_get_int(fh_map_get(src, "m"), "x", 0), 1);
+    /* into itself, and from a map inside it */
+    fh_value *before = fh_value_copy(dst);
+    assert_int_equal(fh_map_merge(dst, dst), 0);
+    assert_true(fh_value_equal(dst, before));
+    fh_map_set_int(fh_map_get(dst, "m"), "m", 5);
+    assert_int_equal(fh_map_merge(dst, fh_map_get(dst, "m")), 0);
+    assert_int_equal(fh_map_get_int(dst, "m", 0), 5);
+    assert_int_equal(fh_map_get_int(dst, "x", 0), 2);
+    fh_value *l = fh_value_new_list();
+    assert_int_equal(fh_map_merge(dst, l), FH_E_TYPE);
+    assert_int_equal(fh_map_merge(l, dst), FH_E_TYPE);
+    fh_value_destroy(&l);
+    fh_value_destroy(&before);
+    fh_value_destroy(&src);
+    fh_value_destroy(&dst);
+}
+
+/* Random sets, removals and lookups on one map, checked against a plain list of keys and
+ * values kept beside it: the index stays right through growth, removals (backward-shift
+ * deletion, positions moving down) and keys coming back. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static void test_map_random_operations_match_a_list(void **state)
+{
+    (void)state;
+    enum { POOL = 3000, OPS = 200000 };
+    int64_t *model_val = malloc(POOL * sizeof *model_val); /* by key number */
+    int *model_order = malloc(POOL * sizeof *model_order); /* key numbers in map order */
+    assert_non_null(model_val);
+    assert_non_null(model_order);
+    size_t n = 0;
+    for (size_t k = 0; k < POOL; k++)
+        model_val[k] = -1; /* absent */
+    fh_value *m = fh_value_new_map();
+    char key[32];
+    for (int op = 0; op < OPS; op++) {
+        /* a pool that grows then stays, so the map both grows and shrinks */
+        size_t k = rnd() % (op < OPS / 4 ? 1 + (size_t)op * POOL / (OPS / 4) : POOL);
+        snprintf(key, sizeof key, "r%zu", k);
+        uint64_t what = rnd() % 10;
+        if (what < 5) {
+            int64_t v = (int64_t)(rnd() % 1000000);
+            assert_int_equal(fh_map_set_int(m, key, v), 0);
+            if (model_val[k] < 0)
+                model_order[n++] = (int)k;
+            model_val[k] = v;
+        } else if (what < 8) {
+            int rc = fh_map_remove(m, key);
+            assert_int_equal(rc, model_val[k] < 0 ? FH_E_NOTFOUND : 0);
+            if (model_val[k] >= 0) {
+                size_t i = 0;
+                while (model_order[i] != (int)k)
+                    i++;
+                memmove(&model_order[i], &model_order[i + 1], (n - i - 1) * sizeof *model_order);
+                n--;
+                model_val[k] = -1;
+            }
+        } else {
+            assert_int_equal(fh_map_get_int(m, key, -1), model_val[k]);
+        }
+        if (op % 5000 == 0 || op == OPS - 1) {
+            assert_int_equal(fh_value_len(m), n);
+            for (size_t i = 0; i < n; i++) {
+                snprintf(key, sizeof key, "r%d", model_order[i]);
+                assert_string_equal(fh_map_key_at(m, i), key);
+                assert_int_equal(fh_map_get_int(m, key, -1), model_val[model_order[i]]);
+            }
+        }
+    }
+    free(model_val);
+    free(model_order);
+    fh_value_destroy(&m);
+}
+
+/* Lookups on a const map build its index on first use: several threads doing so at once
+ * all get right answers (and the sanitizer build sees no leak of a losing build). */
+typedef struct reader {
+    const fh_value *map;
+    size_t n;
+    size_t wrong;
+} reader;
+
+static void *read_all(void *arg)
+{
+    reader *r = arg;
+    char key[32];
+    for (size_t i = 0; i < r->n; i++) {
+        snprintf(key, sizeof key, "k%zu", i);
+        if (fh_map_get_int(r->map, key, -1) != (int64_t)i)
+            r->wrong++;
+    }
+    return NULL;
+}
+
+static void test_map_concurrent_first_lookups(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        fh_value *m = raw_map(5000, NULL);
+        pthread_t t[4];
+        reader r[4];
+        for (int k = 0; k < 4; k++) {
+            r[k] = (reader){m, 5000, 0};
+            assert_int_equal(pthread_create(&t[k], NULL, read_all, &r[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) {
+            pthread_join(t[k], NULL);
+            assert_int_equal(r[k].wrong, 0);
+        }
+        fh_value_destroy(&m);
+    }
+}
+
 static void test_error_names_and_messages(void **state)
 {
     (void)state;
@@ -319,6 +673,14 @@ int main(void)
         cmocka_unit_test(test_copy_is_deep),
         cmocka_unit_test(test_equal_types_matter),
         cmocka_unit_test(test_protobuf_round_trip_keeps_types),
+        cmocka_unit_test(test_map_index_follows_changes),
+        cmocka_unit_test(test_map_index_stays_off_the_wire),
+        cmocka_unit_test(test_map_duplicate_keys_last_wins),
+        cmocka_unit_test(test_map_with_unknown_fields),
+        cmocka_unit_test(test_map_stale_index_is_not_used),
+        cmocka_unit_test(test_map_merge),
+        cmocka_unit_test(test_map_random_operations_match_a_list),
+        cmocka_unit_test(test_map_concurrent_first_lookups),
         cmocka_unit_test(test_error_names_and_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

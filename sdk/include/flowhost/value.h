@@ -4,6 +4,21 @@
  * to end: an int sent is an int received. Maps keep insertion order and hold each key
  * once.
  *
+ * Maps stay fast at any size: a map of 16 entries or more carries a hash index (built on
+ * its first lookup, in one pass, then kept up to date; about 11-21 bytes per entry), so
+ * fh_map_get and fh_map_set cost O(1) expected time, and building a map of n keys, copying,
+ * merging or comparing maps costs O(n). Keys are hashed with a per-process random key, so
+ * chosen keys cannot make lookups slow. What each map function costs is given below, for
+ * a map of n entries. (A map decoded from the wire with fields this version does not know
+ * keeps them and has no index: each lookup in it scans, O(n).)
+ *
+ * Duplicate keys: a map built through this API never holds a key twice, but one decoded
+ * from the wire may (protobuf allows repeated entries). Then, as protobuf does for its own
+ * map fields, the last entry of the key wins: fh_map_get returns its value, fh_map_set
+ * replaces it, fh_map_remove removes every entry of the key, fh_value_equal and JSON
+ * output see the key once with that value. fh_value_len, fh_map_key_at and
+ * fh_map_value_at show the entries as they are, repeats included.
+ *
  * Ownership: a function named _new or _copy returns a value the caller owns and frees
  * with fh_value_destroy(). A function that takes an `fh_value *item` argument to store
  * (fh_list_append, fh_map_set) takes ownership of it, also when it fails (the item is
@@ -46,7 +61,8 @@ fh_value *fh_value_new_bytes(const void *data, size_t len);
 fh_value *fh_value_new_list(void);
 fh_value *fh_value_new_map(void);
 
-/* Deep copy; NULL when out of memory or when V is NULL. */
+/* Deep copy, O(size of V); a map's entries are copied as they are, in order. NULL when
+ * out of memory or when V is NULL. */
 fh_value *fh_value_copy(const fh_value *v);
 
 /* Frees *V and everything it holds, and sets *V to NULL. Accepts NULL and *V == NULL. */
@@ -77,14 +93,26 @@ fh_value *fh_list_at(const fh_value *list, size_t i);
 int fh_list_append(fh_value *list, fh_value *item);
 
 /* Maps. fh_map_get returns the value of KEY (borrowed) or NULL when absent or MAP is not
- * a map. fh_map_set stores VAL under KEY, replacing (and freeing) any value there: 0, or
- * FH_E_TYPE / FH_E_NOMEM / FH_E_INVAL. fh_map_remove returns 0, or FH_E_NOTFOUND. */
+ * a map: O(1) expected (O(n) for the first lookup of a map of 16 entries or more, which
+ * builds its index; may build it on a const map too, safely for other threads reading the
+ * same map). fh_map_set stores VAL under KEY, replacing (and freeing) any value there, the
+ * key keeping its position; a new key goes at the end: 0, or FH_E_TYPE / FH_E_NOMEM /
+ * FH_E_INVAL; O(1) amortised. fh_map_remove removes KEY, the later entries keeping their
+ * order: 0, or FH_E_NOTFOUND; O(n). */
 fh_value *fh_map_get(const fh_value *map, const char *key);
 int fh_map_set(fh_value *map, const char *key, fh_value *val);
 int fh_map_remove(fh_value *map, const char *key);
-/* The I-th entry in insertion order: key and value (borrowed), NULL when out of range. */
+/* The I-th entry in insertion order: key and value (borrowed), NULL when out of range.
+ * O(1). */
 const char *fh_map_key_at(const fh_value *map, size_t i);
 fh_value *fh_map_value_at(const fh_value *map, size_t i);
+
+/* Sets a deep copy of every entry of SRC over DST, in SRC's order, as fh_map_set does: a
+ * key DST holds keeps its position and takes SRC's value, a new key goes at the end.
+ * SRC is only read; it may be DST itself or a map inside DST. O(len(SRC)) expected, plus
+ * the copying. Returns 0, or FH_E_TYPE (DST or SRC not a map; DST unchanged) or
+ * FH_E_NOMEM (DST then holds some of SRC's entries, each one whole, and stays valid). */
+int fh_map_merge(fh_value *dst, const fh_value *src);
 
 /* Convenience: the typed value of KEY, or DFLT when absent or of another type. */
 int64_t fh_map_get_int(const fh_value *map, const char *key, int64_t dflt);
@@ -98,7 +126,8 @@ int fh_map_set_double(fh_value *map, const char *key, double d);
 int fh_map_set_bool(fh_value *map, const char *key, bool b);
 int fh_map_set_string(fh_value *map, const char *key, const char *s);
 
-/* Deep equality, types included: int 1 and double 1.0 differ. */
+/* Deep equality, types included: int 1 and double 1.0 differ. Maps are equal when they
+ * hold the same keys with equal values, in any order: O(n) expected. */
 bool fh_value_equal(const fh_value *a, const fh_value *b);
 
 #ifdef __cplusplus
