@@ -389,13 +389,15 @@ typedef struct docstore_state {
 static int docstore_next(void *state, fh_doc **out)
 {
     docstore_state *s = state;
-    if (s->pos >= fh_docstore_len(s->store))
-        return 0;
-    int rc = fh_docstore_get_at(s->store, s->pos, out);
-    if (rc < 0)
-        return rc;
-    s->pos++;
-    return 1;
+    while (s->pos < fh_docstore_len(s->store)) {
+        int rc = fh_docstore_get_at(s->store, s->pos++, out);
+        /* A document deleted or replaced since the source opened, whose bytes its writer
+         * gave back: it is no longer there to give. */
+        if (rc == FH_E_NOTFOUND)
+            continue;
+        return rc < 0 ? rc : 1;
+    }
+    return 0;
 }
 
 static void docstore_close(void *state)
