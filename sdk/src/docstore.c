@@ -28,7 +28,8 @@
  * or a compaction finds the disk full. The document bytes of a record that a delete or a
  * replace superseded are given back to the file system (FALLOC_FL_PUNCH_HOLE, the file
  * keeps its length) once the superseding record is on disk: batched after an fdatasync,
- * at fh_docstore_sync, at close, and at once when a write finds the disk full. The scan
+ * at fh_docstore_sync, at close, and at once when the disk is full (a write found it
+ * full, or the reserve is spent). The scan
  * knows such a record by its header and id, still intact, and a later record of the same
  * id. Records whose documents are smaller than two blocks are left to compaction.
  *
@@ -233,7 +234,9 @@ static void punch_add(fh_docstore *s, size_t k)
         return;
     s->punches[s->n_punches++] = (struct ds_punch){.off = start, .len = len};
     s->punch_bytes += len;
-    if (s->punch_bytes >= FH_DS_PUNCH_BATCH)
+    /* Batched, so that a delete costs no fdatasync; but at once when the disk was found
+     * full (the reserve is spent): that is when the space is wanted. */
+    if (s->punch_bytes >= FH_DS_PUNCH_BATCH || !s->reserve_held)
         (void)punch_flush(s); /* a failed fdatasync leaves them for later */
 }
 
