@@ -27,9 +27,9 @@
  * writer keeps docs.reserve allocated (FH_DS_RESERVE_BYTES) and frees it when a delete
  * or a compaction finds the disk full. The document bytes of a record that a delete or a
  * replace superseded are given back to the file system (FALLOC_FL_PUNCH_HOLE, the file
- * keeps its length) once the superseding record is on disk: batched after an fdatasync,
- * at fh_docstore_sync, at close, and at once when the disk is full (a write found it
- * full, or the reserve is spent). The scan
+ * keeps its length) once the superseding record is on disk: batched (64 MiB) behind one
+ * fdatasync, at fh_docstore_sync, at close, and at once when space is short (less free
+ * than a batch, a write found the disk full, or the reserve is spent). The scan
  * knows such a record by its header and id, still intact, and a later record of the same
  * id. Records whose documents are smaller than two blocks are left to compaction.
  *
@@ -47,6 +47,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,9 +235,13 @@ static void punch_add(fh_docstore *s, size_t k)
         return;
     s->punches[s->n_punches++] = (struct ds_punch){.off = start, .len = len};
     s->punch_bytes += len;
-    /* Batched, so that a delete costs no fdatasync; but at once when the disk was found
-     * full (the reserve is spent): that is when the space is wanted. */
-    if (s->punch_bytes >= FH_DS_PUNCH_BATCH || !s->reserve_held)
+    /* Batched, so that a delete costs no fdatasync; but at once when the file system
+     * is short of space (less free than a batch, or the reserve spent): that is when
+     * the space is wanted, and a batch must not hold back more than there is. */
+    struct statvfs vfs;
+    if (s->punch_bytes >= FH_DS_PUNCH_BATCH || !s->reserve_held ||
+        (fstatvfs(s->fd, &vfs) == 0 &&
+         (uint64_t)vfs.f_bavail * vfs.f_frsize < FH_DS_PUNCH_BATCH))
         (void)punch_flush(s); /* a failed fdatasync leaves them for later */
 }
 
