@@ -5,6 +5,7 @@
 #    timeout, in the middle of a put), when the document in it holds bytes that make
 #    whole records (a client's blob): the flow starts again, the cut document is gone,
 #    nothing else; `flowhost docstore check` calls it an unfinished record, not damage;
+#    and the same with a real SIGKILL in the middle of the write() of a 64 MiB document;
 #  - a flipped bit in its last complete record, or in its first: the flow does not start,
 #    and says where and which document; check lists it (exit 1); repair drops it, keeps
 #    the old log, and the flow starts again with every other document.
@@ -58,6 +59,18 @@ for cut in $((start + 100)) $(((start + end) / 2)) $((end - 1)); do
     the_flow_starts 20 "cut at $cut"
     check "cut at $cut: the writer cut the log back to the last whole record" "$(size "$LOG")" "$start"
 done
+
+# A real SIGKILL in the middle of writing a 64 MiB document made of records (with the
+# store's own salt, too).
+read -r kstart ksize < <("$WRITER" kill-in-put "$STORE" 64)
+echo "killed in the middle of a 64 MiB put: the log went from $kstart to $ksize bytes"
+check "SIGKILL: the write was cut short" "$(( ksize > kstart && ksize < kstart + (64 << 20) ))" "1"
+ds check
+check "SIGKILL: check exits 0" "$ds_rc" "0"
+check_contains "SIGKILL: check sees an unfinished last record" "$(cat "$T/ds.out")" \
+    "$LOG: offset $kstart: $((ksize - kstart)) bytes: an unfinished last record"
+the_flow_starts 20 "SIGKILL"
+check "SIGKILL: the writer cut the log back" "$(size "$LOG")" "$kstart"
 
 # A flipped bit inside the last record, written whole: reported, not dropped.
 echo '{"id": "victim", "text": "the last document written"}' >"$T/victim.ndjson"
