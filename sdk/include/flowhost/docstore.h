@@ -40,7 +40,8 @@ typedef struct fh_docstore fh_docstore;
  * fh_docstore_repair drops the damage), FH_E_STATE (another process writes it). */
 int fh_docstore_open(const char *path, int flags, fh_docstore **out);
 
-/* Flushes, releases the lock, frees *S; sets *S to NULL. Accepts NULL. */
+/* Flushes (fsync when written, then gives back the space of deleted and replaced
+ * documents), releases the lock, frees *S; sets *S to NULL. Accepts NULL. */
 void fh_docstore_close(fh_docstore **s);
 
 /* Number of documents. */
@@ -51,11 +52,14 @@ size_t fh_docstore_len(const fh_docstore *s);
  * (an id over 64 KiB or a document over 1 GiB), FH_E_NOMEM. */
 int fh_docstore_put(fh_docstore *s, const fh_doc *d);
 
-/* The document with id ID (a new document in *OUT), or FH_E_NOTFOUND. */
+/* The document with id ID (a new document in *OUT, the caller's), or FH_E_NOTFOUND (no
+ * such id; for a reader, also one deleted or replaced since it opened whose bytes were
+ * given back), FH_E_PARSE (its record is damaged on disk), FH_E_IO, FH_E_NOMEM. */
 int fh_docstore_get(fh_docstore *s, const char *id, fh_doc **out);
 
-/* The document at position POS (0 .. len-1), or FH_E_RANGE. Positions are in insertion
- * order; deleting a document moves the ones after it down by one. */
+/* The document at position POS (0 .. len-1), or FH_E_RANGE, and the codes of
+ * fh_docstore_get. Positions are in insertion order; deleting a document moves the ones
+ * after it down by one. */
 int fh_docstore_get_at(fh_docstore *s, size_t pos, fh_doc **out);
 
 /* Deletes the document with id ID: 0 or FH_E_NOTFOUND, FH_E_IO, FH_E_STATE. On a full
