@@ -207,13 +207,17 @@ static void punch_run(fh_docstore *s)
     reserve_fill(s);
 }
 
-/* Makes the log durable, then punches. Returns 0 or FH_E_IO (nothing punched). */
+/* Makes the log durable, then punches. Returns 0 or FH_E_IO (nothing punched). A failed
+ * fdatasync is also kept for the next fh_docstore_sync: the kernel reports a lost write
+ * to a descriptor once, and this one would otherwise have taken it. */
 static int punch_flush(fh_docstore *s)
 {
     if (!s->n_punches)
         return 0;
-    if (fdatasync(s->fd) < 0)
+    if (fdatasync(s->fd) < 0) {
+        s->sync_errno = errno;
         return fh_set_error(FH_E_IO, "%s: fdatasync: %s", s->log_path, strerror(errno));
+    }
     punch_run(s);
     return 0;
 }
@@ -629,8 +633,10 @@ int fh_docstore_sync(fh_docstore *s)
         return fh_set_error(FH_E_INVAL, "fh_docstore_sync: invalid argument");
     if (s->readonly)
         return 0;
-    if (fsync(s->fd) < 0)
-        return fh_set_error(FH_E_IO, "%s: fsync: %s", s->log_path, strerror(errno));
+    int err = fsync(s->fd) < 0 ? errno : s->sync_errno;
+    s->sync_errno = 0;
+    if (err)
+        return fh_set_error(FH_E_IO, "%s: fsync: %s", s->log_path, strerror(err));
     s->dirty = false;
     punch_run(s);
     return 0;

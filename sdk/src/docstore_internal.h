@@ -163,6 +163,7 @@ struct fh_docstore {
     bool broken;   /* a failed write could not be rolled back: refuse writes */
     bool dirty;    /* written since the last fsync */
     bool no_punch; /* the file system cannot punch holes */
+    int sync_errno; /* a failed fdatasync of a punch flush, for fh_docstore_sync to report */
     unsigned version; /* the log's format */
     uint32_t salt;    /* format 2: from the file header */
     uint64_t end;     /* end of the last good record = where the next one goes */
