@@ -27,6 +27,10 @@
  * Format 1 headers have no CRC of their own: their length is trusted when it runs past
  * the end (an unfinished write), and a record whose CRC fails is damage whose end is
  * unknown: the next record is the next offset where a whole good record starts.
+ *
+ * A reader takes no lock, so a writer may replace a document, sync, and give back the
+ * old record's bytes while the reader scans: a damaged document that nothing in the
+ * scanned size supersedes sends a reader's scan on over what was appended meanwhile.
  */
 #include "docstore_internal.h"
 
@@ -270,10 +274,12 @@ static int cmp_findings(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* The scan loop over [FH_DS_HEADER_SIZE, W->size). */
-static int scan_records(fh_docstore *s, struct ds_scan *sc, struct window *w)
+/* The scan loop over [FROM, W->size). Sets SC->tail where an unfinished tail starts. */
+static int scan_records(fh_docstore *s, struct ds_scan *sc, struct window *w, uint64_t from)
 {
-    uint64_t off = FH_DS_HEADER_SIZE;
+    uint64_t off = from;
+    sc->tail = w->size;
+    sc->tail_zeros = false;
     while (off < w->size) {
         struct ds_head h;
         int c = classify(s, w, off, &h);
@@ -291,8 +297,7 @@ static int scan_records(fh_docstore *s, struct ds_scan *sc, struct window *w)
             break;
         case C_TORN:
             sc->tail = off;
-            return add_finding(sc, FH_DOCSTORE_UNFINISHED, off, w->size - off, NULL, 0,
-                               "an unfinished last record (a write cut short)");
+            return 0;
         case C_NO_RECORD: {
             int64_t next = resync(s, w, off);
             if (next < 0)
@@ -304,8 +309,7 @@ static int scan_records(fh_docstore *s, struct ds_scan *sc, struct window *w)
                 if (z) {
                     sc->tail = off;
                     sc->tail_zeros = true;
-                    return add_finding(sc, FH_DOCSTORE_UNFINISHED, off, w->size - off, NULL,
-                                       0, "zeros after the last record (never written)");
+                    return 0;
                 }
             }
             rc = add_finding(sc, FH_DOCSTORE_DAMAGED, off, (uint64_t)next - off, NULL, 0,
@@ -322,21 +326,58 @@ static int scan_records(fh_docstore *s, struct ds_scan *sc, struct window *w)
     return 0;
 }
 
+static bool has_damaged_entry(const fh_docstore *s)
+{
+    for (size_t k = 0; k < s->index.n_entries; k++)
+        if (s->index.entries[k].id && s->index.entries[k].damaged)
+            return true;
+    return false;
+}
+
+/* A reader scans while a writer may append: rounds of the scan after the first one read
+ * what was appended meanwhile, at most this many. */
+#define FH_DS_SCAN_ROUNDS 8
+
 int fh_ds_scan(fh_docstore *s, struct ds_scan *sc)
 {
     memset(sc, 0, sizeof *sc);
-    struct stat st;
-    if (fstat(s->fd, &st) < 0)
-        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-    struct window w = {.fd = s->fd, .size = (uint64_t)st.st_size, .buf = malloc(FH_DS_WINDOW)};
+    struct window w = {.fd = s->fd, .buf = malloc(FH_DS_WINDOW)};
     if (!w.buf)
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
-    sc->size = sc->tail = w.size;
-    int rc = scan_records(s, sc, &w);
+    int rc = 0;
+    uint64_t from = FH_DS_HEADER_SIZE;
+    for (int round = 0;; round++) {
+        struct stat st;
+        if (fstat(s->fd, &st) < 0) {
+            rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+            break;
+        }
+        if (round > 0 && (uint64_t)st.st_size <= sc->size)
+            break;
+        w.size = sc->size = (uint64_t)st.st_size;
+        w.n = 0; /* what the window holds may have been punched meanwhile */
+        rc = scan_records(s, sc, &w, from);
+        /* A reader takes no lock: while it scans, the writer may append a record that
+         * replaces or deletes a document, sync it and give back the replaced record's
+         * bytes, which this scan then reads as a damaged document. The record that
+         * superseded it was in the file before the bytes went, so reading on past the
+         * size the scan started with finds it. A writer holds the lock: nobody else
+         * writes, and one round is all there is. */
+        if (rc < 0 || !s->readonly || round + 1 == FH_DS_SCAN_ROUNDS || !has_damaged_entry(s))
+            break;
+        from = sc->tail;
+    }
     free(w.buf);
     if (rc < 0)
         return rc;
     s->end = sc->tail;
+    if (sc->tail < sc->size) {
+        rc = add_finding(sc, FH_DOCSTORE_UNFINISHED, sc->tail, sc->size - sc->tail, NULL, 0,
+                         sc->tail_zeros ? "zeros after the last record (never written)"
+                                        : "an unfinished last record (a write cut short)");
+        if (rc < 0)
+            return fh_set_error(rc, "%s: out of memory", s->dir);
+    }
     /* The documents whose latest record is damaged, now that nothing later can replace
      * them. */
     struct ds_index *x = &s->index;
