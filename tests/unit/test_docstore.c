@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1190,6 +1192,87 @@ static void test_delete_gives_space_back(void **state)
     remove_tree(dir);
 }
 
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Readers open and read while a writer replaces documents and syncs, so that the bytes
+ * of replaced records are given back under the readers' feet: no reader open fails,
+ * every document either reads whole or is gone (FH_E_NOTFOUND), and check finds no
+ * damage. (A reader's scan used to take a record punched after it started for damage.)
+ * Runs for 1.5 s; it asserts what happened, not how fast. */
+static void test_readers_while_space_is_given_back(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    if (!can_punch(dir)) {
+        printf("skipped: the file system of /tmp cannot punch holes\n");
+        remove_tree(dir);
+        return;
+    }
+    enum { N = 16, SIZE = 16 << 10 };
+    char id[16];
+    fh_docstore *w = open_ok(dir, FH_DOCSTORE_CREATE);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "d%d", i);
+        fh_doc *d = blob_doc(id, SIZE, 'a');
+        assert_int_equal(fh_docstore_put(w, d), 0);
+        fh_doc_destroy(&d);
+    }
+    fh_docstore_close(&w);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (fh_docstore_open(dir, 0, &w) != 0)
+            _exit(1);
+        for (unsigned i = 0;; i++) {
+            snprintf(id, sizeof id, "d%u", i % N);
+            fh_doc *d = blob_doc(id, SIZE, (unsigned char)i);
+            if (fh_docstore_put(w, d) != 0 || fh_docstore_sync(w) != 0)
+                _exit(2);
+            fh_doc_destroy(&d);
+        }
+    }
+    int opens = 0, failed = 0, gone = 0, read = 0, damaged = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (elapsed_ms(&t0) < 1500) {
+        fh_docstore *r = NULL;
+        opens++;
+        if (fh_docstore_open(dir, FH_DOCSTORE_READONLY, &r) != 0) {
+            if (failed++ == 0)
+                printf("a reader's open failed: %s\n", fh_last_error());
+            continue;
+        }
+        for (size_t pos = 0; pos < fh_docstore_len(r); pos++) {
+            fh_doc *d = NULL;
+            int rc = fh_docstore_get_at(r, pos, &d);
+            read += rc == 0;
+            gone += rc == FH_E_NOTFOUND;
+            if (rc != 0 && rc != FH_E_NOTFOUND && failed++ == 0)
+                printf("a reader's get failed: %s\n", fh_last_error());
+            fh_doc_destroy(&d);
+        }
+        fh_docstore_close(&r);
+        fh_docstore_report rep;
+        if (fh_docstore_check(dir, NULL, NULL, &rep) == 0)
+            damaged += (int)rep.damaged;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status)); /* the writer never failed */
+    printf("%d reader opens: %d documents read, %d gone meanwhile; %d failures, %d damage "
+           "seen by check\n", opens, read, gone, failed, damaged);
+    assert_int_equal(failed, 0);
+    assert_int_equal(damaged, 0);
+    assert_true(read > 0);
+    remove_tree(dir);
+}
+
 /* A write that fails half-way (the file-size limit) leaves the index and the log as
  * they were; so does a compaction that cannot write its new log. */
 static void test_write_failure_rolls_back(void **state)
@@ -1259,6 +1342,7 @@ int main(void)
         cmocka_unit_test(test_format1),
         cmocka_unit_test(test_links_refused),
         cmocka_unit_test(test_delete_gives_space_back),
+        cmocka_unit_test(test_readers_while_space_is_given_back),
         cmocka_unit_test(test_write_failure_rolls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
