@@ -52,6 +52,8 @@ static const char usage[] =
     "  --seed N               seed of --sampling-rate and --shuffle (default: random)\n"
     "  --read-mode MODE       files: uri (default), text or bytes\n"
     "  --as WHAT              .npy: each row as the document's tensor (default) or embedding\n"
+    "  --max-line BYTES       NDJSON: the longest line taken (default 64M; K, M, G suffixes);\n"
+    "                         a longer one is an error\n"
     "  --progress             a progress bar on stderr\n"
     "  --no-wait              when the flow is full, get a 'busy' error instead of waiting\n"
     "  -o, --output FILE      write responses to FILE instead of standard output\n"
@@ -104,6 +106,29 @@ static int parse_count(const char *s, const char *name, long min, long max, long
     return 0;
 }
 
+/* --max-line: a byte count, with an optional K, M or G (binary) suffix. */
+static int parse_bytes(const char *s, const char *name, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*s < '0' || *s > '9' || *end != '\0' || v == 0 || v > (1ULL << 40) >> shift) {
+        fprintf(stderr, "flowhost: %s must be a number of bytes from 1 to 1024G (K, M, G "
+                        "suffixes allowed), not '%s'\n", name, s);
+        return -1;
+    }
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
 /* --field-resolver: a JSON object, or "a=b,c=d". A new map in *OUT. */
 static int parse_resolver(const char *s, fh_value **out)
 {
@@ -142,6 +167,7 @@ typedef struct post_args {
     const char *endpoint, *input, *to, *flow, *params_json, *output, *format, *resolver;
     const char *read_mode, *array_as;
     long request_size, prefetch, timeout, connect_timeout, size, seed;
+    size_t max_line; /* 0: the source's default */
     double sampling_rate;
     int quiet, shuffle, progress, no_wait;
 } post_args;
@@ -159,7 +185,7 @@ static int parse_args(int argc, char **argv, post_args *a)
         {"shuffle", no_argument, NULL, 'X'},          {"seed", required_argument, NULL, 'E'},
         {"read-mode", required_argument, NULL, 'M'},  {"as", required_argument, NULL, 'W'},
         {"progress", no_argument, NULL, 'G'},         {"output", required_argument, NULL, 'o'},
-        {"no-wait", no_argument, NULL, 'N'},
+        {"no-wait", no_argument, NULL, 'N'},          {"max-line", required_argument, NULL, 'L'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -202,6 +228,10 @@ static int parse_args(int argc, char **argv, post_args *a)
             break;
         case 'E':
             if (parse_count(optarg, "--seed", 0, LONG_MAX, &a->seed) != 0)
+                return -1;
+            break;
+        case 'L':
+            if (parse_bytes(optarg, "--max-line", &a->max_line) != 0)
                 return -1;
             break;
         case 'A':
@@ -277,6 +307,8 @@ static int open_input(const post_args *a, fh_source **out)
     so.sampling_rate = a->sampling_rate;
     so.shuffle = a->shuffle;
     so.seed = (uint64_t)a->seed;
+    if (a->max_line)
+        so.max_line = a->max_line;
     so.field_resolver = resolver;
     int rc = fh_source_open(a->input, (fh_source_format)format, &so, out);
     fh_value_destroy(&resolver);

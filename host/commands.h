@@ -10,5 +10,7 @@ int fh_cmd_run(int argc, char **argv);
 int fh_cmd_post(int argc, char **argv, const char *endpoint);
 int fh_cmd_validate(int argc, char **argv);
 int fh_cmd_worker(int argc, char **argv);
+/* flowhost docstore check|repair|compact DIR */
+int fh_cmd_docstore(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const char usage[] =
     "                          post to /index, /search, /update, /delete\n"
     "  validate FLOW.yml       check a flow without serving it\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
+    "  docstore check|repair|compact DIR\n"
+    "                          look after a docstore (an indexer's WORKSPACE/index)\n"
     "\n"
     "`flowhost COMMAND --help` tells more. Exit status: 0 success, 1 failure, 2 bad usage.\n";
 
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
         return fh_cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return fh_cmd_worker(argc - 1, argv + 1);
+    if (strcmp(cmd, "docstore") == 0)
+        return fh_cmd_docstore(argc - 1, argv + 1);
     fprintf(stderr, "flowhost: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

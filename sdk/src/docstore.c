@@ -1,318 +1,61 @@
 /* The docstore: an on-disk array of documents (Jina's DocumentArrayMemmap).
  *
  * Layout. A docstore is a directory holding
- *   docs.log       the append-only log: a 16-byte header, then records;
+ *   docs.log       the append-only log: a 16-byte header, then records (the format is in
+ *                  docstore_internal.h, reading it in docstore_scan.c);
  *   docs.lock      an empty file a writer holds flock(LOCK_EX) on (readers take no lock);
- *   docs.log.tmp   only while the log is being created or compacted.
- * The lock sits on its own file, not on the log, because compaction renames a new log
+ *   docs.reserve   space a writer keeps for deletes on a full disk (see Space);
+ *   docs.log.tmp   only while the log is being created or rewritten.
+ * The lock sits on its own file, not on the log, because a rewrite renames a new log
  * over the old one: a lock on the old log's inode would stop protecting anything.
  *
- * File header: "FHDSTORE", u32 format version (1), u32 reserved (0). Little-endian.
- * Record:      u32 magic 'FHR1' | u8 kind (PUT/DELETE) | u32 payload length |
- *              u32 crc32 | payload
- * Payload:     u32 id length | id bytes | (PUT only) the packed Flowhost__Document.
- * The CRC covers kind, length and payload, so a flipped bit in the length or the kind is
- * caught too, not just one in the payload. The id is stored ahead of the document so that
- * opening rebuilds the index without unpacking a single document (it still reads every
- * byte once, to check the CRCs). Ids are at most FH_DS_MAX_ID bytes, payloads at most
- * FH_DS_MAX_PAYLOAD (1 GiB): a longer length in the file is corruption, so nothing read
- * from the file sizes an allocation beyond that.
+ * Files. The directory is opened once; every file in it is opened relative to that
+ * descriptor with O_NOFOLLOW and must be a regular file, and a writer refuses a log with
+ * other hard links. A temporary file is made with O_EXCL after removing any old one, and
+ * renamed into place, so in a directory others can write to (a shared workspace) no
+ * planted link makes a docstore write somewhere else, and docs.log never becomes a link.
  *
- * Crash safety. A record is written by one write() on an O_APPEND descriptor, built
- * whole in one buffer first, so a killed writer leaves at most one partial record at the
- * tail. When a write fails half-way the log is truncated back to where it was, so a
- * later record never lands after garbage; if even that fails the handle refuses further
- * writes (FH_E_IO) until it is reopened. Opening checks every record: a bad record that
- * no good record follows is an unfinished tail — cut away (ftruncate) by a writer,
- * skipped by a reader; a bad record followed by a good one is corruption (FH_E_PARSE with
- * the offset), never silently cut, since that would throw away good documents. "Followed
- * by a good one" means: a record magic anywhere after it that starts a whole record with
- * a valid CRC. A new log is made as docs.log.tmp and renamed into place, so a log always
+ * Crash safety. A record is written by one write() on an O_APPEND descriptor, built whole
+ * in one buffer first, so a killed writer leaves at most one partial record at the tail,
+ * which the next writer cuts away (docstore_scan.c tells it from damage). When a write
+ * fails half-way the log is truncated back to where it was, so a later record never lands
+ * after garbage; if even that fails the handle refuses further writes (FH_E_IO) until it
+ * is reopened. A new log is made as docs.log.tmp and renamed into place, so a log always
  * has its header.
  *
- * Memory: only the index. `entries` is in position order (one per document ever put
- * since the last index compaction); a deleted document leaves a tombstone (id NULL) so
- * that delete is O(1); the tombstones are squeezed out — O(n), moving the later entries
- * down by one position each — the next time a position is asked for (get_at) or the array
- * is full. So a run of k deletes costs O(k + n) once, not O(k * n). Ids are found through
- * an open-addressing hash table (linear probing, backward-shift deletion, load <= 1/2)
- * of indexes into `entries`; it grows with the data. Every allocation an index update
- * needs is made before the record is written, so a write that succeeded is always
- * reflected in the index and one that failed never is.
+ * Space. A delete must work on a full disk, or no space could ever be recovered, so a
+ * writer keeps docs.reserve allocated (FH_DS_RESERVE_BYTES) and frees it when a delete
+ * or a compaction finds the disk full. The document bytes of a record that a delete or a
+ * replace superseded are given back to the file system (FALLOC_FL_PUNCH_HOLE, the file
+ * keeps its length) once the superseding record is on disk: batched (64 MiB) behind one
+ * fdatasync, at fh_docstore_sync, at close, and at once when space is short (less free
+ * than a batch, a write found the disk full, or the reserve is spent). The scan
+ * knows such a record by its header and id, still intact, and a later record of the same
+ * id. Records whose documents are smaller than two blocks are left to compaction.
  *
  * A handle is not thread-safe: one thread at a time.
  */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_* */
 #include "codec.h"
-#include "pb.h"
+#include "docstore_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <flowhost/docstore.h>
 #include <flowhost/error.h>
 
-#define FH_DS_LOG "docs.log"
-#define FH_DS_LOCK "docs.lock"
-#define FH_DS_TMP "docs.log.tmp"
-
-#define FH_DS_FILE_MAGIC "FHDSTORE"
-#define FH_DS_VERSION 1u
-#define FH_DS_HEADER_SIZE 16u
-
-#define FH_DS_REC_MAGIC 0x31524846u /* "FHR1" little-endian */
-#define FH_DS_REC_HEADER 13u        /* magic 4, kind 1, length 4, crc 4 */
-#define FH_DS_PUT 1u
-#define FH_DS_DELETE 2u
-
-#define FH_DS_MAX_PAYLOAD (1u << 30) /* 1 GiB */
-#define FH_DS_MAX_ID 65535u
-
-/* The read window of the open-time scan: big enough for a header and any id. */
-#define FH_DS_WINDOW (1u << 20)
-
-/* One live (or, with id NULL, deleted) document of the index. */
-struct ds_entry {
-    char *id;      /* owned; NULL for a tombstone */
-    uint64_t hash; /* hash of id, kept so that rehashing never touches the strings */
-    uint64_t off;  /* file offset of the latest PUT record of this id */
-    uint32_t len;  /* that record's payload length */
-};
-
-struct fh_docstore {
-    char *dir;      /* the path given to open (owned) */
-    char *log_path; /* DIR/docs.log (owned) */
-    char *tmp_path; /* DIR/docs.log.tmp (owned) */
-    int fd;         /* the log: O_RDWR|O_APPEND, or O_RDONLY */
-    int lock_fd;    /* DIR/docs.lock with LOCK_EX held; -1 when read-only */
-    bool readonly;
-    bool broken; /* a failed write could not be rolled back: refuse writes */
-    bool dirty;  /* written since the last fsync */
-    uint64_t end;        /* end of the last good record = where the next one goes */
-    uint64_t live_bytes; /* header + the records the index points at */
-
-    struct ds_entry *entries; /* position order, with tombstones */
-    size_t n_entries;         /* used slots of entries, tombstones included */
-    size_t cap_entries;
-    size_t n_live; /* entries that are not tombstones = the number of documents */
-
-    size_t *slots; /* hash table: 0 empty, else index into entries + 1 */
-    size_t n_slots; /* a power of two, or 0 */
-};
-
-/* ---- CRC-32 (IEEE 802.3, reflected, as zlib computes it) ---- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init_table(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-/* Continues CRC (start with 0) over N bytes of P. */
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-    pthread_once(&crc_once, crc_init_table);
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-    return ~crc;
-}
-
-/* ---- little-endian fields ---- */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* ---- the index ---- */
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 0x100000001b3u;
-    }
-    return h ^ (h >> 29); /* the low bits pick the slot: mix the high ones in */
-}
-
-/* The slot holding ID (hash H), or the empty slot where it would go. n_slots > 0. */
-static size_t slot_find(const fh_docstore *s, const char *id, size_t id_len, uint64_t h,
-                        bool *found)
-{
-    size_t mask = s->n_slots - 1, i = (size_t)h & mask;
-    while (s->slots[i]) {
-        const struct ds_entry *e = &s->entries[s->slots[i] - 1];
-        if (e->hash == h && strncmp(e->id, id, id_len) == 0 && e->id[id_len] == '\0') {
-            *found = true;
-            return i;
-        }
-        i = (i + 1) & mask;
-    }
-    *found = false;
-    return i;
-}
-
-/* Index into entries of ID, or SIZE_MAX. */
-static size_t index_lookup(const fh_docstore *s, const char *id, size_t id_len, uint64_t h)
-{
-    if (!s->n_slots)
-        return SIZE_MAX;
-    bool found;
-    size_t i = slot_find(s, id, id_len, h, &found);
-    return found ? s->slots[i] - 1 : SIZE_MAX;
-}
-
-/* Puts entries[IDX] into the table (whose load was checked by the caller). */
-static void slot_insert(fh_docstore *s, size_t idx)
-{
-    size_t mask = s->n_slots - 1, i = (size_t)s->entries[idx].hash & mask;
-    while (s->slots[i])
-        i = (i + 1) & mask;
-    s->slots[i] = idx + 1;
-}
-
-/* Removes slot I, shifting later members of its probe run back (no tombstones). */
-static void slot_remove(fh_docstore *s, size_t i)
-{
-    size_t mask = s->n_slots - 1, j = i;
-    s->slots[i] = 0;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!s->slots[j])
-            return;
-        size_t home = (size_t)s->entries[s->slots[j] - 1].hash & mask;
-        /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
-        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (!stays) {
-            s->slots[i] = s->slots[j];
-            s->slots[j] = 0;
-            i = j;
-        }
-    }
-}
-
-static void rehash(fh_docstore *s)
-{
-    memset(s->slots, 0, s->n_slots * sizeof *s->slots);
-    for (size_t k = 0; k < s->n_entries; k++)
-        if (s->entries[k].id)
-            slot_insert(s, k);
-}
-
-/* Squeezes the tombstones out of entries (positions become array indexes again). */
-static void index_squeeze(fh_docstore *s)
-{
-    if (s->n_live == s->n_entries)
-        return;
-    size_t w = 0;
-    for (size_t r = 0; r < s->n_entries; r++)
-        if (s->entries[r].id)
-            s->entries[w++] = s->entries[r];
-    s->n_entries = w;
-    rehash(s);
-}
-
-/* Makes room for one more entry and one more key, so that the index update after a
- * successful write cannot fail. Returns 0 or FH_E_NOMEM (index unchanged). */
-static int index_reserve(fh_docstore *s)
-{
-    if (s->n_entries == s->cap_entries) {
-        if (s->n_live <= s->n_entries / 2 && s->n_entries > 0) {
-            index_squeeze(s);
-        } else {
-            size_t cap = s->cap_entries ? s->cap_entries * 2 : 64;
-            if (cap > SIZE_MAX / sizeof *s->entries)
-                return fh_set_error(FH_E_NOMEM, "%s: docstore index too large", s->dir);
-            struct ds_entry *e = realloc(s->entries, cap * sizeof *e);
-            if (!e)
-                return fh_set_error(FH_E_NOMEM, "%s: out of memory for the index", s->dir);
-            s->entries = e;
-            s->cap_entries = cap;
-        }
-    }
-    if ((s->n_live + 1) * 2 > s->n_slots) {
-        size_t n = s->n_slots ? s->n_slots * 2 : 128;
-        if (n > SIZE_MAX / sizeof(size_t))
-            return fh_set_error(FH_E_NOMEM, "%s: docstore index too large", s->dir);
-        size_t *slots = calloc(n, sizeof *slots);
-        if (!slots)
-            return fh_set_error(FH_E_NOMEM, "%s: out of memory for the index", s->dir);
-        free(s->slots);
-        s->slots = slots;
-        s->n_slots = n;
-        rehash(s);
-    }
-    return 0;
-}
-
-/* Appends a new live entry; index_reserve must have been called. Takes ID. */
-static void index_append(fh_docstore *s, char *id, uint64_t h, uint64_t off, uint32_t len)
-{
-    size_t k = s->n_entries++;
-    s->entries[k] = (struct ds_entry){.id = id, .hash = h, .off = off, .len = len};
-    slot_insert(s, k);
-    s->n_live++;
-    s->live_bytes += FH_DS_REC_HEADER + (uint64_t)len;
-}
-
-static void index_replace(fh_docstore *s, size_t k, uint64_t off, uint32_t len)
-{
-    s->live_bytes -= FH_DS_REC_HEADER + (uint64_t)s->entries[k].len;
-    s->entries[k].off = off;
-    s->entries[k].len = len;
-    s->live_bytes += FH_DS_REC_HEADER + (uint64_t)len;
-}
-
-static void index_remove(fh_docstore *s, size_t k)
-{
-    struct ds_entry *e = &s->entries[k];
-    bool found;
-    size_t i = slot_find(s, e->id, strlen(e->id), e->hash, &found);
-    if (found)
-        slot_remove(s, i);
-    s->live_bytes -= FH_DS_REC_HEADER + (uint64_t)e->len;
-    free(e->id);
-    e->id = NULL;
-    s->n_live--;
-}
-
-static void index_free(fh_docstore *s)
-{
-    for (size_t k = 0; k < s->n_entries; k++)
-        free(s->entries[k].id);
-    free(s->entries);
-    free(s->slots);
-    s->entries = NULL;
-    s->slots = NULL;
-    s->n_entries = s->cap_entries = s->n_live = s->n_slots = 0;
-}
+/* Pending punches are done once they hold this many bytes. */
+#define FH_DS_PUNCH_BATCH ((uint64_t)64 << 20)
 
 /* ---- small file helpers ---- */
 
@@ -361,250 +104,304 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-/* fsync of the directory, so that a rename or a new file in it is durable. */
-static int sync_dir(const char *dir)
+static uint32_t new_salt(void)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    uint32_t salt;
+    if (getrandom(&salt, sizeof salt, 0) != (ssize_t)sizeof salt)
+        salt = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16; /* getrandom does not fail
+                                                                   for 4 bytes */
+    return salt;
+}
+
+/* Opens NAME in the docstore's directory, never through a symbolic link, and only when
+ * it is a regular file (a FIFO planted there does not block the open: O_NONBLOCK, cleared
+ * after). WRITER: refuse a file with other hard links, whose writes would show elsewhere.
+ * Returns the descriptor, or FH_E_NOTFOUND (no such file), FH_E_IO with the message set. */
+static int open_in_dir(const fh_docstore *s, const char *name, int flags, bool writer)
+{
+    int fd = openat(s->dir_fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return fh_set_error(FH_E_NOTFOUND, "%s/%s: %s", s->dir, name, strerror(errno));
+        if (errno == ELOOP)
+            return fh_set_error(FH_E_IO, "%s/%s: a symbolic link: refused (a docstore's files "
+                                "must be regular files in its directory)", s->dir, name);
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, name, strerror(errno));
+    }
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    const char *why = NULL;
+    if (fstat(fd, &st) < 0 || fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file: refused";
+    else if (writer && st.st_nlink > 1)
+        why = "has other hard links: refused for writing (its writes would show under "
+              "another name)";
+    if (why) {
+        close(fd);
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, name, why);
+    }
+    return fd;
+}
+
+/* A new empty file NAME in the directory (an old one, or a link of that name, removed
+ * first; O_EXCL so that nothing planted meanwhile is followed). Returns the descriptor or
+ * FH_E_IO. */
+static int create_in_dir(const fh_docstore *s, const char *name, int flags)
+{
+    if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, name, strerror(errno));
+    int fd = openat(s->dir_fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, name, strerror(errno));
+    return fd;
 }
 
-static void file_header(uint8_t h[FH_DS_HEADER_SIZE])
+/* ---- the reserve ---- */
+
+/* Gives docs.reserve its bytes again, when it lacks them: best effort. */
+static void reserve_fill(fh_docstore *s)
 {
-    memcpy(h, FH_DS_FILE_MAGIC, 8);
-    put_u32(h + 8, FH_DS_VERSION);
-    put_u32(h + 12, 0);
+    if (s->reserve_fd >= 0 && !s->reserve_held &&
+        posix_fallocate(s->reserve_fd, 0, FH_DS_RESERVE_BYTES) == 0)
+        s->reserve_held = true;
 }
 
-/* ---- scanning the log ---- */
-
-/* A window of the log for the open-time scan: one pread fills up to FH_DS_WINDOW bytes,
- * so small records cost no syscall each. */
-struct window {
-    int fd;
-    uint64_t size; /* the log's size when the scan started: nothing past it is read */
-    uint8_t *buf;  /* FH_DS_WINDOW bytes */
-    uint64_t off;  /* file offset of buf[0] */
-    size_t n;      /* valid bytes in buf */
-};
-
-/* Points *P at bytes [OFF, OFF + LEN) of the log (LEN <= FH_DS_WINDOW). Returns 1, 0 when
- * they run past the end of the log, -1 on a read error (errno set). */
-static int win_at(struct window *w, uint64_t off, size_t len, const uint8_t **p)
+/* Opens (or makes) docs.reserve and fills it: best effort, a writer works without it. */
+static void reserve_open(fh_docstore *s)
 {
-    if (off > w->size || len > w->size - off)
-        return 0;
-    if (off < w->off || off + len > w->off + w->n) {
-        uint64_t want = w->size - off < FH_DS_WINDOW ? w->size - off : FH_DS_WINDOW;
-        ssize_t r = pread_full(w->fd, w->buf, (size_t)want, off);
-        if (r < 0)
-            return -1;
-        w->off = off;
-        w->n = (size_t)r;
-        if ((size_t)r < len)
-            return 0; /* the file shrank under us: treat as its end */
-    }
-    *p = w->buf + (off - w->off);
-    return 1;
+    int fd = open_in_dir(s, FH_DS_RESERVE, O_RDWR | O_CREAT, true);
+    if (fd < 0 && fd != FH_E_NOTFOUND)
+        fd = create_in_dir(s, FH_DS_RESERVE, O_RDWR); /* a link or a stranger's file */
+    if (fd < 0)
+        return;
+    s->reserve_fd = fd;
+    reserve_fill(s);
 }
 
-/* What check_record found at an offset. */
-struct rec {
-    unsigned kind;
-    uint32_t len;    /* payload length */
-    uint32_t id_len;
-    uint64_t id_off; /* file offset of the id bytes */
-};
-
-/* Checks the record at OFF: sane header, whole inside the log, CRC right, a well-formed
- * id. Returns 1 (good, *R filled), 0 (bad), -1 (read error, errno set). */
-static int check_record(struct window *w, uint64_t off, struct rec *r)
-{
-    const uint8_t *p;
-    int rc = win_at(w, off, FH_DS_REC_HEADER, &p);
-    if (rc <= 0)
-        return rc;
-    if (get_u32(p) != FH_DS_REC_MAGIC)
-        return 0;
-    uint8_t kl[5];
-    memcpy(kl, p + 4, 5);
-    unsigned kind = p[4];
-    uint32_t len = get_u32(p + 5), want_crc = get_u32(p + 9);
-    if ((kind != FH_DS_PUT && kind != FH_DS_DELETE) || len < 4 || len > FH_DS_MAX_PAYLOAD)
-        return 0;
-    uint64_t start = off + FH_DS_REC_HEADER;
-    if (start > w->size || len > w->size - start)
-        return 0;
-    uint32_t crc = crc32_update(0, kl, sizeof kl);
-    for (uint64_t done = 0; done < len;) {
-        size_t chunk = len - done < FH_DS_WINDOW ? (size_t)(len - done) : FH_DS_WINDOW;
-        rc = win_at(w, start + done, chunk, &p);
-        if (rc <= 0)
-            return rc;
-        crc = crc32_update(crc, p, chunk);
-        done += chunk;
-    }
-    if (crc != want_crc)
-        return 0;
-    rc = win_at(w, start, 4, &p);
-    if (rc <= 0)
-        return rc;
-    uint32_t id_len = get_u32(p);
-    if (id_len > FH_DS_MAX_ID || id_len > len - 4 || (kind == FH_DS_DELETE && id_len != len - 4))
-        return 0;
-    rc = win_at(w, start + 4, id_len, &p);
-    if (rc <= 0)
-        return rc;
-    if (memchr(p, '\0', id_len))
-        return 0;
-    *r = (struct rec){.kind = kind, .len = len, .id_len = id_len, .id_off = start + 4};
-    return 1;
-}
-
-/* After a bad record at BAD: is there a good record anywhere later? Returns 1, 0, or -1
- * on a read error. Linear in what follows BAD (only magic matches are checked further),
- * which after a crash is less than one record. */
-static int good_record_after(struct window *w, uint64_t bad)
-{
-    for (uint64_t off = bad + 1; off + FH_DS_REC_HEADER <= w->size; off++) {
-        const uint8_t *p;
-        int rc = win_at(w, off, 4, &p);
-        if (rc <= 0)
-            return rc;
-        if (get_u32(p) != FH_DS_REC_MAGIC)
-            continue;
-        struct rec r;
-        rc = check_record(w, off, &r);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Applies the good record R at OFF to the index. */
-static int scan_apply(fh_docstore *s, struct window *w, uint64_t off, const struct rec *r)
-{
-    const uint8_t *p;
-    int rc = win_at(w, r->id_off, r->id_len, &p);
-    if (rc <= 0)
-        return fh_set_error(FH_E_IO, "%s: cannot read: %s", s->log_path,
-                            rc < 0 ? strerror(errno) : "file shrank");
-    const char *id = (const char *)p;
-    uint64_t h = hash_bytes(id, r->id_len);
-    size_t k = index_lookup(s, id, r->id_len, h);
-    if (r->kind == FH_DS_DELETE) {
-        if (k != SIZE_MAX) /* a delete of an unknown id cannot be written; ignore it */
-            index_remove(s, k);
-        return 0;
-    }
-    if (k != SIZE_MAX) {
-        index_replace(s, k, off, r->len);
-        return 0;
-    }
-    char *copy = malloc((size_t)r->id_len + 1);
-    if (!copy)
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory for the index", s->dir);
-    memcpy(copy, id, r->id_len);
-    copy[r->id_len] = '\0';
-    if (index_reserve(s) < 0) {
-        free(copy);
-        return FH_E_NOMEM;
-    }
-    index_append(s, copy, h, off, r->len);
-    return 0;
-}
-
-/* Reads the log into the index; cuts (writer) or skips (reader) an unfinished tail. */
-static int scan_log(fh_docstore *s)
+/* Frees docs.reserve's blocks for a write that found the disk full. Returns true when
+ * there was something to free. */
+static bool reserve_release(fh_docstore *s)
 {
     struct stat st;
-    if (fstat(s->fd, &st) < 0)
-        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+    if (s->reserve_fd < 0 || fstat(s->reserve_fd, &st) < 0 || st.st_blocks == 0)
+        return false;
+    s->reserve_held = false;
+    return ftruncate(s->reserve_fd, 0) == 0;
+}
+
+/* ---- giving back the space of superseded documents ---- */
+
+/* Punches the pending records (their superseding records are on disk: the caller synced). */
+static void punch_run(fh_docstore *s)
+{
+    for (size_t i = 0; i < s->n_punches && !s->no_punch; i++) {
+        if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)s->punches[i].off, (off_t)s->punches[i].len) < 0 &&
+            (errno == EOPNOTSUPP || errno == ENOSYS))
+            s->no_punch = true; /* this file system cannot: compaction will */
+    }
+    s->n_punches = 0;
+    s->punch_bytes = 0;
+    reserve_fill(s);
+}
+
+/* Makes the log durable, then punches. Returns 0 or FH_E_IO (nothing punched). A failed
+ * fdatasync is also kept for the next fh_docstore_sync: the kernel reports a lost write
+ * to a descriptor once, and this one would otherwise have taken it. */
+static int punch_flush(fh_docstore *s)
+{
+    if (!s->n_punches)
+        return 0;
+    if (fdatasync(s->fd) < 0) {
+        s->sync_errno = errno;
+        return fh_set_error(FH_E_IO, "%s: fdatasync: %s", s->log_path, strerror(errno));
+    }
+    punch_run(s);
+    return 0;
+}
+
+/* Queues the document bytes of entries[K]'s record (about to be superseded) for punching. */
+static void punch_add(fh_docstore *s, size_t k)
+{
+    const struct ds_entry *e = &s->index.entries[k];
+    if (s->no_punch || s->readonly || s->version != FH_DS_V2)
+        return;
+    uint64_t id_len = strlen(e->id);
+    uint64_t start = e->off + FH_DS_V2_HEADER + id_len;
+    uint64_t len = e->size - FH_DS_V2_HEADER - id_len;
+    if (len < 2 * s->blksize)
+        return; /* no whole block to give back */
+    if (!s->punches && !(s->punches = malloc(FH_DS_MAX_PUNCHES * sizeof *s->punches)))
+        return;
+    if (s->n_punches == FH_DS_MAX_PUNCHES && punch_flush(s) < 0)
+        return;
+    s->punches[s->n_punches++] = (struct ds_punch){.off = start, .len = len};
+    s->punch_bytes += len;
+    /* Batched, so that a delete costs no fdatasync; but at once when the file system
+     * is short of space (less free than a batch, or the reserve spent): that is when
+     * the space is wanted, and a batch must not hold back more than there is. */
+    struct statvfs vfs;
+    if (s->punch_bytes >= FH_DS_PUNCH_BATCH || !s->reserve_held ||
+        (fstatvfs(s->fd, &vfs) == 0 &&
+         (uint64_t)vfs.f_bavail * vfs.f_frsize < FH_DS_PUNCH_BATCH))
+        (void)punch_flush(s); /* a failed fdatasync leaves them for later */
+}
+
+/* ---- creating, checking and cutting the log ---- */
+
+/* Makes an empty log: written as docs.log.tmp, then renamed, so that docs.log always
+ * has its header. Caller holds the lock. */
+static int create_log(fh_docstore *s)
+{
+    int fd = create_in_dir(s, FH_DS_TMP, O_WRONLY);
+    if (fd < 0)
+        return fd;
+    uint8_t hdr[FH_DS_HEADER_SIZE];
+    fh_ds_file_header(hdr, FH_DS_V2, new_salt());
+    if (write_all(fd, hdr, sizeof hdr) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlinkat(s->dir_fd, FH_DS_TMP, 0);
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_TMP, strerror(e));
+    }
+    close(fd);
+    if (renameat(s->dir_fd, FH_DS_TMP, s->dir_fd, FH_DS_LOG) < 0) {
+        int e = errno;
+        unlinkat(s->dir_fd, FH_DS_TMP, 0);
+        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(e));
+    }
+    if (fsync(s->dir_fd) < 0)
+        return fh_set_error(FH_E_IO, "%s: %s", s->dir, strerror(errno));
+    return 0;
+}
+
+/* Reads the file header: format version and salt. */
+static int read_file_header(fh_docstore *s)
+{
     uint8_t hdr[FH_DS_HEADER_SIZE];
     ssize_t got = pread_full(s->fd, hdr, sizeof hdr, 0);
     if (got < 0)
         return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
     if (got < (ssize_t)sizeof hdr || memcmp(hdr, FH_DS_FILE_MAGIC, 8) != 0)
         return fh_set_error(FH_E_PARSE, "%s: not a docstore", s->dir);
-    if (get_u32(hdr + 8) != FH_DS_VERSION)
-        return fh_set_error(FH_E_PARSE, "%s: docstore format version %u, this build reads %u",
-                            s->dir, get_u32(hdr + 8), FH_DS_VERSION);
-
-    struct window w = {.fd = s->fd, .size = (uint64_t)st.st_size, .buf = malloc(FH_DS_WINDOW)};
-    if (!w.buf)
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
-    int rc = 0;
-    uint64_t off = FH_DS_HEADER_SIZE;
-    s->live_bytes = FH_DS_HEADER_SIZE;
-    while (off < w.size) {
-        struct rec r;
-        int ok = check_record(&w, off, &r);
-        if (ok < 0) {
-            rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-            break;
-        }
-        if (ok == 0) {
-            int later = good_record_after(&w, off);
-            if (later < 0)
-                rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-            else if (later > 0)
-                rc = fh_set_error(FH_E_PARSE, "%s: corrupted record at offset %llu",
-                                  s->log_path, (unsigned long long)off);
-            break; /* else: an unfinished last record */
-        }
-        rc = scan_apply(s, &w, off, &r);
-        if (rc < 0)
-            break;
-        off += FH_DS_REC_HEADER + (uint64_t)r.len;
-    }
-    free(w.buf);
-    if (rc < 0)
-        return rc;
-    if (off < w.size && !s->readonly) {
-        if (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)
-            return fh_set_error(FH_E_IO, "%s: cannot cut the unfinished last record: %s",
-                                s->log_path, strerror(errno));
-    }
-    s->end = off;
-    index_squeeze(s);
+    s->version = fh_ds_get_u32(hdr + 8);
+    if (s->version != FH_DS_V1 && s->version != FH_DS_V2)
+        return fh_set_error(FH_E_PARSE, "%s: docstore format version %u, this build reads 1 "
+                            "and 2", s->dir, s->version);
+    s->salt = s->version == FH_DS_V2 ? fh_ds_get_u32(hdr + 12) : 0;
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+    s->blksize = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
     return 0;
 }
 
-/* Makes an empty log: written as docs.log.tmp, then renamed, so that docs.log always
- * has its header. Caller holds the lock. */
-static int create_log(fh_docstore *s)
+/* The open's error for a scan that found damage. */
+static int damage_error(const fh_docstore *s, const struct ds_scan *sc)
 {
-    int fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return fh_set_error(FH_E_IO, "%s: %s", s->tmp_path, strerror(errno));
-    uint8_t hdr[FH_DS_HEADER_SIZE];
-    file_header(hdr);
-    if (write_all(fd, hdr, sizeof hdr) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(s->tmp_path);
-        return fh_set_error(FH_E_IO, "%s: %s", s->tmp_path, strerror(e));
-    }
-    close(fd);
-    if (rename(s->tmp_path, s->log_path) < 0) {
-        int e = errno;
-        unlink(s->tmp_path);
-        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(e));
-    }
-    if (sync_dir(s->dir) < 0)
-        return fh_set_error(FH_E_IO, "%s: %s", s->dir, strerror(errno));
+    const struct ds_finding *f = NULL;
+    for (size_t i = 0; i < sc->n_findings && !f; i++)
+        if (sc->findings[i].kind == FH_DOCSTORE_DAMAGED)
+            f = &sc->findings[i];
+    if (!f) /* cannot be: n_damaged counts kept findings first */
+        return fh_set_error(FH_E_PARSE, "%s: damaged", s->log_path);
+    return fh_set_error(FH_E_PARSE,
+                        "%s: damage at offset %llu: %s%s%s%s (%zu damaged place%s in all; "
+                        "`flowhost docstore repair %s` drops %s)",
+                        s->log_path, (unsigned long long)f->off, f->id ? "document '" : "",
+                        f->id ? f->id : "", f->id ? "': " : "", f->what, sc->n_damaged,
+                        sc->n_damaged == 1 ? "" : "s", s->dir,
+                        sc->n_damaged == 1 ? "it" : "them");
+}
+
+int fh_ds_cut_tail(fh_docstore *s)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+    if ((uint64_t)st.st_size <= s->end)
+        return 0;
+    if (ftruncate(s->fd, (off_t)s->end) < 0 || fsync(s->fd) < 0)
+        return fh_set_error(FH_E_IO, "%s: cannot cut the unfinished last record: %s",
+                            s->log_path, strerror(errno));
     return 0;
 }
 
-/* ---- public API ---- */
+/* ---- opening and closing ---- */
 
-int fh_docstore_open(const char *path, int flags, fh_docstore **out)
+/* Opens PATH as the directory of S, making it with CREATE. */
+static int open_dir(fh_docstore *s, const char *path, bool create)
+{
+    s->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dir_fd < 0 && errno == ENOENT) {
+        if (!create)
+            return fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no such directory)", path);
+        if (mkdir(path, 0777) < 0 && errno != EEXIST)
+            return fh_set_error(FH_E_IO, "%s: cannot make the directory: %s", path,
+                                strerror(errno));
+        s->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (s->dir_fd < 0)
+        return errno == ENOTDIR
+                   ? fh_set_error(FH_E_PARSE, "%s: not a docstore (not a directory)", path)
+                   : fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Takes the writer's lock and removes a temp file a crash left. */
+static int lock_dir(fh_docstore *s)
+{
+    s->lock_fd = open_in_dir(s, FH_DS_LOCK, O_RDWR | O_CREAT, false);
+    if (s->lock_fd < 0) {
+        int rc = s->lock_fd;
+        s->lock_fd = -1;
+        return rc;
+    }
+    while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK
+                   ? fh_set_error(FH_E_STATE, "%s: in use by another process", s->dir)
+                   : fh_set_error(FH_E_IO, "%s/%s: cannot lock: %s", s->dir, FH_DS_LOCK,
+                                  strerror(errno));
+    }
+    if (unlinkat(s->dir_fd, FH_DS_TMP, 0) < 0 && errno != ENOENT)
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_TMP, strerror(errno));
+    return 0;
+}
+
+/* Opens docs.log (making it with CREATE). */
+static int open_log(fh_docstore *s, bool create)
+{
+    int flags = s->readonly ? O_RDONLY : O_RDWR | O_APPEND;
+    s->fd = open_in_dir(s, FH_DS_LOG, flags, !s->readonly);
+    if (s->fd == FH_E_NOTFOUND && create) {
+        int rc = create_log(s);
+        if (rc < 0) {
+            s->fd = -1;
+            return rc;
+        }
+        s->fd = open_in_dir(s, FH_DS_LOG, flags, true);
+    }
+    if (s->fd < 0) {
+        int rc = s->fd;
+        s->fd = -1;
+        return rc == FH_E_NOTFOUND
+                   ? fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no %s)", s->dir, FH_DS_LOG)
+                   : rc;
+    }
+    return read_file_header(s);
+}
+
+int fh_ds_open(const char *path, int flags, enum ds_open_mode mode, fh_docstore **out,
+               struct ds_scan *scan)
 {
     if (out)
         *out = NULL;
+    if (scan)
+        memset(scan, 0, sizeof *scan);
     if (!path || !*path || !out || (flags & ~(FH_DOCSTORE_CREATE | FH_DOCSTORE_READONLY)))
         return fh_set_error(FH_E_INVAL, "fh_docstore_open: invalid argument");
     bool create = flags & FH_DOCSTORE_CREATE, readonly = flags & FH_DOCSTORE_READONLY;
@@ -614,90 +411,67 @@ int fh_docstore_open(const char *path, int flags, fh_docstore **out)
     fh_docstore *s = calloc(1, sizeof *s);
     if (!s)
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
-    s->fd = s->lock_fd = -1;
+    s->dir_fd = s->fd = s->lock_fd = s->reserve_fd = -1;
     s->readonly = readonly;
     s->dir = strdup(path);
     s->log_path = join_path(path, FH_DS_LOG);
-    s->tmp_path = join_path(path, FH_DS_TMP);
-    char *lock_path = join_path(path, FH_DS_LOCK);
+    struct ds_scan local, *sc = scan ? scan : &local;
+    memset(sc, 0, sizeof *sc);
     int rc = 0;
-    if (!s->dir || !s->log_path || !s->tmp_path || !lock_path) {
+    if (!s->dir || !s->log_path) {
         rc = fh_set_error(FH_E_NOMEM, "%s: out of memory", path);
         goto fail;
     }
-
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        if (errno != ENOENT) {
-            rc = fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (!create) {
-            rc = fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no such directory)", path);
-            goto fail;
-        }
-        if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-            rc = fh_set_error(FH_E_IO, "%s: cannot make the directory: %s", path,
-                              strerror(errno));
-            goto fail;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        rc = fh_set_error(FH_E_PARSE, "%s: not a docstore (not a directory)", path);
-        goto fail;
-    }
-    /* Look before making a lock file, so that a failed open leaves nothing behind. */
-    if (!create && access(s->log_path, F_OK) < 0) {
-        rc = errno == ENOENT
-                 ? fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no %s)", path, FH_DS_LOG)
-                 : fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-        goto fail;
-    }
-
-    if (!readonly) {
-        s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (s->lock_fd < 0) {
-            rc = fh_set_error(FH_E_IO, "%s: %s", lock_path, strerror(errno));
-            goto fail;
-        }
-        while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno == EWOULDBLOCK
-                     ? fh_set_error(FH_E_STATE, "%s: in use by another process", path)
-                     : fh_set_error(FH_E_IO, "%s: cannot lock: %s", lock_path, strerror(errno));
-            goto fail;
-        }
-        /* A crashed compaction or creation leaves its temp file; we hold the lock. */
-        if (unlink(s->tmp_path) < 0 && errno != ENOENT) {
-            rc = fh_set_error(FH_E_IO, "%s: %s", s->tmp_path, strerror(errno));
-            goto fail;
-        }
-    }
-
-    s->fd = open(s->log_path, readonly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_APPEND | O_CLOEXEC);
-    if (s->fd < 0 && errno == ENOENT && create) {
-        rc = create_log(s);
-        if (rc < 0)
-            goto fail;
-        s->fd = open(s->log_path, O_RDWR | O_APPEND | O_CLOEXEC);
-    }
-    if (s->fd < 0) {
-        rc = errno == ENOENT
-                 ? fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no %s)", path, FH_DS_LOG)
-                 : fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-        goto fail;
-    }
-    rc = scan_log(s);
+    rc = open_dir(s, path, create);
     if (rc < 0)
         goto fail;
-    free(lock_path);
+    /* Look before making a lock file, so that a failed open leaves nothing behind. */
+    struct stat st;
+    if (!create && fstatat(s->dir_fd, FH_DS_LOG, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        rc = errno == ENOENT
+                 ? fh_set_error(FH_E_NOTFOUND, "%s: no docstore (no %s)", path, FH_DS_LOG)
+                 : fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+        goto fail;
+    }
+    if (!readonly && (rc = lock_dir(s)) < 0)
+        goto fail;
+    if ((rc = open_log(s, create)) < 0 || (rc = fh_ds_scan(s, sc)) < 0)
+        goto fail;
+    if (mode == DS_OPEN_STRICT && sc->n_damaged) {
+        rc = damage_error(s, sc);
+        goto fail;
+    }
+    if (!readonly) {
+        reserve_open(s);
+        if (mode == DS_OPEN_STRICT) {
+            rc = s->version == FH_DS_V1 ? fh_ds_rewrite(s, false) : fh_ds_cut_tail(s);
+            if (rc < 0) {
+                if (s->version == FH_DS_V1) {
+                    char msg[768];
+                    snprintf(msg, sizeof msg, "%s", fh_last_error());
+                    rc = fh_set_error(rc, "%s: cannot upgrade the docstore to format 2 "
+                                      "(readers still read it): %s", path, msg);
+                }
+                goto fail;
+            }
+        }
+    }
+    fh_ds_index_squeeze(&s->index);
+    if (sc == &local)
+        fh_ds_scan_free(sc);
     *out = s;
     return 0;
 
 fail:
-    free(lock_path);
+    if (sc == &local)
+        fh_ds_scan_free(sc);
     fh_docstore_close(&s);
     return rc;
+}
+
+int fh_docstore_open(const char *path, int flags, fh_docstore **out)
+{
+    return fh_ds_open(path, flags, DS_OPEN_STRICT, out, NULL);
 }
 
 void fh_docstore_close(fh_docstore **sp)
@@ -706,24 +480,31 @@ void fh_docstore_close(fh_docstore **sp)
         return;
     fh_docstore *s = *sp;
     if (s->fd >= 0) {
-        if (s->dirty)
-            (void)fsync(s->fd); /* no way to report it: fh_docstore_sync is for that */
+        /* No way to report a failure here: fh_docstore_sync is for that. */
+        if ((s->dirty || s->n_punches) && fsync(s->fd) == 0)
+            punch_run(s);
         close(s->fd);
     }
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
-    index_free(s);
+    if (s->dir_fd >= 0)
+        close(s->dir_fd);
+    fh_ds_index_free(&s->index);
+    free(s->punches);
     free(s->dir);
     free(s->log_path);
-    free(s->tmp_path);
     free(s);
     *sp = NULL;
 }
 
 size_t fh_docstore_len(const fh_docstore *s)
 {
-    return s ? s->n_live : 0;
+    return s ? s->index.n_live : 0;
 }
+
+/* ---- writing ---- */
 
 static int check_writable(const fh_docstore *s)
 {
@@ -736,10 +517,18 @@ static int check_writable(const fh_docstore *s)
 }
 
 /* Appends one record (whole, in REC) at s->end. On failure the log is cut back to
- * s->end, so that no later record follows a partial one. */
-static int append_record(fh_docstore *s, const uint8_t *rec, size_t n)
+ * s->end, so that no later record follows a partial one. When the disk is full the
+ * pending punches are done first, then (USE_RESERVE: a delete) docs.reserve is freed,
+ * each followed by one more try. */
+static int append_record(fh_docstore *s, const uint8_t *rec, size_t n, bool use_reserve)
 {
-    if (write_all(s->fd, rec, n) < 0) {
+    bool punched = false, released = false;
+    for (;;) {
+        if (write_all(s->fd, rec, n) == 0) {
+            s->end += n;
+            s->dirty = true;
+            return 0;
+        }
         int e = errno;
         while (ftruncate(s->fd, (off_t)s->end) < 0) {
             if (errno != EINTR) {
@@ -747,35 +536,20 @@ static int append_record(fh_docstore *s, const uint8_t *rec, size_t n)
                 break;
             }
         }
+        if ((e == ENOSPC || e == EDQUOT) && !s->broken) {
+            if (!punched && s->n_punches) {
+                punched = true;
+                if (punch_flush(s) == 0)
+                    continue;
+            }
+            if (use_reserve && !released) {
+                released = true;
+                if (reserve_release(s))
+                    continue;
+            }
+        }
         return fh_set_error(FH_E_IO, "%s: cannot write: %s", s->log_path, strerror(e));
     }
-    s->end += n;
-    s->dirty = true;
-    return 0;
-}
-
-/* A new buffer with the whole record: header, id, and DOC packed (DOC NULL: a DELETE). */
-static uint8_t *build_record(const char *id, size_t id_len, const Flowhost__Document *doc,
-                             size_t doc_len, size_t *n)
-{
-    size_t len = 4 + id_len + doc_len;
-    uint8_t *buf = malloc(FH_DS_REC_HEADER + len);
-    if (!buf)
-        return NULL;
-    uint8_t *p = buf + FH_DS_REC_HEADER;
-    put_u32(p, (uint32_t)id_len);
-    memcpy(p + 4, id, id_len);
-    if (doc && protobuf_c_message_pack(&doc->base, p + 4 + id_len) != doc_len) {
-        free(buf);
-        return NULL;
-    }
-    put_u32(buf, FH_DS_REC_MAGIC);
-    buf[4] = doc ? FH_DS_PUT : FH_DS_DELETE;
-    put_u32(buf + 5, (uint32_t)len);
-    uint32_t crc = crc32_update(0, buf + 4, 5);
-    put_u32(buf + 9, crc32_update(crc, p, len));
-    *n = FH_DS_REC_HEADER + len;
-    return buf;
 }
 
 int fh_docstore_put(fh_docstore *s, const fh_doc *d)
@@ -792,68 +566,135 @@ int fh_docstore_put(fh_docstore *s, const fh_doc *d)
         return fh_set_error(FH_E_INVAL, "%s: document id longer than %u bytes", s->dir,
                             FH_DS_MAX_ID);
     size_t doc_len = protobuf_c_message_get_packed_size(&doc->base);
-    if (doc_len > FH_DS_MAX_PAYLOAD - 4 - id_len)
+    if (doc_len > FH_DS_MAX_PAYLOAD - id_len)
         return fh_set_error(FH_E_INVAL, "%s: document %s is %zu bytes, more than the %u a "
                             "docstore record holds", s->dir, id, doc_len, FH_DS_MAX_PAYLOAD);
 
-    uint64_t h = hash_bytes(id, id_len);
-    size_t k = index_lookup(s, id, id_len, h);
+    uint64_t h = fh_ds_hash(id, id_len);
+    size_t k = fh_ds_index_lookup(&s->index, id, id_len, h);
     char *copy = NULL;
     if (k == SIZE_MAX) {
         copy = strdup(id);
-        if (!copy || index_reserve(s) < 0) {
+        if (!copy || fh_ds_index_reserve(&s->index) < 0) {
             free(copy);
             return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
         }
     }
     size_t n;
-    uint8_t *rec = build_record(id, id_len, doc, doc_len, &n);
+    uint8_t *rec = fh_ds_record_build(s->salt, id, id_len, doc, doc_len, &n);
     if (!rec) {
         free(copy);
         return fh_set_error(FH_E_NOMEM, "%s: out of memory for a %zu-byte record", s->dir,
                             doc_len);
     }
     uint64_t off = s->end;
-    rc = append_record(s, rec, n);
+    rc = append_record(s, rec, n, false);
     free(rec);
     if (rc < 0) {
         free(copy);
         return rc;
     }
-    uint32_t len = (uint32_t)(n - FH_DS_REC_HEADER);
-    if (copy)
-        index_append(s, copy, h, off, len);
-    else
-        index_replace(s, k, off, len);
+    if (copy) {
+        fh_ds_index_append(&s->index, copy, h, off, (uint32_t)n);
+    } else {
+        punch_add(s, k);
+        fh_ds_index_replace(&s->index, k, off, (uint32_t)n);
+    }
     return 0;
+}
+
+int fh_docstore_delete(fh_docstore *s, const char *id)
+{
+    if (!s || !id)
+        return fh_set_error(FH_E_INVAL, "fh_docstore_delete: invalid argument");
+    int rc = check_writable(s);
+    if (rc < 0)
+        return rc;
+    size_t id_len = strlen(id);
+    size_t k = fh_ds_index_lookup(&s->index, id, id_len, fh_ds_hash(id, id_len));
+    if (k == SIZE_MAX)
+        return fh_set_error(FH_E_NOTFOUND, "%s: no document %s", s->dir, id);
+    size_t n;
+    uint8_t *rec = fh_ds_record_build(s->salt, id, id_len, NULL, 0, &n);
+    if (!rec)
+        return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
+    rc = append_record(s, rec, n, true);
+    free(rec);
+    if (rc < 0)
+        return rc;
+    punch_add(s, k);
+    fh_ds_index_remove(&s->index, k);
+    return 0;
+}
+
+int fh_docstore_sync(fh_docstore *s)
+{
+    if (!s)
+        return fh_set_error(FH_E_INVAL, "fh_docstore_sync: invalid argument");
+    if (s->readonly)
+        return 0;
+    int err = fsync(s->fd) < 0 ? errno : s->sync_errno;
+    s->sync_errno = 0;
+    if (err)
+        return fh_set_error(FH_E_IO, "%s: fsync: %s", s->log_path, strerror(err));
+    s->dirty = false;
+    punch_run(s);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+static bool all_zeros(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Reads and checks the record of entries[K] into BUF (its size). 0, or a negative code. */
+static int read_record(fh_docstore *s, size_t k, uint8_t *buf, struct ds_head *h)
+{
+    const struct ds_entry *e = &s->index.entries[k];
+    /* A reader may race the writer punching a record it superseded: look twice. */
+    for (int attempt = 0;; attempt++) {
+        ssize_t got = pread_full(s->fd, buf, e->size, e->off);
+        if (got < 0)
+            return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+        enum ds_verdict v = DS_DAMAGED;
+        if ((size_t)got == e->size && fh_ds_head_parse(s->version, s->salt, buf, h) &&
+            h->size == e->size)
+            v = fh_ds_record_check(s->version, buf, h);
+        if (v != DS_DAMAGED && (h->kind != FH_DS_PUT || h->id_len != strlen(e->id) ||
+                                memcmp(buf + h->id_at, e->id, h->id_len) != 0))
+            v = DS_DAMAGED; /* a good record, not the one the index knows */
+        if (v == DS_GOOD)
+            return 0;
+        if (v == DS_DOC_DAMAGED && s->readonly && all_zeros(buf + h->doc_at, h->doc_len))
+            return fh_set_error(FH_E_NOTFOUND, "%s: document %s was deleted or replaced "
+                                "after this reader opened the docstore", s->dir, e->id);
+        if (attempt == 1 || !s->readonly)
+            return fh_set_error(FH_E_PARSE, "%s: damaged record at offset %llu (document "
+                                "'%s')", s->log_path, (unsigned long long)e->off, e->id);
+    }
 }
 
 /* Reads, checks and decodes the PUT record of entries[K]. */
 static int read_doc(fh_docstore *s, size_t k, fh_doc **out)
 {
-    const struct ds_entry *e = &s->entries[k];
-    size_t n = FH_DS_REC_HEADER + (size_t)e->len;
-    uint8_t *buf = malloc(n);
+    const struct ds_entry *e = &s->index.entries[k];
+    uint8_t *buf = malloc(e->size);
     if (!buf)
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory for a %zu-byte record", s->dir, n);
-    ssize_t got = pread_full(s->fd, buf, n, e->off);
-    if (got < 0) {
-        int err = errno;
+        return fh_set_error(FH_E_NOMEM, "%s: out of memory for a %u-byte record", s->dir,
+                            e->size);
+    struct ds_head h;
+    int rc = read_record(s, k, buf, &h);
+    if (rc < 0) {
         free(buf);
-        return fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(err));
-    }
-    const uint8_t *p = buf + FH_DS_REC_HEADER;
-    uint32_t id_len = (size_t)got == n ? get_u32(p) : 0;
-    if ((size_t)got != n || get_u32(buf) != FH_DS_REC_MAGIC || buf[4] != FH_DS_PUT ||
-        get_u32(buf + 5) != e->len || crc32_update(crc32_update(0, buf + 4, 5), p, e->len) !=
-                                          get_u32(buf + 9) ||
-        id_len > e->len - 4) {
-        free(buf);
-        return fh_set_error(FH_E_PARSE, "%s: corrupted record at offset %llu", s->log_path,
-                            (unsigned long long)e->off);
+        return rc;
     }
     Flowhost__Document *doc = (Flowhost__Document *)fh_pb_unpack(
-        &flowhost__document__descriptor, p + 4 + id_len, e->len - 4 - id_len);
+        &flowhost__document__descriptor, buf + h.doc_at, h.doc_len);
     free(buf);
     if (!doc)
         return fh_set_error(FH_E_PARSE, "%s: the record at offset %llu holds no valid document",
@@ -869,7 +710,7 @@ int fh_docstore_get(fh_docstore *s, const char *id, fh_doc **out)
     if (!s || !id || !out)
         return fh_set_error(FH_E_INVAL, "fh_docstore_get: invalid argument");
     size_t id_len = strlen(id);
-    size_t k = index_lookup(s, id, id_len, hash_bytes(id, id_len));
+    size_t k = fh_ds_index_lookup(&s->index, id, id_len, fh_ds_hash(id, id_len));
     if (k == SIZE_MAX)
         return fh_set_error(FH_E_NOTFOUND, "%s: no document %s", s->dir, id);
     return read_doc(s, k, out);
@@ -881,47 +722,14 @@ int fh_docstore_get_at(fh_docstore *s, size_t pos, fh_doc **out)
         *out = NULL;
     if (!s || !out)
         return fh_set_error(FH_E_INVAL, "fh_docstore_get_at: invalid argument");
-    if (pos >= s->n_live)
+    if (pos >= s->index.n_live)
         return fh_set_error(FH_E_RANGE, "%s: position %zu, the docstore holds %zu", s->dir,
-                            pos, s->n_live);
-    index_squeeze(s);
+                            pos, s->index.n_live);
+    fh_ds_index_squeeze(&s->index);
     return read_doc(s, pos, out);
 }
 
-int fh_docstore_delete(fh_docstore *s, const char *id)
-{
-    if (!s || !id)
-        return fh_set_error(FH_E_INVAL, "fh_docstore_delete: invalid argument");
-    int rc = check_writable(s);
-    if (rc < 0)
-        return rc;
-    size_t id_len = strlen(id);
-    size_t k = index_lookup(s, id, id_len, hash_bytes(id, id_len));
-    if (k == SIZE_MAX)
-        return fh_set_error(FH_E_NOTFOUND, "%s: no document %s", s->dir, id);
-    size_t n;
-    uint8_t *rec = build_record(id, id_len, NULL, 0, &n);
-    if (!rec)
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
-    rc = append_record(s, rec, n);
-    free(rec);
-    if (rc < 0)
-        return rc;
-    index_remove(s, k);
-    return 0;
-}
-
-int fh_docstore_sync(fh_docstore *s)
-{
-    if (!s)
-        return fh_set_error(FH_E_INVAL, "fh_docstore_sync: invalid argument");
-    if (s->readonly)
-        return 0;
-    if (fsync(s->fd) < 0)
-        return fh_set_error(FH_E_IO, "%s: fsync: %s", s->log_path, strerror(errno));
-    s->dirty = false;
-    return 0;
-}
+/* ---- rewriting (compaction, upgrade, repair) ---- */
 
 /* Writes N bytes to FD through the BUF of FILL used bytes (capacity CAP), flushing as
  * needed; big pieces go straight through. */
@@ -940,58 +748,155 @@ static int buffered_write(int fd, uint8_t *buf, size_t cap, size_t *fill, const 
     return 0;
 }
 
-/* Copies every live record, in position order, to the temp log FD; fills OFFS with their
- * new offsets. Every record is checked on the way: compaction never copies corruption. */
-static int compact_copy(fh_docstore *s, int fd, uint64_t *offs)
+/* Copies every live record, in position order, to the new log FD as format 2 records
+ * with SALT; fills OFFS and SIZES with their new places. Every record is checked on the
+ * way: a rewrite never copies damage. On a write error *ERR gets errno. */
+static int rewrite_copy(fh_docstore *s, int fd, uint32_t salt, uint64_t *offs,
+                        uint32_t *sizes, int *err)
 {
     enum { CAP = 1 << 20 };
     uint8_t *out = malloc(CAP), *rec = NULL;
-    size_t fill = 0, rec_cap = 0;
+    size_t rec_cap = 0, fill = 0;
     int rc = 0;
     if (!out)
         return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
-    uint8_t hdr[FH_DS_HEADER_SIZE];
-    file_header(hdr);
+    uint8_t hdr[FH_DS_MAX_HEADER];
+    fh_ds_file_header(hdr, FH_DS_V2, salt);
     uint64_t off = FH_DS_HEADER_SIZE;
-    if (buffered_write(fd, out, CAP, &fill, hdr, sizeof hdr) < 0)
+    if (buffered_write(fd, out, CAP, &fill, hdr, FH_DS_HEADER_SIZE) < 0)
         goto write_error;
-    for (size_t k = 0; k < s->n_entries; k++) {
-        const struct ds_entry *e = &s->entries[k];
-        size_t n = FH_DS_REC_HEADER + (size_t)e->len;
-        if (n > rec_cap) {
-            uint8_t *r = realloc(rec, n);
+    for (size_t k = 0; k < s->index.n_entries; k++) {
+        const struct ds_entry *e = &s->index.entries[k];
+        if (e->size > rec_cap) {
+            uint8_t *r = realloc(rec, e->size);
             if (!r) {
                 rc = fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
                 goto done;
             }
             rec = r;
-            rec_cap = n;
+            rec_cap = e->size;
         }
-        ssize_t got = pread_full(s->fd, rec, n, e->off);
-        if (got < 0) {
-            rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+        struct ds_head h;
+        rc = read_record(s, k, rec, &h);
+        if (rc < 0)
             goto done;
-        }
-        if ((size_t)got != n || get_u32(rec) != FH_DS_REC_MAGIC ||
-            crc32_update(crc32_update(0, rec + 4, 5), rec + FH_DS_REC_HEADER, e->len) !=
-                get_u32(rec + 9)) {
-            rc = fh_set_error(FH_E_PARSE, "%s: corrupted record at offset %llu", s->log_path,
-                              (unsigned long long)e->off);
-            goto done;
-        }
+        /* The id and the document are copied as they are; only a format 1 header, or a
+         * new salt, needs a new header. */
+        fh_ds_head_write(hdr, salt, FH_DS_PUT, h.id_len, h.doc_len,
+                         fh_ds_crc32(0, rec + h.id_at, h.id_len),
+                         s->version == FH_DS_V2 ? h.doc_crc
+                                                : fh_ds_crc32(0, rec + h.doc_at, h.doc_len));
         offs[k] = off;
-        off += n;
-        if (buffered_write(fd, out, CAP, &fill, rec, n) < 0)
+        sizes[k] = FH_DS_V2_HEADER + h.id_len + h.doc_len;
+        off += sizes[k];
+        if (buffered_write(fd, out, CAP, &fill, hdr, FH_DS_V2_HEADER) < 0 ||
+            buffered_write(fd, out, CAP, &fill, rec + h.id_at, (size_t)h.id_len + h.doc_len) < 0)
             goto write_error;
     }
     if (write_all(fd, out, fill) < 0 || fsync(fd) < 0)
         goto write_error;
     goto done;
 write_error:
-    rc = fh_set_error(FH_E_IO, "%s: %s", s->tmp_path, strerror(errno));
+    *err = errno;
+    rc = fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_TMP, strerror(errno));
 done:
     free(out);
     free(rec);
+    return rc;
+}
+
+/* The new log with its old one's permissions and, when we may, owner: a repair run by
+ * root must not leave a log its flow cannot open. */
+static void copy_mode(int from, int to)
+{
+    struct stat st;
+    if (fstat(from, &st) == 0) {
+        (void)fchmod(to, st.st_mode & 07777);
+        if (fchown(to, st.st_uid, st.st_gid) < 0) {
+            /* only root may change the owner: the log stays the caller's */
+        }
+    }
+}
+
+int fh_ds_rewrite(fh_docstore *s, bool keep_old)
+{
+    int rc = check_writable(s);
+    if (rc < 0)
+        return rc;
+    fh_ds_index_squeeze(&s->index);
+    (void)punch_flush(s); /* frees space the new log may need; failure costs only that */
+    size_t n = s->index.n_entries ? s->index.n_entries : 1;
+    uint64_t *offs = malloc(n * sizeof *offs);
+    uint32_t *sizes = malloc(n * sizeof *sizes);
+    if (!offs || !sizes) {
+        free(offs);
+        free(sizes);
+        return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
+    }
+    uint32_t salt = s->version == FH_DS_V2 ? s->salt : new_salt();
+    int fd = -1;
+    for (bool released = false;;) {
+        /* The temp file is the new log's descriptor from the start: once renamed there is
+         * no open() left that could fail. */
+        fd = create_in_dir(s, FH_DS_TMP, O_RDWR | O_APPEND);
+        if (fd < 0) {
+            rc = fd;
+            goto fail;
+        }
+        copy_mode(s->fd, fd);
+        int err = 0;
+        rc = rewrite_copy(s, fd, salt, offs, sizes, &err);
+        if (rc == 0)
+            break;
+        close(fd);
+        fd = -1;
+        unlinkat(s->dir_fd, FH_DS_TMP, 0);
+        if ((err != ENOSPC && err != EDQUOT) || released || !reserve_release(s))
+            goto fail;
+        released = true;
+    }
+    if (keep_old) {
+        if ((unlinkat(s->dir_fd, FH_DS_BEFORE_REPAIR, 0) < 0 && errno != ENOENT) ||
+            linkat(s->dir_fd, FH_DS_LOG, s->dir_fd, FH_DS_BEFORE_REPAIR, 0) < 0) {
+            rc = fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_BEFORE_REPAIR, strerror(errno));
+            goto fail;
+        }
+    }
+    if (renameat(s->dir_fd, FH_DS_TMP, s->dir_fd, FH_DS_LOG) < 0) {
+        rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+        goto fail;
+    }
+    /* Both logs hold the same documents, so if this directory sync fails and the rename
+     * is lost in a crash, the old log comes back with the same contents: nothing to undo
+     * and nothing to report. */
+    (void)fsync(s->dir_fd);
+    close(s->fd);
+    s->fd = fd;
+    uint64_t end = FH_DS_HEADER_SIZE;
+    for (size_t k = 0; k < s->index.n_entries; k++) {
+        s->index.entries[k].off = offs[k];
+        s->index.entries[k].size = sizes[k];
+        end += sizes[k];
+    }
+    free(offs);
+    free(sizes);
+    s->index.live_bytes = end - FH_DS_HEADER_SIZE;
+    s->end = end;
+    s->version = FH_DS_V2;
+    s->salt = salt;
+    s->dirty = false;
+    s->n_punches = 0; /* they were in the old log */
+    s->punch_bytes = 0;
+    reserve_fill(s);
+    return 0;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(s->dir_fd, FH_DS_TMP, 0);
+    }
+    free(offs);
+    free(sizes);
     return rc;
 }
 
@@ -1002,41 +907,8 @@ int fh_docstore_compact(fh_docstore *s)
     int rc = check_writable(s);
     if (rc < 0)
         return rc;
-    index_squeeze(s);
-    if (s->live_bytes == s->end)
+    fh_ds_index_squeeze(&s->index);
+    if (FH_DS_HEADER_SIZE + s->index.live_bytes == s->end)
         return 0; /* nothing dead in the log */
-    uint64_t *offs = malloc((s->n_entries ? s->n_entries : 1) * sizeof *offs);
-    if (!offs)
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory", s->dir);
-    /* The temp file is the new log's descriptor from the start: once renamed there is
-     * no open() left that could fail. */
-    int fd = open(s->tmp_path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        free(offs);
-        return fh_set_error(FH_E_IO, "%s: %s", s->tmp_path, strerror(errno));
-    }
-    rc = compact_copy(s, fd, offs);
-    if (rc == 0 && rename(s->tmp_path, s->log_path) < 0)
-        rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
-    if (rc < 0) {
-        close(fd);
-        unlink(s->tmp_path);
-        free(offs);
-        return rc;
-    }
-    /* Both logs hold the same documents, so if this directory sync fails and the rename
-     * is lost in a crash, the old log comes back with the same contents: nothing to undo
-     * and nothing to report. */
-    (void)sync_dir(s->dir);
-    close(s->fd);
-    s->fd = fd;
-    uint64_t end = FH_DS_HEADER_SIZE;
-    for (size_t k = 0; k < s->n_entries; k++) {
-        s->entries[k].off = offs[k];
-        end += FH_DS_REC_HEADER + (uint64_t)s->entries[k].len;
-    }
-    free(offs);
-    s->end = s->live_bytes = end;
-    s->dirty = false;
-    return 0;
+    return fh_ds_rewrite(s, false);
 }

@@ -1,7 +1,11 @@
-/* NDJSON input: one document object per line, read with getline so that a line of any
- * length works and memory stays at the longest line. */
+/* NDJSON input: one document object per line, read by the line reader (line_reader.h)
+ * so that memory stays at the longest line, which has a bound: a longer one, a read
+ * error or no memory is an error naming the line, never the end of the input. */
 #include "json_internal.h"
+#include "line_reader.h"
 #include "util.h"
+
+#include <flowhost/source.h>
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,8 +21,7 @@ struct fh_ndjson_reader {
     FILE *f;       /* the open file, or stdin */
     bool is_stdin; /* stdin is not ours to close */
     char *path;    /* as given, for messages ("<stdin>" for "-") */
-    char *line;    /* getline's buffer, reused across lines */
-    size_t cap;    /* its capacity */
+    fh_line_reader lines; /* reads F, lines of FH_SOURCE_DEFAULT_MAX_LINE bytes at most */
     long lineno;   /* 1-based number of the line last read */
 };
 
@@ -42,6 +45,7 @@ int fh_ndjson_open(const char *path, fh_ndjson_reader **out)
         free(r);
         return fh_set_error(FH_E_IO, "%s: %s", path, strerror(err));
     }
+    fh_line_reader_init(&r->lines, r->f, r->path, FH_SOURCE_DEFAULT_MAX_LINE);
     *out = r;
     return 0;
 }
@@ -60,17 +64,12 @@ int fh_ndjson_next(fh_ndjson_reader *r, fh_doc **out)
     if (!r || !out)
         return fh_set_error(FH_E_INVAL, "fh_ndjson_next: NULL argument");
     for (;;) {
-        errno = 0;
-        ssize_t n = getline(&r->line, &r->cap, r->f);
-        if (n < 0) {
-            if (ferror(r->f))
-                return fh_set_error(FH_E_IO, "%s:%ld: %s", r->path, r->lineno + 1,
-                                    strerror(errno ? errno : EIO));
-            return 0;
-        }
-        r->lineno++;
-        const char *text = r->line;
-        size_t len = (size_t)n;
+        const char *text;
+        size_t len;
+        int rc = fh_line_reader_next(&r->lines, &text, &len);
+        if (rc <= 0)
+            return rc;
+        r->lineno = r->lines.lineno;
         /* A UTF-8 byte order mark, as some editors write, is not JSON. */
         if (r->lineno == 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
             text += 3;
@@ -79,7 +78,7 @@ int fh_ndjson_next(fh_ndjson_reader *r, fh_doc **out)
         if (is_blank(text, len))
             continue;
         struct fh_json_error err;
-        int rc = fh_doc_parse_json(text, len, out, &err);
+        rc = fh_doc_parse_json(text, len, out, &err);
         if (rc < 0) {
             /* One line is one JSON text, so jansson's line is always 1: the file's line
              * number is ours; the column comes from jansson or from the field search. */
@@ -96,7 +95,7 @@ void fh_ndjson_close(fh_ndjson_reader **r)
         return;
     if (!(*r)->is_stdin && (*r)->f)
         fclose((*r)->f);
-    free((*r)->line);
+    fh_line_reader_free(&(*r)->lines);
     free((*r)->path);
     free(*r);
     *r = NULL;

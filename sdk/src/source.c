@@ -1,7 +1,7 @@
 /* Document sources: format detection, the options every format shares (size,
  * sampling_rate), the NDJSON source and the docstore source. CSV, files and .npy live in
  * source_csv.c, source_files.c and source_npy.c behind the vtable of source_internal.h. */
-#define _GNU_SOURCE /* getline, strcasecmp */
+#define _GNU_SOURCE /* strcasecmp */
 #include "source_internal.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "json_internal.h"
+#include "line_reader.h"
 #include "util.h"
 #include <flowhost/docstore.h>
 #include <flowhost/error.h>
@@ -37,6 +38,7 @@ void fh_source_options_init(fh_source_options *o)
     o->sampling_rate = 1.0;
     o->read_mode = FH_READ_URI;
     o->array_as = FH_ARRAY_AS_TENSOR;
+    o->max_line = FH_SOURCE_DEFAULT_MAX_LINE;
 }
 
 static const char *const format_names[] = {
@@ -134,8 +136,7 @@ typedef struct ndjson_state {
     FILE *f;                        /* the open file, or stdin */
     bool is_stdin;                  /* stdin is not ours to close */
     char *path;                     /* for messages ("<stdin>" for "-") */
-    char *line;                     /* getline's buffer, reused across lines */
-    size_t cap;                     /* its capacity */
+    fh_line_reader lines;           /* reads F, lines of max_line bytes at most */
     long lineno;                    /* 1-based number of the line last read */
     fh_value *resolver;             /* a copy of the field resolver, or NULL */
 } ndjson_state;
@@ -194,7 +195,7 @@ static void ndjson_close(void *state)
         return;
     if (s->f && !s->is_stdin)
         fclose(s->f);
-    free(s->line);
+    fh_line_reader_free(&s->lines);
     free(s->path);
     fh_value_destroy(&s->resolver);
     free(s);
@@ -337,17 +338,12 @@ static int ndjson_next(void *state, fh_doc **out)
 {
     ndjson_state *s = state;
     for (;;) {
-        errno = 0;
-        ssize_t n = getline(&s->line, &s->cap, s->f);
-        if (n < 0) {
-            if (ferror(s->f))
-                return fh_set_error(FH_E_IO, "%s:%ld: %s", s->path, s->lineno + 1,
-                                    strerror(errno ? errno : EIO));
-            return 0;
-        }
-        s->lineno++;
-        const char *text = s->line;
-        size_t len = (size_t)n;
+        const char *text;
+        size_t len;
+        int rc = fh_line_reader_next(&s->lines, &text, &len);
+        if (rc <= 0)
+            return rc;
+        s->lineno = s->lines.lineno;
         if (s->lineno == 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
             text += 3; /* a UTF-8 byte order mark, as some editors write */
             len -= 3;
@@ -381,6 +377,8 @@ int fh_source_open_ndjson(const char *path, const fh_source_options *o, fh_sourc
         ndjson_close(s);
         return fh_set_error(FH_E_IO, "%s: %s", path, strerror(err));
     }
+    fh_line_reader_init(&s->lines, s->f, s->path,
+                        o->max_line ? o->max_line : FH_SOURCE_DEFAULT_MAX_LINE);
     r->ops = &ndjson_ops;
     r->state = s;
     return 0;
@@ -396,13 +394,15 @@ typedef struct docstore_state {
 static int docstore_next(void *state, fh_doc **out)
 {
     docstore_state *s = state;
-    if (s->pos >= fh_docstore_len(s->store))
-        return 0;
-    int rc = fh_docstore_get_at(s->store, s->pos, out);
-    if (rc < 0)
-        return rc;
-    s->pos++;
-    return 1;
+    while (s->pos < fh_docstore_len(s->store)) {
+        int rc = fh_docstore_get_at(s->store, s->pos++, out);
+        /* A document deleted or replaced since the source opened, whose bytes its writer
+         * gave back: it is no longer there to give. */
+        if (rc == FH_E_NOTFOUND)
+            continue;
+        return rc < 0 ? rc : 1;
+    }
+    return 0;
 }
 
 static void docstore_close(void *state)

@@ -41,7 +41,8 @@ typedef struct walk_ctx {
     char **segs;       /* the pattern's segments */
     size_t nsegs;
     files_state *out;  /* where matches go */
-    int error;         /* FH_E_NOMEM when an allocation failed */
+    int error;         /* FH_E_NOMEM when an allocation failed, FH_E_IO (message set) when
+                          a directory could not be read through */
 } walk_ctx;
 
 static bool has_glob_chars(const char *s)
@@ -85,6 +86,20 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
+/* The next entry of the directory D (named DIR), or NULL at its end or on an error,
+ * which goes to C: a directory that cannot be read through must not pass for a shorter
+ * one, or its files would be left out in silence. (One that cannot be opened at all is
+ * skipped, as glob does.) */
+static struct dirent *next_entry(walk_ctx *c, DIR *d, const char *dir)
+{
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e && errno && !c->error)
+        c->error = fh_set_error(FH_E_IO, "%s: cannot read the directory: %s", *dir ? dir : ".",
+                                strerror(errno));
+    return e;
+}
+
 static bool is_regular(const char *path)
 {
     struct stat st;
@@ -106,7 +121,7 @@ static void walk_all(walk_ctx *c, const char *dir, int depth)
     if (!d)
         return; /* unreadable: skipped, as glob does */
     struct dirent *e;
-    while (!c->error && (e = readdir(d)) != NULL) {
+    while (!c->error && (e = next_entry(c, d, dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         char *child = join(dir, e->d_name);
@@ -140,7 +155,7 @@ static void walk(walk_ctx *c, const char *dir, size_t i, int depth)
         if (!d)
             return;
         struct dirent *e;
-        while (!c->error && (e = readdir(d)) != NULL) {
+        while (!c->error && (e = next_entry(c, d, dir)) != NULL) {
             if (e->d_name[0] == '.')
                 continue;
             char *child = join(dir, e->d_name);
@@ -172,7 +187,7 @@ static void walk(walk_ctx *c, const char *dir, size_t i, int depth)
     if (!d)
         return;
     struct dirent *e;
-    while (!c->error && (e = readdir(d)) != NULL) {
+    while (!c->error && (e = next_entry(c, d, dir)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         if (fnmatch(seg, e->d_name, FNM_PERIOD) != 0)
@@ -395,7 +410,8 @@ int fh_source_open_files(const char *pattern, const fh_source_options *o, fh_sou
     free(copy);
     if (c.error) {
         files_close(s);
-        return fh_set_error(FH_E_NOMEM, "%s: out of memory", pattern);
+        return c.error == FH_E_NOMEM ? fh_set_error(FH_E_NOMEM, "%s: out of memory", pattern)
+                                     : c.error;
     }
     if (s->n == 0) {
         files_close(s);

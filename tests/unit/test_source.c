@@ -4,13 +4,16 @@
 #define _GNU_SOURCE /* asprintf, mkdtemp, nftw */
 #include <ftw.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -180,6 +183,7 @@ static void test_options_init(void **state)
     assert_null(o.field_resolver);
     assert_int_equal(o.read_mode, FH_READ_URI);
     assert_int_equal(o.array_as, FH_ARRAY_AS_TENSOR);
+    assert_int_equal(o.max_line, FH_SOURCE_DEFAULT_MAX_LINE);
 }
 
 static void test_format_of(void **state)
@@ -599,6 +603,160 @@ static void test_ndjson_errors(void **state)
     p = tmp_path(state, "absent.ndjson");
     assert_open_fails(p, FH_FORMAT_AUTO, NULL, FH_E_IO, "No such file");
     free(p);
+}
+
+/* A line of LEN bytes: {"text":"xxx..."} (LEN >= 12). Caller frees. */
+static char *json_line(size_t len)
+{
+    char *l = malloc(len + 1);
+    assert_non_null(l);
+    memcpy(l, "{\"text\":\"", 9);
+    memset(l + 9, 'x', len - 11);
+    memcpy(l + len - 2, "\"}", 2);
+    l[len] = '\0';
+    return l;
+}
+
+/* Lines have a bound (max_line): a longer one is an error naming the file and the line,
+ * and so is every later call; nothing over the bound is ever kept in memory, so input
+ * with no newline (/dev/zero) ends in an error, not in all memory; a line of any length
+ * under it works, the last one without a newline too. */
+static void test_ndjson_max_line(void **state)
+{
+    char *p = tmp_path(state, "long.ndjson");
+    char *exact = json_line(100), *over = json_line(101);
+    char *text;
+    assert_true(asprintf(&text, "{\"id\":\"a\"}\r\n%s\n%s\n{\"id\":\"after\"}\n", exact, over) > 0);
+    write_file(p, text, strlen(text));
+    fh_source_options o;
+    fh_source_options_init(&o);
+    o.max_line = 100;
+    fh_source *s = open_ok(p, FH_FORMAT_AUTO, &o);
+    fh_doc *d = next_ok(s);
+    assert_string_equal(fh_doc_id(d), "a");
+    fh_doc_destroy(&d);
+    d = next_ok(s); /* exactly max_line bytes */
+    assert_int_equal(strlen(fh_doc_text(d)), 89);
+    fh_doc_destroy(&d);
+    assert_int_equal(fh_source_next(s, &d), FH_E_RANGE);
+    char *want;
+    assert_true(asprintf(&want, "%s:3: a line longer than 100 bytes", p) > 0);
+    if (strncmp(fh_last_error(), want, strlen(want)) != 0)
+        fail_msg("'%s' does not start with '%s'", fh_last_error(), want);
+    assert_non_null(strstr(fh_last_error(), "--max-line"));
+    assert_int_equal(fh_source_next(s, &d), FH_E_RANGE); /* never the end after that */
+    assert_null(d);
+    fh_source_close(&s);
+    free(want);
+    free(text);
+
+    /* the last line, without a newline: under the bound it is a document, over it an
+     * error */
+    assert_true(asprintf(&text, "{\"id\":\"a\"}\n%s", exact) > 0);
+    write_file(p, text, strlen(text));
+    s = open_ok(p, FH_FORMAT_AUTO, &o);
+    assert_int_equal(count_docs(s), 2);
+    fh_source_close(&s);
+    free(text);
+    assert_true(asprintf(&text, "{\"id\":\"a\"}\n%s", over) > 0);
+    write_file(p, text, strlen(text));
+    s = open_ok(p, FH_FORMAT_AUTO, &o);
+    d = next_ok(s);
+    fh_doc_destroy(&d);
+    assert_int_equal(fh_source_next(s, &d), FH_E_RANGE);
+    assert_non_null(strstr(fh_last_error(), "long.ndjson:2: a line longer than 100 bytes"));
+    fh_source_close(&s);
+    free(text);
+
+    /* lines longer than one read (64 KiB) under the default bound */
+    char *big = json_line(300000);
+    assert_true(asprintf(&text, "%s\n%s\n", big, big) > 0);
+    write_file(p, text, strlen(text));
+    s = open_ok(p, FH_FORMAT_AUTO, NULL);
+    d = next_ok(s);
+    assert_int_equal(strlen(fh_doc_text(d)), 300000 - 11);
+    fh_doc_destroy(&d);
+    d = next_ok(s);
+    fh_doc_destroy(&d);
+    assert_end(s);
+    fh_source_close(&s);
+    free(text);
+    free(big);
+
+    /* /dev/zero: one endless line, refused at the default bound */
+    s = open_ok("/dev/zero", FH_FORMAT_NDJSON, NULL);
+    assert_int_equal(fh_source_next(s, &d), FH_E_RANGE);
+    assert_string_equal(fh_last_error(),
+                        "/dev/zero:1: a line longer than 67108864 bytes (the most an input line "
+                        "may have; --max-line, in C max_line, raises it)");
+    fh_source_close(&s);
+
+    /* a read error is an error, not the end */
+    s = open_ok("/proc/self/mem", FH_FORMAT_NDJSON, NULL);
+    assert_int_equal(fh_source_next(s, &d), FH_E_IO);
+    assert_non_null(strstr(fh_last_error(), "/proc/self/mem:1: "));
+    fh_source_close(&s);
+    free(exact);
+    free(over);
+    free(p);
+}
+
+/* No memory for a line is an error naming it, never the end of the input (getline
+ * reported ENOMEM as the end). In a child with a small address space; not under ASan,
+ * whose shadow memory needs a large one. */
+static void test_ndjson_no_memory(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    printf("skipped under AddressSanitizer: it cannot run with RLIMIT_AS\n");
+#else
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim = {.rlim_cur = 256 << 20, .rlim_max = 256 << 20};
+        if (setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(3);
+        fh_source_options o;
+        fh_source_options_init(&o);
+        o.max_line = (size_t)1 << 30;
+        fh_source *s = NULL;
+        if (fh_source_open("/dev/zero", FH_FORMAT_NDJSON, &o, &s) != 0)
+            _exit(4);
+        fh_doc *d = NULL;
+        int rc = fh_source_next(s, &d);
+        if (rc != FH_E_NOMEM || !strstr(fh_last_error(), "/dev/zero:1: out of memory for a line"))
+            _exit(5);
+        _exit(fh_source_next(s, &d) == FH_E_NOMEM ? 0 : 6);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
+/* A line is given as soon as its newline arrives: input from a pipe whose writer has
+ * more to say later is not held back (a read that waits to fill a buffer would hang
+ * here; the alarm turns that into a failure). */
+static void test_ndjson_pipe_streams(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *one = "{\"id\":\"first\"}\n";
+    assert_int_equal(write(fds[1], one, strlen(one)), (ssize_t)strlen(one));
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+    fh_source *s = open_ok(path, FH_FORMAT_NDJSON, NULL);
+    alarm(10);
+    fh_doc *d = next_ok(s);
+    alarm(0);
+    assert_string_equal(fh_doc_id(d), "first");
+    fh_doc_destroy(&d);
+    close(fds[1]);
+    assert_end(s);
+    fh_source_close(&s);
+    close(fds[0]);
 }
 
 /* ---- files ---- */
@@ -1236,6 +1394,23 @@ static void test_docstore_source(void **state)
     }
     assert_end(s);
     fh_source_close(&s);
+
+    /* A document its writer deletes after the source opened, and whose bytes it gives
+     * back, is left out, not an error. */
+    assert_int_equal(fh_docstore_open(dir, 0, &ds), 0);
+    fh_doc *big = fh_doc_new();
+    static unsigned char blob[1 << 16];
+    fh_doc_set_id(big, "big");
+    assert_int_equal(fh_doc_set_blob(big, blob, sizeof blob), 0);
+    assert_int_equal(fh_docstore_put(ds, big), 0);
+    fh_doc_destroy(&big);
+    assert_int_equal(fh_docstore_sync(ds), 0);
+    s = open_ok(dir, FH_FORMAT_AUTO, NULL);
+    assert_int_equal(fh_docstore_delete(ds, "big"), 0);
+    assert_int_equal(fh_docstore_sync(ds), 0);
+    assert_int_equal(count_docs(s), 3);
+    fh_source_close(&s);
+    fh_docstore_close(&ds);
     free(dir);
 
     char *none = tmp_path(state, "nothing");
@@ -1259,6 +1434,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_large, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_ndjson_resolver_and_tags),
         cmocka_unit_test_setup_teardown(test_ndjson_errors, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_ndjson_max_line, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test(test_ndjson_no_memory),
+        cmocka_unit_test(test_ndjson_pipe_streams),
         cmocka_unit_test(test_files_patterns),
         cmocka_unit_test_setup_teardown(test_files_read_modes, make_tmpdir, remove_tmpdir),
         cmocka_unit_test_setup_teardown(test_npy_dtypes, make_tmpdir, remove_tmpdir),

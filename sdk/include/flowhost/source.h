@@ -50,6 +50,9 @@ typedef enum fh_array_as {
     FH_ARRAY_AS_EMBEDDING   /* .npy: each row, converted to float32, is its embedding */
 } fh_array_as;
 
+/* The longest NDJSON line a source takes by default (fh_source_options.max_line). */
+#define FH_SOURCE_DEFAULT_MAX_LINE ((size_t)64 << 20)
+
 typedef struct fh_source_options {
     size_t size;                   /* at most this many documents; 0: all */
     double sampling_rate;          /* keep each document with this probability, in (0, 1];
@@ -61,9 +64,14 @@ typedef struct fh_source_options {
                                       fields go to tags. NULL: none. */
     fh_read_mode read_mode;        /* files */
     fh_array_as array_as;          /* .npy */
+    size_t max_line;               /* NDJSON: the longest line in bytes; a longer one is an
+                                      error (FH_E_RANGE), so that input with no newline
+                                      cannot take all memory. 0: FH_SOURCE_DEFAULT_MAX_LINE
+                                      (64 MiB) */
 } fh_source_options;
 
-/* Fills *O with the defaults: all documents, no sampling, no shuffle, uri only, tensor. */
+/* Fills *O with the defaults: all documents, no sampling, no shuffle, uri only, tensor,
+ * lines of 64 MiB at most. */
 void fh_source_options_init(fh_source_options *o);
 
 /* Opens PATH (a file, a directory, a glob pattern, or "-") as FORMAT. Returns 0, or
@@ -74,7 +82,9 @@ int fh_source_open(const char *path, fh_source_format format, const fh_source_op
                    fh_source **out);
 
 /* The next document: returns 1 with *OUT set (the caller owns it), 0 at the end, or a
- * negative code with "FILE:LINE: ..." or "FILE: offset N: ..." in fh_last_error(). */
+ * negative code with "FILE:LINE: ..." or "FILE: offset N: ..." in fh_last_error(): a
+ * read error, a line over max_line (FH_E_RANGE) or no memory for one is never taken for
+ * the end of the input. */
 int fh_source_next(fh_source *s, fh_doc **out);
 
 /* fh_source_next with the signature of fh_input_fn, for fh_client_post_input:
