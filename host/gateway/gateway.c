@@ -163,8 +163,11 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     g->n_execs = opts->cfg->n_executors;
     g->n_slots = opts->max_inflight ? opts->max_inflight : (size_t)opts->cfg->max_inflight;
     /* The last slots are kept for requests that wait: a no_wait request that finds no
-     * more room than this is answered "busy". */
+     * more room than this is answered "busy". A flow of one slot keeps none: that slot
+     * would be reserved for ever. */
     g->reserve = g->n_slots / 16 > 0 ? g->n_slots / 16 : 1;
+    if (g->reserve >= g->n_slots)
+        g->reserve = g->n_slots - 1;
     /* Room for a few of the largest requests at once, and no more. */
     g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
     g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
