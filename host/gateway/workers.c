@@ -67,7 +67,9 @@ void gw_mark_down(fh_gateway *g, exec_state *e, const char *why)
     e->probing = false;
     e->restart_at_ms = 0;
     e->probe_at_ms = fh_monotonic_ms() + BREAKER_PROBE_MS;
-    snprintf(e->down_reason, sizeof e->down_reason, "executor '%s' is down: %s", e->cfg->name, why);
+    /* Names are at most 64 characters: the reason fits whole up to 400. */
+    snprintf(e->down_reason, sizeof e->down_reason, "executor '%s' is down: %.400s", e->cfg->name,
+             why);
     gw_log("%s (a new worker is tried in %d ms)", e->down_reason, BREAKER_PROBE_MS);
     int i;
     while ((i = gw_dequeue(g, e)) >= 0)
