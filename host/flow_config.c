@@ -597,7 +597,7 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
 static const char *const flow_keys[] = {"jtype", "version", "with", "executors", NULL};
 static const char *const with_keys[] = {"port", "host", "prefetch", "env", "timeout_ready",
                                         "workspace", "plugin_path", "max_message_size",
-                                        "max_inflight", NULL};
+                                        "max_inflight", "timeout_drain", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
                                          NULL};
@@ -970,7 +970,9 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
         (rc = get_int(s, "max_message_size", fh_yaml_map_get(w, "max_message_size", NULL), 1024,
                       INT_MAX, &cfg->max_message_size)) < 0 ||
         (rc = get_int(s, "max_inflight", fh_yaml_map_get(w, "max_inflight", NULL), 1, 65536,
-                      &cfg->max_inflight)) < 0)
+                      &cfg->max_inflight)) < 0 ||
+        (rc = get_int(s, "timeout_drain", fh_yaml_map_get(w, "timeout_drain", NULL), 0,
+                      INT_MAX, &cfg->timeout_drain_ms)) < 0)
         return rc;
     const fh_yaml_node *h = fh_yaml_map_get(w, "host", NULL);
     char *host;
@@ -1119,6 +1121,7 @@ static int parse(const char *text, size_t len, const char *name, const char *dir
     cfg->timeout_ready_ms = 60000;
     cfg->max_message_size = FH_FLOW_DEFAULT_MAX_MESSAGE;
     cfg->max_inflight = FH_FLOW_DEFAULT_MAX_INFLIGHT;
+    cfg->timeout_drain_ms = FH_FLOW_DEFAULT_TIMEOUT_DRAIN;
     cfg->path = strdup(name);
     cfg->dir = strdup(dir);
     cfg->host = strdup("127.0.0.1");

@@ -44,6 +44,7 @@ typedef struct fh_flow_executor {
 
 #define FH_FLOW_DEFAULT_MAX_MESSAGE (256 << 20)
 #define FH_FLOW_DEFAULT_MAX_INFLIGHT 1024
+#define FH_FLOW_DEFAULT_TIMEOUT_DRAIN 20000
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */
@@ -51,7 +52,11 @@ typedef struct fh_flow_config {
     char *host;              /* with.host, default "127.0.0.1" */
     int port;                /* with.port, 0: an ephemeral port */
     int prefetch;            /* with.prefetch, default 0 (no per-client cap) */
-    int timeout_ready_ms;    /* with.timeout_ready, default 60000; -1: wait forever */
+    int timeout_ready_ms;    /* with.timeout_ready, default 60000; -1: wait forever. The
+                                deadline of every start of a worker, restarts too */
+    int timeout_drain_ms;    /* with.timeout_drain, default FH_FLOW_DEFAULT_TIMEOUT_DRAIN:
+                                after SIGINT/SIGTERM, requests not answered within this
+                                get an error and the workers are stopped */
     int max_message_size;    /* with.max_message_size in bytes, default
                                 FH_FLOW_DEFAULT_MAX_MESSAGE: a larger message is refused
                                 on every socket of the flow */

@@ -2,8 +2,11 @@
 #define _GNU_SOURCE
 #include "supervisor.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,8 @@
 #include <unistd.h>
 
 #include <flowhost/error.h>
+
+#include "util.h"
 
 extern char **environ;
 
@@ -92,6 +97,9 @@ int fh_supervisor_spawn(const char *self_exe, const char *spec_path, const fh_va
         _exit(127);
     }
     free_envp(envp);
+    /* The child makes its group too, but perhaps after the host already wants to kill
+     * it; whichever runs first wins, the other fails harmlessly. */
+    setpgid(child, child);
     *pid = child;
     return 0;
 }
@@ -110,13 +118,113 @@ void fh_describe_exit(int status, char *buf, size_t size)
     }
 }
 
+void fh_supervisor_kill_group(pid_t pid)
+{
+    if (pid > 0)
+        kill(-pid, SIGKILL);
+}
+
+pid_t fh_supervisor_reap(int *status)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    /* WNOWAIT leaves it a zombie: its pid, and so the id of the group it leads, cannot
+     * be taken by another process until it is reaped below. */
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 0;
+    kill(-si.si_pid, SIGKILL); /* fails (ESRCH) when it leads no group: fine */
+    pid_t pid;
+    while ((pid = waitpid(si.si_pid, status, 0)) < 0 && errno == EINTR)
+        ;
+    return pid;
+}
+
 void fh_supervisor_kill_all(const pid_t *pids, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (pids[i] > 0)
-            kill(pids[i], SIGKILL);
+        if (pids[i] > 0) {
+            fh_supervisor_kill_group(pids[i]);
+            kill(pids[i], SIGKILL); /* in case it is not in its group yet */
+        }
     for (size_t i = 0; i < n; i++)
         if (pids[i] > 0)
             while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
                 ;
+}
+
+int fh_supervisor_adopt_orphans(void)
+{
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        return fh_set_error(FH_E_IO, "cannot become a child subreaper: %s", strerror(errno));
+    return 0;
+}
+
+/* The parent pid in /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold spaces and
+ * parentheses: the last ')' ends it), or -1. */
+static pid_t parent_of(const char *pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *end = strrchr(buf, ')');
+    char state;
+    int ppid;
+    if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return (pid_t)ppid;
+}
+
+size_t fh_supervisor_kill_strays(const pid_t *keep, size_t n)
+{
+    /* /proc/self/task/TID/children would list them directly, but kernels built without
+     * CONFIG_PROC_CHILDREN lack it: read every process's parent instead. */
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    pid_t self = getpid();
+    size_t found = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9' || parent_of(de->d_name) != self)
+            continue;
+        pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+        bool ours = false;
+        for (size_t i = 0; keep != NULL && i < n && !ours; i++)
+            ours = keep[i] == pid;
+        if (ours)
+            continue;
+        found++;
+        /* A stray that made a session of its own leads a group its children share. */
+        if (getpgid(pid) == pid)
+            kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+    }
+    closedir(d);
+    return found;
+}
+
+size_t fh_supervisor_end_children(int wait_ms)
+{
+    int64_t deadline = fh_monotonic_ms() + wait_ms;
+    for (;;) {
+        int status;
+        pid_t pid;
+        while ((pid = fh_supervisor_reap(&status)) > 0)
+            ;
+        if (pid < 0)
+            return 0; /* no child left */
+        size_t left = fh_supervisor_kill_strays(NULL, 0);
+        if (fh_monotonic_ms() >= deadline)
+            return left;
+        usleep(5000); /* SIGKILLed processes take a moment to end */
+    }
 }

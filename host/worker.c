@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "plugin_loader.h"
 #include "util.h"
 #include "wire.h"
+#include "worker_beat.h"
 
 /* How often the worker checks that the host is still there while idle. */
 #define FH_WORKER_POLL_MS 500
@@ -37,6 +39,7 @@ typedef struct worker {
     fh_log_level log_level;
     void *zctx;
     void *sock;
+    fh_worker_beat beat;           /* heartbeats while a handler runs */
     pid_t parent;
 } worker;
 
@@ -278,7 +281,27 @@ static void handle_request(worker *w, fh_wire_msg *m)
     }
     int64_t start = fh_now_us();
     fh_handler_fn fn = lookup(w, env->endpoint);
+    /* The socket is the beat thread's while the documents are decoded, handled and
+     * encoded: a long handler keeps its worker heard. */
+    fh_worker_beat_enter(&w->beat);
     bool produced = fn != NULL && run_handler(w, fn, env, &in, &out);
+    fh_worker_beat_leave(&w->beat);
+    /* A frame over max_message_size would make the gateway drop this connection, and
+     * the request with it: such a reply is an error, and the documents go on as they
+     * came (they were within the limit). */
+    size_t limit = w->spec->max_message_size > 0 ? (size_t)w->spec->max_message_size : SIZE_MAX;
+    if (produced && fh_wire_docs_size(&out) > limit) {
+        snprintf(why, sizeof why,
+                 "the reply's documents are %zu bytes, over the flow's max_message_size (%zu)",
+                 fh_wire_docs_size(&out), limit);
+        fh_wire_docs_close(&out);
+        produced = false;
+        if (fh_envelope_set_error(env, w->spec->name, why) != 0) {
+            flowhost__envelope__free_unpacked(env, NULL);
+            reply_error(w, &in, why);
+            return;
+        }
+    }
     zmq_msg_t env_frame;
     if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
         fh_pb_pack_msg(&env->base, &env_frame) != 0) {
@@ -288,6 +311,15 @@ static void handle_request(worker *w, fh_wire_msg *m)
         return;
     }
     flowhost__envelope__free_unpacked(env, NULL);
+    if (zmq_msg_size(&env_frame) > limit) {
+        snprintf(why, sizeof why,
+                 "the reply's envelope is %zu bytes, over the flow's max_message_size (%zu)",
+                 zmq_msg_size(&env_frame), limit);
+        zmq_msg_close(&env_frame);
+        fh_wire_docs_close(&out);
+        reply_error(w, &in, why);
+        return;
+    }
     /* Passed through, or failed: the documents go on exactly as they came. */
     if (fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, produced ? &out : &in,
                           0) != 0)
@@ -351,7 +383,13 @@ int fh_worker_main(const char *spec_path)
         fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name, fh_last_error());
         goto out;
     }
+    /* Without the thread, a long handler would look dead to the gateway: no start. */
+    if (fh_worker_beat_start(&w.beat, w.sock) != 0) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name, fh_last_error());
+        goto out;
+    }
     serve(&w);
+    fh_worker_beat_stop(&w.beat);
     if (w.loaded.type != NULL && w.loaded.type->fini != NULL)
         w.loaded.type->fini(w.state);
     status = 0;

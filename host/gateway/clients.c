@@ -116,11 +116,19 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     if (i < 0)
         return;
     slot *s = &g->slots[i];
-    if (env->status != NULL) { /* a client cannot send a request already failed */
+    if (env->status == NULL) {
+        zmq_msg_move(&s->env_frame, &m->frames[3]);
+    } else { /* a client cannot send a request already failed: the frame sent on to the
+              * executors must not say so either, so it is encoded again */
         flowhost__status__free_unpacked(env->status, NULL);
         env->status = NULL;
+        zmq_msg_close(&s->env_frame);
+        if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0) {
+            zmq_msg_init(&s->env_frame);
+            gw_fail(g, i, NULL, fh_last_error());
+            return;
+        }
     }
-    zmq_msg_move(&s->env_frame, &m->frames[3]);
     char why[LIMIT_WHY_MAX] = "";
     if (fh_wire_docs_take(&s->docs, m, 4) != 0 || !gw_within_limit(g, &s->docs, "request", why)) {
         if (why[0] == '\0')

@@ -132,7 +132,7 @@ static int wait_ready(fh_gateway *g)
                 return fh_set_error(FH_E_STATE, "interrupted while starting");
             int status;
             pid_t pid;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            while ((pid = fh_supervisor_reap(&status)) > 0) {
                 exec_state *e = gw_exec_by_pid(g, pid);
                 if (e == NULL)
                     continue;
@@ -164,8 +164,11 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     g->n_execs = opts->cfg->n_executors;
     g->n_slots = opts->max_inflight ? opts->max_inflight : (size_t)opts->cfg->max_inflight;
     /* The last slots are kept for requests that wait: a no_wait request that finds no
-     * more room than this is answered "busy". */
+     * more room than this is answered "busy". A flow of one slot keeps none: that slot
+     * would be reserved for ever. */
     g->reserve = g->n_slots / 16 > 0 ? g->n_slots / 16 : 1;
+    if (g->reserve >= g->n_slots)
+        g->reserve = g->n_slots - 1;
     /* Room for a few of the largest requests at once, and no more. */
     g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
     g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
@@ -198,6 +201,9 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         rc = fh_set_error(FH_E_IO, "signalfd: %s", strerror(errno));
         goto failed;
     }
+    /* What plugins start and leave behind comes back to the host, which ends it. */
+    if ((rc = fh_supervisor_adopt_orphans()) != 0)
+        goto failed;
     if ((rc = fh_runtime_dir_create(&g->rundir)) != 0)
         goto failed;
     g->zctx = zmq_ctx_new();
@@ -233,6 +239,15 @@ int fh_gateway_serve(fh_gateway *g)
         bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
         int n = room ? 3 : 2;
         int wait = gw_check_timers(g);
+        if (g->draining) {
+            int64_t left = g->drain_deadline_ms - fh_monotonic_ms();
+            if (left <= 0) {
+                gw_expire_drain(g);
+                continue;
+            }
+            if (wait < 0 || left < wait)
+                wait = (int)left;
+        }
         if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
@@ -249,8 +264,10 @@ int fh_gateway_serve(fh_gateway *g)
                     return 0;
                 }
                 g->draining = true;
+                g->drain_deadline_ms = fh_monotonic_ms() + g->cfg->timeout_drain_ms;
                 if (g->inflight > 0)
-                    gw_log("shutting down: answering %zu requests in flight", g->inflight);
+                    gw_log("shutting down: answering %zu requests in flight (at most %d ms)",
+                           g->inflight, g->cfg->timeout_drain_ms);
             }
         }
         fh_wire_msg m;
@@ -274,12 +291,14 @@ void fh_gateway_destroy(fh_gateway **gp)
     fh_gateway *g = gp ? *gp : NULL;
     if (g == NULL)
         return;
-    if (g->back != NULL)
+    if (g->back != NULL) {
         gw_stop_workers(g);
-    else
+    } else {
         for (size_t i = 0; i < g->n_execs; i++)
             if (g->execs[i].pid > 0)
                 fh_supervisor_kill_all(&g->execs[i].pid, 1);
+        fh_supervisor_end_children(STRAY_WAIT_MS);
+    }
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
         if (g->slots[i].used)
             gw_slot_free(g, (int)i);

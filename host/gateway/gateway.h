@@ -27,7 +27,9 @@ typedef struct fh_gateway_options {
 
 /* Sets everything up and waits until every worker is ready (at most the flow's
  * timeout_ready). SIGINT, SIGTERM and SIGCHLD are blocked in the calling process from
- * here on: the gateway takes them through a signalfd. On success stores a new gateway
+ * here on: the gateway takes them through a signalfd. The calling process becomes a
+ * child subreaper and the gateway reaps and kills every child of it that is not one of
+ * its workers: it must have no children of its own. On success stores a new gateway
  * the caller owns in *OUT and returns 0. On failure everything started is stopped and
  * removed, and the return is negative with fh_last_error() naming the executor that
  * failed and why. */
@@ -37,12 +39,14 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out);
 const char *fh_gateway_address(const fh_gateway *g);
 
 /* Serves until SIGINT or SIGTERM, then drains: stops taking requests, answers those in
- * flight, and returns 0. A second signal while draining returns at once. Returns
- * negative on a fatal transport error. */
+ * flight, and returns 0; those still in flight after the flow's timeout_drain are
+ * answered with an error (and their workers killed) first. A second signal while
+ * draining returns at once. Returns negative on a fatal transport error. */
 int fh_gateway_serve(fh_gateway *g);
 
-/* Stops the workers (DISCONNECT, then SIGKILL after a grace period), closes the sockets,
- * removes the runtime directory, frees *G and sets it to NULL. Accepts NULL. */
+/* Stops the workers (DISCONNECT to idle ones, then SIGKILL after a grace period of 3 s;
+ * busy ones at once) and every process they started, closes the sockets, removes the
+ * runtime directory, frees *G and sets it to NULL. Accepts NULL. */
 void fh_gateway_destroy(fh_gateway **g);
 
 #endif

@@ -24,10 +24,17 @@
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
-#define HEARTBEAT_MS 2000          /* an idle worker is asked how it is this often... */
-#define HEARTBEAT_MISSES 3         /* ...and is dead after this many unanswered */
+#define HEARTBEAT_MS 2000          /* a ready worker is asked how it is this often (a busy
+                                      one beats on its own, see worker_beat.h)... */
+#define HEARTBEAT_MISSES 3         /* ...and is lost after this many periods of silence */
 #define BACKOFF_FIRST_MS 100       /* delay before the second restart in a row... */
 #define BACKOFF_MAX_MS 5000        /* ...doubling up to this */
+#define BREAKER_DEATHS 5           /* an executor whose workers die this often in a row... */
+#define BREAKER_WINDOW_MS 30000    /* ...within this long is down (its circuit breaker
+                                      opens): its requests fail at once... */
+#define BREAKER_PROBE_MS 5000      /* ...and a new worker is tried this long after each
+                                      failure; its first request answered closes it */
+#define STRAY_WAIT_MS 1000         /* the host's last sweep of plugin-started processes */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
 
 /* A request inside the flow. */
@@ -49,21 +56,29 @@ typedef struct slot {
 typedef struct exec_state {
     const fh_flow_executor *cfg;
     char *spec_path;
-    pid_t pid;                    /* 0 when no process runs */
+    pid_t pid;                    /* 0 when no process runs (or the gateway gave up on
+                                     it: it is being killed) */
     pid_t last_pid;               /* the process before, whose last words may still come */
     unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
     size_t id_len;
     bool ready;
     int busy;                     /* the slot it holds, or -1 */
     int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
-    bool killed;                  /* the gateway killed it (timeout): not a crash */
+    int64_t started_ms;           /* when its process was started: the start deadline
+                                     (timeout_ready) counts from here */
     int crashes;                  /* deaths since its last successful reply */
+    int64_t died_ms[BREAKER_DEATHS]; /* when the last deaths in a row were: entry
+                                        crashes % BREAKER_DEATHS is the oldest */
     int64_t heard_ms;             /* when it last sent anything */
     int64_t pinged_ms;            /* when it was last sent a HEARTBEAT */
     int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
     int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
     int start_failures;           /* deaths before READY, in a row */
-    bool down;                    /* given up: requests for it get an error */
+    bool down;                    /* circuit breaker open: requests for it get an error
+                                     at once (but see probing) */
+    bool probing;                 /* down, and the worker running is a probe: once ready,
+                                     it gets one request; an answer closes the breaker */
+    int64_t probe_at_ms;          /* down: a probe worker is started then; 0: none due */
     char down_reason[512];
 } exec_state;
 
@@ -88,6 +103,10 @@ struct fh_gateway {
     size_t reserve;               /* slots a no_wait request may not take */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
     bool draining;
+    int64_t timers_ms;            /* when gw_check_timers last ran */
+    int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
+    bool drain_expired;           /* that happened: nothing is sent to workers any more */
+    char drain_why[160];          /* and this is what the requests still inside get */
 };
 
 #define LIMIT_WHY_MAX 200 /* room for gw_within_limit's reason */
@@ -131,12 +150,22 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m);
 int gw_read_signals(fh_gateway *g);
 
 /* workers.c */
-/* Starts a worker process for E. Returns 0 or negative (fh_last_error). */
+/* Starts a worker process for E (its start deadline counts from now). Returns 0 or
+ * negative (fh_last_error). */
 int gw_spawn(fh_gateway *g, exec_state *e);
 /* The executor whose worker has process id PID, or NULL. */
 exec_state *gw_exec_by_pid(fh_gateway *g, pid_t pid);
-/* Gives up on E: its queued requests and every later one get WHY at once. */
+/* Opens E's circuit breaker: its queued requests and every later one get "executor 'X'
+ * is down: WHY" at once, until a probe worker started BREAKER_PROBE_MS from now answers
+ * a request. */
 void gw_mark_down(fh_gateway *g, exec_state *e, const char *why);
+/* Gives up on E's worker (WHY says why, "executor 'X' ..."): kills it with everything
+ * it started, answers its request with WHY, counts a death, and starts a new worker (or
+ * opens the breaker). */
+void gw_lose_worker(fh_gateway *g, exec_state *e, const char *why);
+/* The drain deadline passed: every request still inside is answered with an error, and
+ * the workers that hold one are killed. */
+void gw_expire_drain(fh_gateway *g);
 /* A READY from a worker: 0, or negative when the executor could not start (fh_last_error
  * says why). *WHICH (may be NULL) gets its executor, or NULL for a malformed message. */
 int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which);
@@ -144,9 +173,11 @@ int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which);
 void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m);
 /* Timeouts, heartbeats and due restarts: the milliseconds to the next deadline, or -1. */
 int gw_check_timers(fh_gateway *g);
-/* Collects ended child processes and answers for their requests. */
+/* Collects ended child processes, answers for their requests, and kills what plugins
+ * started that outlived its worker. */
 void gw_reap(fh_gateway *g);
-/* Asks every worker to stop, waits up to STOP_GRACE_MS, then kills what is left. */
+/* Asks every idle worker to stop, kills busy ones, waits up to STOP_GRACE_MS, then
+ * kills what is left, and every process the workers started. */
 void gw_stop_workers(fh_gateway *g);
 
 #endif

@@ -143,10 +143,10 @@ static void send_to(fh_gateway *g, exec_state *e, int i)
     }
     if (fh_wire_send_docs(g->back, e->id, e->id_len, FH_CMD_REQUEST, &env_frame, &docs,
                           ZMQ_DONTWAIT) != 0) {
-        e->busy = -1;
+        /* Its connection is gone (ROUTER_MANDATORY): so is the worker, for the flow. */
         char why[700];
         snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
-        gw_fail(g, i, e->cfg, why);
+        gw_lose_worker(g, e, why);
     }
 }
 
@@ -158,8 +158,13 @@ void gw_advance(fh_gateway *g, int i)
         gw_finish(g, i);
         return;
     }
+    if (g->drain_expired) { /* a request let in from its client's gate too late */
+        gw_fail(g, i, NULL, g->drain_why);
+        return;
+    }
     exec_state *e = &g->execs[s->step];
-    if (e->down) {
+    /* Down: fail at once, but for the one request a ready probe worker may take. */
+    if (e->down && !(e->probing && e->ready && e->busy < 0)) {
         gw_fail(g, i, e->cfg, e->down_reason);
         return;
     }

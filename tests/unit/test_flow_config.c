@@ -213,6 +213,8 @@ static void test_defaults(void **state)
     assert_string_equal(c->host, "127.0.0.1");
     assert_int_equal(c->prefetch, 0);
     assert_int_equal(c->timeout_ready_ms, 60000);
+    assert_int_equal(c->timeout_drain_ms, FH_FLOW_DEFAULT_TIMEOUT_DRAIN);
+    assert_int_equal(c->timeout_drain_ms, 20000);
     assert_null(c->workspace);
     assert_int_equal(c->n_plugin_path, 0);
     assert_non_null(c->env);
@@ -226,6 +228,13 @@ static void test_defaults(void **state)
     c = parse_ok(HDR "with: {plugin_path: ../flows/sub/.}\nexecutors: []\n");
     assert_int_equal(c->n_plugin_path, 1);
     assert_path(c->plugin_path[0], "sub");
+    fh_flow_config_destroy(&c);
+    /* timeout_drain: 0 answers what is left at once */
+    c = parse_ok(HDR "with: {timeout_drain: 0}\nexecutors: []\n");
+    assert_int_equal(c->timeout_drain_ms, 0);
+    fh_flow_config_destroy(&c);
+    c = parse_ok(HDR "with: {timeout_drain: 1500}\nexecutors: []\n");
+    assert_int_equal(c->timeout_drain_ms, 1500);
     fh_flow_config_destroy(&c);
 }
 
@@ -471,7 +480,7 @@ static void test_unknown_key(void **state)
     m = parse_fail(HDR "with: {zzzzzz: 1}\nexecutors: []\n", FH_E_PARSE);
     assert_string_equal(m, "t.yml:3:8: unknown key 'zzzzzz' in with (valid keys: port, "
                            "host, prefetch, env, timeout_ready, workspace, plugin_path, "
-                           "max_message_size, max_inflight)");
+                           "max_message_size, max_inflight, timeout_drain)");
     m = parse_fail(HDR "executors:\n  - name: a\n    use_with: {}\n", FH_E_PARSE);
     assert_contains(m, "t.yml:5:5: unknown key 'use_with' in executors[0] (did you mean "
                        "'uses_with'?)");
@@ -514,6 +523,8 @@ static void test_wrong_type(void **state)
     assert_contains(m, "'uses_with' must be a mapping, not a list");
     m = parse_fail(HDR "executors:\n  - uses: [a]\n", FH_E_TYPE);
     assert_contains(m, "'uses' must be a string or a mapping, not a list");
+    m = parse_fail(HDR "with: {timeout_drain: 1s}\nexecutors: []\n", FH_E_TYPE);
+    assert_contains(m, "t.yml:3:23: 'timeout_drain' must be an integer, not a string");
     m = parse_fail(HDR "executors:\n  - timeout: soon\n", FH_E_TYPE);
     assert_contains(m, "t.yml:4:14: 'timeout' must be an integer, not a string");
     m = parse_fail(HDR "with: {plugin_path: [a, {b: c}]}\nexecutors: []\n", FH_E_TYPE);
@@ -531,6 +542,8 @@ static void test_out_of_range(void **state)
     assert_contains(m, "'prefetch' must be between 0 and");
     m = parse_fail(HDR "with: {timeout_ready: -2}\nexecutors: []\n", FH_E_RANGE);
     assert_contains(m, "'timeout_ready' must be between -1 and");
+    m = parse_fail(HDR "with: {timeout_drain: -1}\nexecutors: []\n", FH_E_RANGE);
+    assert_string_equal(m, "t.yml:3:23: 'timeout_drain' must be between 0 and 2147483647, not -1");
     m = parse_fail(HDR "executors:\n  - timeout: -1\n", FH_E_RANGE);
     assert_contains(m, "t.yml:4:14: 'timeout' must be between 0 and");
     m = parse_fail(HDR "executors:\n  - uses_with: {n: 99999999999999999999}\n", FH_E_RANGE);
