@@ -52,7 +52,7 @@ static const char usage[] =
     "  --seed N               seed of --sampling-rate and --shuffle (default: random)\n"
     "  --read-mode MODE       files: uri (default), text or bytes\n"
     "  --as WHAT              .npy: each row as the document's tensor (default) or embedding\n"
-    "  --max-line BYTES       NDJSON: the longest line taken (default 64M; K, M, G suffixes);\n"
+    "  --max-line BYTES       NDJSON: the longest line taken (default 256M; K, M, G suffixes);\n"
     "                         a longer one is an error\n"
     "  --progress             a progress bar on stderr\n"
     "  --no-wait              when the flow is full, get a 'busy' error instead of waiting\n"

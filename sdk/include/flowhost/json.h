@@ -42,7 +42,7 @@ typedef struct fh_ndjson_reader fh_ndjson_reader;
  * Returns 0, or FH_E_IO ("PATH: No such file or directory"). */
 int fh_ndjson_open(const char *path, fh_ndjson_reader **out);
 /* Reads the next document into *OUT (caller owns it): returns 1, 0 at the end, or
- * FH_E_PARSE / FH_E_TYPE / FH_E_IO / FH_E_RANGE (a line over 64 MiB) / FH_E_NOMEM with
+ * FH_E_PARSE / FH_E_TYPE / FH_E_IO / FH_E_RANGE (a line over max_line, 256 MiB by default) / FH_E_NOMEM with
  * "PATH:LINE:COLUMN: ..." or "PATH:LINE: ..." in fh_last_error(). */
 int fh_ndjson_next(fh_ndjson_reader *r, fh_doc **out);
 /* Closes the file (not stdin) and frees *R; sets *R to NULL. Accepts NULL. */

@@ -50,8 +50,9 @@ typedef enum fh_array_as {
     FH_ARRAY_AS_EMBEDDING   /* .npy: each row, converted to float32, is its embedding */
 } fh_array_as;
 
-/* The longest NDJSON line a source takes by default (fh_source_options.max_line). */
-#define FH_SOURCE_DEFAULT_MAX_LINE ((size_t)64 << 20)
+/* The longest NDJSON line a source takes by default (fh_source_options.max_line): the
+ * default max_message_size, the most one request may carry anyway. */
+#define FH_SOURCE_DEFAULT_MAX_LINE ((size_t)256 << 20)
 
 typedef struct fh_source_options {
     size_t size;                   /* at most this many documents; 0: all */
@@ -67,11 +68,11 @@ typedef struct fh_source_options {
     size_t max_line;               /* NDJSON: the longest line in bytes; a longer one is an
                                       error (FH_E_RANGE), so that input with no newline
                                       cannot take all memory. 0: FH_SOURCE_DEFAULT_MAX_LINE
-                                      (64 MiB) */
+                                      (256 MiB) */
 } fh_source_options;
 
 /* Fills *O with the defaults: all documents, no sampling, no shuffle, uri only, tensor,
- * lines of 64 MiB at most. */
+ * lines of 256 MiB at most. */
 void fh_source_options_init(fh_source_options *o);
 
 /* Opens PATH (a file, a directory, a glob pattern, or "-") as FORMAT. Returns 0, or
