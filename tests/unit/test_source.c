@@ -686,11 +686,11 @@ static void test_ndjson_max_line(void **state)
     /* /dev/zero: one endless line, refused at the default bound */
     s = open_ok("/dev/zero", FH_FORMAT_NDJSON, NULL);
     assert_int_equal(fh_source_next(s, &d), FH_E_RANGE);
-    char want[200];
-    snprintf(want, sizeof want,
+    char zero_msg[200];
+    snprintf(zero_msg, sizeof zero_msg,
              "/dev/zero:1: a line longer than %zu bytes (the most an input line may have; "
              "--max-line, in C max_line, raises it)", (size_t)FH_SOURCE_DEFAULT_MAX_LINE);
-    assert_string_equal(fh_last_error(), want);
+    assert_string_equal(fh_last_error(), zero_msg);
     fh_source_close(&s);
 
     /* a read error is an error, not the end */
