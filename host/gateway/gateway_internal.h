@@ -21,6 +21,7 @@
 
 #define MAX_ID FH_CLIENT_ID_MAX     /* longest ZeroMQ routing id */
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
+#define MAX_REQUEST_ID 256         /* longest request id accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
 #define HEARTBEAT_MS 2000          /* an idle worker is asked how it is this often... */
