@@ -69,6 +69,7 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     s->client_len = idlen;
     s->env = env;
     s->start_us = fh_now_us();
+    s->admitted = false;
     return i;
 }
 
@@ -181,5 +182,5 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     /* What the slot holds: the frames as they came, and the envelope decoded. */
     s->bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
     g->inflight_bytes += s->bytes;
-    gw_enter_gate(g, i);
+    gw_replies_admit(g, i);
 }

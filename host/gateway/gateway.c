@@ -51,7 +51,7 @@ int gw_read_signals(fh_gateway *g)
 static int bind_sockets(fh_gateway *g)
 {
     int zero = 0, one = 1;
-    int hwm = (int)g->n_slots * 2;
+    int hwm = (int)g->n_slots * 2, rcvhwm = FRONT_RCVHWM;
     g->front = zmq_socket(g->zctx, ZMQ_ROUTER);
     g->back = zmq_socket(g->zctx, ZMQ_ROUTER);
     if (g->front == NULL || g->back == NULL)
@@ -63,6 +63,7 @@ static int bind_sockets(fh_gateway *g)
         zmq_setsockopt(g->front, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->back, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
         return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
     snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
@@ -204,7 +205,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         rc = fh_set_error(FH_E_ZMQ, "cannot start ZeroMQ: %s", zmq_strerror(errno));
         goto failed;
     }
-    if ((rc = bind_sockets(g)) != 0)
+    if ((rc = gw_replies_init(g, g->n_slots)) != 0 || (rc = bind_sockets(g)) != 0)
         goto failed;
     for (size_t i = 0; i < g->n_execs; i++)
         if ((rc = gw_write_spec(g, i)) != 0 || (rc = gw_spawn(g, &g->execs[i])) != 0)
@@ -225,18 +226,21 @@ const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
 int fh_gateway_serve(fh_gateway *g)
 {
     while (!(g->draining && g->inflight == 0)) {
-        zmq_pollitem_t items[3] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+        /* The client socket last: it is left out while the flow is full. */
+        zmq_pollitem_t items[4] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
                                    {g->back, 0, ZMQ_POLLIN, 0},
+                                   {NULL, gw_replies_fd(g), ZMQ_POLLIN, 0},
                                    {g->front, 0, ZMQ_POLLIN, 0}};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
         bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
-        int n = room ? 3 : 2;
+        int n = room ? 4 : 3;
         int wait = gw_check_timers(g);
         if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         }
+        gw_replies_wake(g, items[2].revents & ZMQ_POLLIN);
         if (items[0].revents & ZMQ_POLLIN) {
             int sig = gw_read_signals(g);
             if (sig & 2)
@@ -258,7 +262,7 @@ int fh_gateway_serve(fh_gateway *g)
             gw_on_worker_message(g, &m);
             fh_wire_close(&m);
         }
-        for (int k = 0; k < BATCH && n == 3 && (items[2].revents & ZMQ_POLLIN) &&
+        for (int k = 0; k < BATCH && n == 4 && (items[3].revents & ZMQ_POLLIN) &&
                         g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&
                         fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
             gw_on_client_message(g, &m);
@@ -288,6 +292,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         zmq_close(g->back);
     if (g->zctx)
         zmq_ctx_term(g->zctx);
+    gw_replies_free(g); /* ZeroMQ has let every reply go */
     if (g->rundir) {
         fh_runtime_dir_remove(g->rundir);
         free(g->rundir);

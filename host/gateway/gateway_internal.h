@@ -4,6 +4,7 @@
  *   routing.c  slots, the walk of a request through the executors, the prefetch gate
  *   workers.c  worker processes: start, READY, replies, deaths, timers, stop
  *   spec.c     the executor spec file each worker reads
+ *   replies.c  replies clients have not taken: counted, and bounded
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -29,6 +30,10 @@
 #define BACKOFF_FIRST_MS 100       /* delay before the second restart in a row... */
 #define BACKOFF_MAX_MS 5000        /* ...doubling up to this */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
+/* Requests ZeroMQ takes in from one client before it stops reading that connection
+ * (TCP then holds the client back): while the flow is full, what a client has sent
+ * waits in its own connection, not in the host's memory. */
+#define FRONT_RCVHWM 8
 
 /* A request inside the flow. */
 typedef struct slot {
@@ -43,6 +48,7 @@ typedef struct slot {
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */
+    bool admitted;                /* counted in its client's requests let in (replies.c) */
 } slot;
 
 /* An executor and its one worker process. */
@@ -87,6 +93,7 @@ struct fh_gateway {
     size_t max_bytes;             /* stop reading clients above this */
     size_t reserve;               /* slots a no_wait request may not take */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
+    struct gw_replies *replies;   /* replies clients have not taken (replies.c) */
     bool draining;
 };
 
@@ -126,6 +133,25 @@ void gw_release_gate(fh_gateway *g, int i);
 bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what, char *why);
 /* Handles one message from the client socket (M is the caller's; frames may be moved). */
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m);
+
+/* replies.c */
+/* Counts replies for up to MAX_CLIENTS clients at once. Returns 0 or negative. */
+int gw_replies_init(fh_gateway *g, size_t max_clients);
+/* Frees the counters: after the ZeroMQ context is terminated (no frame is left). */
+void gw_replies_free(fh_gateway *g);
+/* The eventfd that becomes readable when ZeroMQ let replies go while requests wait. */
+int gw_replies_fd(const fh_gateway *g);
+/* Bytes of replies ZeroMQ holds for clients, all together. */
+size_t gw_replies_bytes(const fh_gateway *g);
+/* Sends the reply of slot I: ENV_FRAME and the slot's documents (both moved), each frame
+ * counted until ZeroMQ lets it go. Returns as fh_wire_send_docs. */
+int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame);
+/* Lets slot I on to the prefetch gate when its client has room for more replies;
+ * otherwise it waits, in order, until the client reads. */
+void gw_replies_admit(fh_gateway *g, int i);
+/* Lets in what waits and has room again (READABLE: the eventfd is), sweeps unused
+ * counters now and then; lets everything in while draining. Call every loop turn. */
+void gw_replies_wake(fh_gateway *g, bool readable);
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
 int gw_read_signals(fh_gateway *g);
