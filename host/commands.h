@@ -10,5 +10,6 @@ int fh_cmd_run(int argc, char **argv);
 int fh_cmd_post(int argc, char **argv, const char *endpoint);
 int fh_cmd_validate(int argc, char **argv);
 int fh_cmd_worker(int argc, char **argv);
+int fh_cmd_keygen(int argc, char **argv);
 
 #endif
