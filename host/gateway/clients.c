@@ -104,6 +104,7 @@ static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const
 
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
 {
+    gw_door_delivered(g, m);
     size_t idlen, envlen;
     fh_wire_data(m, 0, &idlen);
     int cmd = fh_wire_command(m, 1);

@@ -69,6 +69,8 @@ static int bind_sockets(fh_gateway *g)
     snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
     if (zmq_bind(g->back, g->backend_ep) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
+    if (gw_door_init(g) != 0)
+        return FH_E_ZMQ;
     char ep[300];
     if (g->cfg->port > 0)
         snprintf(ep, sizeof ep, "tcp://%s:%d", g->cfg->host, g->cfg->port);
@@ -81,7 +83,7 @@ static int bind_sockets(fh_gateway *g)
     if (zmq_getsockopt(g->front, ZMQ_LAST_ENDPOINT, last, &len) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot read the bound address: %s", zmq_strerror(errno));
     snprintf(g->address, sizeof g->address, "%s", strncmp(last, "tcp://", 6) == 0 ? last + 6 : last);
-    return 0;
+    return gw_door_bound(g);
 }
 
 /* Takes the READYs on the workers' socket, waiting up to WAIT_MS for each: 0, or the
@@ -227,20 +229,25 @@ int fh_gateway_serve(fh_gateway *g)
 {
     while (!(g->draining && g->inflight == 0)) {
         /* The client socket last: it is left out while the flow is full. */
-        zmq_pollitem_t items[4] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[6] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
                                    {g->back, 0, ZMQ_POLLIN, 0},
-                                   {NULL, gw_replies_fd(g), ZMQ_POLLIN, 0},
-                                   {g->front, 0, ZMQ_POLLIN, 0}};
+                                   {NULL, gw_replies_fd(g), ZMQ_POLLIN, 0}};
+        size_t n = 3 + gw_door_poll_items(g, items + 3), front = n;
+        items[front] = (zmq_pollitem_t){g->front, 0, ZMQ_POLLIN, 0};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
         bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
-        int n = room ? 4 : 3;
-        int wait = gw_check_timers(g);
-        if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
+        if (room)
+            n++;
+        int wait = gw_check_timers(g), door = gw_door_timer(g);
+        if (door >= 0 && (wait < 0 || door < wait))
+            wait = door;
+        if (zmq_poll(items, (int)n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         }
         gw_replies_wake(g, items[2].revents & ZMQ_POLLIN);
+        gw_door_service(g, items + 3);
         if (items[0].revents & ZMQ_POLLIN) {
             int sig = gw_read_signals(g);
             if (sig & 2)
@@ -262,7 +269,7 @@ int fh_gateway_serve(fh_gateway *g)
             gw_on_worker_message(g, &m);
             fh_wire_close(&m);
         }
-        for (int k = 0; k < BATCH && n == 4 && (items[3].revents & ZMQ_POLLIN) &&
+        for (int k = 0; k < BATCH && n > front && (items[front].revents & ZMQ_POLLIN) &&
                         g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&
                         fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
             gw_on_client_message(g, &m);
@@ -286,6 +293,7 @@ void fh_gateway_destroy(fh_gateway **gp)
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
         if (g->slots[i].used)
             gw_slot_free(g, (int)i);
+    gw_door_free(g);
     if (g->front)
         zmq_close(g->front);
     if (g->back)

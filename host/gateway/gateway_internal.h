@@ -5,6 +5,7 @@
  *   workers.c  worker processes: start, READY, replies, deaths, timers, stop
  *   spec.c     the executor spec file each worker reads
  *   replies.c  replies clients have not taken: counted, and bounded
+ *   door.c     the client socket's door: keys, connections, what one connection holds
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -94,6 +95,7 @@ struct fh_gateway {
     size_t reserve;               /* slots a no_wait request may not take */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
     struct gw_replies *replies;   /* replies clients have not taken (replies.c) */
+    struct gw_door *door;         /* who gets in, how many (door.c) */
     bool draining;
 };
 
@@ -152,6 +154,25 @@ void gw_replies_admit(fh_gateway *g, int i);
 /* Lets in what waits and has room again (READABLE: the eventfd is), sweeps unused
  * counters now and then; lets everything in while draining. Call every loop turn. */
 void gw_replies_wake(fh_gateway *g, bool readable);
+
+/* door.c */
+/* Raises the descriptor limit, sets the client socket up (keys, ZAP, monitor) before it
+ * is bound. Returns 0 or negative (fh_last_error). */
+int gw_door_init(fh_gateway *g);
+/* After the client socket is bound: finds its listening descriptor, warns when it is open
+ * beyond the loopback interface without keys. Returns 0. */
+int gw_door_bound(fh_gateway *g);
+/* Closes the door's sockets and frees it: before the ZeroMQ context is terminated. */
+void gw_door_free(fh_gateway *g);
+/* Puts the door's sockets in ITEMS (room for 2); returns how many. */
+size_t gw_door_poll_items(fh_gateway *g, zmq_pollitem_t *items);
+/* After a poll (ITEMS as gw_door_poll_items filled them): connection events, ZAP
+ * requests, the bound, what connections hold. */
+void gw_door_service(fh_gateway *g, const zmq_pollitem_t *items);
+/* The ms until gw_door_service wants to run again, or -1. */
+int gw_door_timer(const fh_gateway *g);
+/* Counts message M (from the client socket) as given to the gateway by its connection. */
+void gw_door_delivered(fh_gateway *g, const fh_wire_msg *m);
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
 int gw_read_signals(fh_gateway *g);

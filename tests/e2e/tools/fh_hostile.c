@@ -12,9 +12,11 @@
  *   endless ADDRESS MB          speaks ZMTP itself: a handshake, then frames of 64 KiB that
  *                               all say "more follows", MB of them; prints how much went
  *                               out and whether the flow closed the connection
- *   conns ADDRESS N SECONDS     opens N connections that greet as a ZMTP DEALER and then
- *                               say nothing; prints how many were accepted and how many
- *                               the flow closed; holds them SECONDS
+ *   conns ADDRESS N SECONDS [GAP_MS]
+ *                               opens N connections (GAP_MS apart) that greet as a ZMTP DEALER and then
+ *                               say nothing; prints how many were accepted (within 200 ms)
+ *                               and how many of those the flow closed within a second;
+ *                               holds them SECONDS, or until standard input ends
  *
  * ADDRESS is HOST:PORT. Exits 0 when it could do what it was asked (whatever the flow
  * answered), 1 otherwise. */
@@ -287,6 +289,34 @@ static int zmtp_hello(int fd)
                : -1;
 }
 
+/* Reads N bytes into BUF, waiting up to MS for each part. Returns 0 or -1. */
+static int read_all(int fd, void *into, size_t n, int ms)
+{
+    uint8_t *p = into;
+    while (n > 0) {
+        struct pollfd q = {fd, POLLIN, 0};
+        if (poll(&q, 1, ms) != 1)
+            return -1;
+        ssize_t r = recv(fd, p, n, 0);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Waits for the flow's greeting and READY, as a client must before it sends messages.
+ * Returns 0, or -1 (an ERROR, a closed connection, nothing within 5 s). */
+static int zmtp_wait_ready(int fd)
+{
+    uint8_t greeting[64], head[2], body[256];
+    if (read_all(fd, greeting, sizeof greeting, 5000) != 0 || read_all(fd, head, 2, 5000) != 0 ||
+        head[0] != 0x04 || read_all(fd, body, head[1], 5000) != 0)
+        return -1;
+    return head[1] >= 6 && memcmp(body, "\x05READY", 6) == 0 ? 0 : -1;
+}
+
 /* Whether the peer closed FD (a read of 0 or an error), waiting up to MS. */
 static int peer_closed(int fd, int ms)
 {
@@ -306,6 +336,11 @@ static int mode_endless(const char *address, long mb)
     if (fd < 0 || zmtp_hello(fd) != 0) {
         printf("no connection\n");
         return 1;
+    }
+    if (zmtp_wait_ready(fd) != 0) {
+        printf("sent 0 MB; closed by the flow: yes (in the handshake)\n");
+        close(fd);
+        return 0;
     }
     /* A long frame header (flags: more + long, 8-byte size), then 64 KiB of bytes. */
     size_t frame = 64 * 1024;
@@ -331,18 +366,23 @@ static int mode_endless(const char *address, long mb)
     return 0;
 }
 
-static int mode_conns(const char *address, int n, int seconds)
+static int mode_conns(const char *address, int n, int seconds, int gap_ms)
 {
     int *fds = calloc((size_t)n, sizeof *fds);
     int accepted = 0;
     for (int i = 0; i < n; i++) {
+        if (gap_ms > 0 && i > 0)
+            usleep((useconds_t)gap_ms * 1000);
         /* A connection the flow does not take within 200 ms waits: count it as not
          * accepted (its SYN is retried by the kernel). */
         fds[i] = tcp_connect(address, 200);
         if (fds[i] >= 0 && zmtp_hello(fds[i]) == 0)
             accepted++;
     }
+    /* The flow refuses what is over its bound once the handshake is done: give it a
+     * second. */
     int closed = 0;
+    usleep(1000000);
     for (int i = 0; i < n; i++)
         if (fds[i] >= 0 && peer_closed(fds[i], 0))
             closed++;
@@ -370,8 +410,8 @@ int main(int argc, char **argv)
     const char *mode = argv[1], *address = argv[2];
     if (strcmp(mode, "endless") == 0 && argc == 4)
         return mode_endless(address, atol(argv[3]));
-    if (strcmp(mode, "conns") == 0 && argc == 5)
-        return mode_conns(address, atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(mode, "conns") == 0 && (argc == 5 || argc == 6))
+        return mode_conns(address, atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     void *ctx = zmq_ctx_new();
     int rc = 2;
     if (strcmp(mode, "params") == 0 && argc == 4)
