@@ -161,7 +161,8 @@ int gw_door_init(fh_gateway *g)
     if (d->zap == NULL || d->monitor == NULL || zmq_bind(d->zap, ZAP_ENDPOINT) != 0 ||
         zmq_setsockopt(d->monitor, ZMQ_RCVHWM, &events, sizeof events) != 0 ||
         zmq_socket_monitor(g->front, MONITOR_ENDPOINT,
-                           ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
         zmq_connect(d->monitor, MONITOR_ENDPOINT) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot watch the client socket: %s", zmq_strerror(errno));
     /* A ZAP domain makes libzmq ask the handler about NULL connections too. */
@@ -266,6 +267,17 @@ static void read_events(struct gw_door *d)
             d->conns[fd].since_ms = fh_monotonic_ms();
         } else if (event == ZMQ_EVENT_DISCONNECTED && fd >= 0 && (size_t)fd < d->n_conns) {
             forget(d, fd);
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && d->refused++ % LOG_EVERY == 0) {
+            /* ZAP is not asked about these: the handshake failed before. */
+            char code[32];
+            snprintf(code, sizeof code, "protocol error 0x%x", value);
+            gw_log("refused a client connection: %s (%lu refused so far)",
+                   value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                       ? (d->curve ? "it has no keys" : "it has keys, the flow has none")
+                   : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC
+                       ? "its handshake does not decrypt (a wrong server key?)"
+                       : code,
+                   d->refused);
         }
     }
 }
