@@ -366,12 +366,13 @@ static uint64_t framed(size_t size, bool curve)
 void gw_door_delivered(fh_gateway *g, const fh_wire_msg *m)
 {
     struct gw_door *d = g->door;
-    const char *fd_text = m->n > 0 ? zmq_msg_gets((zmq_msg_t *)&m->frames[0], "__fd") : NULL;
+    const char *fd_text = m->n > 1 ? zmq_msg_gets((zmq_msg_t *)&m->frames[1], "__fd") : NULL;
     int fd = fd_text ? atoi(fd_text) : -1;
     if (fd < 0 || (size_t)fd >= d->n_conns || !d->conns[fd].open)
         return;
-    /* Frame 0 is the routing id ZeroMQ puts in front: it did not travel. Dropped frames
-     * count without their framing: a sender of those only reaches its bound sooner. */
+    /* Frame 0 is the routing id ZeroMQ puts in front: it did not travel (and does not
+     * always carry the connection's properties). Dropped frames count without their
+     * framing: a sender of those only reaches its bound sooner. */
     uint64_t bytes = m->dropped_bytes;
     for (size_t i = 1; i < m->n; i++)
         bytes += framed(zmq_msg_size((zmq_msg_t *)&m->frames[i]), d->curve);
