@@ -14,7 +14,7 @@ server_pub=$("$FLOWHOST" keygen "$T/keys/server")
 "$FLOWHOST" keygen "$T/keys/clients/alice" >/dev/null
 "$FLOWHOST" keygen "$T/keys/bob" >/dev/null
 check "keygen: the public certificate holds the key it printed" \
-      "$(grep -c "public-key = \"$server_pub\"" "$T/keys/server")" "1"
+      "$(grep -cF "public-key = \"$server_pub\"" "$T/keys/server")" "1"
 check "keygen: the secret certificate is private" "$(stat -c %a "$T/keys/server_secret")" "600"
 expect_fail "keygen does not overwrite" 1 "server_secret" "File exists" -- \
     "$FLOWHOST" keygen "$T/keys/server"
