@@ -42,8 +42,9 @@ check "100,000 empty documents: answered" "$out" "reply: docs SUCCESS "
 host=$(hwm_mb "$FLOW_PID"); wk=$(hwm_mb "$worker")
 echo "peak resident memory: host ${base_host} -> ${host} MB, worker ${base_worker} -> ${wk} MB"
 # Unbounded, the host took 585 MB for the first request, the worker 360 MB, then 930 MB.
-check "the host's peak memory grew by less than 100 MB" "$(( host - base_host < 100 ))" "1"
-check "the worker's peak memory grew by less than 100 MB" "$(( wk - base_worker < 100 ))" "1"
+# Bounded, about 30 and 60 MB (twice that under AddressSanitizer).
+check "the host's peak memory grew by less than 250 MB" "$(( host - base_host < 250 ))" "1"
+check "the worker's peak memory grew by less than 250 MB" "$(( wk - base_worker < 250 ))" "1"
 check "the worker is the same process (it never crashed)" "$(pgrep -P "$FLOW_PID" | head -n 1)" "$worker"
 check_contains "log: the refusal" "$(cat "$T/run.log")" \
     "refused request params: cannot decode the request envelope: it would take more than 16777216 bytes decoded"
