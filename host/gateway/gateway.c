@@ -69,8 +69,9 @@ static int bind_sockets(fh_gateway *g)
     snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock", g->rundir);
     if (zmq_bind(g->back, g->backend_ep) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
-    if (gw_door_init(g) != 0)
-        return FH_E_ZMQ;
+    int rc = gw_door_init(g);
+    if (rc != 0)
+        return rc;
     char ep[300];
     if (g->cfg->port > 0)
         snprintf(ep, sizeof ep, "tcp://%s:%d", g->cfg->host, g->cfg->port);
@@ -122,9 +123,16 @@ static int wait_ready(fh_gateway *g)
             return fh_set_error(FH_E_TIMEOUT, "executor %s not ready after %d ms (timeout_ready)",
                                 names, g->cfg->timeout_ready_ms);
         }
-        zmq_pollitem_t items[2] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+        /* The door is served already: a client that connects early is let in (or not)
+         * at once, and its requests wait for the flow to be ready. */
+        zmq_pollitem_t items[4] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
+        size_t n = 2 + gw_door_poll_items(g, items + 2);
+        int door = gw_door_timer(g);
+        if (door >= 0 && door < wait)
+            wait = door;
+        if (zmq_poll(items, (int)n, wait) < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        gw_door_service(g, items + 2);
         int rc = (items[0].revents & ZMQ_POLLIN) ? read_hellos(g, 0) : 0;
         if (rc != 0)
             return rc;
