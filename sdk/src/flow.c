@@ -69,7 +69,7 @@ static int with_json(const fh_value *with, json_t **out)
     }
     /* Key files too (a client key may also be the key itself: kept when no such file). */
     json_t *sk = json_object_get(*out, "server_key");
-    char *abs_key;
+    char *abs_key = NULL;
     if (json_is_string(sk) && json_string_value(sk)[0] != '/' &&
         absolute("server_key", json_string_value(sk), &abs_key) == 0) {
         json_object_set_new(*out, "server_key", json_string(abs_key));
