@@ -2,11 +2,12 @@
  *
  * A reply handed to ZeroMQ waits in its client's queue until ZeroMQ's I/O thread has
  * written it to the kernel (or the client is gone). A client that does not read would
- * keep its replies there, outside every budget of the gateway. So every frame of a reply
- * is sent as a zmq_msg_init_data message whose free function, called by ZeroMQ when it
- * lets the frame go, takes its bytes off two counters: the client's and the total. The
- * frames received from a worker are wrapped without a copy (the wrapper holds the
- * received message until then); small frames are copied into the wrapper.
+ * keep its replies there, outside every budget of the gateway. So the last frame of a
+ * reply is sent as a zmq_msg_init_data message whose free function, called by ZeroMQ
+ * when it lets that frame go (it lets a message's frames go in order, so the whole reply
+ * is gone then), takes the reply's bytes off two counters: the client's and the total. A
+ * frame received from a worker is wrapped without a copy (the wrapper holds the received
+ * message until then); a small one is copied into the wrapper.
  *
  * A client's request is let in only while the client's unread replies and its requests
  * inside together weigh less than its share (a quarter of max_message_size), it has
@@ -40,8 +41,8 @@
 #define SHARE_MIN (64 * 1024)
 /* Frames below this size are copied into their wrapper: one allocation instead of two. */
 #define COPY_BELOW 512
-/* What ZeroMQ and the wrapper hold per frame beyond its bytes (a queue entry, the
- * message's content record, the wrapper): counted with the bytes. */
+/* What ZeroMQ and the wrapper hold per frame beyond its bytes (a queue entry, a content
+ * record, the wrapper): counted with the bytes. */
 #define FRAME_OVERHEAD 128
 /* How often accounts nobody uses are swept away. */
 #define SWEEP_MS 1000
@@ -58,7 +59,8 @@ typedef struct account {
     size_t id_len;
     atomic_size_t bytes;           /* of its replies ZeroMQ still holds */
     atomic_size_t messages;        /* replies ZeroMQ still holds */
-    atomic_size_t frames;          /* wrapped frames not yet freed: the account lives on */
+    atomic_size_t frames;          /* wrapped frames not yet freed: the account lives on
+                                      (one per reply) */
     size_t admitted;               /* requests let in and not yet answered */
     size_t admitted_bytes;         /* their size as taken in */
     size_t dropped;                /* requests dropped: it reads nothing */
@@ -82,7 +84,6 @@ typedef struct wrapper {
     struct gw_replies *r;
     account *a;
     size_t counted;                /* bytes taken off the counters when freed */
-    bool message;                  /* the first frame of its reply: counts the message */
     bool wraps;                    /* ORIG holds the bytes (else DATA) */
     zmq_msg_t orig;
     unsigned char data[];
@@ -198,8 +199,7 @@ static void release(void *data, void *hint)
     atomic_fetch_sub(&r->bytes, w->counted);
     if (w->a != NULL) {
         atomic_fetch_sub(&w->a->bytes, w->counted);
-        if (w->message)
-            atomic_fetch_sub(&w->a->messages, 1);
+        atomic_fetch_sub(&w->a->messages, 1);
         atomic_fetch_sub(&w->a->frames, 1);
     }
     if (atomic_load(&r->waiting) > 0) {
@@ -210,9 +210,9 @@ static void release(void *data, void *hint)
     free(w);
 }
 
-/* Replaces FRAME by a counted one holding the same bytes; EXTRA more bytes are counted
- * with it. Returns 0 or FH_E_NOMEM (FRAME is then left as it was). */
-static int wrap(struct gw_replies *r, account *a, zmq_msg_t *frame, size_t extra, bool message)
+/* Replaces FRAME by one holding the same bytes whose release takes COUNTED bytes and one
+ * message off the counters. Returns 0 or FH_E_NOMEM (FRAME is then left as it was). */
+static int wrap(struct gw_replies *r, account *a, zmq_msg_t *frame, size_t counted)
 {
     size_t size = zmq_msg_size(frame);
     bool copy = size < COPY_BELOW;
@@ -221,8 +221,7 @@ static int wrap(struct gw_replies *r, account *a, zmq_msg_t *frame, size_t extra
         return FH_E_NOMEM;
     w->r = r;
     w->a = a;
-    w->counted = size + FRAME_OVERHEAD + extra;
-    w->message = message;
+    w->counted = counted;
     w->wraps = !copy;
     void *bytes;
     if (copy) {
@@ -233,19 +232,18 @@ static int wrap(struct gw_replies *r, account *a, zmq_msg_t *frame, size_t extra
         zmq_msg_move(&w->orig, frame);
         bytes = zmq_msg_data(&w->orig);
     }
-    zmq_msg_t counted;
-    if (zmq_msg_init_data(&counted, bytes, size, release, w) != 0) {
+    zmq_msg_t held;
+    if (zmq_msg_init_data(&held, bytes, size, release, w) != 0) {
         if (!copy)
             zmq_msg_move(frame, &w->orig);
         free(w);
         return FH_E_NOMEM;
     }
-    zmq_msg_move(frame, &counted); /* closes what FRAME held (nothing, or the copied bytes) */
-    atomic_fetch_add(&r->bytes, w->counted);
+    zmq_msg_move(frame, &held); /* closes what FRAME held (nothing, or the copied bytes) */
+    atomic_fetch_add(&r->bytes, counted);
     if (a != NULL) {
-        atomic_fetch_add(&a->bytes, w->counted);
-        if (message)
-            atomic_fetch_add(&a->messages, 1);
+        atomic_fetch_add(&a->bytes, counted);
+        atomic_fetch_add(&a->messages, 1);
         atomic_fetch_add(&a->frames, 1);
     }
     return 0;
@@ -261,12 +259,13 @@ int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame)
         a->admitted_bytes -= s->bytes;
         s->admitted = false;
     }
-    /* The envelope frame also counts the routing id, signature and command frames. */
-    wrap(r, a, env_frame, s->client_len + 3 * FRAME_OVERHEAD, true);
-    wrap(r, a, &s->docs.docs, 0, false);
-    for (size_t k = 0; k < s->docs.n_blobs; k++)
-        wrap(r, a, &s->docs.blobs[k], 0, false);
-    /* A frame left unwrapped (out of memory) goes uncounted: it still goes. */
+    /* ZeroMQ lets a message's frames go in order: the release of the last one counts the
+     * whole message (routing id, signature, command, envelope, documents, blobs) off. */
+    size_t n = 5 + s->docs.n_blobs;
+    size_t counted = s->client_len + 5 + zmq_msg_size(env_frame) + fh_wire_docs_size(&s->docs) +
+                     n * FRAME_OVERHEAD;
+    zmq_msg_t *last = s->docs.n_blobs ? &s->docs.blobs[s->docs.n_blobs - 1] : &s->docs.docs;
+    wrap(r, a, last, counted); /* out of memory: the reply goes uncounted, it still goes */
     return fh_wire_send_docs(g->front, s->client, s->client_len, FH_CMD_REPLY, env_frame,
                              &s->docs, ZMQ_DONTWAIT);
 }
