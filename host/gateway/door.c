@@ -289,7 +289,10 @@ enum { ZAP_VERSION, ZAP_ID, ZAP_DOMAIN, ZAP_ADDRESS, ZAP_IDENTITY, ZAP_MECHANISM
 static void zap_reply(struct gw_door *d, zmq_msg_t *request_id, const char *code, const char *text)
 {
     zmq_send(d->zap, "1.0", 3, ZMQ_SNDMORE);
-    zmq_msg_send(request_id, d->zap, ZMQ_SNDMORE);
+    if (request_id != NULL)
+        zmq_msg_send(request_id, d->zap, ZMQ_SNDMORE);
+    else
+        zmq_send(d->zap, "", 0, ZMQ_SNDMORE);
     zmq_send(d->zap, code, 3, ZMQ_SNDMORE);
     zmq_send(d->zap, text, strlen(text), ZMQ_SNDMORE);
     zmq_send(d->zap, "", 0, ZMQ_SNDMORE); /* user id */
@@ -348,8 +351,8 @@ static void serve_zap(struct gw_door *d)
         if (why != NULL && d->refused++ % LOG_EVERY == 0)
             gw_log("refused a client connection from %s: %s (%lu refused so far)",
                    address[0] ? address : "?", why, d->refused);
-        if (n > ZAP_ID)
-            zap_reply(d, &f[ZAP_ID], code, why ? why : "OK");
+        /* A REP socket answers every request, a malformed one too. */
+        zap_reply(d, n > ZAP_ID ? &f[ZAP_ID] : NULL, code, why ? why : "OK");
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&f[i]);
     }
@@ -492,7 +495,17 @@ static bool loopback_only(const char *address)
 
 int gw_door_bound(fh_gateway *g)
 {
-    read_events(g->door); /* the LISTENING event: the listening descriptor */
+    /* The LISTENING event (the listening descriptor) was sent while binding; ZMQ_EVENTS
+     * makes the monitor socket see it. */
+    for (int tries = 0; g->door->listen_fd < 0 && tries < 10; tries++) {
+        int ready;
+        size_t len = sizeof ready;
+        zmq_pollitem_t item = {g->door->monitor, 0, ZMQ_POLLIN, 0};
+        zmq_getsockopt(g->door->monitor, ZMQ_EVENTS, &ready, &len);
+        read_events(g->door);
+        if (g->door->listen_fd < 0)
+            zmq_poll(&item, 1, 10);
+    }
     if (g->door->listen_fd < 0)
         gw_log("cannot find the client socket's listening descriptor: max_connections is "
                "enforced only by refusing connections");
