@@ -177,6 +177,8 @@ int gw_door_init(fh_gateway *g)
     return 0;
 }
 
+size_t gw_door_max(const fh_gateway *g) { return g->door->max; }
+
 void gw_door_free(fh_gateway *g)
 {
     struct gw_door *d = g->door;

@@ -215,7 +215,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         rc = fh_set_error(FH_E_ZMQ, "cannot start ZeroMQ: %s", zmq_strerror(errno));
         goto failed;
     }
-    if ((rc = gw_replies_init(g, g->n_slots)) != 0 || (rc = bind_sockets(g)) != 0)
+    if ((rc = bind_sockets(g)) != 0 || (rc = gw_replies_init(g, gw_door_max(g))) != 0)
         goto failed;
     for (size_t i = 0; i < g->n_execs; i++)
         if ((rc = gw_write_spec(g, i)) != 0 || (rc = gw_spawn(g, &g->execs[i])) != 0)

@@ -162,6 +162,8 @@ int gw_door_init(fh_gateway *g);
 /* After the client socket is bound: finds its listening descriptor, warns when it is open
  * beyond the loopback interface without keys. Returns 0. */
 int gw_door_bound(fh_gateway *g);
+/* The bound on client connections, as it fits the descriptor limit. */
+size_t gw_door_max(const fh_gateway *g);
 /* Closes the door's sockets and frees it: before the ZeroMQ context is terminated. */
 void gw_door_free(fh_gateway *g);
 /* Puts the door's sockets in ITEMS (room for 2); returns how many. */
