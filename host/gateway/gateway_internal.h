@@ -143,10 +143,8 @@ int gw_replies_init(fh_gateway *g, size_t max_clients);
 void gw_replies_free(fh_gateway *g);
 /* The eventfd that becomes readable when ZeroMQ let replies go while requests wait. */
 int gw_replies_fd(const fh_gateway *g);
-/* Bytes of replies ZeroMQ holds for clients, all together. */
-size_t gw_replies_bytes(const fh_gateway *g);
-/* Sends the reply of slot I: ENV_FRAME and the slot's documents (both moved), each frame
- * counted until ZeroMQ lets it go. Returns as fh_wire_send_docs. */
+/* Sends the reply of slot I: ENV_FRAME and the slot's documents (both moved), counted
+ * against its client until ZeroMQ lets it go. Returns as fh_wire_send_docs. */
 int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame);
 /* Lets slot I on to the prefetch gate when its client has room for more replies;
  * otherwise it waits, in order, until the client reads. */

@@ -186,8 +186,6 @@ void gw_replies_free(fh_gateway *g)
 
 int gw_replies_fd(const fh_gateway *g) { return g->replies->efd; }
 
-size_t gw_replies_bytes(const fh_gateway *g) { return atomic_load(&g->replies->bytes); }
-
 /* ZeroMQ lets a frame go (from its I/O thread, or ours when a send fails). */
 static void release(void *data, void *hint)
 {
