@@ -14,9 +14,10 @@
  *
  * Who. libzmq asks a ZAP handler (RFC 27) about every connection once its handshake is
  * done: the gateway's loop serves that socket. It refuses a connection over the bound
- * (status 300) and, when the flow has with.server_key (CURVE), a client whose public key
- * is not one of with.client_keys (400). Without keys, a flow that listens beyond the
- * loopback interface is logged as open to anyone who can reach it.
+ * (status 500: libzmq tells the client, and ZeroMQ clients try again later) and, when
+ * the flow has with.server_key (CURVE), a client whose public key is not one of
+ * with.client_keys (400). Without keys, a flow that listens beyond the loopback
+ * interface is logged as open to anyone who can reach it.
  *
  * What one connection may hold. libzmq reads a multipart message whole before the
  * gateway sees any of it, and bounds each frame (max_message_size), not the number of
