@@ -146,6 +146,8 @@ int gw_replies_fd(const fh_gateway *g);
 /* Sends the reply of slot I: ENV_FRAME and the slot's documents (both moved), counted
  * against its client until ZeroMQ lets it go. Returns as fh_wire_send_docs. */
 int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame);
+/* Slot I is freed: it no longer counts among its client's requests inside. */
+void gw_replies_forget(fh_gateway *g, int i);
 /* Lets slot I on to the prefetch gate when its client has room for more replies;
  * otherwise it waits, in order, until the client reads. */
 void gw_replies_admit(fh_gateway *g, int i);

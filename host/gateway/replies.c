@@ -252,11 +252,6 @@ int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame)
     struct gw_replies *r = g->replies;
     slot *s = &g->slots[i];
     account *a = get_account(r, s->client, s->client_len);
-    if (a != NULL && s->admitted) {
-        a->admitted--;
-        a->admitted_bytes -= s->bytes;
-        s->admitted = false;
-    }
     /* ZeroMQ lets a message's frames go in order: the release of the last one counts the
      * whole message (routing id, signature, command, envelope, documents, blobs) off. */
     size_t n = 5 + s->docs.n_blobs;
@@ -266,6 +261,21 @@ int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame)
     wrap(r, a, last, counted); /* out of memory: the reply goes uncounted, it still goes */
     return fh_wire_send_docs(g->front, s->client, s->client_len, FH_CMD_REPLY, env_frame,
                              &s->docs, ZMQ_DONTWAIT);
+}
+
+void gw_replies_forget(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (!s->admitted)
+        return;
+    s->admitted = false;
+    struct gw_replies *r = g->replies;
+    size_t k = probe(r, s->client, s->client_len);
+    account *a = r->table[k]; /* it has a request inside: it is there */
+    if (a != NULL) {
+        a->admitted--;
+        a->admitted_bytes -= s->bytes;
+    }
 }
 
 /* Whether A's client holds its share of unread replies, or more. */

@@ -38,6 +38,7 @@ int gw_slot_alloc(fh_gateway *g)
 void gw_slot_free(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    gw_replies_forget(g, i);
     g->inflight_bytes -= s->bytes;
     s->bytes = 0;
     if (s->env)
