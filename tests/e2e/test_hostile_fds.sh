@@ -10,6 +10,9 @@
 HOSTILE=$TOOLS/fh_hostile
 [ -x "$HOSTILE" ] || fail "$HOSTILE not built"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HOLDERS=()
+# The tool holding connections waits for its input to end: also when a check fails.
+trap 'kill "${HOLDERS[@]}" 2>/dev/null || true; cleanup' EXIT
 
 cat >"$T/flow.yml" <<YML
 jtype: Flow
@@ -33,6 +36,7 @@ check "the host runs with a limit of 1024 descriptors" \
 mkfifo "$T/hold"
 "$HOSTILE" conns "$ADDR" 1030 60 <"$T/hold" >"$T/conns.out" &
 hostile=$!
+HOLDERS+=("$hostile")
 exec 3>"$T/hold"
 for _ in $(seq 1 400); do
     [ -s "$T/conns.out" ] && break
@@ -101,6 +105,7 @@ rm -f "$T/hold" "$T/conns.out"
 mkfifo "$T/hold"
 "$HOSTILE" conns "$ADDR" 10 60 50 <"$T/hold" >"$T/conns.out" &
 hostile=$!
+HOLDERS+=("$hostile")
 exec 3>"$T/hold"
 for _ in $(seq 1 400); do
     [ -s "$T/conns.out" ] && break

@@ -7,6 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 
 HOSTILE=$TOOLS/fh_hostile
+CLIENTS=()
+# The clients that do not read wait to be killed: also when a check fails.
+trap 'kill "${CLIENTS[@]}" 2>/dev/null || true; cleanup' EXIT
 [ -x "$HOSTILE" ] || fail "$HOSTILE not built"
 hwm_mb() { awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$1/status"; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64"
@@ -26,6 +29,7 @@ base=$(hwm_mb "$FLOW_PID")
 c1=$!
 "$HOSTILE" noread "$ADDR" 1000 1000000 >"$T/c2.out" 2>&1 &
 c2=$!
+CLIENTS=("$c1" "$c2")
 for _ in $(seq 1 300); do
     [ -s "$T/c1.out" ] && [ -s "$T/c2.out" ] && break
     sleep 0.05
