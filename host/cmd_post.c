@@ -10,6 +10,7 @@
 #include <flowhost/client.h>
 #include <flowhost/error.h>
 #include <flowhost/json.h>
+#include <flowhost/keys.h>
 #include <flowhost/source.h>
 
 #include "commands.h"
@@ -42,6 +43,10 @@ static const char usage[] =
     "  --timeout MS           give up when no response comes for MS milliseconds\n"
     "  --connect-timeout MS   give up when no flow answers the connection (default 5000;\n"
     "                         0 waits forever)\n"
+    "  --server-key KEY       --to a flow with keys (CURVE): its public key, as 40 characters\n"
+    "                         of Z85 or a certificate file\n"
+    "  --key FILE             this client's secret certificate (flowhost keygen), for a flow\n"
+    "                         with keys; with --flow, a key of its own is made when not given\n"
     "  --format NAME          ndjson, csv, npy, files or docstore (default: from INPUT)\n"
     "  --field-resolver MAP   CSV/NDJSON: input field -> document field, as JSON\n"
     "                         ('{\"question\": \"text\"}') or 'question=text,a=b'; other\n"
@@ -165,7 +170,7 @@ static int parse_resolver(const char *s, fh_value **out)
 
 typedef struct post_args {
     const char *endpoint, *input, *to, *flow, *params_json, *output, *format, *resolver;
-    const char *read_mode, *array_as;
+    const char *read_mode, *array_as, *server_key, *key;
     long request_size, prefetch, timeout, connect_timeout, size, seed;
     size_t max_line; /* 0: the source's default */
     double sampling_rate;
@@ -186,6 +191,7 @@ static int parse_args(int argc, char **argv, post_args *a)
         {"read-mode", required_argument, NULL, 'M'},  {"as", required_argument, NULL, 'W'},
         {"progress", no_argument, NULL, 'G'},         {"output", required_argument, NULL, 'o'},
         {"no-wait", no_argument, NULL, 'N'},          {"max-line", required_argument, NULL, 'L'},
+        {"server-key", required_argument, NULL, 'K'}, {"key", required_argument, NULL, 'k'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -205,6 +211,8 @@ static int parse_args(int argc, char **argv, post_args *a)
         case 'W': a->array_as = optarg; break;
         case 'G': a->progress = 1; break;
         case 'N': a->no_wait = 1; break;
+        case 'K': a->server_key = optarg; break;
+        case 'k': a->key = optarg; break;
         case 'r':
             if (parse_count(optarg, "--request-size", 1, FH_CLIENT_MAX_REQUEST_SIZE,
                             &a->request_size) != 0)
@@ -264,6 +272,52 @@ static int parse_args(int argc, char **argv, post_args *a)
         fprintf(stderr, "flowhost: endpoint '%s' must start with '/'\n", a->endpoint);
         return -1;
     }
+    if (a->server_key != NULL && a->flow != NULL) {
+        fprintf(stderr, "flowhost: --server-key goes with --to (with --flow, the flow's own key "
+                        "is known)\n");
+        return -1;
+    }
+    if ((a->server_key == NULL) != (a->key == NULL) && a->flow == NULL) {
+        fprintf(stderr, "flowhost: --server-key and --key go together (a flow with keys needs "
+                        "both)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The keys of the post in K (NULL in *USE when the flow has none): from --server-key and
+ * --key, or with --flow from its config (CFG), letting this client's key in (a key of its
+ * own is made unless --key names one). Returns 0 or -1 (the reason printed). */
+static int client_keys(const post_args *a, fh_flow_config *cfg, fh_keypair *kp, char *server,
+                       fh_client_keys *k, fh_client_keys **use)
+{
+    *use = NULL;
+    if (cfg != NULL && !cfg->curve) {
+        if (a->key != NULL) {
+            fprintf(stderr, "flowhost: --key: the flow %s has no keys (with.server_key)\n", a->flow);
+            return -1;
+        }
+        return 0;
+    }
+    if (cfg == NULL && a->key == NULL)
+        return 0;
+    if ((a->key ? fh_keypair_load(a->key, kp) : fh_keypair_generate(kp)) != 0) {
+        fprintf(stderr, "flowhost: %s%s\n", a->key ? "--key: " : "", fh_last_error());
+        return -1;
+    }
+    if (cfg != NULL) {
+        memcpy(server, cfg->server_key.public_key, FH_KEY_TEXT + 1);
+        if (fh_flow_config_allow_key(cfg, kp->public_key) != 0) {
+            fprintf(stderr, "flowhost: %s\n", fh_last_error());
+            return -1;
+        }
+    } else if (fh_public_key_load(a->server_key, server) != 0) {
+        fprintf(stderr, "flowhost: --server-key: %s\n", fh_last_error());
+        return -1;
+    }
+    *k = (fh_client_keys){.server_key = server, .public_key = kp->public_key,
+                          .secret_key = kp->secret_key};
+    *use = k;
     return 0;
 }
 
@@ -349,6 +403,9 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     if (a.input != NULL && open_input(&a, &source) != 0)
         goto out;
     char address[512];
+    fh_keypair kp = {{0}, {0}};
+    char server[FH_KEY_TEXT + 1];
+    fh_client_keys keys, *use_keys = NULL;
     if (a.flow != NULL) {
         char self[4096];
         if (fh_self_exe(self, sizeof self) != 0 || fh_flow_config_load(a.flow, &cfg) != 0) {
@@ -357,14 +414,20 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
         }
         if (a.prefetch < 0)
             a.prefetch = cfg->prefetch;
+        if (client_keys(&a, cfg, &kp, server, &keys, &use_keys) != 0)
+            goto out;
         if (fh_flow_start_child(cfg, self, &flow_pid, address, sizeof address) != 0) {
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
             flow_pid = 0;
             goto out;
         }
+        address[strcspn(address, " ")] = '\0'; /* "HOST:PORT", then the flow's key */
         a.to = address;
+    } else if (client_keys(&a, NULL, &kp, server, &keys, &use_keys) != 0) {
+        goto out;
     }
-    if (fh_client_new(a.to, &client) != 0) {
+    if ((use_keys ? fh_client_new_secure(a.to, use_keys, &client)
+                  : fh_client_new(a.to, &client)) != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
         goto out;
     }
@@ -402,6 +465,7 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
                 pc.responses == 1 ? "" : "s", secs, pc.errors, pc.errors == 1 ? "" : "s");
     status = pc.errors ? 1 : 0;
 out:
+    explicit_bzero(&kp, sizeof kp);
     fh_client_destroy(&client);
     if (flow_pid > 0 && fh_flow_stop_child(flow_pid) != 0 && status == 0) {
         fprintf(stderr, "flowhost: the flow did not stop cleanly\n");

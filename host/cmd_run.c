@@ -19,17 +19,22 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --address-file FILE  write HOST:PORT to FILE once ready (removed on exit)\n"
-    "  --ready-fd FD        write HOST:PORT and a newline to descriptor FD once ready, or\n"
-    "                       '!' and the reason when the flow cannot start; no banner\n"
+    "  --ready-fd FD        write HOST:PORT and a newline to descriptor FD once ready (with\n"
+    "                       keys: HOST:PORT, a space, the flow's public key), or '!' and\n"
+    "                       the reason when the flow cannot start; no banner\n"
+    "  --owner-key KEY      with --ready-fd: the public key of the program that starts the\n"
+    "                       flow, let in too when the flow has keys (with.server_key)\n"
     "  -h, --help           this text\n";
 
 int fh_cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"address-file", required_argument, NULL, 'a'},
                                               {"ready-fd", required_argument, NULL, 'r'},
+                                              {"owner-key", required_argument, NULL, 'o'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     fh_flow_run_options o = {.banner = true, .ready_fd = -1};
+    const char *owner_key = NULL;
     int c;
     optind = 1;
     argv[0] = (char *)"flowhost run"; /* getopt names the command in its messages */
@@ -49,6 +54,7 @@ int fh_cmd_run(int argc, char **argv)
             o.banner = false;
             break;
         }
+        case 'o': owner_key = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -64,6 +70,14 @@ int fh_cmd_run(int argc, char **argv)
             dprintf(o.ready_fd, "!%s\n", fh_last_error());
         else
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        return 2;
+    }
+    if (owner_key != NULL && cfg->curve && fh_flow_config_allow_key(cfg, owner_key) != 0) {
+        if (o.ready_fd >= 0)
+            dprintf(o.ready_fd, "!--owner-key: %s\n", fh_last_error());
+        else
+            fprintf(stderr, "flowhost: --owner-key: %s\n", fh_last_error());
+        fh_flow_config_destroy(&cfg);
         return 2;
     }
     o.self_exe = self;

@@ -12,5 +12,6 @@ int fh_cmd_validate(int argc, char **argv);
 int fh_cmd_worker(int argc, char **argv);
 /* flowhost docstore check|repair|compact DIR */
 int fh_cmd_docstore(int argc, char **argv);
+int fh_cmd_keygen(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -597,7 +598,8 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
 static const char *const flow_keys[] = {"jtype", "version", "with", "executors", NULL};
 static const char *const with_keys[] = {"port", "host", "prefetch", "env", "timeout_ready",
                                         "workspace", "plugin_path", "max_message_size",
-                                        "max_inflight", "timeout_drain", NULL};
+                                        "max_inflight", "timeout_drain", "max_connections",
+                                        "server_key", "client_keys", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
                                          NULL};
@@ -953,6 +955,115 @@ done:
     return rc;
 }
 
+/* ---- the client socket's door: connections and keys ---------------------------------- */
+
+/* Adds the public key(s) named by the string node N (a key, a certificate, or a folder
+ * of certificates: its files but hidden ones and *_secret) to CFG. */
+static int add_client_keys(const src *s, fh_flow_config *cfg, const fh_yaml_node *n)
+{
+    char *text = NULL, *path = NULL;
+    int rc = get_string(s, "client_keys", n, &text);
+    if (rc < 0 || text == NULL)
+        return rc < 0 ? rc : err_at(s, n, FH_E_TYPE, "'client_keys' entries must be strings");
+    char key[FH_KEY_TEXT + 1];
+    if (strlen(text) == FH_KEY_TEXT && fh_public_key_load(text, key) == 0) {
+        free(text);
+        return fh_flow_config_allow_key(cfg, key); /* the key itself */
+    }
+    path = resolve(s->dir, text);
+    free(text);
+    if (path == NULL)
+        return nomem();
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        rc = err_at(s, n, FH_E_NOTFOUND, "client key '%s': %s", path, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        struct dirent **names;
+        int count = scandir(path, &names, NULL, alphasort);
+        if (count < 0)
+            rc = err_at(s, n, FH_E_IO, "client keys '%s': %s", path, strerror(errno));
+        for (int i = 0; i < count; i++) {
+            const char *f = names[i]->d_name;
+            size_t len = strlen(f);
+            char file[PATH_MAX];
+            if (rc == 0 && f[0] != '.' && !(len > 7 && strcmp(f + len - 7, "_secret") == 0) &&
+                snprintf(file, sizeof file, "%s/%s", path, f) < (int)sizeof file &&
+                stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (fh_public_key_load(file, key) != 0)
+                    rc = err_at(s, n, FH_E_PARSE, "%s", fh_last_error());
+                else
+                    rc = fh_flow_config_allow_key(cfg, key);
+            }
+            free(names[i]);
+        }
+        free(names);
+    } else if (fh_public_key_load(path, key) != 0) {
+        rc = err_at(s, n, FH_E_PARSE, "%s", fh_last_error());
+    } else {
+        rc = fh_flow_config_allow_key(cfg, key);
+    }
+    free(path);
+    return rc;
+}
+
+/* with.max_connections, with.server_key, with.client_keys. */
+static int read_door(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
+{
+    int rc = get_int(s, "max_connections", fh_yaml_map_get(w, "max_connections", NULL), 1,
+                     1000000, &cfg->max_connections);
+    const fh_yaml_node *sk = fh_yaml_map_get(w, "server_key", NULL);
+    const fh_yaml_node *ck = fh_yaml_map_get(w, "client_keys", NULL);
+    char *path = NULL;
+    if (rc < 0 || (rc = get_path(s, "server_key", sk, &path)) < 0)
+        return rc;
+    if (path != NULL) {
+        rc = fh_keypair_load(path, &cfg->server_key);
+        free(path);
+        if (rc < 0)
+            return err_at(s, sk, rc, "server_key: %s", fh_last_error());
+        if (!fh_curve_available())
+            return err_at(s, sk, FH_E_STATE, "server_key: this libzmq cannot do CURVE (it is "
+                                             "built without libsodium)");
+        cfg->curve = true;
+    }
+    bool has_ck = ck != NULL && !is_null(ck);
+    if (cfg->curve != has_ck)
+        return err_at(s, has_ck ? ck : sk, FH_E_PARSE, "%s",
+                      has_ck ? "'client_keys' needs 'server_key' (the flow's own key pair)"
+                             : "'server_key' needs 'client_keys' (the public keys of the "
+                               "clients it lets in)");
+    if (!has_ck)
+        return 0;
+    if (ck->kind == FH_YAML_MAPPING)
+        return err_at(s, ck, FH_E_TYPE, "'client_keys' must be a string or a list of strings, "
+                                        "not a mapping");
+    size_t n = ck->kind == FH_YAML_SEQUENCE ? ck->n : 1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_client_keys(s, cfg, ck->kind == FH_YAML_SEQUENCE ? ck->items[i] : ck);
+    if (rc == 0 && cfg->n_client_keys == 0)
+        rc = err_at(s, ck, FH_E_PARSE, "'client_keys' names no key");
+    return rc;
+}
+
+int fh_flow_config_allow_key(fh_flow_config *cfg, const char *key)
+{
+    if (!cfg->curve)
+        return fh_set_error(FH_E_STATE, "the flow has no server_key: it lets every client in");
+    char checked[FH_KEY_TEXT + 1];
+    if (strlen(key) != FH_KEY_TEXT || fh_public_key_load(key, checked) != 0)
+        return fh_set_error(FH_E_PARSE, "not a public key (40 characters of Z85)");
+    for (size_t i = 0; i < cfg->n_client_keys; i++)
+        if (strcmp(cfg->client_keys[i], checked) == 0)
+            return 0;
+    char (*keys)[FH_KEY_TEXT + 1] = realloc(cfg->client_keys,
+                                           (cfg->n_client_keys + 1) * sizeof *keys);
+    if (keys == NULL)
+        return nomem();
+    memcpy(keys[cfg->n_client_keys++], checked, sizeof checked);
+    cfg->client_keys = keys;
+    return 0;
+}
+
 /* ---- the flow ------------------------------------------------------------------------- */
 
 static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
@@ -989,7 +1100,8 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
     if ((rc = get_path(s, "workspace", fh_yaml_map_get(w, "workspace", NULL),
                        &cfg->workspace)) < 0)
         return rc;
-    if ((rc = merge_env(s, fh_yaml_map_get(w, "env", NULL), cfg->env)) < 0)
+    if ((rc = merge_env(s, fh_yaml_map_get(w, "env", NULL), cfg->env)) < 0 ||
+        (rc = read_door(s, cfg, w)) < 0)
         return rc;
     const fh_yaml_node *pp = fh_yaml_map_get(w, "plugin_path", NULL);
     if (!pp || is_null(pp))
@@ -1100,6 +1212,8 @@ void fh_flow_config_destroy(fh_flow_config **c)
     free(cfg->dir);
     free(cfg->host);
     free(cfg->workspace);
+    free(cfg->client_keys);
+    explicit_bzero(&cfg->server_key, sizeof cfg->server_key);
     for (size_t i = 0; i < cfg->n_plugin_path; i++)
         free(cfg->plugin_path[i]);
     free(cfg->plugin_path);
@@ -1122,6 +1236,7 @@ static int parse(const char *text, size_t len, const char *name, const char *dir
     cfg->max_message_size = FH_FLOW_DEFAULT_MAX_MESSAGE;
     cfg->max_inflight = FH_FLOW_DEFAULT_MAX_INFLIGHT;
     cfg->timeout_drain_ms = FH_FLOW_DEFAULT_TIMEOUT_DRAIN;
+    cfg->max_connections = FH_FLOW_DEFAULT_MAX_CONNECTIONS;
     cfg->path = strdup(name);
     cfg->dir = strdup(dir);
     cfg->host = strdup("127.0.0.1");

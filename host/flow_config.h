@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <flowhost/keys.h>
 #include <flowhost/value.h>
 
 typedef enum fh_on_error {
@@ -45,6 +46,7 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_DEFAULT_MAX_MESSAGE (256 << 20)
 #define FH_FLOW_DEFAULT_MAX_INFLIGHT 1024
 #define FH_FLOW_DEFAULT_TIMEOUT_DRAIN 20000
+#define FH_FLOW_DEFAULT_MAX_CONNECTIONS 1024
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */
@@ -62,6 +64,13 @@ typedef struct fh_flow_config {
                                 on every socket of the flow */
     int max_inflight;        /* with.max_inflight, default FH_FLOW_DEFAULT_MAX_INFLIGHT:
                                 requests the gateway holds at once, all clients together */
+    int max_connections;     /* with.max_connections, default FH_FLOW_DEFAULT_MAX_CONNECTIONS:
+                                client connections at once (the gateway may lower it to
+                                fit the process's descriptor limit) */
+    bool curve;              /* with.server_key given: clients must authenticate (CURVE) */
+    fh_keypair server_key;   /* with.server_key, read from its secret certificate */
+    char (*client_keys)[FH_KEY_TEXT + 1]; /* with.client_keys: the public keys let in */
+    size_t n_client_keys;
     char *workspace;         /* with.workspace, absolute, or NULL */
     char **plugin_path;      /* with.plugin_path (absolute dirs), n_plugin_path entries */
     size_t n_plugin_path;
@@ -79,6 +88,11 @@ int fh_flow_config_load(const char *path, fh_flow_config **out);
 /* Same from a buffer: NAME is used in messages, DIR resolves relative paths. */
 int fh_flow_config_parse(const char *text, size_t len, const char *name, const char *dir,
                          fh_flow_config **out);
+
+/* Lets the client with public key KEY (Z85, FH_KEY_TEXT characters) in too, in a flow
+ * with CURVE on (a client that starts the flow for itself). Returns 0, FH_E_STATE (the
+ * flow has no server_key), FH_E_PARSE (not a key) or FH_E_NOMEM. */
+int fh_flow_config_allow_key(fh_flow_config *cfg, const char *key);
 
 /* Frees *C and sets it to NULL. Accepts NULL. */
 void fh_flow_config_destroy(fh_flow_config **c);

@@ -32,6 +32,9 @@ static void print_banner(const fh_flow_config *cfg, const char *address)
     fprintf(stderr, "flowhost: flow %s is ready to use\n", cfg->path);
     fprintf(stderr, "\tProtocol:     flowhost over ZeroMQ (tcp)\n");
     fprintf(stderr, "\tLocal access: %s\n", address);
+    if (cfg->curve)
+        fprintf(stderr, "\tServer key:   %s (clients must have keys: with.client_keys)\n",
+                cfg->server_key.public_key);
     fprintf(stderr, "\tExecutors:   ");
     for (size_t i = 0; i < cfg->n_executors; i++)
         fprintf(stderr, "%s %s", i ? "," : "", cfg->executors[i].name);
@@ -71,7 +74,9 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     if (opts->banner)
         print_banner(cfg, address);
     if (opts->ready_fd >= 0) {
-        dprintf(opts->ready_fd, "%s\n", address);
+        /* With keys, the flow's public key follows: its owner connects with it. */
+        dprintf(opts->ready_fd, "%s%s%s\n", address, cfg->curve ? " " : "",
+                cfg->curve ? cfg->server_key.public_key : "");
         close(opts->ready_fd);
     }
     rc = fh_gateway_serve(g);

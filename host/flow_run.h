@@ -11,9 +11,10 @@
 typedef struct fh_flow_run_options {
     const char *self_exe;     /* the flowhost binary, to start workers with */
     bool banner;              /* print the "ready" banner on stderr */
-    int ready_fd;             /* -1, or a descriptor that gets "HOST:PORT\n" once ready,
-                                 or "!REASON\n" when the flow cannot start; it is closed
-                                 either way */
+    int ready_fd;             /* -1, or a descriptor that gets "HOST:PORT\n" once ready
+                                 ("HOST:PORT KEY\n" with the flow's public key when it has
+                                 keys), or "!REASON\n" when the flow cannot start; it is
+                                 closed either way */
     const char *address_file; /* NULL, or a file that gets "HOST:PORT\n" once ready; it is
                                  removed when the flow stops */
 } fh_flow_run_options;
@@ -28,7 +29,8 @@ typedef struct fh_flow_run_options {
 int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts);
 
 /* Starts the flow CFG in a child process and waits until it is ready. Stores the child's
- * pid in *PID and its client address ("HOST:PORT") in ADDRESS. Returns 0, or negative
+ * pid in *PID and its client address ("HOST:PORT", then " KEY" when it has keys) in
+ * ADDRESS. Returns 0, or negative
  * when the flow could not start (the child printed why on stderr). Stop it with
  * fh_flow_stop_child. */
 int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *pid,

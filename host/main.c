@@ -17,6 +17,7 @@ static const char usage[] =
     "  index|search|update|delete [INPUT]\n"
     "                          post to /index, /search, /update, /delete\n"
     "  validate FLOW.yml       check a flow without serving it\n"
+    "  keygen PATH             make a CURVE key pair (PATH, PATH_secret)\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
     "  docstore check|repair|compact DIR\n"
     "                          look after a docstore (an indexer's WORKSPACE/index)\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return fh_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "docstore") == 0)
         return fh_cmd_docstore(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return fh_cmd_keygen(argc - 1, argv + 1);
     fprintf(stderr, "flowhost: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

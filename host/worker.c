@@ -211,7 +211,8 @@ static bool run_handler(worker *w, fh_handler_fn fn, Flowhost__Envelope *env,
         snprintf(why, sizeof why, "out of memory preparing parameters");
         goto failed;
     }
-    if (fh_docs_decode_wire(in, &docs) != 0) {
+    if (fh_docs_decode_wire_max(in, FH_DECODE_DOCS_FACTOR * (size_t)w->spec->max_message_size,
+                                &docs) != 0) {
         snprintf(why, sizeof why, "%s", fh_last_error());
         goto failed;
     }
@@ -274,7 +275,8 @@ static void handle_request(worker *w, fh_wire_msg *m)
     size_t env_len;
     const void *env_buf = fh_wire_data(m, 2, &env_len);
     Flowhost__Envelope *env;
-    if (env_buf == NULL || fh_envelope_decode(env_buf, env_len, &env) != 0) {
+    if (env_buf == NULL || fh_envelope_decode_max(env_buf, env_len, (size_t)w->spec->max_message_size,
+                                                  &env, NULL) != 0) {
         snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
         reply_error(w, &in, why);
         return;

@@ -17,6 +17,31 @@
 
 /* ---- client messages ---------------------------------------------------------------- */
 
+/* Request ids are text: 1 to MAX_REQUEST_ID bytes, none a control character (a NUL
+ * would cut the id short; a newline would forge log lines). */
+static bool valid_request_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > MAX_REQUEST_ID)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)id[k] < 0x20 || (unsigned char)id[k] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Makes a refused request's id fit for its reply and the log: control characters
+ * become '?', and it is cut to MAX_REQUEST_ID bytes. */
+static void tame_request_id(char *id)
+{
+    size_t n = strlen(id);
+    if (n > MAX_REQUEST_ID)
+        id[n = MAX_REQUEST_ID] = '\0';
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)id[k] < 0x20 || (unsigned char)id[k] == 0x7f)
+            id[k] = '?';
+}
+
 static bool valid_endpoint(const char *ep)
 {
     size_t n = strlen(ep);
@@ -44,6 +69,7 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     s->client_len = idlen;
     s->env = env;
     s->start_us = fh_now_us();
+    s->admitted = false;
     return i;
 }
 
@@ -78,6 +104,7 @@ static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const
 
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
 {
+    gw_door_delivered(g, m);
     size_t idlen, envlen;
     fh_wire_data(m, 0, &idlen);
     int cmd = fh_wire_command(m, 1);
@@ -92,8 +119,32 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     }
     const void *envbuf = fh_wire_data(m, 3, &envlen);
     Flowhost__Envelope *env;
-    if (envbuf == NULL || fh_envelope_decode(envbuf, envlen, &env) != 0) {
+    size_t decoded = 0;
+    /* The envelope may cost at most max_message_size decoded, checked before decoding. */
+    int rc = envbuf == NULL ? FH_E_PROTOCOL
+                            : fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size,
+                                                     &env, &decoded);
+    if (rc == FH_E_RANGE) {
+        /* Well-formed but refused (too large decoded, a NUL in a string): its id can be
+         * read, so the client hears why instead of waiting. */
+        char why[LIMIT_WHY_MAX + 200];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        if (fh_envelope_decode_ids(envbuf, envlen, &env) == 0) {
+            tame_request_id(env->request_id);
+            gw_log("refused request %.64s: %s", env->request_id, why);
+            refuse(g, m, env, why);
+            return;
+        }
+        fh_set_error(rc, "%s", why);
+    }
+    if (rc != 0) {
         gw_log("dropped a client message: %s", envbuf ? fh_last_error() : "no envelope");
+        return;
+    }
+    if (!valid_request_id(env->request_id)) {
+        tame_request_id(env->request_id);
+        refuse(g, m, env, "invalid request id: it must be 1 to 256 bytes of text without control "
+                          "characters");
         return;
     }
     if (g->draining) {
@@ -137,7 +188,8 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
         gw_fail(g, i, NULL, why);
         return;
     }
-    s->bytes = zmq_msg_size(&s->env_frame) + fh_wire_docs_size(&s->docs);
+    /* What the slot holds: the frames as they came, and the envelope decoded. */
+    s->bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
     g->inflight_bytes += s->bytes;
-    gw_enter_gate(g, i);
+    gw_replies_admit(g, i);
 }

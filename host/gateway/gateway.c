@@ -51,7 +51,7 @@ int gw_read_signals(fh_gateway *g)
 static int bind_sockets(fh_gateway *g)
 {
     int zero = 0, one = 1;
-    int hwm = (int)g->n_slots * 2;
+    int hwm = (int)g->n_slots * 2, rcvhwm = FRONT_RCVHWM;
     g->front = zmq_socket(g->zctx, ZMQ_ROUTER);
     g->back = zmq_socket(g->zctx, ZMQ_ROUTER);
     if (g->front == NULL || g->back == NULL)
@@ -63,12 +63,16 @@ static int bind_sockets(fh_gateway *g)
         zmq_setsockopt(g->front, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->back, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(g->front, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(g->front, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(g->back, ZMQ_SNDHWM, &zero, sizeof zero) != 0)
         return fh_set_error(FH_E_ZMQ, "socket options: %s", zmq_strerror(errno));
     snprintf(g->backend_ep, sizeof g->backend_ep, "ipc://%s/workers.sock",
              fh_runtime_dir_path(g->rundir));
     if (zmq_bind(g->back, g->backend_ep) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot bind %s: %s", g->backend_ep, zmq_strerror(errno));
+    int rc = gw_door_init(g);
+    if (rc != 0)
+        return rc;
     char ep[300];
     if (g->cfg->port > 0)
         snprintf(ep, sizeof ep, "tcp://%s:%d", g->cfg->host, g->cfg->port);
@@ -81,7 +85,7 @@ static int bind_sockets(fh_gateway *g)
     if (zmq_getsockopt(g->front, ZMQ_LAST_ENDPOINT, last, &len) != 0)
         return fh_set_error(FH_E_ZMQ, "cannot read the bound address: %s", zmq_strerror(errno));
     snprintf(g->address, sizeof g->address, "%s", strncmp(last, "tcp://", 6) == 0 ? last + 6 : last);
-    return 0;
+    return gw_door_bound(g);
 }
 
 /* Takes the READYs on the workers' socket, waiting up to WAIT_MS for each: 0, or the
@@ -120,9 +124,16 @@ static int wait_ready(fh_gateway *g)
             return fh_set_error(FH_E_TIMEOUT, "executor %s not ready after %d ms (timeout_ready)",
                                 names, g->cfg->timeout_ready_ms);
         }
-        zmq_pollitem_t items[2] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+        /* The door is served already: a client that connects early is let in (or not)
+         * at once, and its requests wait for the flow to be ready. */
+        zmq_pollitem_t items[4] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
+        size_t n = 2 + gw_door_poll_items(g, items + 2);
+        int door = gw_door_timer(g);
+        if (door >= 0 && door < wait)
+            wait = door;
+        if (zmq_poll(items, (int)n, wait) < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+        gw_door_service(g, items + 2);
         int rc = (items[0].revents & ZMQ_POLLIN) ? read_hellos(g, 0) : 0;
         if (rc != 0)
             return rc;
@@ -211,7 +222,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         rc = fh_set_error(FH_E_ZMQ, "cannot start ZeroMQ: %s", zmq_strerror(errno));
         goto failed;
     }
-    if ((rc = bind_sockets(g)) != 0)
+    if ((rc = bind_sockets(g)) != 0 || (rc = gw_replies_init(g, gw_door_max(g))) != 0)
         goto failed;
     for (size_t i = 0; i < g->n_execs; i++)
         if ((rc = gw_write_spec(g, i)) != 0 || (rc = gw_spawn(g, &g->execs[i])) != 0)
@@ -232,13 +243,19 @@ const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
 int fh_gateway_serve(fh_gateway *g)
 {
     while (!(g->draining && g->inflight == 0)) {
-        zmq_pollitem_t items[3] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+        /* The client socket last: it is left out while the flow is full. */
+        zmq_pollitem_t items[6] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
                                    {g->back, 0, ZMQ_POLLIN, 0},
-                                   {g->front, 0, ZMQ_POLLIN, 0}};
+                                   {NULL, gw_replies_fd(g), ZMQ_POLLIN, 0}};
+        size_t n = 3 + gw_door_poll_items(g, items + 3), front = n;
+        items[front] = (zmq_pollitem_t){g->front, 0, ZMQ_POLLIN, 0};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
         bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
-        int n = room ? 3 : 2;
-        int wait = gw_check_timers(g);
+        if (room)
+            n++;
+        int wait = gw_check_timers(g), door = gw_door_timer(g);
+        if (door >= 0 && (wait < 0 || door < wait))
+            wait = door;
         if (g->draining) {
             int64_t left = g->drain_deadline_ms - fh_monotonic_ms();
             if (left <= 0) {
@@ -248,11 +265,13 @@ int fh_gateway_serve(fh_gateway *g)
             if (wait < 0 || left < wait)
                 wait = (int)left;
         }
-        if (zmq_poll(items, n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
+        if (zmq_poll(items, (int)n, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         }
+        gw_replies_wake(g, items[2].revents & ZMQ_POLLIN);
+        gw_door_service(g, items + 3);
         if (items[0].revents & ZMQ_POLLIN) {
             int sig = gw_read_signals(g);
             if (sig & 2)
@@ -276,7 +295,7 @@ int fh_gateway_serve(fh_gateway *g)
             gw_on_worker_message(g, &m);
             fh_wire_close(&m);
         }
-        for (int k = 0; k < BATCH && n == 3 && (items[2].revents & ZMQ_POLLIN) &&
+        for (int k = 0; k < BATCH && n > front && (items[front].revents & ZMQ_POLLIN) &&
                         g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&
                         fh_wire_recv(g->front, &m, ZMQ_DONTWAIT) == 0; k++) {
             gw_on_client_message(g, &m);
@@ -302,12 +321,14 @@ void fh_gateway_destroy(fh_gateway **gp)
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
         if (g->slots[i].used)
             gw_slot_free(g, (int)i);
+    gw_door_free(g);
     if (g->front)
         zmq_close(g->front);
     if (g->back)
         zmq_close(g->back);
     if (g->zctx)
         zmq_ctx_term(g->zctx);
+    gw_replies_free(g); /* ZeroMQ has let every reply go */
     fh_runtime_dir_remove(&g->rundir);
     for (size_t i = 0; g->execs && i < g->n_execs; i++)
         free(g->execs[i].spec_path);

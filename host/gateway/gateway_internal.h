@@ -4,6 +4,8 @@
  *   routing.c  slots, the walk of a request through the executors, the prefetch gate
  *   workers.c  worker processes: start, READY, replies, deaths, timers, stop
  *   spec.c     the executor spec file each worker reads
+ *   replies.c  replies clients have not taken: counted, and bounded
+ *   door.c     the client socket's door: keys, connections, what one connection holds
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -22,6 +24,7 @@
 
 #define MAX_ID FH_CLIENT_ID_MAX     /* longest ZeroMQ routing id */
 #define MAX_ENDPOINT 256           /* longest endpoint accepted */
+#define MAX_REQUEST_ID 256         /* longest request id accepted */
 #define START_FAILURES_MAX 3       /* deaths before ready, in a row, before giving up */
 #define STOP_GRACE_MS 3000         /* time workers get to exit after DISCONNECT */
 #define HEARTBEAT_MS 2000          /* a ready worker is asked how it is this often (a busy
@@ -36,6 +39,10 @@
                                       failure; its first request answered closes it */
 #define STRAY_WAIT_MS 1000         /* the host's last sweep of plugin-started processes */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
+/* Requests ZeroMQ takes in from one client before it stops reading that connection
+ * (TCP then holds the client back): while the flow is full, what a client has sent
+ * waits in its own connection, not in the host's memory. */
+#define FRONT_RCVHWM 8
 
 /* A request inside the flow. */
 typedef struct slot {
@@ -50,6 +57,7 @@ typedef struct slot {
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */
+    bool admitted;                /* counted in its client's requests let in (replies.c) */
 } slot;
 
 /* An executor and its one worker process. */
@@ -102,6 +110,8 @@ struct fh_gateway {
     size_t max_bytes;             /* stop reading clients above this */
     size_t reserve;               /* slots a no_wait request may not take */
     fh_client_table clients;      /* clients with requests inside, for prefetch */
+    struct gw_replies *replies;   /* replies clients have not taken (replies.c) */
+    struct gw_door *door;         /* who gets in, how many (door.c) */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
@@ -145,6 +155,46 @@ void gw_release_gate(fh_gateway *g, int i);
 bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what, char *why);
 /* Handles one message from the client socket (M is the caller's; frames may be moved). */
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m);
+
+/* replies.c */
+/* Counts replies for up to MAX_CLIENTS clients at once. Returns 0 or negative. */
+int gw_replies_init(fh_gateway *g, size_t max_clients);
+/* Frees the counters: after the ZeroMQ context is terminated (no frame is left). */
+void gw_replies_free(fh_gateway *g);
+/* The eventfd that becomes readable when ZeroMQ let replies go while requests wait. */
+int gw_replies_fd(const fh_gateway *g);
+/* Sends the reply of slot I: ENV_FRAME and the slot's documents (both moved), counted
+ * against its client until ZeroMQ lets it go. Returns as fh_wire_send_docs. */
+int gw_replies_send(fh_gateway *g, int i, zmq_msg_t *env_frame);
+/* Slot I is freed: it no longer counts among its client's requests inside. */
+void gw_replies_forget(fh_gateway *g, int i);
+/* Lets slot I on to the prefetch gate when its client has room for more replies;
+ * otherwise it waits, in order, until the client reads. */
+void gw_replies_admit(fh_gateway *g, int i);
+/* Lets in what waits and has room again (READABLE: the eventfd is), sweeps unused
+ * counters now and then; lets everything in while draining. Call every loop turn. */
+void gw_replies_wake(fh_gateway *g, bool readable);
+
+/* door.c */
+/* Raises the descriptor limit, sets the client socket up (keys, ZAP, monitor) before it
+ * is bound. Returns 0 or negative (fh_last_error). */
+int gw_door_init(fh_gateway *g);
+/* After the client socket is bound: finds its listening descriptor, warns when it is open
+ * beyond the loopback interface without keys. Returns 0. */
+int gw_door_bound(fh_gateway *g);
+/* The bound on client connections, as it fits the descriptor limit. */
+size_t gw_door_max(const fh_gateway *g);
+/* Closes the door's sockets and frees it: before the ZeroMQ context is terminated. */
+void gw_door_free(fh_gateway *g);
+/* Puts the door's sockets in ITEMS (room for 2); returns how many. */
+size_t gw_door_poll_items(fh_gateway *g, zmq_pollitem_t *items);
+/* After a poll (ITEMS as gw_door_poll_items filled them): connection events, ZAP
+ * requests, the bound, what connections hold. */
+void gw_door_service(fh_gateway *g, const zmq_pollitem_t *items);
+/* The ms until gw_door_service wants to run again, or -1. */
+int gw_door_timer(const fh_gateway *g);
+/* Counts message M (from the client socket) as given to the gateway by its connection. */
+void gw_door_delivered(fh_gateway *g, const fh_wire_msg *m);
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
 int gw_read_signals(fh_gateway *g);

@@ -38,6 +38,7 @@ int gw_slot_alloc(fh_gateway *g)
 void gw_slot_free(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    gw_replies_forget(g, i);
     g->inflight_bytes -= s->bytes;
     s->bytes = 0;
     if (s->env)
@@ -96,8 +97,7 @@ void gw_finish(fh_gateway *g, int i)
         gw_slot_free(g, i);
         return;
     }
-    if (fh_wire_send_docs(g->front, s->client, s->client_len, FH_CMD_REPLY, &env_frame, &s->docs,
-                          ZMQ_DONTWAIT) != 0)
+    if (gw_replies_send(g, i, &env_frame) != 0)
         gw_log("dropped the reply to request %s: the client is gone or not reading",
                env->request_id);
     gw_release_gate(g, i);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <flowhost/error.h>
+#include <flowhost/keys.h>
 
 #include "codec.h"
 #include "json_internal.h"
@@ -25,7 +26,12 @@ struct fh_client {
     void *sock;
     void *monitor;       /* connection events of sock */
     bool connected;      /* a connection to the gateway is up */
+    bool secure;         /* CURVE: the connection is up once its handshake is done */
     unsigned long disconnects; /* connections lost so far */
+    bool handshaken;     /* a handshake with the flow succeeded once */
+    char refused[400];   /* why the flow refused the connection for good, or "" */
+    char turned_away[300]; /* why it last turned the connection away (ZeroMQ tries
+                              again), or "" */
     char address[256];   /* as given, for messages */
 };
 
@@ -54,32 +60,60 @@ static int endpoint_of(const char *address, char *out, size_t size)
     return 0;
 }
 
-int fh_client_new(const char *address, fh_client **out)
+/* Makes a client; KEYS (may be NULL) turns CURVE on. */
+static int client_new(const char *address, const fh_client_keys *keys, fh_client **out)
 {
     char ep[512];
     *out = NULL;
     int rc = endpoint_of(address, ep, sizeof ep);
     if (rc != 0)
         return rc;
+    char server[FH_KEY_TEXT + 1], public[FH_KEY_TEXT + 1], secret[FH_KEY_TEXT + 1];
+    if (keys != NULL) {
+        const char *given[] = {keys->server_key, keys->public_key, keys->secret_key};
+        const char *name[] = {"server key", "public key", "secret key"};
+        char *copy[] = {server, public, secret};
+        for (int i = 0; i < 3; i++) {
+            uint8_t bin[32];
+            if (given[i] == NULL || strlen(given[i]) != FH_KEY_TEXT ||
+                zmq_z85_decode(bin, given[i]) == NULL)
+                return fh_set_error(FH_E_INVAL, "the %s is not 40 characters of Z85", name[i]);
+            memcpy(copy[i], given[i], FH_KEY_TEXT + 1);
+        }
+        if (!fh_curve_available())
+            return fh_set_error(FH_E_STATE, "this libzmq cannot do CURVE (it is built without "
+                                            "libsodium)");
+    }
     fh_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
     int hwm = FH_CLIENT_MAX_INFLIGHT * 2;
     c->zctx = zmq_ctx_new();
     c->sock = c->zctx ? zmq_socket(c->zctx, ZMQ_DEALER) : NULL;
+    c->secure = keys != NULL;
     if (c->sock == NULL || fh_wire_socket_defaults(c->sock, 0, 0) != 0 ||
-        zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0) {
+        zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        (keys != NULL &&
+         (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, FH_KEY_TEXT + 1) != 0 ||
+          zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, public, FH_KEY_TEXT + 1) != 0 ||
+          zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, FH_KEY_TEXT + 1) != 0))) {
         rc = fh_set_error(FH_E_ZMQ, "cannot create a client socket: %s", zmq_strerror(errno));
+        explicit_bzero(secret, sizeof secret);
         fh_client_destroy(&c);
         return rc;
     }
-    /* The monitor tells when the connection is up and when the gateway goes away, so
-     * that a post fails instead of waiting forever. */
+    explicit_bzero(secret, sizeof secret);
+    /* The monitor tells when the connection is up, when the gateway goes away, and why
+     * a handshake failed, so that a post fails instead of waiting forever. */
     char mon[64];
     snprintf(mon, sizeof mon, "inproc://fh-client-monitor-%p", (void *)c);
     c->monitor = zmq_socket(c->zctx, ZMQ_PAIR);
     if (c->monitor == NULL ||
-        zmq_socket_monitor(c->sock, mon, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_socket_monitor(c->sock, mon,
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         zmq_connect(c->monitor, mon) != 0) {
         rc = fh_set_error(FH_E_ZMQ, "cannot watch the client socket: %s", zmq_strerror(errno));
         fh_client_destroy(&c);
@@ -93,6 +127,20 @@ int fh_client_new(const char *address, fh_client **out)
     }
     *out = c;
     return 0;
+}
+
+int fh_client_new(const char *address, fh_client **out)
+{
+    return client_new(address, NULL, out);
+}
+
+int fh_client_new_secure(const char *address, const fh_client_keys *keys, fh_client **out)
+{
+    if (keys == NULL) {
+        *out = NULL;
+        return fh_set_error(FH_E_INVAL, "fh_client_new_secure needs keys");
+    }
+    return client_new(address, keys, out);
 }
 
 void fh_client_destroy(fh_client **cp)
@@ -280,7 +328,44 @@ static int deliver(post *p, fh_wire_msg *m)
     return rc;
 }
 
-/* Reads the monitor's events: connected or not. */
+/* Why a handshake failed, from a monitor event: the flow refused the connection for
+ * good (REFUSED), or for now (TURNED_AWAY: at its connection limit; ZeroMQ retries). */
+static void handshake_failed(fh_client *c, uint16_t event, uint32_t value)
+{
+    const char *why = NULL;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        /* The flow closed the connection before the handshake was done: with CURVE on
+         * either side, it does not say why (the other side's mechanism, a key it does not
+         * know, a wrong server key). */
+        if (!c->handshaken)
+            snprintf(c->turned_away, sizeof c->turned_away, "%s",
+                     c->secure ? "it closed the connection during the handshake: does it use "
+                                 "keys, is the server key its own, does it know this client's key?"
+                               : "it closed the connection during the handshake: does it let in "
+                                 "only clients with keys (CURVE)?");
+        return;
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500) {
+        snprintf(c->turned_away, sizeof c->turned_away,
+                 "it turned the connection away: it is at its connection limit");
+        return;
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        why = "it does not know this client's key";
+    else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        why = c->secure ? "it does not use keys (no server_key): connect without them"
+                        : "it lets in only clients with keys (CURVE): give its public key "
+                          "and this client's key pair";
+    else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && c->secure)
+        why = "the handshake did not decrypt: is the server key the flow's?";
+    else
+        return; /* a cut connection: ZeroMQ tries again */
+    snprintf(c->refused, sizeof c->refused, "the flow at %s refused the connection: %s",
+             c->address, why);
+}
+
+/* Reads the monitor's events: connected or not. With keys, a connection is up once its
+ * handshake succeeded. */
 static void read_events(fh_client *c)
 {
     for (;;) {
@@ -294,17 +379,27 @@ static void read_events(fh_client *c)
         }
         /* Frame 1: a 16-bit event and a 32-bit value; frame 2: the endpoint. */
         uint16_t event = 0;
-        if (zmq_msg_size(&ev) >= sizeof event)
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= sizeof event + sizeof value) {
             memcpy(&event, zmq_msg_data(&ev), sizeof event);
+            memcpy(&value, (char *)zmq_msg_data(&ev) + sizeof event, sizeof value);
+        }
         if (zmq_msg_more(&ev))
             zmq_msg_recv(&ep, c->monitor, 0);
         zmq_msg_close(&ev);
         zmq_msg_close(&ep);
-        if (event == ZMQ_EVENT_CONNECTED)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            c->handshaken = true;
+        if (event == (c->secure ? ZMQ_EVENT_HANDSHAKE_SUCCEEDED : ZMQ_EVENT_CONNECTED)) {
             c->connected = true;
-        else if (event == ZMQ_EVENT_DISCONNECTED) {
+            c->turned_away[0] = '\0';
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
             c->connected = false;
             c->disconnects++;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            handshake_failed(c, event, value);
         }
     }
 }
@@ -329,8 +424,14 @@ static int receive(post *p)
             read_events(c);
             p->events_due = now + EVENTS_CHECK_MS;
         }
+        if (c->refused[0] != '\0')
+            return fh_set_error(FH_E_ZMQ, "%s", c->refused);
         /* A connection lost while requests were out lost them, even if it came back:
          * ZeroMQ drops what it queued for a peer that left. */
+        if (c->disconnects != p->disconnects && !c->handshaken && c->turned_away[0] != '\0')
+            return fh_set_error(FH_E_ZMQ, "the flow at %s refused the connection (%zu request%s "
+                                "unanswered): %s", c->address, p->inflight,
+                                p->inflight == 1 ? "" : "s", c->turned_away);
         if (c->disconnects != p->disconnects)
             return fh_set_error(FH_E_ZMQ,
                                 "the flow at %s closed the connection (%zu request%s unanswered): "
@@ -346,8 +447,8 @@ static int receive(post *p)
         if (!c->connected && limit > 0) {
             int left = (int)(p->started + limit - now);
             if (left <= 0)
-                return fh_set_error(FH_E_TIMEOUT, "cannot reach a flow at %s (no connection after %d ms)",
-                                    c->address, limit);
+                return fh_set_error(FH_E_TIMEOUT, "cannot reach a flow at %s (no connection after %d ms%s%s)",
+                                    c->address, limit, c->turned_away[0] ? ": " : "", c->turned_away);
             timeout = timeout < 0 || left < timeout ? left : timeout;
         }
         /* Connected, only the socket is watched (every socket in a poll costs system

@@ -20,101 +20,55 @@ int fh_pb_pack_msg(const ProtobufCMessage *msg, zmq_msg_t *out)
     return 0;
 }
 
-/* Reads a varint at *P (< END) into *V. Returns 0, or -1 when it is cut or too long. */
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+int fh_pb_decode(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len, size_t max,
+                 ProtobufCMessage **out, size_t *decoded)
 {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*p >= end)
-            return -1;
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return 0;
-    }
-    return -1;
-}
-
-static int check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end,
-                    int depth)
-{
-    if (depth > FH_PB_MAX_DEPTH)
-        return fh_set_error(FH_E_PROTOCOL, "message nested deeper than %d levels", FH_PB_MAX_DEPTH);
-    while (p < end) {
-        uint64_t key, n;
-        /* Field numbers are 1..2^29-1. protobuf-c reads a key of field 0 spelt in more
-         * than one byte, keeps it as an unknown field and writes it back in one byte,
-         * which it then refuses: refused here, a message decodes only if what it becomes
-         * decodes again. */
-        if (read_varint(&p, end, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff)
-            return fh_set_error(FH_E_PROTOCOL, "malformed message (bad field key)");
-        switch (key & 7) {
-        case 0: /* varint */
-            if (read_varint(&p, end, &n) != 0)
-                return fh_set_error(FH_E_PROTOCOL, "malformed message (bad varint)");
-            break;
-        case 1: /* 64-bit */
-            if (end - p < 8)
-                return fh_set_error(FH_E_PROTOCOL, "malformed message (cut 64-bit field)");
-            p += 8;
-            break;
-        case 5: /* 32-bit */
-            if (end - p < 4)
-                return fh_set_error(FH_E_PROTOCOL, "malformed message (cut 32-bit field)");
-            p += 4;
-            break;
-        case 2: { /* length-delimited: bytes, string, packed numbers, or a message */
-            if (read_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p))
-                return fh_set_error(FH_E_PROTOCOL, "malformed message (bad length)");
-            const ProtobufCFieldDescriptor *f =
-                key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3)) : NULL;
-            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                int rc = check_at(f->descriptor, p, p + n, depth + 1);
-                if (rc != 0)
-                    return rc;
-            }
-            p += n;
-            break;
-        }
-        default: /* groups (3, 4) are not used by flowhost; 6 and 7 do not exist */
-            return fh_set_error(FH_E_PROTOCOL, "malformed message (wire type %d)", (int)(key & 7));
-        }
-    }
+    *out = NULL;
+    int rc = fh_pb_measure(desc, buf, len, max, decoded);
+    if (rc != 0)
+        return rc;
+    *out = protobuf_c_message_unpack(desc, NULL, len, buf);
+    if (*out == NULL)
+        return fh_set_error(FH_E_PROTOCOL, "malformed %s message (%zu bytes)", desc->short_name, len);
     return 0;
-}
-
-int fh_pb_check(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    return len == 0 ? 0 : check_at(desc, p, p + len, 1);
 }
 
 ProtobufCMessage *fh_pb_unpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len)
 {
-    if (fh_pb_check(desc, buf, len) != 0)
-        return NULL;
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, buf);
-    if (m == NULL)
-        fh_set_error(FH_E_PROTOCOL, "malformed %s message (%zu bytes)", desc->short_name, len);
+    ProtobufCMessage *m;
+    fh_pb_decode(desc, buf, len, SIZE_MAX, &m, NULL);
     return m;
+}
+
+int fh_envelope_decode_max(const void *buf, size_t len, size_t max, Flowhost__Envelope **out,
+                           size_t *decoded)
+{
+    ProtobufCMessage *m;
+    int rc = fh_pb_decode(&flowhost__envelope__descriptor, buf, len, max, &m, decoded);
+    *out = (Flowhost__Envelope *)m;
+    if (rc != 0)
+        return fh_set_error(rc, "cannot decode the request envelope: %s", fh_last_error());
+    return 0;
 }
 
 int fh_envelope_decode(const void *buf, size_t len, Flowhost__Envelope **out)
 {
-    *out = (Flowhost__Envelope *)fh_pb_unpack(&flowhost__envelope__descriptor, buf, len);
-    if (*out == NULL)
-        return fh_set_error(FH_E_PROTOCOL, "cannot decode the request envelope: %s", fh_last_error());
+    return fh_envelope_decode_max(buf, len, FH_DECODE_DEFAULT_MAX, out, NULL);
+}
+
+int fh_docs_decode_max(const void *buf, size_t len, size_t max, fh_docs **out)
+{
+    ProtobufCMessage *m;
+    int rc = fh_pb_decode(&flowhost__document_array__descriptor, buf, len, max, &m, NULL);
+    if (rc != 0)
+        return fh_set_error(rc, "cannot decode documents: %s", fh_last_error());
+    *out = (fh_docs *)m;
     return 0;
 }
 
 int fh_docs_decode(const void *buf, size_t len, fh_docs **out)
 {
-    Flowhost__DocumentArray *a =
-        (Flowhost__DocumentArray *)fh_pb_unpack(&flowhost__document_array__descriptor, buf, len);
-    if (a == NULL)
-        return fh_set_error(FH_E_PROTOCOL, "cannot decode documents: %s", fh_last_error());
-    *out = (fh_docs *)a;
-    return 0;
+    return fh_docs_decode_max(buf, len, FH_DECODE_DOCS_FACTOR * FH_DECODE_DEFAULT_MAX, out);
 }
 
 int fh_docs_pack(const fh_docs *docs, zmq_msg_t *out)
@@ -205,8 +159,20 @@ static void clear_nested_flags(Flowhost__Document *d)
 
 int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out)
 {
+    return fh_docs_decode_wire_max(in, FH_DECODE_DOCS_FACTOR * FH_DECODE_DEFAULT_MAX, out);
+}
+
+int fh_docs_decode_wire_max(const fh_wire_docs *in, size_t max, fh_docs **out)
+{
     zmq_msg_t *frame = (zmq_msg_t *)&in->docs;
-    int rc = fh_docs_decode(zmq_msg_data(frame), zmq_msg_size(frame), out);
+    /* The blob frames are copied back into their fields: they count too. */
+    size_t blobs = 0;
+    for (size_t i = 0; i < in->n_blobs; i++)
+        blobs += zmq_msg_size(&in->blobs[i]);
+    if (blobs > max)
+        return fh_set_error(FH_E_RANGE, "cannot decode documents: their blob frames hold %zu "
+                            "bytes, over the limit of %zu", blobs, max);
+    int rc = fh_docs_decode_max(zmq_msg_data(frame), zmq_msg_size(frame), max - blobs, out);
     if (rc != 0)
         return rc;
     Flowhost__DocumentArray *a = FH_PB_DOCS(*out);

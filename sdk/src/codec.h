@@ -20,21 +20,68 @@ int fh_pb_pack_msg(const ProtobufCMessage *msg, zmq_msg_t *out);
  * nest deep enough to exhaust the stack. */
 #define FH_PB_MAX_DEPTH 64
 
-/* Checks that BUF (LEN bytes) is well-formed protobuf for DESC with sub-messages nested
- * at most FH_PB_MAX_DEPTH deep, without recursing deeper than that. Returns 0, or
- * FH_E_PROTOCOL with the reason. */
+/* What one message may cost decoded, the limits every receiver applies before protobuf-c
+ * allocates anything. The wire size of a message says little: a map entry of 2 bytes
+ * decodes into about 90 (its struct, a pointer, protobuf-c's scan of it), so an 8 MB
+ * envelope of empty entries once took 551 MB to decode.
+ *   - an envelope (parameters, routes, status): at most max_message_size bytes decoded;
+ *   - documents (the documents frame and its blob frames): at most
+ *     FH_DECODE_DOCS_FACTOR x max_message_size bytes decoded (a document's struct alone
+ *     is 200 bytes: 10^6 small documents, 46 MB on the wire, take 290 MB).
+ * A receiver that does not know the flow's max_message_size (a client) uses
+ * FH_DECODE_DEFAULT_MAX, the default of with.max_message_size. */
+#define FH_DECODE_DEFAULT_MAX ((size_t)256 << 20)
+#define FH_DECODE_DOCS_FACTOR 4
+
+/* Walks BUF (LEN bytes), protobuf for DESC, without decoding it, and stores in *DECODED
+ * (may be NULL) the bytes protobuf-c's unpack would allocate for it, allocator overhead
+ * and the decoder's scratch included. Refuses, before anything is allocated:
+ *   - malformed protobuf, sub-messages nested deeper than FH_PB_MAX_DEPTH, a singular
+ *     message field given twice (protobuf-c merges those in quadratic time): FH_E_PROTOCOL;
+ *   - a message that would take more than MAX bytes decoded (the walk stops there), or a
+ *     string field holding a NUL byte (a C string would silently end there): FH_E_RANGE.
+ * Returns 0 or the code, with fh_last_error() saying why. Takes time linear in LEN. */
+int fh_pb_measure(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len,
+                  size_t max, size_t *decoded);
+
+/* fh_pb_measure with no size limit. Returns 0, FH_E_PROTOCOL or FH_E_RANGE. */
 int fh_pb_check(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len);
 
-/* protobuf-c's unpack for DESC after fh_pb_check; NULL (with the error set) when BUF is
- * refused or does not decode. Free the result with protobuf_c_message_free_unpacked. */
+/* Decodes BUF (LEN bytes) as DESC after fh_pb_measure with MAX: *OUT gets a new message
+ * the caller frees with protobuf_c_message_free_unpacked, *DECODED (may be NULL) its
+ * decoded size. Returns 0, or FH_E_PROTOCOL / FH_E_RANGE (see fh_pb_measure) with *OUT
+ * NULL. */
+int fh_pb_decode(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len, size_t max,
+                 ProtobufCMessage **out, size_t *decoded);
+
+/* fh_pb_decode with no size limit; NULL (with the error set) when BUF is refused or does
+ * not decode. Free the result with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *fh_pb_unpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len);
 
-/* Decodes an envelope. *OUT is freed with flowhost__envelope__free_unpacked(*OUT, NULL).
- * Returns 0 or FH_E_PROTOCOL ("cannot decode request envelope"). */
+/* Decodes an envelope of at most MAX bytes decoded (*DECODED, may be NULL, gets its
+ * size). *OUT is freed with flowhost__envelope__free_unpacked(*OUT, NULL). Returns 0,
+ * FH_E_PROTOCOL ("cannot decode the request envelope: malformed ...") or FH_E_RANGE
+ * (well-formed but over MAX, or a string with a NUL), with *OUT NULL. */
+int fh_envelope_decode_max(const void *buf, size_t len, size_t max, Flowhost__Envelope **out,
+                           size_t *decoded);
+
+/* fh_envelope_decode_max with FH_DECODE_DEFAULT_MAX. */
 int fh_envelope_decode(const void *buf, size_t len, Flowhost__Envelope **out);
 
-/* Decodes the documents frame into a new array the caller owns (fh_docs_destroy). An
- * empty frame is an empty array. Returns 0 or FH_E_PROTOCOL. */
+/* The request id and endpoint of an envelope that fh_envelope_decode_max refused with
+ * FH_E_RANGE, so that the refusal can be answered: a new envelope with only those two
+ * strings (each cut at its first NUL and to at most FH_ENVELOPE_ID_PEEK bytes), freed
+ * with flowhost__envelope__free_unpacked. Returns 0, FH_E_PROTOCOL (malformed) or
+ * FH_E_NOMEM. */
+#define FH_ENVELOPE_ID_PEEK 1024
+int fh_envelope_decode_ids(const void *buf, size_t len, Flowhost__Envelope **out);
+
+/* Decodes the documents frame into a new array the caller owns (fh_docs_destroy), of at
+ * most MAX bytes decoded. An empty frame is an empty array. Returns 0, FH_E_PROTOCOL or
+ * FH_E_RANGE (see fh_pb_measure). */
+int fh_docs_decode_max(const void *buf, size_t len, size_t max, fh_docs **out);
+
+/* fh_docs_decode_max with FH_DECODE_DOCS_FACTOR x FH_DECODE_DEFAULT_MAX. */
 int fh_docs_decode(const void *buf, size_t len, fh_docs **out);
 
 /* Packs DOCS into a new frame. Returns 0 or FH_E_NOMEM. */
@@ -58,9 +105,13 @@ int fh_docs_pack_wire(fh_docs *docs, int take_blobs, fh_wire_docs *out);
 
 /* Decodes the documents of IN (the documents frame and its blob frames, which are
  * copied back into the fields that say they are attached) into a new array the caller
- * owns (fh_docs_destroy). No documents frame is an empty array. Returns 0,
- * FH_E_PROTOCOL (the frame does not decode, or the blob frames do not match the fields
- * that say they are attached) or FH_E_NOMEM. */
+ * owns (fh_docs_destroy), of at most MAX bytes decoded, blob frames included. No
+ * documents frame is an empty array. Returns 0, FH_E_PROTOCOL (the frame does not
+ * decode, or the blob frames do not match the fields that say they are attached),
+ * FH_E_RANGE (over MAX, or a string with a NUL) or FH_E_NOMEM. */
+int fh_docs_decode_wire_max(const fh_wire_docs *in, size_t max, fh_docs **out);
+
+/* fh_docs_decode_wire_max with FH_DECODE_DOCS_FACTOR x FH_DECODE_DEFAULT_MAX. */
 int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out);
 
 /* Appends a route (EXECUTOR, START_US, END_US) to ENV. Returns 0 or FH_E_NOMEM. */

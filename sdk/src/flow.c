@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <flowhost/error.h>
+#include <flowhost/keys.h>
 
 #include "json_internal.h"
 
@@ -28,6 +29,7 @@ struct fh_flow {
     pid_t pid;          /* the flow's process while started, else 0 */
     char address[256];
     fh_client *client;  /* connected to the started flow */
+    fh_keypair owner;   /* the key the flow lets its owner in with, when it has keys */
 };
 
 /* Makes PATH absolute (from the current directory) when it names a file that exists. */
@@ -64,6 +66,31 @@ static int with_json(const fh_value *with, json_t **out)
             return fh_set_error(FH_E_IO, "getcwd: %s", strerror(errno));
         }
         json_object_set_new(*out, "workspace", json_sprintf("%s/%s", cwd, json_string_value(ws)));
+    }
+    /* Key files too (a client key may also be the key itself: kept when no such file). */
+    json_t *sk = json_object_get(*out, "server_key");
+    char *abs_key = NULL;
+    if (json_is_string(sk) && json_string_value(sk)[0] != '/' &&
+        absolute("server_key", json_string_value(sk), &abs_key) == 0) {
+        json_object_set_new(*out, "server_key", json_string(abs_key));
+        free(abs_key);
+    }
+    json_t *ck = json_object_get(*out, "client_keys");
+    if (json_is_string(ck)) {
+        json_t *list = json_array();
+        json_array_append(list, ck);
+        json_object_set_new(*out, "client_keys", list);
+        ck = list;
+    }
+    size_t k;
+    json_t *key;
+    json_array_foreach(ck, k, key) {
+        if (json_is_string(key) && json_string_value(key)[0] != '/' &&
+            access(json_string_value(key), F_OK) == 0 &&
+            absolute("client_keys", json_string_value(key), &abs_key) == 0) {
+            json_array_set_new(ck, k, json_string(abs_key));
+            free(abs_key);
+        }
     }
     json_t *pp = json_object_get(*out, "plugin_path");
     size_t i;
@@ -236,6 +263,9 @@ int fh_flow_start(fh_flow *f)
     }
     char bin[PATH_MAX], fdarg[32];
     find_binary(bin, sizeof bin);
+    /* A flow with keys lets in only the clients it knows: its owner too, with a key
+     * made for this start (the flow says its own public key when it is ready). */
+    bool keys = fh_keypair_generate(&f->owner) == 0;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         if (config != f->path)
@@ -243,7 +273,9 @@ int fh_flow_start(fh_flow *f)
         return fh_set_error(FH_E_IO, "pipe: %s", strerror(errno));
     }
     snprintf(fdarg, sizeof fdarg, "%d", fds[1]);
-    char *const argv[] = {"flowhost", "run", "--ready-fd", fdarg, config, NULL};
+    char *const argv[] = {"flowhost", "run", "--ready-fd", fdarg,
+                          keys ? "--owner-key" : config, keys ? f->owner.public_key : NULL,
+                          keys ? config : NULL, NULL};
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -286,6 +318,9 @@ int fh_flow_start(fh_flow *f)
         return fh_set_error(FH_E_STATE, "%s", line[0] == '!' ? line + 1 : "the flow did not start");
     }
     *nl = '\0';
+    char *server_key = strchr(line, ' '); /* "HOST:PORT KEY" when the flow has keys */
+    if (server_key != NULL)
+        *server_key++ = '\0';
     if (strlen(line) >= sizeof f->address) {
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
@@ -293,7 +328,9 @@ int fh_flow_start(fh_flow *f)
     }
     memcpy(f->address, line, strlen(line) + 1);
     f->pid = pid;
-    int rc = fh_client_new(f->address, &f->client);
+    fh_client_keys k = {server_key, f->owner.public_key, f->owner.secret_key};
+    int rc = server_key && keys ? fh_client_new_secure(f->address, &k, &f->client)
+                                : fh_client_new(f->address, &f->client);
     if (rc != 0)
         fh_flow_close(f);
     return rc;
@@ -348,6 +385,7 @@ void fh_flow_destroy(fh_flow **fp)
         fh_flow_close(f);
     json_decref(f->config);
     free(f->path);
+    explicit_bzero(&f->owner, sizeof f->owner);
     free(f);
     *fp = NULL;
 }

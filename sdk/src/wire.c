@@ -11,6 +11,7 @@ int fh_wire_recv(void *sock, fh_wire_msg *m, int flags)
 {
     m->n = 0;
     m->truncated = 0;
+    m->dropped_bytes = 0;
     for (;;) {
         zmq_msg_t part;
         zmq_msg_init(&part);
@@ -29,6 +30,7 @@ int fh_wire_recv(void *sock, fh_wire_msg *m, int flags)
             zmq_msg_close(&part);
         } else {
             m->truncated = 1;
+            m->dropped_bytes += zmq_msg_size(&part);
             zmq_msg_close(&part);
         }
         if (!more)

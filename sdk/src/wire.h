@@ -37,6 +37,7 @@ typedef struct fh_wire_msg {
     zmq_msg_t frames[FH_WIRE_MAX_FRAMES];
     size_t n;         /* frames held */
     int truncated;    /* more frames arrived than fit: they were read and dropped */
+    size_t dropped_bytes; /* the bytes of those frames */
 } fh_wire_msg;
 
 /* Receives a whole multipart message from SOCK into M (FLAGS as zmq_msg_recv, e.g.

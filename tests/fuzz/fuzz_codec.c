@@ -1,8 +1,10 @@
-/* Fuzzes the protobuf decoders (sdk/src/codec.c, pb depth check): the same bytes as a
+/* Fuzzes the protobuf decoders (sdk/src/codec.c, pb_check.c): the same bytes as a
  * request envelope, as a documents frame (then every document to JSON), as a documents
  * frame followed by 0-3 blob frames (what decodes must survive being packed again, blobs
  * taken into frames, and decoded back to as many documents), and through fh_pb_check /
- * fh_pb_unpack as a WorkerHello and an ExecutorSpec. */
+ * fh_pb_unpack as a WorkerHello and an ExecutorSpec; fh_envelope_decode_ids. For every
+ * message that decodes, fh_pb_measure's prediction must cover what protobuf-c held at
+ * most while decoding it (counted by an allocator of its own). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +14,62 @@
 
 #include <flowhost/json.h>
 
+/* What protobuf-c holds: each block as requested, with malloc's 8-byte header. */
+typedef struct counted {
+    size_t now, peak;
+} counted;
+
+typedef struct block {
+    size_t size;
+    max_align_t align[];
+} block;
+
+static void *counted_alloc(void *data, size_t size)
+{
+    counted *c = data;
+    block *b = malloc(sizeof *b + size);
+    if (b == NULL)
+        return NULL;
+    b->size = size;
+    c->now += size + 8;
+    if (c->now > c->peak)
+        c->peak = c->now;
+    return b->align;
+}
+
+static void counted_free(void *data, void *p)
+{
+    if (p == NULL)
+        return;
+    block *b = (block *)((char *)p - offsetof(block, align));
+    ((counted *)data)->now -= b->size + 8;
+    free(b);
+}
+
+/* Decodes DATA as DESC with the counting allocator when fh_pb_measure accepts it, and
+ * aborts if the prediction fell short. */
+static void check_prediction(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size)
+{
+    size_t predicted;
+    if (fh_pb_measure(desc, data, size, SIZE_MAX, &predicted) != 0)
+        return;
+    counted c = {0, 0};
+    ProtobufCAllocator a = {counted_alloc, counted_free, &c};
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, size, data);
+    if (m != NULL && c.peak > predicted)
+        abort();
+    protobuf_c_message_free_unpacked(m, &a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Flowhost__Envelope *env = NULL;
     if (fh_envelope_decode(data, size, &env) == 0)
         flowhost__envelope__free_unpacked(env, NULL);
+    if (fh_envelope_decode_ids(data, size, &env) == 0)
+        flowhost__envelope__free_unpacked(env, NULL);
+    check_prediction(&flowhost__envelope__descriptor, data, size);
+    check_prediction(&flowhost__document_array__descriptor, data, size);
 
     fh_docs *docs = NULL;
     if (fh_docs_decode(data, size, &docs) == 0) {

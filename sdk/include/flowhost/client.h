@@ -82,6 +82,23 @@ void fh_post_options_init(fh_post_options *opts);
  * (malformed address), FH_E_ZMQ, FH_E_NOMEM. */
 int fh_client_new(const char *address, fh_client **out);
 
+/* The keys of a client of a flow that lets in only the clients it knows (with.server_key,
+ * with.client_keys: CURVE, see keys.h and docs/protocol.md): the flow's public key, and
+ * the client's own key pair. Each is 40 characters of Z85 text. */
+typedef struct fh_client_keys {
+    const char *server_key;  /* the flow's public key */
+    const char *public_key;  /* this client's public key */
+    const char *secret_key;  /* this client's secret key */
+} fh_client_keys;
+
+/* fh_client_new for a flow with keys: the connection is authenticated and encrypted
+ * (CURVE). KEYS is copied. Returns 0, or FH_E_INVAL (malformed address or key),
+ * FH_E_STATE (this libzmq cannot do CURVE), FH_E_ZMQ, FH_E_NOMEM. A post on a connection
+ * the flow refuses (a key it does not know, a key where it wants none or none where it
+ * wants one, a wrong server key) fails at once with FH_E_ZMQ and fh_last_error() saying
+ * which. */
+int fh_client_new_secure(const char *address, const fh_client_keys *keys, fh_client **out);
+
 /* Closes the connection and frees *C; sets *C to NULL. Accepts NULL. */
 void fh_client_destroy(fh_client **c);
 
@@ -89,8 +106,8 @@ void fh_client_destroy(fh_client **c);
  * Returns when every response has been handed to the callbacks: 0 (whatever the
  * responses' statuses), FH_E_TIMEOUT when a response did not come within timeout_ms or
  * no connection was made within connect_timeout_ms, FH_E_ZMQ when the gateway closed
- * the connection with requests unanswered, FH_E_STATE when a callback failed (see
- * fh_response_fn), or another negative code. */
+ * the connection with requests unanswered or refused it (keys), FH_E_STATE when a
+ * callback failed (see fh_response_fn), or another negative code. */
 int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
                    const fh_post_options *opts);
 

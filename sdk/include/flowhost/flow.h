@@ -46,7 +46,8 @@ typedef struct fh_executor_options {
 
 /* A new flow with no executors. WITH (may be NULL) is the map of flow options, the keys
  * of the YAML's `with:` (port, host, prefetch, env, timeout_ready, workspace,
- * plugin_path). Returns 0, or FH_E_INVAL / FH_E_NOMEM. */
+ * plugin_path, max_connections, server_key, client_keys...; relative paths are taken
+ * from the current directory). Returns 0, or FH_E_INVAL / FH_E_NOMEM. */
 int fh_flow_new(const fh_value *with, fh_flow **out);
 
 /* A flow from the YAML file at PATH, read and checked when it starts. Returns 0, or
@@ -59,7 +60,9 @@ int fh_flow_add(fh_flow *f, const fh_executor_options *x);
 
 /* Starts the flow and waits until every executor is ready. Returns 0, or a negative
  * code with the reason in fh_last_error() (the YAML error, or which executor failed to
- * start and why). FH_E_STATE when it is started already. */
+ * start and why). FH_E_STATE when it is started already. A flow with keys
+ * (with.server_key) lets in the posts of this handle too, whatever its client_keys: with a
+ * key pair made for this start, never written to a file. */
 int fh_flow_start(fh_flow *f);
 
 /* The client address of a started flow ("HOST:PORT"), or NULL. Borrowed. */

@@ -8,6 +8,7 @@
 #include <flowhost/executor.h>
 #include <flowhost/flow.h>
 #include <flowhost/json.h>
+#include <flowhost/keys.h>
 #include <flowhost/source.h>
 #include <flowhost/value.h>
 #endif

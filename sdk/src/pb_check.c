@@ -1,0 +1,316 @@
+/* The walk over protobuf wire bytes that runs before protobuf-c decodes them (see
+ * codec.h, fh_pb_measure): it refuses what protobuf-c would decode too deep, too slowly
+ * or into too much memory, and what a C string cannot hold.
+ *
+ * The size it computes follows protobuf-c 1.4's unpack (protobuf_c_message_unpack):
+ * every message is one allocation of its struct; the fields seen on the wire are first
+ * scanned into slabs of ScannedMember (16 on the stack, then slabs doubling in size);
+ * a repeated field is one array of its elements; a string is a copy with its NUL; bytes
+ * are a copy (none when empty); an unknown field is an entry in an array plus a copy of
+ * its bytes. Each allocation is counted as glibc's malloc holds it (8 bytes of header,
+ * rounded up to 16, at least 32), so the total is what the decoded message costs the
+ * process, within a few percent. */
+#include "codec.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flowhost/error.h>
+
+/* protobuf-c's ScannedMember: tag, wire type, prefix length, field, length, data. */
+#define SCANNED_MEMBER_SIZE 32
+/* ... of which the first slab lives on the stack. */
+#define FIRST_SLAB 16
+/* glibc's malloc maps blocks of this size or more on their own (its default). */
+#define MMAP_THRESHOLD (128 * 1024)
+/* Fields of a message (by index in its descriptor) whose arrays are counted exactly. */
+#define COUNTED_FIELDS 64
+
+typedef struct walk {
+    size_t total;  /* bytes counted so far */
+    size_t max;    /* the budget */
+} walk;
+
+/* What malloc(N) takes from the heap: a header of 8 bytes, rounded up to 16 (at least
+ * 32); a large block is mapped on its own, in whole pages. */
+static size_t chunk(size_t n)
+{
+    if (n >= MMAP_THRESHOLD)
+        return (n + 16 + 4095) & ~(size_t)4095;
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+static int over(const walk *w)
+{
+    return fh_set_error(FH_E_RANGE, "it would take more than %zu bytes decoded", w->max);
+}
+
+/* Adds N bytes; fails once the budget is exceeded (the walk stops there: its time is
+ * bounded by the budget too). */
+static int add(walk *w, size_t n)
+{
+    w->total += n;
+    return w->total > w->max ? over(w) : 0;
+}
+
+/* Reads a varint at *P (< END) into *V. Returns 0, or -1 when it is cut or too long. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return -1;
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Bytes of one element of a repeated field of TYPE in protobuf-c's arrays. */
+static size_t element_size(ProtobufCType type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    default: /* 64-bit numbers */
+        return 8;
+    }
+}
+
+/* Elements in a packed run of N bytes at P of TYPE (as protobuf-c counts them). */
+static size_t packed_count(ProtobufCType type, const uint8_t *p, size_t n)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return n / 4;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return n / 8;
+    default: { /* varints: one per byte without the continuation bit */
+        size_t c = 0;
+        for (size_t i = 0; i < n; i++)
+            c += !(p[i] & 0x80);
+        return c;
+    }
+    }
+}
+
+static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                        const uint8_t *end, int depth)
+{
+    if (depth > FH_PB_MAX_DEPTH)
+        return fh_set_error(FH_E_PROTOCOL, "message nested deeper than %d levels", FH_PB_MAX_DEPTH);
+    int rc = add(w, chunk(desc->sizeof_message));
+    size_t members = 0, unknown = 0;
+    uint64_t seen = 0; /* fields (by index, the first 64) met so far in this message */
+    size_t elements[COUNTED_FIELDS]; /* of each repeated field, when seen */
+    while (rc == 0 && p < end) {
+        uint64_t key, n = 0;
+        /* Field numbers are 1..2^29-1. protobuf-c reads a key of field 0 spelt in more
+         * than one byte, keeps it as an unknown field and writes it back in one byte,
+         * which it then refuses: refused here, a message decodes only if what it becomes
+         * decodes again. */
+        if (read_varint(&p, end, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff)
+            return fh_set_error(FH_E_PROTOCOL, "malformed message (bad field key)");
+        members++;
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+        size_t index = f ? (size_t)(f - desc->fields) : 0;
+        bool counted = f != NULL && index < COUNTED_FIELDS;
+        bool first = !counted || !(seen & (UINT64_C(1) << index));
+        if (counted && first)
+            elements[index] = 0;
+        if (counted)
+            seen |= UINT64_C(1) << index;
+        const uint8_t *data = p;
+        switch (key & 7) {
+        case 0: /* varint */
+            if (read_varint(&p, end, &n) != 0)
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (bad varint)");
+            break;
+        case 1: /* 64-bit */
+            if (end - p < 8)
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (cut 64-bit field)");
+            p += 8;
+            break;
+        case 5: /* 32-bit */
+            if (end - p < 4)
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (cut 32-bit field)");
+            p += 4;
+            break;
+        case 2: /* length-delimited: bytes, string, packed numbers, or a message */
+            if (read_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p))
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (bad length)");
+            break;
+        default: /* groups (3, 4) are not used by flowhost; 6 and 7 do not exist */
+            return fh_set_error(FH_E_PROTOCOL, "malformed message (wire type %d)", (int)(key & 7));
+        }
+        if (f == NULL) { /* kept as an unknown field: an entry and a copy of its bytes */
+            unknown++;
+            if ((key & 7) == 2)
+                p += n;
+            rc = add(w, chunk((size_t)(p - data)));
+            continue;
+        }
+        bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+        if (repeated) { /* one array per field, its block's overhead added at the end */
+            size_t count = 1;
+            if ((key & 7) == 2 && f->type != PROTOBUF_C_TYPE_STRING &&
+                f->type != PROTOBUF_C_TYPE_BYTES && f->type != PROTOBUF_C_TYPE_MESSAGE)
+                count = packed_count(f->type, p, (size_t)n);
+            size_t bytes = count * element_size(f->type);
+            if (counted)
+                elements[index] += count;
+            rc = add(w, counted ? bytes : chunk(bytes));
+        }
+        if (rc != 0 || (key & 7) != 2)
+            continue;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING:
+            /* A C string ends at its first NUL: what follows would be lost unseen. */
+            if (memchr(p, 0, (size_t)n) != NULL)
+                return fh_set_error(FH_E_RANGE, "string field '%s' of %s holds a NUL byte",
+                                    f->name, desc->short_name);
+            rc = add(w, chunk((size_t)n + 1));
+            break;
+        case PROTOBUF_C_TYPE_BYTES:
+            rc = n > 0 ? add(w, chunk((size_t)n)) : 0;
+            break;
+        case PROTOBUF_C_TYPE_MESSAGE:
+            /* protobuf-c merges a singular message field given twice, concatenating its
+             * repeated fields into new arrays: given N times, that is N^2 work. No sender
+             * of flowhost repeats one. */
+            if (!repeated && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && !first)
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (field '%s' of %s given twice)",
+                                    f->name, desc->short_name);
+            rc = walk_message(w, f->descriptor, p, p + n, depth + 1);
+            break;
+        default:
+            break;
+        }
+        p += n;
+    }
+    if (rc != 0)
+        return rc;
+    for (size_t k = 0; rc == 0 && k < desc->n_fields && k < COUNTED_FIELDS; k++) {
+        if (!(seen & (UINT64_C(1) << k)) || desc->fields[k].label != PROTOBUF_C_LABEL_REPEATED)
+            continue;
+        size_t bytes = elements[k] * element_size(desc->fields[k].type);
+        rc = add(w, chunk(bytes) - bytes);
+    }
+    /* The scan slabs after the first (which is on the stack), doubling in size. */
+    for (size_t cap = FIRST_SLAB, slab = FIRST_SLAB; rc == 0 && cap < members; cap += slab) {
+        slab *= 2;
+        rc = add(w, chunk(slab * SCANNED_MEMBER_SIZE));
+    }
+    if (rc == 0 && unknown > 0)
+        rc = add(w, chunk(unknown * sizeof(ProtobufCMessageUnknownField)));
+    return rc;
+}
+
+int fh_pb_measure(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len,
+                  size_t max, size_t *decoded)
+{
+    walk w = {0, max};
+    const uint8_t *p = buf;
+    int rc = walk_message(&w, desc, p, p + len, 1);
+    if (decoded != NULL)
+        *decoded = rc == 0 ? w.total : 0;
+    return rc;
+}
+
+int fh_pb_check(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len)
+{
+    return fh_pb_measure(desc, buf, len, SIZE_MAX, NULL);
+}
+
+/* A copy of the N bytes at P as a string field: cut at the first NUL and to
+ * FH_ENVELOPE_ID_PEEK bytes. Returns 0 or FH_E_NOMEM. */
+static int peek_string(char **field, const uint8_t *p, uint64_t n)
+{
+    size_t len = n < FH_ENVELOPE_ID_PEEK ? (size_t)n : FH_ENVELOPE_ID_PEEK;
+    const uint8_t *nul = memchr(p, 0, len);
+    if (nul != NULL)
+        len = (size_t)(nul - p);
+    char *s = malloc(len + 1);
+    if (s == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    memcpy(s, p, len);
+    s[len] = '\0';
+    if (*field != protobuf_c_empty_string)
+        free(*field);
+    *field = s;
+    return 0;
+}
+
+int fh_envelope_decode_ids(const void *buf, size_t len, Flowhost__Envelope **out)
+{
+    Flowhost__Envelope *env = malloc(sizeof *env);
+    *out = NULL;
+    if (env == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    flowhost__envelope__init(env);
+    const uint8_t *p = buf, *end = p + len;
+    int rc = 0;
+    while (rc == 0 && p < end) {
+        uint64_t key, n;
+        if (read_varint(&p, end, &key) != 0) {
+            rc = fh_set_error(FH_E_PROTOCOL, "malformed message (bad field key)");
+            break;
+        }
+        switch (key & 7) {
+        case 0:
+            rc = read_varint(&p, end, &n) == 0 ? 0 : FH_E_PROTOCOL;
+            break;
+        case 1:
+        case 5: {
+            size_t w = (key & 7) == 1 ? 8 : 4;
+            rc = (size_t)(end - p) >= w ? 0 : FH_E_PROTOCOL;
+            p += rc == 0 ? w : 0;
+            break;
+        }
+        case 2:
+            if (read_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p)) {
+                rc = FH_E_PROTOCOL;
+                break;
+            }
+            if (key >> 3 == 1)
+                rc = peek_string(&env->request_id, p, n);
+            else if (key >> 3 == 2)
+                rc = peek_string(&env->endpoint, p, n);
+            p += n;
+            break;
+        default:
+            rc = FH_E_PROTOCOL;
+        }
+        if (rc == FH_E_PROTOCOL)
+            fh_set_error(FH_E_PROTOCOL, "malformed message");
+    }
+    if (rc != 0) {
+        flowhost__envelope__free_unpacked(env, NULL);
+        return rc;
+    }
+    *out = env;
+    return 0;
+}
