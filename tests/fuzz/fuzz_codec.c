@@ -1,4 +1,4 @@
-/* Fuzzes the protobuf decoders (sdk/src/codec.c, pb_check.c): the same bytes as a
+/* Fuzzes the protobuf decoders (sdk/src/wire/codec.c, pb_check.c): the same bytes as a
  * request envelope, as a documents frame (then every document to JSON), as a documents
  * frame followed by 0-3 blob frames (what decodes must survive being packed again, blobs
  * taken into frames, and decoded back to as many documents), and through fh_pb_check /

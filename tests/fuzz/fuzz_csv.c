@@ -1,4 +1,4 @@
-/* Fuzzes the CSV source (sdk/src/source_csv.c): the input as a .csv file, read to the
+/* Fuzzes the CSV source (sdk/src/io/source_csv.c): the input as a .csv file, read to the
  * end (or the first error). When the first byte is odd a field resolver maps some
  * columns onto document fields (id, text, uri...) and the rest go to tags. */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Fuzzes opening a docstore (sdk/src/docstore*.c): the input is written as DIR/docs.log,
+/* Fuzzes opening a docstore (sdk/src/io/docstore*.c): the input is written as DIR/docs.log,
  * the docstore opened read-only, and every document read by position and by id; then
  * fh_docstore_check reads it the lenient way. Each input runs twice: as is (header,
  * record framing, CRC checks, tail/damage logic), and with every record's CRCs recomputed

@@ -1,4 +1,4 @@
-/* Fuzzes the JSON readers (sdk/src/json.c): the input as one NDJSON document line
+/* Fuzzes the JSON readers (sdk/src/model/json.c): the input as one NDJSON document line
  * (fh_doc_from_json, then back to JSON) and as a value (fh_value_from_json, then back). */
 #include <stddef.h>
 #include <stdint.h>

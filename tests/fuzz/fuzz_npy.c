@@ -1,4 +1,4 @@
-/* Fuzzes the .npy source (sdk/src/source_npy.c): the input as a .npy file, every row
+/* Fuzzes the .npy source (sdk/src/io/source_npy.c): the input as a .npy file, every row
  * read. The last byte picks the options: bit 0 rows as embeddings (float32) instead of
  * tensors, bit 1 shuffled rows, bit 2 at most 3 rows with sampling 0.5. At most 4096 rows
  * are read either way: the target is the parser, not the making of a million documents. */
