@@ -259,6 +259,22 @@ static void test_malformed(void **state)
     assert_null(e);
 }
 
+/* A map with a field maps do not have is refused: it could hold no hash index, and every
+ * lookup in it would scan. The same map without it decodes. */
+static void test_map_with_unknown_field(void **state)
+{
+    (void)state;
+    /* Envelope.parameters (3) = Value.map_value (8) = MapValue { field 2: varint 1 } */
+    const uint8_t odd[] = {0x1a, 0x04, 0x42, 0x02, 0x10, 0x01};
+    const uint8_t plain[] = {0x1a, 0x02, 0x42, 0x00};
+    Flowhost__Envelope *e = NULL;
+    assert_int_equal(fh_envelope_decode(odd, sizeof odd, &e), FH_E_PROTOCOL);
+    assert_null(e);
+    assert_int_equal(fh_envelope_decode(plain, sizeof plain, &e), 0);
+    assert_non_null(e);
+    flowhost__envelope__free_unpacked(e, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_nul_in_string),
         cmocka_unit_test(test_singular_message_twice),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_map_with_unknown_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -497,6 +498,27 @@ static char *data_path(const char *name)
     return p;
 }
 
+/* A line of NUL bytes is not blank: it is an error, never skipped as if empty. */
+static void test_ndjson_nul_line_is_not_blank(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/fh-json-nul.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char bytes[] = "{\"id\": \"a\"}\n\0\0\0\n{\"id\": \"b\"}\n";
+    assert_int_equal(write(fd, bytes, sizeof bytes - 1), (ssize_t)(sizeof bytes - 1));
+    close(fd);
+    fh_ndjson_reader *r = NULL;
+    assert_int_equal(fh_ndjson_open(path, &r), 0);
+    fh_doc *d = NULL;
+    assert_int_equal(fh_ndjson_next(r, &d), 1);
+    fh_doc_destroy(&d);
+    assert_true(fh_ndjson_next(r, &d) < 0);
+    assert_null(d);
+    fh_ndjson_close(&r);
+    unlink(path);
+}
+
 static void test_ndjson_reads_and_skips_blank_lines(void **state)
 {
     (void)state;
@@ -587,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_doc_depth_limit),
         cmocka_unit_test(test_jansson_helpers),
         cmocka_unit_test(test_ndjson_reads_and_skips_blank_lines),
+        cmocka_unit_test(test_ndjson_nul_line_is_not_blank),
         cmocka_unit_test(test_ndjson_errors_name_file_line_column),
         cmocka_unit_test(test_ndjson_missing_file),
     };

@@ -54,7 +54,7 @@ int fh_ndjson_open(const char *path, fh_ndjson_reader **out)
 static bool is_blank(const char *line, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!strchr(" \t\r\n", line[i]))
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n')
             return false;
     return true;
 }

@@ -167,6 +167,12 @@ static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const u
             return fh_set_error(FH_E_PROTOCOL, "malformed message (wire type %d)", (int)(key & 7));
         }
         if (f == NULL) { /* kept as an unknown field: an entry and a copy of its bytes */
+            /* A map's hash index hangs where its unknown fields would (model/map_index.h):
+             * a map carrying one would be scanned key by key, so a client could make
+             * every lookup in its parameters linear with two bytes. A map has one field. */
+            if (desc == &flowhost__map_value__descriptor)
+                return fh_set_error(FH_E_PROTOCOL, "malformed message (a map with field %llu, "
+                                    "which maps do not have)", (unsigned long long)(key >> 3));
             unknown++;
             if ((key & 7) == 2)
                 p += n;
