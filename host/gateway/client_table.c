@@ -7,15 +7,11 @@
 
 #include <flowhost/error.h>
 
-static uint64_t hash(const unsigned char *id, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= id[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+#include "siphash.h"
+
+/* Clients may choose their routing ids: a keyed hash, so that they cannot collide on
+ * purpose. */
+static uint64_t hash(const unsigned char *id, size_t len) { return fh_siphash(id, len); }
 
 int fh_client_table_init(fh_client_table *t, size_t max_clients)
 {

@@ -17,14 +17,12 @@
 
 #include <flowhost/error.h>
 
+#include "siphash.h"
+
 uint64_t fh_ds_hash(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 0x100000001b3u;
-    }
-    return h ^ (h >> 29); /* the low bits pick the slot: mix the high ones in */
+    /* Ids come from clients: a keyed hash, so that they cannot be chosen to collide. */
+    return fh_siphash(s, n);
 }
 
 /* The slot holding ID (hash H), or the empty slot where it would go. n_slots > 0. */
