@@ -986,6 +986,30 @@ static void test_format1(void **state)
 /* Links planted in the docstore's directory (one others can write to) are never
  * followed: compaction does not write through docs.log.tmp, a log, lock or reserve that
  * is a link is refused or replaced, and a log with another hard link is not written. */
+/* A repair stopped between keeping the old log under a second name and putting the new
+ * one in place leaves docs.log with two links: the next writer drops the second name
+ * and opens the store (it used to refuse it for good). */
+static void test_repair_interrupted(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    fh_docstore *s = open_ok(dir, FH_DOCSTORE_CREATE);
+    put_text(s, "a", "A");
+    fh_docstore_close(&s);
+    char log[4096], old[4096];
+    snprintf(log, sizeof log, "%s/docs.log", dir);
+    snprintf(old, sizeof old, "%s/docs.log.before-repair", dir);
+    assert_int_equal(link(log, old), 0);
+    s = open_ok(dir, 0);
+    assert_int_equal(access(old, F_OK), -1);
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    assert_int_equal(st.st_nlink, 1);
+    put_text(s, "b", "B");
+    fh_docstore_close(&s);
+    remove_tree(dir);
+}
+
 static void test_links_refused(void **state)
 {
     (void)state;
@@ -1340,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail_holding_records),
         cmocka_unit_test(test_check_and_repair),
         cmocka_unit_test(test_format1),
+        cmocka_unit_test(test_repair_interrupted),
         cmocka_unit_test(test_links_refused),
         cmocka_unit_test(test_delete_gives_space_back),
         cmocka_unit_test(test_readers_while_space_is_given_back),

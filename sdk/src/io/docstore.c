@@ -369,6 +369,15 @@ static int lock_dir(fh_docstore *s)
     }
     if (unlinkat(s->dir_fd, FH_DS_TMP, 0) < 0 && errno != ENOENT)
         return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_TMP, strerror(errno));
+    /* A repair that stopped between keeping the old log (a second name for it) and
+     * putting the new one in place left docs.log with two links: it is still the old log,
+     * whole, and the second name goes. */
+    struct stat log_st, old_st;
+    if (fstatat(s->dir_fd, FH_DS_LOG, &log_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        fstatat(s->dir_fd, FH_DS_BEFORE_REPAIR, &old_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(log_st.st_mode) && log_st.st_nlink == 2 && log_st.st_dev == old_st.st_dev &&
+        log_st.st_ino == old_st.st_ino && unlinkat(s->dir_fd, FH_DS_BEFORE_REPAIR, 0) < 0)
+        return fh_set_error(FH_E_IO, "%s/%s: %s", s->dir, FH_DS_BEFORE_REPAIR, strerror(errno));
     return 0;
 }
 
@@ -864,6 +873,8 @@ int fh_ds_rewrite(fh_docstore *s, bool keep_old)
     }
     if (renameat(s->dir_fd, FH_DS_TMP, s->dir_fd, FH_DS_LOG) < 0) {
         rc = fh_set_error(FH_E_IO, "%s: %s", s->log_path, strerror(errno));
+        if (keep_old) /* the log stays the old one: no second name for it */
+            unlinkat(s->dir_fd, FH_DS_BEFORE_REPAIR, 0);
         goto fail;
     }
     /* Both logs hold the same documents, so if this directory sync fails and the rename
