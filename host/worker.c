@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -275,17 +276,19 @@ static void handle_request(worker *w, fh_wire_msg *m)
     size_t env_len;
     const void *env_buf = fh_wire_data(m, 2, &env_len);
     Flowhost__Envelope *env;
+    /* The socket is the beat thread's while the request is decoded, handled and encoded
+     * (an envelope of max_message_size takes time to decode too): a long one keeps its
+     * worker heard. */
+    fh_worker_beat_enter(&w->beat);
     if (env_buf == NULL || fh_envelope_decode_max(env_buf, env_len, (size_t)w->spec->max_message_size,
                                                   &env, NULL) != 0) {
+        fh_worker_beat_leave(&w->beat);
         snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
         reply_error(w, &in, why);
         return;
     }
     int64_t start = fh_now_us();
     fh_handler_fn fn = lookup(w, env->endpoint);
-    /* The socket is the beat thread's while the documents are decoded, handled and
-     * encoded: a long handler keeps its worker heard. */
-    fh_worker_beat_enter(&w->beat);
     bool produced = fn != NULL && run_handler(w, fn, env, &in, &out);
     fh_worker_beat_leave(&w->beat);
     /* A frame over max_message_size would make the gateway drop this connection, and
@@ -375,6 +378,13 @@ int fh_worker_main(const char *spec_path)
                 w.spec->gateway, zmq_strerror(errno));
         goto out;
     }
+    /* The processes the plugin starts and leaves behind (a daemon that double-forks) come
+     * back to this worker while it lives, not to the host: the host ends the orphans of
+     * a worker that ended, and must not take a living executor's for them. (They are
+     * reaped when this worker ends.) */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        fprintf(stderr, "flowhost worker %s: cannot adopt the plugin's processes: %s\n",
+                w.spec->name, strerror(errno));
     if (start_executor(&w) != 0) {
         char why[1100];
         snprintf(why, sizeof why, "%s", fh_last_error());

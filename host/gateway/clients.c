@@ -90,16 +90,33 @@ bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *
 }
 
 /* Answers a request the gateway refuses, without taking a slot for long. */
-static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+void gw_refuse_slot(fh_gateway *g, int i, const char *why)
 {
-    int i = take_slot(g, m, env);
-    if (i < 0)
-        return;
-    if (fh_envelope_set_error(env, "gateway", why) != 0) {
+    slot *s = &g->slots[i];
+    fh_wire_docs_close(&s->docs);
+    fh_wire_docs_init(&s->docs);
+    if (s->env->parameters != NULL) {
+        flowhost__value__free_unpacked(s->env->parameters, NULL);
+        s->env->parameters = NULL;
+    }
+    if (fh_envelope_set_error(s->env, "gateway", why) != 0) {
         gw_slot_free(g, i);
         return;
     }
     gw_finish(g, i);
+}
+
+static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+{
+    size_t idlen;
+    const void *id = fh_wire_data(m, 0, &idlen);
+    if (gw_replies_unread(g, id, idlen)) { /* it would not read the answer either */
+        flowhost__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    int i = take_slot(g, m, env);
+    if (i >= 0)
+        gw_refuse_slot(g, i, why);
 }
 
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)

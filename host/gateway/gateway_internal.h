@@ -155,6 +155,10 @@ void gw_release_gate(fh_gateway *g, int i);
 bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *what, char *why);
 /* Handles one message from the client socket (M is the caller's; frames may be moved). */
 void gw_on_client_message(fh_gateway *g, fh_wire_msg *m);
+/* Answers slot I, a request the gateway does not take (or no longer holds), with WHY and
+ * nothing else: its documents and parameters are not sent back, so that a refusal
+ * weighs a few bytes whatever the request did. Frees the slot. */
+void gw_refuse_slot(fh_gateway *g, int i, const char *why);
 
 /* replies.c */
 /* Counts replies for up to MAX_CLIENTS clients at once. Returns 0 or negative. */
@@ -174,6 +178,9 @@ void gw_replies_admit(fh_gateway *g, int i);
 /* Lets in what waits and has room again (READABLE: the eventfd is), sweeps unused
  * counters now and then; lets everything in while draining. Call every loop turn. */
 void gw_replies_wake(fh_gateway *g, bool readable);
+/* Whether client ID (LEN bytes) has left replies unread beyond its share, or a queue of
+ * them: an answer to it would only add to them. */
+bool gw_replies_unread(fh_gateway *g, const void *id, size_t len);
 
 /* door.c */
 /* Raises the descriptor limit, sets the client socket up (keys, ZAP, monitor) before it

@@ -9,14 +9,21 @@
  * frame received from a worker is wrapped without a copy (the wrapper holds the received
  * message until then); a small one is copied into the wrapper.
  *
- * A client's request is let in only while the client's unread replies and its requests
- * inside together weigh less than its share (a quarter of max_message_size), it has
- * fewer replies queued than its queue takes, and all clients together hold less than
- * FH_GATEWAY_BUDGET_MESSAGES x max_message_size of unread replies. Otherwise it waits
- * here, in its slot, in arrival order, until ZeroMQ lets enough go: the free function
- * wakes the gateway through an eventfd. Of a client over its share, WAIT_MAX requests
- * wait; later ones are answered at once "busy" (a few, REFUSE_MAX), then dropped. A
- * client that stops reading stops being served; the others go on.
+ * A client's request is let in only while the client's unread replies weigh less than
+ * its share (a quarter of max_message_size), it has fewer replies queued than its queue
+ * takes, and all clients together hold less than FH_GATEWAY_BUDGET_MESSAGES x
+ * max_message_size of unread replies; a client that has taken all its replies is let in
+ * whatever the others left unread. (Its requests inside are bounded by prefetch and the
+ * gateway's budget, not here: a client that reads may have many in flight. So the
+ * unread replies of all clients reach at most that total plus the replies of the
+ * requests inside.)
+ * Otherwise it waits here, in its slot, in arrival order, until ZeroMQ lets enough go:
+ * the free function wakes the gateway through an eventfd. Of a client over its share,
+ * WAIT_MAX requests wait; later ones are answered at once "busy" (a few, REFUSE_MAX),
+ * then dropped. A request waits at most WAIT_DEADLINE_MS: then it is answered "busy"
+ * (dropped, for a client over its share), so that the slots and bytes of requests that
+ * wait never hold the flow shut. A client that stops reading stops being served; the
+ * others go on.
  *
  * Accounts (one per client with replies in ZeroMQ or requests waiting) are touched by
  * the I/O thread only through atomics, and freed by the gateway's thread only when no
@@ -35,6 +42,7 @@
 
 #include <flowhost/error.h>
 
+#include "siphash.h"
 #include "util.h"
 
 /* The least share of a client, whatever max_message_size. */
@@ -50,6 +58,8 @@
  * once with an error, so that a client that sends without reading cannot fill the flow
  * (or the gateway's memory) with its requests. */
 #define WAIT_MAX 2
+/* The longest a request waits for room among the replies. */
+#define WAIT_DEADLINE_MS 5000
 /* Replies queued for a client beyond which its refused requests get no answer at all
  * (an answer it would not read either): they are dropped, and logged. */
 #define REFUSE_MAX 16
@@ -62,7 +72,6 @@ typedef struct account {
     atomic_size_t frames;          /* wrapped frames not yet freed: the account lives on
                                       (one per reply) */
     size_t admitted;               /* requests let in and not yet answered */
-    size_t admitted_bytes;         /* their size as taken in */
     size_t dropped;                /* requests dropped: it reads nothing */
     int wait_head, wait_tail;      /* slots waiting for it to read (slot.next links) */
     size_t waiting;                /* how many */
@@ -89,15 +98,8 @@ typedef struct wrapper {
     unsigned char data[];
 } wrapper;
 
-static uint64_t hash(const unsigned char *id, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= id[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+/* Clients may choose their routing ids: a keyed hash. */
+static uint64_t hash(const unsigned char *id, size_t len) { return fh_siphash(id, len); }
 
 /* The index of ID's account, or of the empty place where it would go. */
 static size_t probe(const struct gw_replies *r, const void *id, size_t len)
@@ -272,17 +274,14 @@ void gw_replies_forget(fh_gateway *g, int i)
     struct gw_replies *r = g->replies;
     size_t k = probe(r, s->client, s->client_len);
     account *a = r->table[k]; /* it has a request inside: it is there */
-    if (a != NULL) {
+    if (a != NULL)
         a->admitted--;
-        a->admitted_bytes -= s->bytes;
-    }
 }
 
 /* Whether A's client holds its share of unread replies, or more. */
 static bool over_share(const struct gw_replies *r, const account *a)
 {
-    return atomic_load(&a->bytes) + a->admitted_bytes >= r->share ||
-           atomic_load(&a->messages) + a->admitted >= r->messages_max;
+    return atomic_load(&a->bytes) >= r->share || atomic_load(&a->messages) >= r->messages_max;
 }
 
 /* Whether A's client may have one more request let in. */
@@ -291,15 +290,62 @@ static bool has_room(const fh_gateway *g, const account *a)
     const struct gw_replies *r = g->replies;
     if (g->draining) /* nothing new comes in: what waits is let through to be answered */
         return true;
+    /* A client that has taken every reply is let in whatever others left unread: those
+     * who do not read must not stop those who do. */
+    if (atomic_load(&a->messages) == 0)
+        return true;
     return atomic_load(&r->bytes) < r->total_max && !over_share(r, a);
 }
 
 static void let_in(fh_gateway *g, account *a, int i)
 {
     a->admitted++;
-    a->admitted_bytes += g->slots[i].bytes;
     g->slots[i].admitted = true;
     gw_enter_gate(g, i);
+}
+
+/* Lets A's waiting requests in while there is room. */
+static void let_waiters_in(fh_gateway *g, account *a)
+{
+    struct gw_replies *r = g->replies;
+    while (a->wait_head >= 0 && has_room(g, a)) {
+        int i = a->wait_head;
+        a->wait_head = g->slots[i].next;
+        if (a->wait_head < 0)
+            a->wait_tail = -1;
+        a->waiting--;
+        atomic_fetch_sub(&r->waiting, 1);
+        let_in(g, a, i); /* may answer at once, and come back to this account */
+    }
+}
+
+/* Answers A's requests that waited past WAIT_DEADLINE_MS "busy" (drops them when A is
+ * over its share: it would not read the answer either). */
+static void expire_waiters(fh_gateway *g, account *a, int64_t now_us)
+{
+    struct gw_replies *r = g->replies;
+    while (a->wait_head >= 0 &&
+           now_us - g->slots[a->wait_head].start_us >= (int64_t)WAIT_DEADLINE_MS * 1000) {
+        int i = a->wait_head;
+        a->wait_head = g->slots[i].next;
+        if (a->wait_head < 0)
+            a->wait_tail = -1;
+        a->waiting--;
+        atomic_fetch_sub(&r->waiting, 1);
+        if (over_share(r, a)) {
+            if (a->dropped++ % 1000 == 0)
+                gw_log("dropped request %.64s of a client that does not read its replies "
+                       "(%zu bytes unread; %zu dropped)", g->slots[i].env->request_id,
+                       atomic_load(&a->bytes), a->dropped);
+            gw_slot_free(g, i);
+        } else {
+            char why[200];
+            snprintf(why, sizeof why, "busy: no room for replies for %d ms (clients that do not "
+                     "read hold %zu bytes); try again later", WAIT_DEADLINE_MS,
+                     atomic_load(&r->bytes));
+            gw_refuse_slot(g, i, why);
+        }
+    }
 }
 
 void gw_replies_admit(fh_gateway *g, int i)
@@ -308,8 +354,8 @@ void gw_replies_admit(fh_gateway *g, int i)
     slot *s = &g->slots[i];
     s->admitted = false;
     account *a = get_account(r, s->client, s->client_len);
-    if (a == NULL) {
-        gw_enter_gate(g, i);
+    if (a == NULL) { /* cannot count its replies: not let in uncounted */
+        gw_refuse_slot(g, i, "busy: the flow counts the replies of too many clients; try again later");
         return;
     }
     if (a->wait_head < 0 && has_room(g, a)) {
@@ -322,7 +368,7 @@ void gw_replies_admit(fh_gateway *g, int i)
             char why[200];
             snprintf(why, sizeof why, "busy: this client has not read %zu bytes of replies; "
                      "read them, then send more", atomic_load(&a->bytes));
-            gw_fail(g, i, NULL, why);
+            gw_refuse_slot(g, i, why);
             return;
         }
         if (a->dropped++ % 1000 == 0)
@@ -340,6 +386,9 @@ void gw_replies_admit(fh_gateway *g, int i)
     a->wait_tail = i;
     a->waiting++;
     atomic_fetch_add(&r->waiting, 1);
+    /* ZeroMQ may have let replies go between the look above and the count of waiters,
+     * and then wrote no wake-up: look again. */
+    let_waiters_in(g, a);
 }
 
 void gw_replies_wake(fh_gateway *g, bool readable)
@@ -352,19 +401,14 @@ void gw_replies_wake(fh_gateway *g, bool readable)
     bool sweep = now - r->swept_ms >= SWEEP_MS;
     if (!readable && !sweep && !(g->draining && atomic_load(&r->waiting) > 0))
         return;
+    int64_t now_us = fh_now_us();
     for (size_t k = 0; k < r->cap; k++) {
         account *a = r->table[k];
         if (a == NULL)
             continue;
-        while (a->wait_head >= 0 && has_room(g, a)) {
-            int i = a->wait_head;
-            a->wait_head = g->slots[i].next;
-            if (a->wait_head < 0)
-                a->wait_tail = -1;
-            a->waiting--;
-            atomic_fetch_sub(&r->waiting, 1);
-            let_in(g, a, i); /* may answer at once, and come back to this account */
-        }
+        let_waiters_in(g, a);
+        if (sweep)
+            expire_waiters(g, a, now_us);
     }
     if (!sweep)
         return;
@@ -378,4 +422,11 @@ void gw_replies_wake(fh_gateway *g, bool readable)
         else
             k++;
     }
+}
+
+bool gw_replies_unread(fh_gateway *g, const void *id, size_t len)
+{
+    struct gw_replies *r = g->replies;
+    account *a = r->table[probe(r, id, len)];
+    return a != NULL && (over_share(r, a) || atomic_load(&a->messages) >= REFUSE_MAX);
 }

@@ -146,7 +146,9 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
     size_t len;
     const void *buf = fh_wire_data(m, 3, &len);
     Flowhost__Envelope *env;
-    if (buf == NULL || fh_envelope_decode(buf, len, &env) != 0) {
+    size_t decoded = 0;
+    if (buf == NULL || fh_envelope_decode_max(buf, len, (size_t)g->cfg->max_message_size, &env,
+                                              &decoded) != 0) {
         gw_fail(g, i, e->cfg, "the executor's reply could not be decoded");
         return;
     }
@@ -180,6 +182,10 @@ static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
         if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0)
             zmq_msg_init(&s->env_frame);
     }
+    /* What the slot holds now is what the executor made of it: the budget counts that. */
+    size_t bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
+    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
+    s->bytes = bytes;
     bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
     if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
         gw_finish(g, i);

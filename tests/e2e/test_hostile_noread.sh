@@ -47,5 +47,33 @@ kill "$c1" "$c2"
 wait "$c1" "$c2" 2>/dev/null || true
 out=$(echo '{"text": "after"}' | timeout 20 "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 15000)
 check "served after they left" "$(jq -r .docs[0].text <<<"$out")" "after"
+
+# Twelve such clients fill the replies' whole budget (4 x max_message_size) among them:
+# a client that reads is still let in, and nothing stays stuck once they are gone.
+CLIENTS=()
+for k in $(seq 1 12); do
+    "$HOSTILE" noread "$ADDR" 50 1000000 >"$T/m$k.out" 2>&1 &
+    CLIENTS+=("$!")
+done
+sleep 3
+out=$(echo '{"text": "among"}' | timeout 20 "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 15000)
+check "an ordinary client is served among twelve that do not read" "$(jq -r .docs[0].text <<<"$out")" "among"
+kill "${CLIENTS[@]}"
+wait "${CLIENTS[@]}" 2>/dev/null || true
+sleep 1
+out=$(echo '{"text": "later"}' | timeout 20 "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 15000)
+check "served after the twelve left" "$(jq -r .docs[0].text <<<"$out")" "later"
+peak=$(hwm_mb "$FLOW_PID")
+check "the host's peak memory grew by less than 150 MB with twelve" "$(( peak - base < 150 ))" "1"
+
+# A client that reads, with many requests in flight: more than its share of replies is
+# on the way at once, and none of them is refused.
+for k in $(seq 1 20); do
+    printf '{"id": "r%d", "text": "%s"}\n' "$k" "$(head -c 100000 /dev/zero | tr '\0' r)"
+done >"$T/reader.ndjson"
+"$FLOWHOST" post /x "$T/reader.ndjson" --to "$ADDR" -q --request-size 1 --prefetch 20 \
+    --timeout 15000 >"$T/reader.out" 2>"$T/reader.err" || true
+check "a reader with 20 requests of 100 KB in flight: all answered" \
+    "$(jq -r .status.code "$T/reader.out" | sort | uniq -c | tr -s ' ')" " 20 SUCCESS"
 stop_flow
 done_checks
