@@ -4,7 +4,6 @@
 
 #include "commands.h"
 
-#define FH_VERSION "0.1.0"
 
 static const char usage[] =
     "usage: flowhost COMMAND [ARGS]\n"

@@ -53,7 +53,8 @@ int fh_keypair_save(const fh_keypair *kp, const char *path);
  * Returns 0; FH_E_IO (cannot read it, not a regular file, or readable by its group or
  * others: "PATH: a secret key must be readable by its owner only (chmod 600 PATH)");
  * FH_E_PARSE (no secret-key, or not 40 characters of Z85, or a public-key that does not
- * match). */
+ * match); FH_E_STATE (this libzmq has no CURVE). On failure *OUT is zeroed: no part of a
+ * secret stays in it. */
 int fh_keypair_load(const char *path, fh_keypair *out);
 
 /* A public key from KEY: 40 characters of Z85 text, or the path of a certificate (public

@@ -110,7 +110,7 @@ static int read_cert(const char *path, char *buf, size_t size, mode_t *mode)
     close(fd);
     if (rc == 0)
         buf[n] = '\0';
-    if (mode != NULL)
+    if (mode != NULL && rc == 0)
         *mode = st.st_mode;
     return rc;
 }
@@ -150,27 +150,27 @@ int fh_keypair_load(const char *path, fh_keypair *out)
     char text[CERT_MAX];
     mode_t mode = 0;
     int rc = read_cert(path, text, sizeof text, &mode);
-    if (rc != 0)
-        return rc;
-    int s = cert_value(text, "secret-key", out->secret_key);
-    if (s <= 0)
-        return fh_set_error(FH_E_PARSE, "%s: %s", path,
-                            s < 0 ? "its secret-key is not 40 characters of Z85"
-                                  : "no secret-key in it (a secret certificate, PATH_secret, "
-                                    "as `flowhost keygen PATH` writes it, is needed here)");
-    char stated[FH_KEY_TEXT + 1];
-    int p = cert_value(text, "public-key", stated);
+    int s = rc == 0 ? cert_value(text, "secret-key", out->secret_key) : 1;
+    if (rc == 0 && s <= 0)
+        rc = fh_set_error(FH_E_PARSE, "%s: %s", path,
+                          s < 0 ? "its secret-key is not 40 characters of Z85"
+                                : "no secret-key in it (a secret certificate, PATH_secret, "
+                                  "as `flowhost keygen PATH` writes it, is needed here)");
+    if (rc == 0 && (mode & (S_IRWXG | S_IRWXO)))
+        rc = fh_set_error(FH_E_IO, "%s: a secret key must be readable by its owner only "
+                                   "(chmod 600 %s)", path, path);
+    char stated[FH_KEY_TEXT + 1] = "";
+    int p = rc == 0 ? cert_value(text, "public-key", stated) : 0;
     explicit_bzero(text, sizeof text);
-    if (mode & (S_IRWXG | S_IRWXO))
-        return fh_set_error(FH_E_IO, "%s: a secret key must be readable by its owner only "
-                                     "(chmod 600 %s)", path, path);
-    if (zmq_curve_public(out->public_key, out->secret_key) != 0)
-        return fh_set_error(FH_E_STATE, "this libzmq cannot do CURVE (it is built without "
-                                        "libsodium)");
-    if (p < 0 || (p > 0 && strcmp(stated, out->public_key) != 0))
-        return fh_set_error(FH_E_PARSE, "%s: its public-key does not belong to its secret-key",
-                            path);
-    return 0;
+    if (rc == 0 && zmq_curve_public(out->public_key, out->secret_key) != 0)
+        rc = fh_set_error(FH_E_STATE, "this libzmq cannot do CURVE (it is built without "
+                                      "libsodium)");
+    if (rc == 0 && (p < 0 || (p > 0 && strcmp(stated, out->public_key) != 0)))
+        rc = fh_set_error(FH_E_PARSE, "%s: its public-key does not belong to its secret-key",
+                          path);
+    if (rc != 0) /* no part of a secret stays behind in the caller's memory */
+        explicit_bzero(out, sizeof *out);
+    return rc;
 }
 
 int fh_public_key_load(const char *key, char out[FH_KEY_TEXT + 1])
