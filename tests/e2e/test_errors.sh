@@ -120,6 +120,11 @@ rc=0
 out=$(echo '{"text":"c"}' | "$FLOWHOST" post /x - --to "$ADDR" -q --timeout 20000 2>/dev/null) || rc=$?
 check_contains "fragile: later requests: the executor is down, and why" "$rc:$(jq -r .status.description <<<"$out")" \
       "1:executor 'fragile' is down: executor 'fragile' failed to start: init failed: init refused: the workspace is marked broken"
+# (The worker that failed its init says so, then exits: give it a moment to be reaped.)
+for _ in $(seq 1 50); do
+    [ "$(pgrep -P "$FLOW_PID" | wc -l | tr -d ' ')" = 1 ] && break
+    sleep 0.1
+done
 check "fragile: no worker of it is left running" "$(pgrep -P "$FLOW_PID" | wc -l | tr -d ' ')" "1"
 stop_flow
 
