@@ -20,11 +20,13 @@
 #define _GNU_SOURCE
 #include "gateway_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,10 +37,43 @@
 #include "supervisor.h"
 #include "util.h"
 
+/* Descriptors a new worker's connection may need in this process (libzmq aborts when
+ * its listener cannot accept one), and how long a start waits when they are not free. */
+#define SPAWN_FDS_FREE 32
+#define SPAWN_FDS_RETRY_MS 100
+
+/* Whether at least SPAWN_FDS_FREE descriptors are free under the soft limit. */
+static bool fds_free(void)
+{
+    struct rlimit rl;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL || getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        if (d != NULL)
+            closedir(d);
+        return errno != EMFILE && errno != ENFILE; /* no /proc: nothing to go by */
+    }
+    size_t open = 0;
+    while (readdir(d) != NULL)
+        open++;
+    closedir(d);
+    return rl.rlim_cur == RLIM_INFINITY || open + SPAWN_FDS_FREE < (size_t)rl.rlim_cur;
+}
+
 int gw_spawn(fh_gateway *g, exec_state *e)
 {
     e->ready = false;
     e->id_len = 0;
+    if (!fds_free()) {
+        /* Client connections hold the descriptors the new worker's connection needs for
+         * a moment (the door refuses those over max_connections): start it a little
+         * later, as after a backoff, rather than let libzmq fail to accept it. */
+        int64_t at = fh_monotonic_ms() + SPAWN_FDS_RETRY_MS;
+        if (e->down)
+            e->probe_at_ms = at; /* a probe while the breaker is open */
+        else
+            e->restart_at_ms = at;
+        return 0;
+    }
     e->started_ms = fh_monotonic_ms();
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->cfg->env, &e->pid);
 }
