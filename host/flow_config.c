@@ -602,9 +602,8 @@ static const char *const with_keys[] = {"port", "host", "prefetch", "env", "time
                                         "server_key", "client_keys", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
-                                         NULL};
-static const char *const later_keys[] = {"replicas", "needs", "host", "port", "shards",
-                                         NULL};
+                                         "replicas", "credit", NULL};
+static const char *const later_keys[] = {"needs", "host", "port", "shards", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -766,6 +765,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     char where[64];
     snprintf(where, sizeof where, "executors[%zu]", i);
     x->timeout_ms = -1;
+    x->replicas = 1;
+    x->credit = FH_FLOW_DEFAULT_CREDIT;
     x->line = n->line;
     x->column = n->column;
     if (n->kind != FH_YAML_MAPPING)
@@ -888,6 +889,12 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         goto done;
     if ((rc = get_int(s, "timeout", fh_yaml_map_get(n, "timeout", NULL), 0, INT_MAX,
                       &x->timeout_ms)) < 0)
+        goto done;
+    if ((rc = get_int(s, "replicas", fh_yaml_map_get(n, "replicas", NULL), 1,
+                      FH_FLOW_MAX_REPLICAS, &x->replicas)) < 0)
+        goto done;
+    if ((rc = get_int(s, "credit", fh_yaml_map_get(n, "credit", NULL), 1, FH_FLOW_MAX_CREDIT,
+                      &x->credit)) < 0)
         goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
     char *on_error;

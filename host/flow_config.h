@@ -39,6 +39,9 @@ typedef struct fh_flow_executor {
     bool has_requests;   /* requests given: they replace the plugin's own bindings */
     fh_value *env;       /* map string -> string: the flow's env, then the executor's */
     int timeout_ms;      /* `timeout`; -1 when not set */
+    int replicas;        /* `replicas`: worker processes of this executor, default 1 */
+    int credit;          /* `credit`: requests the gateway keeps queued at each of its
+                            workers, default FH_FLOW_DEFAULT_CREDIT */
     fh_on_error on_error;
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
@@ -47,6 +50,9 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_DEFAULT_MAX_INFLIGHT 1024
 #define FH_FLOW_DEFAULT_TIMEOUT_DRAIN 20000
 #define FH_FLOW_DEFAULT_MAX_CONNECTIONS 1024
+#define FH_FLOW_DEFAULT_CREDIT 16
+#define FH_FLOW_MAX_CREDIT 256
+#define FH_FLOW_MAX_REPLICAS 64
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */

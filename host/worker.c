@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,10 +11,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <flowhost/executor.h>
 
+#include "board.h"
 #include "codec.h"
 #include "context.h"
 #include "pb.h"
@@ -24,6 +27,8 @@
 
 /* How often the worker checks that the host is still there while idle. */
 #define FH_WORKER_POLL_MS 500
+/* How long a crashing worker lets ZeroMQ send the replies it has queued. */
+#define FH_WORKER_CRASH_FLUSH_MS 100
 
 typedef struct route_entry {
     const char *endpoint;  /* borrowed from the plugin or the spec */
@@ -42,6 +47,9 @@ typedef struct worker {
     void *sock;
     fh_worker_beat beat;           /* heartbeats while a handler runs */
     pid_t parent;
+    pid_t self;
+    fh_board *board;               /* tells the gateway which request it began last */
+    uint64_t seq;                  /* REQUESTs received so far */
 } worker;
 
 static int add_route(worker *w, const char *endpoint, fh_handler_fn fn)
@@ -136,6 +144,7 @@ static int send_hello(worker *w, int status, const char *error)
     hello.executor = w->spec->name;
     hello.pid = (int32_t)getpid();
     hello.index = w->spec->index;
+    hello.replica = w->spec->replica;
     hello.status = &st;
     if (status != 0) {
         st.code = FLOWHOST__STATUS__CODE__ERROR;
@@ -333,6 +342,29 @@ static void handle_request(worker *w, fh_wire_msg *m)
     fh_wire_docs_close(&in);
 }
 
+/* A plugin that crashes kills its process the moment after the worker sent the reply
+ * before: that reply is still in ZeroMQ's queue, whose thread would send it a moment
+ * later. Give it that moment (the thread runs on while this one sleeps), then die of
+ * the same signal as before. */
+static void on_crash(int sig)
+{
+    struct timespec pause = {0, FH_WORKER_CRASH_FLUSH_MS * 1000000L};
+    nanosleep(&pause, NULL);
+    raise(sig); /* SA_RESETHAND restored the default action */
+}
+
+static void catch_crashes(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++)
+        sigaction(sigs[k], &sa, NULL);
+}
+
 /* Serves until DISCONNECT or until the host is gone. */
 static void serve(worker *w)
 {
@@ -352,8 +384,12 @@ static void serve(worker *w)
         if (fh_wire_recv(w->sock, &m, ZMQ_DONTWAIT) != 0)
             continue;
         int cmd = fh_wire_command(&m, 0);
-        if (cmd == FH_CMD_REQUEST)
+        if (cmd == FH_CMD_REQUEST) {
+            /* Said before anything of it runs: if this process dies from now on, the
+             * gateway knows this request was begun and the ones after it were not. */
+            fh_board_begin(w->board, w->self, ++w->seq);
             handle_request(w, &m);
+        }
         else if (cmd == FH_CMD_HEARTBEAT)
             fh_wire_send(w->sock, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
         fh_wire_close(&m);
@@ -364,12 +400,23 @@ static void serve(worker *w)
 
 int fh_worker_main(const char *spec_path)
 {
-    worker w = {.log_level = fh_log_level_from_env(), .parent = getppid()};
+    worker w = {.log_level = fh_log_level_from_env(), .parent = getppid(), .self = getpid()};
     int status = 1;
     if (read_spec(spec_path, &w.spec) != 0) {
         fprintf(stderr, "flowhost worker: %s\n", fh_last_error());
         return 1;
     }
+    char replica[16];
+    snprintf(replica, sizeof replica, "%u", w.spec->replica);
+    if (setenv("FLOWHOST_REPLICA", replica, 1) != 0 ||
+        (w.spec->board[0] != '\0' && fh_board_open(w.spec->board, &w.board) != 0)) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name,
+                errno == ENOMEM ? "out of memory" : fh_last_error());
+        flowhost__executor_spec__free_unpacked(w.spec, NULL);
+        return 1;
+    }
+    fh_board_begin(w.board, w.self, 0); /* the board works: nothing begun yet */
+    catch_crashes();
     w.zctx = zmq_ctx_new();
     w.sock = w.zctx ? zmq_socket(w.zctx, ZMQ_DEALER) : NULL;
     if (w.sock == NULL || fh_wire_socket_defaults(w.sock, 2000, w.spec->max_message_size) != 0 ||
@@ -412,6 +459,7 @@ out:
         zmq_ctx_term(w.zctx);
     free(w.routes);
     free(w.loaded.path);
+    fh_board_close(&w.board);
     flowhost__executor_spec__free_unpacked(w.spec, NULL);
     return status;
 }

@@ -52,27 +52,6 @@ void gw_slot_free(fh_gateway *g, int i)
     g->inflight--;
 }
 
-static void enqueue(fh_gateway *g, exec_state *e, int i)
-{
-    g->slots[i].next = -1;
-    if (e->queue_tail < 0)
-        e->queue_head = i;
-    else
-        g->slots[e->queue_tail].next = i;
-    e->queue_tail = i;
-}
-
-int gw_dequeue(fh_gateway *g, exec_state *e)
-{
-    int i = e->queue_head;
-    if (i >= 0) {
-        e->queue_head = g->slots[i].next;
-        if (e->queue_head < 0)
-            e->queue_tail = -1;
-    }
-    return i;
-}
-
 /* ---- routing ------------------------------------------------------------------------ */
 
 
@@ -124,32 +103,6 @@ void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
     }
 }
 
-static void send_to(fh_gateway *g, exec_state *e, int i)
-{
-    slot *s = &g->slots[i];
-    zmq_msg_t env_frame;
-    fh_wire_docs docs;
-    /* Copies share the buffers (reference counts): the slot keeps the request so that a
-     * worker's crash can still be answered. */
-    zmq_msg_init(&env_frame);
-    zmq_msg_copy(&env_frame, &s->env_frame);
-    e->busy = i;
-    e->busy_since_ms = fh_monotonic_ms();
-    if (fh_wire_docs_share(&docs, &s->docs) != 0) {
-        zmq_msg_close(&env_frame);
-        e->busy = -1;
-        gw_fail(g, i, e->cfg, "out of memory sending the request on");
-        return;
-    }
-    if (fh_wire_send_docs(g->back, e->id, e->id_len, FH_CMD_REQUEST, &env_frame, &docs,
-                          ZMQ_DONTWAIT) != 0) {
-        /* Its connection is gone (ROUTER_MANDATORY): so is the worker, for the flow. */
-        char why[700];
-        snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
-        gw_lose_worker(g, e, why);
-    }
-}
-
 /* Sends slot I to the executor at its step, queues it there, or answers it. */
 void gw_advance(fh_gateway *g, int i)
 {
@@ -162,27 +115,7 @@ void gw_advance(fh_gateway *g, int i)
         gw_fail(g, i, NULL, g->drain_why);
         return;
     }
-    exec_state *e = &g->execs[s->step];
-    /* Down: fail at once, but for the one request a ready probe worker may take. */
-    if (e->down && !(e->probing && e->ready && e->busy < 0)) {
-        gw_fail(g, i, e->cfg, e->down_reason);
-        return;
-    }
-    if (e->ready && e->busy < 0)
-        send_to(g, e, i);
-    else
-        enqueue(g, e, i);
-}
-
-/* E is free: give it the next request waiting for it. */
-void gw_feed(fh_gateway *g, exec_state *e)
-{
-    while (e->ready && e->busy < 0) {
-        int i = gw_dequeue(g, e);
-        if (i < 0)
-            return;
-        send_to(g, e, i);
-    }
+    gw_dispatch(g, &g->execs[s->step], i);
 }
 
 /* ---- the prefetch gate: at most cfg->prefetch requests of one client inside ---------- */

@@ -7,7 +7,7 @@
 P=$FH_PLUGIN_DIR
 # Every flow's runtime directory goes under $T (runtime_dir.c honours XDG_RUNTIME_DIR),
 # so that "no directory left behind" and "no worker left" (workers run
-# `flowhost worker --spec $XDG_RUNTIME_DIR/flowhost-XXXXXX/exec-N.spec`) are this
+# `flowhost worker --spec $XDG_RUNTIME_DIR/flowhost-XXXXXX/exec-N-R.spec`) are this
 # test's own, whatever else runs on the machine at the same time.
 export XDG_RUNTIME_DIR=$T/rt
 mkdir -p "$XDG_RUNTIME_DIR"
