@@ -1312,10 +1312,10 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
         return err_at(s, root, FH_E_TYPE, "a flow must be a mapping, not %s",
                       node_name(root));
     const fh_yaml_node *pods;
-    if (fh_yaml_map_get(root, "pods", &pods) && !fh_yaml_map_get(root, "version", NULL))
-        return err_at(s, pods, FH_E_PARSE, "'pods' is Jina's legacy flow form (no "
-                      "'version'), not supported: write version: '1' and the executors "
-                      "as a list under 'executors:'");
+    if (root->kind == FH_YAML_MAPPING && fh_yaml_map_get(root, "pods", &pods))
+        return err_at(s, pods, FH_E_PARSE, "'pods' is Jina's legacy flow form, not "
+                      "supported: write version: '1' and the executors as a list under "
+                      "'executors:'");
     int rc = check_keys(s, root, flow_keys, "flow", NO_JINA);
     if (rc < 0)
         return rc;
