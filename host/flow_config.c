@@ -1306,6 +1306,31 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
     return 0;
 }
 
+/* The flow's version: Jina takes "MAJOR[.MINOR]" and falls back to the major version, so
+ * '1.0', 1.0 and '1.2' are version 1. (Without a version, a flow is version 1 too: the
+ * only one with 'executors:'. Jina 2 would read it with its legacy parser, which takes
+ * 'pods:', refused by read_flow.) */
+static int check_version(const src *s, const fh_yaml_node *v)
+{
+    int rc;
+    if (v->kind != FH_YAML_SCALAR)
+        return err_at(s, v, FH_E_TYPE, "'version' must be a string, not %s", node_name(v));
+    scalar ver;
+    if ((rc = eval_scalar(s, v, &ver)) < 0)
+        return rc;
+    const char *vt = ver.text;
+    bool ok = (ver.type == FH_YAML_PLAIN_INT && ver.i == 1) ||
+              ((ver.type == FH_YAML_PLAIN_STRING || ver.type == FH_YAML_PLAIN_DOUBLE) &&
+               vt[0] == '1' && (vt[1] == '\0' || (vt[1] == '.' && vt[2] &&
+               strspn(vt + 2, "0123456789") == strlen(vt + 2))));
+    rc = 0;
+    if (!ok)
+        rc = err_at(s, v, FH_E_PARSE, "unsupported version %s (supported: '1', or '1.N')",
+                    fh_yaml_quote(ver.text).s);
+    free(ver.text);
+    return rc < 0 ? rc : 0;
+}
+
 static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root)
 {
     if (root->kind != FH_YAML_MAPPING)
@@ -1324,10 +1349,9 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     const fh_yaml_node *j;
     if ((rc = get_type(s, root, &jtype, &j)) < 0)
         return rc;
-    if (!jtype)
-        return err_at(s, root, FH_E_PARSE, "missing the flow's type: start the file with "
-                      "'!Flow' or write 'jtype: Flow'");
-    if (strcmp(jtype, "Flow") != 0) {
+    /* A file read as a flow is a flow: like Jina's Flow.load_config, take one without
+     * its type as one. */
+    if (jtype && strcmp(jtype, "Flow") != 0) {
         rc = err_at(s, j, FH_E_PARSE, "a flow's type must be 'Flow', not %s",
                     fh_yaml_quote(jtype).s);
         free(jtype);
@@ -1335,28 +1359,10 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     }
     free(jtype);
 
+    /* Without a version, a flow is version 1: the only one with 'executors:' (Jina 2
+     * would read it with its legacy parser, which takes 'pods:', refused above). */
     const fh_yaml_node *v = fh_yaml_map_get(root, "version", NULL);
-    if (!v)
-        return err_at(s, root, FH_E_PARSE, "missing key 'version' in flow: write "
-                      "version: '1' (Jina reads a flow without one with its legacy parser, "
-                      "which takes 'pods:', not 'executors:')");
-    if (v->kind != FH_YAML_SCALAR)
-        return err_at(s, v, FH_E_TYPE, "'version' must be a string, not %s", node_name(v));
-    scalar ver;
-    if ((rc = eval_scalar(s, v, &ver)) < 0)
-        return rc;
-    /* Jina takes "MAJOR[.MINOR]" and falls back to the major version: '1.0', 1.0 and
-     * '1.2' are version 1. */
-    const char *vt = ver.text;
-    bool ok = (ver.type == FH_YAML_PLAIN_INT && ver.i == 1) ||
-              ((ver.type == FH_YAML_PLAIN_STRING || ver.type == FH_YAML_PLAIN_DOUBLE) &&
-               vt[0] == '1' && (vt[1] == '\0' || (vt[1] == '.' && vt[2] && 
-               strspn(vt + 2, "0123456789") == strlen(vt + 2))));
-    if (!ok)
-        rc = err_at(s, v, FH_E_PARSE, "unsupported version %s (supported: '1', or '1.N')",
-                    fh_yaml_quote(ver.text).s);
-    free(ver.text);
-    if (rc < 0)
+    if (v && (rc = check_version(s, v)) < 0)
         return rc;
 
     if ((rc = read_with(s, cfg, fh_yaml_map_get(root, "with", NULL))) < 0)

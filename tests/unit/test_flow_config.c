@@ -555,13 +555,8 @@ static void test_version_and_jtype(void **state)
     (void)state;
     const char *m = parse_fail("jtype: Flow\nversion: '2'\nexecutors: []\n", FH_E_PARSE);
     assert_string_equal(m, "t.yml:2:10: unsupported version '2' (supported: '1', or '1.N')");
-    m = parse_fail("jtype: Flow\nexecutors: []\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:1:1: missing key 'version'");
     m = parse_fail("jtype: Flw\nversion: '1'\nexecutors: []\n", FH_E_PARSE);
     assert_string_equal(m, "t.yml:1:8: a flow's type must be 'Flow', not 'Flw'");
-    m = parse_fail("version: '1'\nexecutors: []\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:1:1: missing the flow's type: start the file with '!Flow' or "
-                       "write 'jtype: Flow'");
     m = parse_fail("jtype: [Flow]\nversion: '1'\nexecutors: []\n", FH_E_TYPE);
     assert_contains(m, "'jtype' must be a string, not a list");
     m = parse_fail(HDR "with: {}\n", FH_E_PARSE);

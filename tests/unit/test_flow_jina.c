@@ -108,8 +108,15 @@ static void test_flow_type_and_version(void **state)
                     "t.yml:2:10: unsupported version '2.0' (supported: '1', or '1.N')");
     assert_contains(parse_fail("!Flow\nversion: '1.x'\nexecutors: []\n"),
                     "unsupported version '1.x'");
-    assert_contains(parse_fail("!Flow\nexecutors: []\n"),
-                    "t.yml:1:1: missing key 'version' in flow: write version: '1'");
+    /* Without a version or a type, a flow file is a version 1 flow. */
+    fh_flow_config *c = parse_ok("!Flow\nexecutors: [{name: a}]\n");
+    assert_int_equal(c->n_executors, 1);
+    fh_flow_config_destroy(&c);
+    c = parse_ok("executors: [{name: a}, {name: b}]\n");
+    assert_int_equal(c->n_executors, 2);
+    fh_flow_config_destroy(&c);
+    assert_contains(parse_fail("executors: [{name: a}]\npods: {a: {}}\n"),
+                    "t.yml:2:1: 'pods' is Jina's legacy flow form");
     assert_contains(parse_fail("!Flow\njtype: Executor\nversion: '1'\nexecutors: []\n"),
                     "t.yml:2:8: 'jtype: Executor' contradicts the tag '!Flow'");
     assert_contains(parse_fail("!MyExecutor\nversion: '1'\nexecutors: []\n"),
