@@ -72,6 +72,8 @@ int fh_cmd_run(int argc, char **argv)
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
         return 2;
     }
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        fprintf(stderr, "flowhost: warning: %s\n", cfg->warnings[i]);
     if (owner_key != NULL && cfg->curve && fh_flow_config_allow_key(cfg, owner_key) != 0) {
         if (o.ready_fd >= 0)
             dprintf(o.ready_fd, "!--owner-key: %s\n", fh_last_error());

@@ -11,7 +11,9 @@ static const char usage[] =
     "usage: flowhost validate FLOW.yml\n"
     "\n"
     "Check a flow's YAML (keys, types, paths, names) without starting it. Prints the\n"
-    "executors in order and exits 0, or prints FILE:LINE:COLUMN: what is wrong and exits 2.\n";
+    "executors in order and exits 0 (what it ignores, such as Jina keys that only tune\n"
+    "Python, is named on stderr as a warning), or prints FILE:LINE:COLUMN: what is wrong\n"
+    "and exits 2.\n";
 
 int fh_cmd_validate(int argc, char **argv)
 {
@@ -28,6 +30,8 @@ int fh_cmd_validate(int argc, char **argv)
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
         return 2;
     }
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        fprintf(stderr, "flowhost: warning: %s\n", cfg->warnings[i]);
     printf("%s: valid flow, %zu executor%s\n", argv[1], cfg->n_executors,
            cfg->n_executors == 1 ? "" : "s");
     for (size_t i = 0; i < cfg->n_executors; i++) {

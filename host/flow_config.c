@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <flowhost/error.h>
 
+#include "flow_jina.h"
 #include "flow_yaml.h"
 #include "util.h"
 
@@ -31,6 +33,7 @@ typedef struct src {
     const char *name;    /* as shown in messages */
     const char *dir;     /* absolute folder */
     const char *display; /* prefix that turns a relative path into a shown one */
+    fh_flow_config *cfg; /* receives the warnings */
 } src;
 
 /* A plain or quoted scalar after expansion and typing. */
@@ -58,6 +61,32 @@ static int err_at(const src *s, const fh_yaml_node *n, int code, const char *fmt
 static int nomem(void)
 {
     return fh_set_error(FH_E_NOMEM, "out of memory");
+}
+
+static int warn_at(const src *s, const fh_yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds the warning "FILE:LINE:COLUMN: message" to the config being read. */
+static int warn_at(const src *s, const fh_yaml_node *n, const char *fmt, ...)
+{
+    char msg[900], line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "%s:%d:%d: %s", s->name, n->line, n->column, msg);
+    fh_flow_config *cfg = s->cfg;
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        if (strcmp(cfg->warnings[i], line) == 0)
+            return 0; /* an executor YAML used twice says it once */
+    char **w = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof *w);
+    if (!w)
+        return nomem();
+    cfg->warnings = w;
+    if (!(w[cfg->n_warnings] = strdup(line)))
+        return nomem();
+    cfg->n_warnings++;
+    return 0;
 }
 
 /* ---- ${VAR} expansion and typing ---------------------------------------------------- */
@@ -94,8 +123,52 @@ static bool is_var_name(const char *p, size_t n)
     return true;
 }
 
-/* Expands ${VAR}, ${VAR:-default} and $$ in the scalar N into a new string *OUT. A `$`
- * followed by anything else stays as it is. */
+/* Appends the value of the environment variable NAME (LEN bytes) of the scalar N. */
+static int append_var(const src *s, const fh_yaml_node *n, const char *name, size_t name_len,
+                      char **buf, size_t *len, size_t *cap)
+{
+    if (!is_var_name(name, name_len))
+        return err_at(s, n, FH_E_PARSE, "invalid environment variable name %s",
+                      fh_yaml_quote_n(name, name_len).s);
+    char var[256];
+    if (name_len >= sizeof var)
+        return err_at(s, n, FH_E_PARSE, "environment variable name too long");
+    memcpy(var, name, name_len);
+    var[name_len] = '\0';
+    const char *val = getenv(var);
+    if (!val)
+        return err_at(s, n, FH_E_PARSE, "environment variable %s is not set",
+                      fh_yaml_quote(var).s);
+    return append(buf, len, cap, val, strlen(val));
+}
+
+/* Jina's `${{ ENV.VAR }}` and `${{ VAR }}` at P (just after the `${{`): appends the
+ * value of VAR and sets *END after the closing `}}`. Jina's references to other keys
+ * (`${{ root.x }}`, `${{ this.x }}`) are refused: flowhost has no such context. */
+static int expand_jina(const src *s, const fh_yaml_node *n, const char *p, const char **end,
+                       char **buf, size_t *len, size_t *cap)
+{
+    const char *start = p - 3; /* the `${{` */
+    const char *close = strstr(p, "}}");
+    if (!close)
+        return err_at(s, n, FH_E_PARSE, "unterminated '${{' in %s", fh_yaml_quote(n->text).s);
+    *end = close + 2;
+    while (p < close && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *e = close;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    if ((size_t)(e - p) > 4 && strncmp(p, "ENV.", 4) == 0)
+        p += 4;
+    else if (memchr(p, '.', (size_t)(e - p)))
+        return err_at(s, n, FH_E_PARSE, "%s: references to other keys are not supported; "
+                      "use '${{ ENV.VAR }}' or '${VAR}' for an environment variable",
+                      fh_yaml_quote_n(start, (size_t)(*end - start)).s);
+    return append_var(s, n, p, (size_t)(e - p), buf, len, cap);
+}
+
+/* Expands ${VAR}, ${VAR:-default}, Jina's ${{ ENV.VAR }} and ${{ VAR }}, and $$ in the
+ * scalar N into a new string *OUT. A `$` followed by anything else stays as it is. */
 static int expand(const src *s, const fh_yaml_node *n, char **out)
 {
     char *buf = NULL;
@@ -118,6 +191,10 @@ static int expand(const src *s, const fh_yaml_node *n, char **out)
         if (dollar[1] != '{') {
             rc = append(&buf, &len, &cap, "$", 1);
             p = dollar + 1;
+            continue;
+        }
+        if (dollar[2] == '{') {
+            rc = expand_jina(s, n, dollar + 3, &p, &buf, &len, &cap);
             continue;
         }
         const char *name = dollar + 2;
@@ -301,9 +378,14 @@ static size_t levenshtein(const char *a, const char *b)
     return row[lb];
 }
 
-/* Every key of MAP must be in VALID (NULL-terminated); WHERE names the mapping. */
+/* No Jina table for check_keys(). */
+#define NO_JINA (-1)
+
+/* Every key of MAP must be in VALID (NULL-terminated); WHERE names the mapping. A key of
+ * Jina's that flowhost treats apart (flow_jina.h, table JINA: an fh_jina_where, or
+ * NO_JINA) is ignored with a warning, or refused saying why. */
 static int check_keys(const src *s, const fh_yaml_node *map, const char *const *valid,
-                      const char *where)
+                      const char *where, int jina)
 {
     for (size_t k = 0; k < map->n; k++) {
         const fh_yaml_node *key = map->keys[k];
@@ -323,6 +405,17 @@ static int check_keys(const src *s, const fh_yaml_node *map, const char *const *
         }
         if (known)
             continue;
+        const fh_jina_key *j = jina == NO_JINA ? NULL
+                             : fh_jina_key_find((fh_jina_where)jina, key->text);
+        int rc;
+        if (j && j->action == FH_JINA_IGNORE) {
+            if ((rc = warn_at(s, key, "'%s' in %s is ignored: %s", j->key, where, j->why)) < 0)
+                return rc;
+            continue;
+        }
+        if (j)
+            return err_at(s, key, FH_E_PARSE, "'%s' in %s is not supported%s: %s", j->key,
+                          where, j->action == FH_JINA_LATER ? " yet" : "", j->why);
         size_t limit = key->len / 3 > 2 ? key->len / 3 : 2;
         if (best && best_d <= limit)
             return err_at(s, key, FH_E_PARSE, "unknown key %s in %s (did you mean '%s'?)",
@@ -561,7 +654,9 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
     size_t i;
     for (i = 0; i < n->n; i++) {
         const fh_yaml_node *k = n->keys[i];
-        if (k->text[0] != '/' && strcmp(k->text, "default") != 0) {
+        /* Jina names the default handler's endpoint __default__. */
+        bool dflt = strcmp(k->text, "default") == 0 || strcmp(k->text, "__default__") == 0;
+        if (k->text[0] != '/' && !dflt) {
             rc = err_at(s, k, FH_E_PARSE,
                         "endpoint %s in '%s' must start with '/' (or be 'default')",
                         fh_yaml_quote(k->text).s, key);
@@ -578,7 +673,7 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
             break;
         }
         b[i].handler = handler;
-        if (!(b[i].endpoint = strdup(k->text))) {
+        if (!(b[i].endpoint = strdup(dflt ? "default" : k->text))) {
             i++;
             rc = nomem();
             break;
@@ -599,15 +694,31 @@ static const char *const flow_keys[] = {"jtype", "version", "with", "executors",
 static const char *const with_keys[] = {"port", "host", "prefetch", "env", "timeout_ready",
                                         "workspace", "plugin_path", "max_message_size",
                                         "max_inflight", "timeout_drain", "max_connections",
-                                        "server_key", "client_keys", NULL};
+                                        "server_key", "client_keys", "port_expose",
+                                        "protocol", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
-                                         "replicas", "credit", NULL};
-static const char *const later_keys[] = {"needs", "host", "port", "shards", NULL};
+                                         "workspace", "override_with", "override_metas",
+                                         "override_requests", "replicas", "credit", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
                                          NULL};
+
+/* The value of KEY in MAP, or of OLD, an older name Jina gave it, into *OUT (NULL when
+ * neither is there); both given is an error. */
+static int get_aliased(const src *s, const fh_yaml_node *map, const char *key, const char *old,
+                       const fh_yaml_node **out)
+{
+    const fh_yaml_node *k_new, *k_old;
+    const fh_yaml_node *v_new = fh_yaml_map_get(map, key, &k_new);
+    const fh_yaml_node *v_old = fh_yaml_map_get(map, old, &k_old);
+    *out = v_new ? v_new : v_old;
+    if (v_new && v_old)
+        return err_at(s, k_new->line > k_old->line ? k_new : k_old, FH_E_PARSE,
+                      "'%s' is Jina's older name for '%s': keep one of them", old, key);
+    return 0;
+}
 
 /* Where an executor's name came from, for messages. */
 typedef struct name_origin {
@@ -639,22 +750,50 @@ static void exec_yaml_free(exec_yaml *e)
     memset(e, 0, sizeof *e);
 }
 
+/* The type of the mapping N: its tag `!Type`, or its `jtype` key (Jina reads one as the
+ * other), into *OUT (new; NULL when neither is given) and the node that names it into
+ * *AT. Both given must agree. */
+static int get_type(const src *s, const fh_yaml_node *n, char **out, const fh_yaml_node **at)
+{
+    *out = NULL;
+    *at = n;
+    const fh_yaml_node *j = fh_yaml_map_get(n, "jtype", NULL);
+    int rc;
+    if (j && (j->kind != FH_YAML_SCALAR || is_null(j)))
+        return err_at(s, j, FH_E_TYPE, "'jtype' must be a string, not %s", node_name(j));
+    if (j && (rc = get_string(s, "jtype", j, out)) < 0)
+        return rc;
+    if (!n->tag) {
+        if (j)
+            *at = j;
+        return 0;
+    }
+    if (*out && strcmp(*out, n->tag) != 0) {
+        rc = err_at(s, j, FH_E_PARSE, "'jtype: %s' contradicts the tag '!%s'", *out, n->tag);
+        free(*out);
+        *out = NULL;
+        return rc;
+    }
+    free(*out);
+    return (*out = strdup(n->tag)) ? 0 : nomem();
+}
+
 /* Reads the executor YAML mapping N (from S) into *E and its `with` over WITH. */
 static int read_exec_yaml(const src *s, const fh_yaml_node *n, exec_yaml *e, fh_value *with)
 {
     if (n->kind != FH_YAML_MAPPING)
         return err_at(s, n, FH_E_TYPE, "an executor YAML must be a mapping, not %s",
                       node_name(n));
-    int rc = check_keys(s, n, exec_keys, "executor YAML");
+    int rc = check_keys(s, n, exec_keys, "executor YAML", FH_JINA_EXEC_YAML);
     if (rc < 0)
         return rc;
-    const fh_yaml_node *v = fh_yaml_map_get(n, "jtype", NULL);
-    if (!v)
-        return err_at(s, n, FH_E_PARSE, "missing key 'jtype' (the executor type) in "
-                      "executor YAML");
-    if ((rc = get_string(s, "jtype", v, &e->type)) < 0)
+    const fh_yaml_node *v;
+    if ((rc = get_type(s, n, &e->type, &v)) < 0)
         return rc;
-    if (!e->type || !is_var_name(e->type, strlen(e->type)))
+    if (!e->type)
+        return err_at(s, n, FH_E_PARSE, "missing the executor type in executor YAML (a "
+                      "'!Type' tag or 'jtype: Type')");
+    if (!is_var_name(e->type, strlen(e->type)))
         return err_at(s, v, FH_E_PARSE, "'jtype' must be an executor type name, not %s",
                       fh_yaml_quote(e->type).s);
     e->type_node = v;
@@ -663,7 +802,7 @@ static int read_exec_yaml(const src *s, const fh_yaml_node *n, exec_yaml *e, fh_
     const fh_yaml_node *m = fh_yaml_map_get(n, "metas", NULL);
     if (m && !is_null(m)) {
         if ((rc = want_mapping(s, "metas", m)) < 0 ||
-            (rc = check_keys(s, m, metas_keys, "metas")) < 0)
+            (rc = check_keys(s, m, metas_keys, "metas", FH_JINA_METAS)) < 0)
             return rc;
         e->name_node = fh_yaml_map_get(m, "name", NULL);
         if ((rc = get_string(s, "name", e->name_node, &e->name)) < 0 ||
@@ -728,7 +867,7 @@ static int read_exec_file(const src *s, const fh_yaml_node *n, const char *text,
         dlen = 0;
     memcpy(prefix, shown, dlen);
     prefix[dlen] = '\0';
-    src fs = {.name = shown, .dir = dir, .display = prefix};
+    src fs = {.name = shown, .dir = dir, .display = prefix, .cfg = s->cfg};
     rc = read_exec_yaml(&fs, tree, e, with);
     /* Nodes of TREE die with it: only the flow's nodes may be remembered. */
     e->name_node = NULL;
@@ -771,17 +910,18 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     x->column = n->column;
     if (n->kind != FH_YAML_MAPPING)
         return err_at(s, n, FH_E_TYPE, "%s must be a mapping, not %s", where, node_name(n));
-    for (const char *const *k = later_keys; *k; k++) {
-        const fh_yaml_node *key;
-        if (fh_yaml_map_get(n, *k, &key))
-            return err_at(s, key, FH_E_PARSE, "'%s' in %s is not supported yet", *k, where);
-    }
-    int rc = check_keys(s, n, entry_keys, where);
+    int rc = check_keys(s, n, entry_keys, where, FH_JINA_EXECUTOR);
     if (rc < 0)
+        return rc;
+    /* Jina 2.0 spelt uses_with, uses_metas and uses_requests override_*. */
+    const fh_yaml_node *uw, *um, *ur;
+    if ((rc = get_aliased(s, n, "uses_with", "override_with", &uw)) < 0 ||
+        (rc = get_aliased(s, n, "uses_metas", "override_metas", &um)) < 0 ||
+        (rc = get_aliased(s, n, "uses_requests", "override_requests", &ur)) < 0)
         return rc;
 
     exec_yaml e = {0};
-    char *entry_name = NULL, *meta = NULL;
+    char *entry_name = NULL, *meta = NULL, *entry_ws = NULL;
     const fh_yaml_node *name_node = NULL; /* where the chosen name is written */
     if (!(x->uses_with = fh_value_new_map()) || !(x->env = fh_value_copy(cfg->env))) {
         rc = nomem();
@@ -843,16 +983,14 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     const fh_yaml_node *en = fh_yaml_map_get(n, "name", NULL);
     if ((rc = get_string(s, "name", en, &entry_name)) < 0)
         goto done;
-    if ((rc = merge_map(s, "uses_with", fh_yaml_map_get(n, "uses_with", NULL),
-                        x->uses_with)) < 0)
+    if ((rc = merge_map(s, "uses_with", uw, x->uses_with)) < 0)
         goto done;
-    const fh_yaml_node *um = fh_yaml_map_get(n, "uses_metas", NULL);
     const fh_yaml_node *um_name = NULL;
     if (um && !is_null(um)) {
         char w[96];
         snprintf(w, sizeof w, "%s.uses_metas", where);
         if ((rc = want_mapping(s, "uses_metas", um)) < 0 ||
-            (rc = check_keys(s, um, uses_metas_keys, w)) < 0)
+            (rc = check_keys(s, um, uses_metas_keys, w, FH_JINA_METAS)) < 0)
             goto done;
         um_name = fh_yaml_map_get(um, "name", NULL);
         if ((rc = get_string(s, "name", um_name, &meta)) < 0)
@@ -874,7 +1012,6 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
             x->workspace = ws;
         }
     }
-    const fh_yaml_node *ur = fh_yaml_map_get(n, "uses_requests", NULL);
     if (ur && !is_null(ur)) {
         fh_flow_binding *b;
         size_t nb;
@@ -943,6 +1080,21 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
                     fh_yaml_quote(chosen).s, MAX_NAME_LEN);
         goto done;
     }
+    /* The entry's workspace (Jina's runtime workspace) wins over metas.workspace, and
+     * holds a folder per executor and replica, as with.workspace does. */
+    if ((rc = get_path(s, "workspace", fh_yaml_map_get(n, "workspace", NULL), &entry_ws)) < 0)
+        goto done;
+    if (entry_ws) {
+        size_t len = strlen(entry_ws) + strlen(chosen) + 4;
+        char *ws = malloc(len);
+        if (!ws) {
+            rc = nomem();
+            goto done;
+        }
+        snprintf(ws, len, "%s/%s/0", entry_ws, chosen);
+        free(x->workspace);
+        x->workspace = ws;
+    }
     origins[i].line = name_node->line;
     origins[i].column = name_node->column;
     for (size_t j = 0; j < i; j++) {
@@ -958,6 +1110,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
 done:
     exec_yaml_free(&e);
     free(entry_name);
+    free(entry_ws);
     free(meta);
     return rc;
 }
@@ -1073,14 +1226,43 @@ int fh_flow_config_allow_key(fh_flow_config *cfg, const char *key)
 
 /* ---- the flow ------------------------------------------------------------------------- */
 
+/* with.protocol: Jina's gateway speaks gRPC by default, or HTTP or WebSocket. flowhost's
+ * gateway speaks one protocol, its own over ZeroMQ, which takes the place of gRPC. */
+static int read_protocol(const src *s, const fh_yaml_node *n)
+{
+    char *p;
+    int rc = get_string(s, "protocol", n, &p);
+    if (rc < 0 || !p)
+        return rc;
+    bool grpc = strcasecmp(p, "grpc") == 0;
+    bool later = strcasecmp(p, "http") == 0 || strcasecmp(p, "websocket") == 0;
+    if (grpc)
+        rc = warn_at(s, n, "'protocol: %s' is ignored: flowhost's gateway speaks its own "
+                     "protocol over ZeroMQ (flowhost post, libflowhost)", p);
+    else if (later)
+        rc = err_at(s, n, FH_E_PARSE, "'protocol: %s' is not supported yet: the HTTP "
+                    "gateway is coming in a next release; remove it to serve flowhost's "
+                    "protocol over ZeroMQ", p);
+    else
+        rc = err_at(s, n, FH_E_PARSE, "'protocol' must be 'grpc', 'http' or 'websocket' "
+                    "(Jina's), not %s", fh_yaml_quote(p).s);
+    free(p);
+    return rc;
+}
+
 static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
 {
     if (!w || is_null(w))
         return 0;
     int rc;
-    if ((rc = want_mapping(s, "with", w)) < 0 || (rc = check_keys(s, w, with_keys, "with")) < 0)
+    if ((rc = want_mapping(s, "with", w)) < 0 ||
+        (rc = check_keys(s, w, with_keys, "with", FH_JINA_FLOW_WITH)) < 0 ||
+        (rc = read_protocol(s, fh_yaml_map_get(w, "protocol", NULL))) < 0)
         return rc;
-    if ((rc = get_int(s, "port", fh_yaml_map_get(w, "port", NULL), 0, 65535, &cfg->port)) < 0 ||
+    const fh_yaml_node *port; /* Jina 2 calls the gateway's port port_expose */
+    if ((rc = get_aliased(s, w, "port", "port_expose", &port)) < 0)
+        return rc;
+    if ((rc = get_int(s, "port", port, 0, 65535, &cfg->port)) < 0 ||
         (rc = get_int(s, "prefetch", fh_yaml_map_get(w, "prefetch", NULL), 0, INT_MAX,
                       &cfg->prefetch)) < 0 ||
         (rc = get_int(s, "timeout_ready", fh_yaml_map_get(w, "timeout_ready", NULL), -1,
@@ -1132,45 +1314,63 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
     return 0;
 }
 
-static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root)
+/* The flow's version: Jina takes "MAJOR[.MINOR]" and falls back to the major version, so
+ * '1.0', 1.0 and '1.2' are version 1. (Without a version, a flow is version 1 too: the
+ * only one with 'executors:'. Jina 2 would read it with its legacy parser, which takes
+ * 'pods:', refused by read_flow.) */
+static int check_version(const src *s, const fh_yaml_node *v)
 {
-    if (root->kind != FH_YAML_MAPPING)
-        return err_at(s, root, FH_E_TYPE, "a flow must be a mapping, not %s",
-                      node_name(root));
-    int rc = check_keys(s, root, flow_keys, "flow");
-    if (rc < 0)
-        return rc;
-
-    const fh_yaml_node *j = fh_yaml_map_get(root, "jtype", NULL);
-    if (!j)
-        return err_at(s, root, FH_E_PARSE, "missing key 'jtype' in flow (expected 'jtype: Flow')");
-    char *jtype = NULL;
-    if (j->kind != FH_YAML_SCALAR || is_null(j))
-        return err_at(s, j, FH_E_TYPE, "'jtype' must be a string, not %s", node_name(j));
-    if ((rc = get_string(s, "jtype", j, &jtype)) < 0)
-        return rc;
-    if (strcmp(jtype, "Flow") != 0) {
-        rc = err_at(s, j, FH_E_PARSE, "jtype must be 'Flow', not %s", fh_yaml_quote(jtype).s);
-        free(jtype);
-        return rc;
-    }
-    free(jtype);
-
-    const fh_yaml_node *v = fh_yaml_map_get(root, "version", NULL);
-    if (!v)
-        return err_at(s, root, FH_E_PARSE, "missing key 'version' in flow (supported: '1')");
+    int rc;
     if (v->kind != FH_YAML_SCALAR)
         return err_at(s, v, FH_E_TYPE, "'version' must be a string, not %s", node_name(v));
     scalar ver;
     if ((rc = eval_scalar(s, v, &ver)) < 0)
         return rc;
-    bool ok = (ver.type == FH_YAML_PLAIN_STRING && !strcmp(ver.text, "1")) ||
-              (ver.type == FH_YAML_PLAIN_INT && ver.i == 1);
+    const char *vt = ver.text;
+    bool ok = (ver.type == FH_YAML_PLAIN_INT && ver.i == 1) ||
+              ((ver.type == FH_YAML_PLAIN_STRING || ver.type == FH_YAML_PLAIN_DOUBLE) &&
+               vt[0] == '1' && (vt[1] == '\0' || (vt[1] == '.' && vt[2] &&
+               strspn(vt + 2, "0123456789") == strlen(vt + 2))));
+    rc = 0;
     if (!ok)
-        rc = err_at(s, v, FH_E_PARSE, "unsupported version %s (supported: '1')",
+        rc = err_at(s, v, FH_E_PARSE, "unsupported version %s (supported: '1', or '1.N')",
                     fh_yaml_quote(ver.text).s);
     free(ver.text);
+    return rc < 0 ? rc : 0;
+}
+
+static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root)
+{
+    if (root->kind != FH_YAML_MAPPING)
+        return err_at(s, root, FH_E_TYPE, "a flow must be a mapping, not %s",
+                      node_name(root));
+    const fh_yaml_node *pods;
+    if (root->kind == FH_YAML_MAPPING && fh_yaml_map_get(root, "pods", &pods))
+        return err_at(s, pods, FH_E_PARSE, "'pods' is Jina's legacy flow form, not "
+                      "supported: write version: '1' and the executors as a list under "
+                      "'executors:'");
+    int rc = check_keys(s, root, flow_keys, "flow", NO_JINA);
     if (rc < 0)
+        return rc;
+
+    char *jtype = NULL;
+    const fh_yaml_node *j;
+    if ((rc = get_type(s, root, &jtype, &j)) < 0)
+        return rc;
+    /* A file read as a flow is a flow: like Jina's Flow.load_config, take one without
+     * its type as one. */
+    if (jtype && strcmp(jtype, "Flow") != 0) {
+        rc = err_at(s, j, FH_E_PARSE, "a flow's type must be 'Flow', not %s",
+                    fh_yaml_quote(jtype).s);
+        free(jtype);
+        return rc;
+    }
+    free(jtype);
+
+    /* Without a version, a flow is version 1: the only one with 'executors:' (Jina 2
+     * would read it with its legacy parser, which takes 'pods:', refused above). */
+    const fh_yaml_node *v = fh_yaml_map_get(root, "version", NULL);
+    if (v && (rc = check_version(s, v)) < 0)
         return rc;
 
     if ((rc = read_with(s, cfg, fh_yaml_map_get(root, "with", NULL))) < 0)
@@ -1228,6 +1428,9 @@ void fh_flow_config_destroy(fh_flow_config **c)
     for (size_t i = 0; i < cfg->n_executors; i++)
         free_executor(&cfg->executors[i]);
     free(cfg->executors);
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
     free(cfg);
     *c = NULL;
 }
@@ -1255,7 +1458,7 @@ static int parse(const char *text, size_t len, const char *name, const char *dir
     if (rc == 0)
         rc = fh_yaml_parse(text, len, name, &root);
     if (rc == 0) {
-        src s = {.name = name, .dir = dir, .display = display};
+        src s = {.name = name, .dir = dir, .display = display, .cfg = cfg};
         rc = read_flow(&s, cfg, root);
     }
     fh_yaml_destroy(&root);

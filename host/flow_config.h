@@ -1,5 +1,10 @@
 /* A flow as declared in YAML (Jina's v1 schema), loaded and validated.
  *
+ * Jina 2's own files load as they are: the `!Flow` tag or `jtype: Flow`, version '1' or
+ * '1.N', executor YAML files typed `!MyExecutor` or `jtype: MyExecutor`, the older key
+ * names (port_expose, override_with, ...) and `${{ ENV.VAR }}`. A Jina key flowhost does
+ * not honour is refused by name saying why, or ignored with a warning (flow_jina.h).
+ *
  * The loader resolves everything that can be resolved without running plugin code:
  * paths are made absolute (relative ones are taken from the YAML file's folder),
  * `${VAR}` is expanded from the environment, executor YAML files are read and merged
@@ -83,6 +88,10 @@ typedef struct fh_flow_config {
     fh_value *env;           /* with.env, map string -> string, never NULL */
     fh_flow_executor *executors;
     size_t n_executors;
+    char **warnings;         /* n_warnings one-line "FILE:LINE:COLUMN: ..." notes on what
+                                the load ignored (Jina keys that only tune Python's
+                                runtime, protocol: grpc); the caller shows them */
+    size_t n_warnings;
 } fh_flow_config;
 
 /* Reads and validates the flow YAML at PATH. Stores a new config the caller owns in

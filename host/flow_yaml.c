@@ -28,6 +28,7 @@ void fh_yaml_destroy(fh_yaml_node **node)
     free(n->keys);
     free(n->items);
     free(n->text);
+    free(n->tag);
     free(n);
     *node = NULL;
 }
@@ -310,12 +311,38 @@ static fh_yaml_node *new_node(builder *bld, fh_yaml_kind kind, yaml_mark_t m, in
     return n;
 }
 
+/* A local tag `!Name` with a Jina type name ([A-Za-z0-9_]+, Python's \w): NAME, else
+ * NULL. */
+static const char *local_tag_name(const char *tag)
+{
+    if (!tag || tag[0] != '!' || !tag[1])
+        return NULL;
+    for (const char *p = tag + 1; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9') || *p == '_'))
+            return NULL;
+    return tag + 1;
+}
+
+/* The error for TAG where it cannot stand: a local type tag on a scalar or a list (WHAT),
+ * or a tag of another kind. */
+static int bad_tag(const builder *bld, yaml_mark_t m, const char *tag, const char *what)
+{
+    char msg[160];
+    if (local_tag_name(tag)) {
+        snprintf(msg, sizeof msg, "a type tag names the type of a mapping (a flow, an "
+                 "executor YAML), not of %s: tag", what);
+        return fail_at(bld, m, FH_E_PARSE, msg, tag);
+    }
+    return fail_at(bld, m, FH_E_PARSE, "unsupported tag", tag);
+}
+
 static int on_scalar(builder *bld, const yaml_event_t *ev)
 {
     yaml_mark_t m = ev->start_mark;
     const char *tag = (const char *)ev->data.scalar.tag;
     if (tag && strcmp(tag, TAG_STR) != 0)
-        return fail_at(bld, m, FH_E_PARSE, "unsupported tag", tag);
+        return bad_tag(bld, m, tag, "a scalar");
     size_t len = ev->data.scalar.length;
     if (memchr(ev->data.scalar.value, '\0', len))
         return fail_at(bld, m, FH_E_PARSE, "a scalar must not hold a NUL character", NULL);
@@ -340,8 +367,9 @@ static int on_start(builder *bld, const yaml_event_t *ev, fh_yaml_kind kind)
     yaml_mark_t m = ev->start_mark;
     const char *tag = kind == FH_YAML_MAPPING ? (const char *)ev->data.mapping_start.tag
                                               : (const char *)ev->data.sequence_start.tag;
-    if (tag && strcmp(tag, kind == FH_YAML_MAPPING ? TAG_MAP : TAG_SEQ) != 0)
-        return fail_at(bld, m, FH_E_PARSE, "unsupported tag", tag);
+    const char *type = kind == FH_YAML_MAPPING ? local_tag_name(tag) : NULL;
+    if (tag && !type && strcmp(tag, kind == FH_YAML_MAPPING ? TAG_MAP : TAG_SEQ) != 0)
+        return bad_tag(bld, m, tag, "a list");
     if (bld->depth >= FH_YAML_MAX_DEPTH) {
         char what[64];
         snprintf(what, sizeof what, "nesting deeper than %d levels", FH_YAML_MAX_DEPTH);
@@ -351,6 +379,10 @@ static int on_start(builder *bld, const yaml_event_t *ev, fh_yaml_kind kind)
     fh_yaml_node *n = new_node(bld, kind, m, &rc);
     if (!n)
         return rc;
+    if (type && !(n->tag = strdup(type))) {
+        fh_yaml_destroy(&n);
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    }
     if ((rc = attach(bld, n, m)) < 0)
         return rc;
     bld->stack[bld->depth++] = n;

@@ -8,7 +8,9 @@
  * The parser is bounded: at most FH_YAML_MAX_DEPTH levels of nesting and
  * FH_YAML_MAX_NODES nodes. Aliases are rejected (so no "billion laughs"), anchors are
  * ignored, a mapping key must be a scalar and may appear once, the input holds one
- * document, and tags other than the standard !!str / !!map / !!seq are rejected.
+ * document. Besides the standard !!str / !!map / !!seq, a mapping may carry a local tag
+ * naming its type, `!Name` (Jina's `!Flow`, `!MyExecutor`: the schema reads it as
+ * `jtype: Name`); any other tag, and a local tag on a scalar or a list, is rejected.
  */
 #ifndef FH_HOST_FLOW_YAML_H
 #define FH_HOST_FLOW_YAML_H
@@ -33,6 +35,7 @@ struct fh_yaml_node {
     char *text;             /* scalar: its text, NUL-terminated (never NULL) */
     size_t len;             /* scalar: strlen(text) */
     bool quoted;            /* scalar: not plain (quoted, block, or tagged !!str) */
+    char *tag;              /* mapping: NAME of a local tag `!NAME`, else NULL */
     fh_yaml_node **keys;    /* mapping: the keys (scalars), n entries */
     fh_yaml_node **items;   /* sequence: the items; mapping: the values of keys[i] */
     size_t n;               /* number of items (sequence) or entries (mapping) */

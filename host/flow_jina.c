@@ -1,0 +1,118 @@
+/* Jina 2's keys that flowhost treats apart: see flow_jina.h. */
+#include "flow_jina.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define IGNORE FH_JINA_IGNORE
+#define LATER FH_JINA_LATER
+#define REFUSE FH_JINA_REFUSE
+
+/* Shared reasons, so that one key reads the same wherever it is written. */
+#define WHY_PY_MODULES "flowhost runs C plugins; the executor type is found on the plugin " \
+                       "path (with.plugin_path) or in metas.plugin"
+#define WHY_LOGGING "flowhost's log goes to stderr"
+#define WHY_RUNTIME "every executor of flowhost runs in a process of its own"
+#define WHY_SHARDS "shards are coming in a next release; remove it to run one"
+#define WHY_POLLING "it goes with shards, which are coming in a next release"
+#define WHY_REMOTE "executors on other machines ('host'/'port') are coming in a next " \
+                   "release"
+#define WHY_PORTS "flowhost picks the sockets between its gateway and its workers " \
+                  "itself; remove it"
+#define WHY_CONTAINER "flowhost runs C plugins, not containers"
+#define WHY_HTTP_GATEWAY "an option of Jina's HTTP gateway; flowhost's gateway speaks " \
+                         "its own protocol over ZeroMQ"
+
+static const fh_jina_key flow_with[] = {
+    {"name", IGNORE, "the flow's name is not used (the log names the flow by its file)"},
+    {"log_config", IGNORE, WHY_LOGGING},
+    {"quiet", IGNORE, WHY_LOGGING},
+    {"quiet_error", IGNORE, WHY_LOGGING},
+    {"cors", IGNORE, WHY_HTTP_GATEWAY},
+    {"title", IGNORE, WHY_HTTP_GATEWAY},
+    {"description", IGNORE, WHY_HTTP_GATEWAY},
+    {"no_debug_endpoints", IGNORE, WHY_HTTP_GATEWAY},
+    {"no_crud_endpoints", IGNORE, WHY_HTTP_GATEWAY},
+    {"expose_endpoints", IGNORE, WHY_HTTP_GATEWAY},
+    {"restful", LATER, "the HTTP gateway is coming in a next release; remove it to serve "
+                       "flowhost's protocol"},
+    {"runtime_backend", IGNORE, WHY_RUNTIME},
+    {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "
+                             "supervision)"},
+    {"py_modules", IGNORE, WHY_PY_MODULES},
+    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
+                        "work out, which 'replicas' on an executor does"},
+    {"replicas", REFUSE, "replicas are set per executor: write 'replicas: N' on it"},
+    {"shards", LATER, WHY_SHARDS},
+    {"polling", LATER, WHY_POLLING},
+    {"port_in", REFUSE, WHY_PORTS},
+    {"port_out", REFUSE, WHY_PORTS},
+    {"port_ctrl", REFUSE, WHY_PORTS},
+    {"compression", REFUSE, "ZeroMQ carries flowhost's messages uncompressed; remove it"},
+    {"uses", REFUSE, "a custom gateway is Python code; flowhost has one gateway"},
+    {NULL, IGNORE, NULL},
+};
+
+static const fh_jina_key executor[] = {
+    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
+                        "work out, which 'replicas: N' does"},
+    {"shards", LATER, WHY_SHARDS},
+    {"polling", LATER, WHY_POLLING},
+    {"uses_before", LATER, "it runs before the shards, which are coming in a next release"},
+    {"uses_after", LATER, "it joins the shards, which are coming in a next release"},
+    {"needs", LATER, "a flow is a chain in the order of 'executors' until 'needs' comes "
+                     "in a next release; remove it"},
+    {"method", LATER, "'needs' and 'inspect' are coming in a next release; remove it to "
+                      "add the executor to the chain"},
+    {"host", LATER, WHY_REMOTE},
+    {"port", LATER, WHY_REMOTE},
+    {"external", LATER, WHY_REMOTE},
+    {"port_in", REFUSE, WHY_PORTS},
+    {"port_out", REFUSE, WHY_PORTS},
+    {"port_ctrl", REFUSE, WHY_PORTS},
+    {"port_jinad", REFUSE, WHY_REMOTE},
+    {"upload_files", REFUSE, WHY_REMOTE},
+    {"timeout_ready", REFUSE, "flowhost has one start deadline for every worker: set "
+                              "'timeout_ready' in the flow's 'with:'"},
+    {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "
+                             "supervision)"},
+    {"py_modules", IGNORE, WHY_PY_MODULES},
+    {"runtime_backend", IGNORE, WHY_RUNTIME},
+    {"runtime", IGNORE, WHY_RUNTIME},
+    {"log_config", IGNORE, WHY_LOGGING},
+    {"quiet", IGNORE, WHY_LOGGING},
+    {"quiet_error", IGNORE, WHY_LOGGING},
+    {"show_exc_info", IGNORE, WHY_LOGGING},
+    {"read_only", IGNORE, "flowhost does not save executors"},
+    {"docker_kwargs", REFUSE, WHY_CONTAINER},
+    {"gpus", REFUSE, WHY_CONTAINER},
+    {"volumes", REFUSE, WHY_CONTAINER},
+    {"entrypoint", REFUSE, WHY_CONTAINER},
+    {"pull_latest", REFUSE, WHY_CONTAINER},
+    {"uses_internal", REFUSE, WHY_CONTAINER},
+    {NULL, IGNORE, NULL},
+};
+
+static const fh_jina_key exec_yaml[] = {
+    {"py_modules", IGNORE, WHY_PY_MODULES},
+    {"components", REFUSE, "it is Jina 1's compound executor; make one executor of each "
+                           "component in the flow"},
+    {NULL, IGNORE, NULL},
+};
+
+static const fh_jina_key metas[] = {
+    {"py_modules", IGNORE, WHY_PY_MODULES},
+    {NULL, IGNORE, NULL},
+};
+
+const fh_jina_key *fh_jina_key_find(fh_jina_where where, const char *key)
+{
+    const fh_jina_key *t = where == FH_JINA_FLOW_WITH ? flow_with
+                         : where == FH_JINA_EXECUTOR  ? executor
+                         : where == FH_JINA_EXEC_YAML ? exec_yaml
+                                                      : metas;
+    for (; t->key; t++)
+        if (strcmp(t->key, key) == 0)
+            return t;
+    return NULL;
+}
