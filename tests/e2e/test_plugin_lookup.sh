@@ -77,7 +77,12 @@ YAML
 }
 flow Foo
 export XDG_CACHE_HOME=$T/cache # (lib.sh sets it too)
-run() { echo '{"text":"x"}' | "$FLOWHOST" post /index - --flow "$T/flow.yml" -q 2>"$T/err"; }
+run() {
+    local rc=0
+    echo '{"text":"x"}' | "$FLOWHOST" post /index - --flow "$T/flow.yml" -q 2>"$T/err" || rc=$?
+    cat "$T/err" >>"$T/all-err"
+    return $rc
+}
 by() { jq -r '.status.code + " " + (.docs[0].tags.by // "-")' <<<"$1"; }
 marks() { wc -l <"$FH_TEST_MARKER" | tr -d ' '; }
 # Every line of the marker is written by a scanner, never by a worker or the host.
@@ -135,4 +140,6 @@ check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "6:no
 
 # The plugin folder itself is never written.
 check "nothing was written in the plugin folder" "$(ls "$P" | tr '\n' ' ')" "a_marker.so bar.so "
+check "no sanitizer report from the host, its workers or the scanners" \
+      "$(grep -c -E 'Sanitizer|runtime error:' "$T/all-err" || true)" "0"
 done_checks
