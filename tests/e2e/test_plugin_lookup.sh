@@ -138,6 +138,15 @@ check "without a cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
 check "without a cache Foo is found again" "$(by "$(run)")" "SUCCESS Foo"
 check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "6:none"
 
+# A garbled cache, or one whose entry no longer matches the file (here: one that claims
+# the marker library holds Foo), is not believed: the file is scanned again.
+export XDG_CACHE_HOME=$T/cache
+cache=$(ls "$XDG_CACHE_HOME"/flowhost/plugin-scan-abi*)
+printf 'garbage\n1 2 3 4 5 P\t%s\tFoo\n\t\n' "$P/a_marker.so" >"$cache"
+check "with a garbled cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
+check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "7:none"
+check "... and the cache rewritten whole" "$(grep -c -v '^garbage' "$cache")" "2"
+
 # The plugin folder itself is never written.
 check "nothing was written in the plugin folder" "$(ls "$P" | tr '\n' ' ')" "a_marker.so bar.so "
 check "no sanitizer report from the host, its workers or the scanners" \
