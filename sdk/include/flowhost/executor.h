@@ -183,7 +183,9 @@ int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...) __attribute__((format(printf,
 #define FH__PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
                  _17, _18, _19, _20, _21, _22, _23, _24, name, ...)                    \
     name
-/* FIRST when given one argument, MANY for 2 to LIMIT+1, TOO for more (up to 24). */
+/* FIRST when given one argument, MANY for 2 to 9 (a handler and 1 to FH_MAX_ENDPOINTS
+ * endpoints: change both together), TOO for 10 to 24; 25 or more fail to compile too,
+ * less clearly. */
 #define FH__COUNT_9(first, many, too, ...)                                              \
     FH__PICK(__VA_ARGS__, too, too, too, too, too, too, too, too, too, too, too, too,   \
              too, too, too, many, many, many, many, many, many, many, many, first, unused)
