@@ -21,12 +21,14 @@ static int check_bindings(const fh_executor_type *t, const char *path)
             return fh_set_error(FH_E_ABI, "%s: executor type '%s' has more than %d bindings",
                                 path, t->name, FH_MAX_BINDINGS);
         if (b->handler_name == NULL || b->handler_name[0] == '\0')
-            return fh_set_error(FH_E_ABI, "%s: executor type '%s': binding #%zu has no handler name",
-                                path, t->name, i);
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': binding #%zu has no handler name", path,
+                                t->name, i);
         bool listed = b->kind == FH_BIND_ENDPOINTS;
         if (!listed && b->kind != FH_BIND_DEFAULT && b->kind != FH_BIND_NONE)
-            return fh_set_error(FH_E_ABI, "%s: executor type '%s': handler '%s' has binding kind %u",
-                                path, t->name, b->handler_name, (unsigned)b->kind);
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': handler '%s' has binding kind %u", path,
+                                t->name, b->handler_name, (unsigned)b->kind);
         if (listed != (b->endpoints[0] != NULL))
             return fh_set_error(FH_E_ABI, "%s: executor type '%s': handler '%s' %s", path,
                                 t->name, b->handler_name,
