@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,39 @@
 
 #include "plugin_cache.h"
 #include "plugin_scan.h"
+
+/* The bindings of T as FH_REQUESTS and FH_HANDLER make them; a descriptor written by hand
+ * or by another tool gets a clear error instead of a worker that misroutes or crashes. */
+static int check_bindings(const fh_executor_type *t, const char *path)
+{
+    for (size_t i = 0; t->bindings[i].handler != NULL; i++) {
+        const fh_binding *b = &t->bindings[i];
+        if (i == FH_MAX_BINDINGS)
+            return fh_set_error(FH_E_ABI, "%s: executor type '%s' has more than %d bindings",
+                                path, t->name, FH_MAX_BINDINGS);
+        if (b->handler_name == NULL || b->handler_name[0] == '\0')
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': binding #%zu has no handler name", path,
+                                t->name, i);
+        bool listed = b->kind == FH_BIND_ENDPOINTS;
+        if (!listed && b->kind != FH_BIND_DEFAULT && b->kind != FH_BIND_NONE)
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': handler '%s' has binding kind %u", path,
+                                t->name, b->handler_name, (unsigned)b->kind);
+        if (listed != (b->endpoints[0] != NULL))
+            return fh_set_error(FH_E_ABI, "%s: executor type '%s': handler '%s' %s", path,
+                                t->name, b->handler_name,
+                                listed ? "is bound to an empty list of endpoints"
+                                       : "lists endpoints in a binding without endpoints");
+        for (size_t k = 0; k < FH_MAX_ENDPOINTS && b->endpoints[k] != NULL; k++)
+            if (b->endpoints[k][0] != '/')
+                return fh_set_error(FH_E_ABI,
+                                    "%s: executor type '%s': endpoint '%s' of handler '%s' does "
+                                    "not start with '/'",
+                                    path, t->name, b->endpoints[k], b->handler_name);
+    }
+    return 0;
+}
 
 int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path)
 {
@@ -26,10 +60,15 @@ int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path)
     if (d->struct_size < offsetof(fh_plugin_descriptor, reserved) || d->types == NULL)
         return fh_set_error(FH_E_ABI, "%s: malformed plugin descriptor", path);
     for (size_t i = 0; d->types[i] != NULL; i++) {
+        if (i == FH_MAX_TYPES)
+            return fh_set_error(FH_E_ABI, "%s: more than %d executor types", path, FH_MAX_TYPES);
         const fh_executor_type *t = d->types[i];
         if (t->struct_size < offsetof(fh_executor_type, reserved) || t->name == NULL ||
             t->bindings == NULL)
             return fh_set_error(FH_E_ABI, "%s: malformed executor type #%zu", path, i);
+        int rc = check_bindings(t, path);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

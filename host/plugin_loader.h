@@ -30,8 +30,9 @@ typedef struct fh_loaded_type {
 int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size_t n_dirs,
                    fh_loaded_type *out);
 
-/* Checks a descriptor read from PATH: magic, ABI major, sizes. Returns 0 or FH_E_ABI /
- * FH_E_PLUGIN with a message naming PATH. */
+/* Checks a descriptor read from PATH: magic, ABI major, sizes, and the limits and shape of
+ * every binding (FH_MAX_TYPES, FH_MAX_BINDINGS, kinds, endpoints starting with '/'). Reads
+ * only the descriptor; returns 0 or FH_E_ABI / FH_E_PLUGIN with a message naming PATH. */
 int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path);
 
 #endif
