@@ -13,5 +13,7 @@ int fh_cmd_worker(int argc, char **argv);
 /* flowhost docstore check|repair|compact DIR */
 int fh_cmd_docstore(int argc, char **argv);
 int fh_cmd_keygen(int argc, char **argv);
+/* flowhost plugin-scan FILE: the scanner process of plugin lookups (plugin_scan.h). */
+int fh_cmd_plugin_scan(int argc, char **argv);
 
 #endif

@@ -688,6 +688,35 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
     return 0;
 }
 
+/* Merges OVER (uses_requests) into *REQ (the executor YAML's requests) as Jina updates
+ * one dict with the other: an endpoint in both takes OVER's handler in its place, the
+ * others of OVER follow in their order. The worker applies the result to the plugin's
+ * own bindings. Takes OVER (freed here, also on failure). */
+static int merge_requests(fh_flow_binding **req, size_t *n_req, fh_flow_binding *over,
+                          size_t n_over)
+{
+    fh_flow_binding *m = realloc(*req, (*n_req + n_over + 1) * sizeof *m);
+    if (!m) {
+        free_bindings(over, n_over);
+        return nomem();
+    }
+    *req = m;
+    for (size_t i = 0; i < n_over; i++) {
+        size_t k = 0;
+        while (k < *n_req && strcmp(m[k].endpoint, over[i].endpoint) != 0)
+            k++;
+        if (k < *n_req) {
+            free(m[k].handler);
+            free(over[i].endpoint);
+            m[k].handler = over[i].handler;
+        } else {
+            m[(*n_req)++] = over[i];
+        }
+    }
+    free(over);
+    return 0;
+}
+
 /* ---- executors ------------------------------------------------------------------------ */
 
 static const char *const flow_keys[] = {"jtype", "version", "with", "executors", NULL};
@@ -1017,9 +1046,9 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         size_t nb;
         if ((rc = get_requests(s, "uses_requests", ur, &b, &nb)) < 0)
             goto done;
-        free_bindings(x->requests, x->n_requests);
-        x->requests = b;
-        x->n_requests = nb;
+        rc = merge_requests(&x->requests, &x->n_requests, b, nb);
+        if (rc < 0)
+            goto done;
         x->has_requests = true;
     }
     if ((rc = merge_env(s, fh_yaml_map_get(n, "env", NULL), x->env)) < 0)

@@ -55,6 +55,8 @@ int main(int argc, char **argv)
         return fh_cmd_docstore(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return fh_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugin-scan") == 0) /* the workers' scanner: not in the usage */
+        return fh_cmd_plugin_scan(argc - 1, argv + 1);
     fprintf(stderr, "flowhost: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

@@ -2,13 +2,52 @@
 #define _GNU_SOURCE
 #include "plugin_loader.h"
 
+#include <stdbool.h>
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "plugin_cache.h"
+#include "plugin_scan.h"
+
+/* The bindings of T as FH_REQUESTS and FH_HANDLER make them; a descriptor written by hand
+ * or by another tool gets a clear error instead of a worker that misroutes or crashes. */
+static int check_bindings(const fh_executor_type *t, const char *path)
+{
+    for (size_t i = 0; t->bindings[i].handler != NULL; i++) {
+        const fh_binding *b = &t->bindings[i];
+        if (i == FH_MAX_BINDINGS)
+            return fh_set_error(FH_E_ABI, "%s: executor type '%s' has more than %d bindings",
+                                path, t->name, FH_MAX_BINDINGS);
+        if (b->handler_name == NULL || b->handler_name[0] == '\0')
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': binding #%zu has no handler name", path,
+                                t->name, i);
+        bool listed = b->kind == FH_BIND_ENDPOINTS;
+        if (!listed && b->kind != FH_BIND_DEFAULT && b->kind != FH_BIND_NONE)
+            return fh_set_error(FH_E_ABI,
+                                "%s: executor type '%s': handler '%s' has binding kind %u", path,
+                                t->name, b->handler_name, (unsigned)b->kind);
+        if (listed != (b->endpoints[0] != NULL))
+            return fh_set_error(FH_E_ABI, "%s: executor type '%s': handler '%s' %s", path,
+                                t->name, b->handler_name,
+                                listed ? "is bound to an empty list of endpoints"
+                                       : "lists endpoints in a binding without endpoints");
+        for (size_t k = 0; k < FH_MAX_ENDPOINTS && b->endpoints[k] != NULL; k++)
+            if (b->endpoints[k][0] != '/')
+                return fh_set_error(FH_E_ABI,
+                                    "%s: executor type '%s': endpoint '%s' of handler '%s' does "
+                                    "not start with '/'",
+                                    path, t->name, b->endpoints[k], b->handler_name);
+    }
+    return 0;
+}
 
 int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path)
 {
@@ -21,10 +60,15 @@ int fh_plugin_check_descriptor(const fh_plugin_descriptor *d, const char *path)
     if (d->struct_size < offsetof(fh_plugin_descriptor, reserved) || d->types == NULL)
         return fh_set_error(FH_E_ABI, "%s: malformed plugin descriptor", path);
     for (size_t i = 0; d->types[i] != NULL; i++) {
+        if (i == FH_MAX_TYPES)
+            return fh_set_error(FH_E_ABI, "%s: more than %d executor types", path, FH_MAX_TYPES);
         const fh_executor_type *t = d->types[i];
         if (t->struct_size < offsetof(fh_executor_type, reserved) || t->name == NULL ||
             t->bindings == NULL)
             return fh_set_error(FH_E_ABI, "%s: malformed executor type #%zu", path, i);
+        int rc = check_bindings(t, path);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -108,16 +152,41 @@ static int is_so(const struct dirent *e)
     return n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
 }
 
-/* Looks for TYPE among the plugins of DIR: 1 found (OUT filled), 0 not there, or a
- * negative code when DIR/TYPE.so exists but cannot be loaded (that error is the one the
- * user needs, not "not found"). */
-static int search_dir(const char *dir, const char *type, fh_loaded_type *out)
+/* What a search learnt about the files it could not scan, for the "not found" error. */
+typedef struct search_notes {
+    char failed[1024]; /* "a.so: why; b.so: why" */
+    size_t used;
+} search_notes;
+
+static void note_failed(search_notes *notes, const char *path, const char *why)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.so", dir, type);
+    if (notes->used < sizeof notes->failed)
+        notes->used += (size_t)snprintf(notes->failed + notes->used,
+                                        sizeof notes->failed - notes->used, "%s%s: %s",
+                                        notes->used ? "; " : "", path, why);
+}
+
+static bool scan_holds(const fh_scan_result *r, const char *type)
+{
+    for (size_t i = 0; r->status == FH_SCAN_PLUGIN && i < r->n_types; i++)
+        if (strcmp(r->types[i], type) == 0)
+            return true;
+    return false;
+}
+
+/* Looks for TYPE among the plugins of DIR: 1 found (OUT filled), 0 not there, or a
+ * negative code when the file that holds TYPE cannot be loaded (that error is the one
+ * the user needs, not "not found"). DIR/TYPE.so is opened directly; every other .so is
+ * asked by a scanner process (or CACHE, when it knows the file as it is now) which types
+ * it holds, and only the one that holds TYPE is opened here. */
+static int search_dir(const char *dir, const char *type, fh_plugin_cache *cache,
+                      search_notes *notes, fh_loaded_type *out)
+{
+    char path[4096], direct[4096];
+    snprintf(direct, sizeof direct, "%s/%s.so", dir, type);
     struct stat st;
-    if (stat(path, &st) == 0) {
-        int rc = load_from_file(path, type, out);
+    if (stat(direct, &st) == 0) {
+        int rc = load_from_file(direct, type, out);
         if (rc == 0)
             return 1;
         if (rc != FH_E_NOTFOUND)
@@ -125,24 +194,32 @@ static int search_dir(const char *dir, const char *type, fh_loaded_type *out)
     }
     struct dirent **list;
     int n = scandir(dir, &list, is_so, alphasort);
-    int found = 0;
+    int found = 0, timeout_ms = fh_plugin_scan_timeout_ms();
     for (int i = 0; i < n; i++) {
-        if (!found) {
-            snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
-            void *dl;
-            const fh_plugin_descriptor *d = NULL;
-            if (open_plugin(path, &dl, &d) != 0)
-                d = NULL;
-            if (d != NULL && find_type(d, type) != NULL) {
-                out->type = find_type(d, type);
-                out->dl = dl;
-                out->path = strdup(path);
-                found = out->path != NULL;
-            } else if (d != NULL) {
-                dlclose(dl);
-            }
-        }
+        snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
         free(list[i]);
+        if (found != 0 || strcmp(path, direct) == 0 || stat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        const fh_scan_result *r = cache ? fh_plugin_cache_find(cache, path, &st) : NULL;
+        fh_scan_result fresh = {0};
+        if (r == NULL) {
+            int rc = fh_plugin_scan(path, timeout_ms, &fresh);
+            if (rc != 0) {
+                found = rc; /* no scanner, no search: that error is the answer */
+                continue;
+            }
+            if (cache != NULL)
+                (void)fh_plugin_cache_put(cache, path, &st, &fresh); /* else: scan again */
+            r = &fresh;
+        }
+        if (r->status == FH_SCAN_FAILED)
+            note_failed(notes, path, r->reason);
+        if (scan_holds(r, type)) {
+            int rc = load_from_file(path, type, out);
+            found = rc == 0 ? 1 : rc;
+        }
+        fh_scan_result_clear(&fresh);
     }
     if (n >= 0)
         free(list);
@@ -157,11 +234,17 @@ int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size
         return load_from_file(plugin, type, out);
     if (type == NULL || type[0] == '\0')
         return 0; /* the built-in pass-through */
-    for (size_t i = 0; i < n_dirs; i++) {
-        int rc = search_dir(dirs[i], type, out);
-        if (rc != 0)
-            return rc < 0 ? rc : 0;
-    }
+    /* No cache (none configured, out of memory) only means scanning every time. */
+    fh_plugin_cache *cache = fh_plugin_cache_open();
+    search_notes notes = {.used = 0};
+    int rc = 0;
+    for (size_t i = 0; i < n_dirs && rc == 0; i++)
+        rc = search_dir(dirs[i], type, cache, &notes, out);
+    if (cache != NULL)
+        (void)fh_plugin_cache_save(cache); /* a cache that cannot be written costs a rescan */
+    fh_plugin_cache_close(&cache);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     char where[1024];
     size_t used = 0;
     where[0] = '\0';
@@ -169,6 +252,7 @@ int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size
         used += (size_t)snprintf(where + used, sizeof where - used, "%s%s", i ? ":" : "", dirs[i]);
     return fh_set_error(FH_E_NOTFOUND,
                         "executor type '%s' not found on the plugin path (%s); set with.plugin_path "
-                        "or FLOWHOST_PLUGIN_PATH, or give uses a .so path",
-                        type, n_dirs ? where : "empty");
+                        "or FLOWHOST_PLUGIN_PATH, or give uses a .so path%s%s",
+                        type, n_dirs ? where : "empty", notes.used ? "; not scanned: " : "",
+                        notes.failed);
 }

@@ -13,6 +13,8 @@ T=$(mktemp -d /tmp/fh-e2e.XXXXXX)
 # (and so cannot clean up after itself) goes with the test's own folder.
 export XDG_RUNTIME_DIR=$T/rt
 mkdir -p "$XDG_RUNTIME_DIR"
+# The workers' cache of plugin scans goes with the test too, not in the user's home.
+export XDG_CACHE_HOME=$T/cache
 FLOW_PID=""
 CHECKS=0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Endpoint dispatch: the exact endpoint, else the default handler, else pass-through;
-# several endpoints on one handler; uses_requests rebinding handlers by name.
+# several endpoints on one handler; uses_requests rebinding handlers by name, the plugin's
+# other bindings kept (test_uses_requests has Jina's cases).
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/flow.yml" <<YML
@@ -22,12 +23,13 @@ out=$(post /index)
 check "/index: the exact binding in each, uses_requests rebinding it in the last" "$(handlers "$out")" \
       '["bind:index_docs","bind-default:index_docs","rebound:search"]'
 out=$(post /query)
-check "/query: one handler bound to /search and /query; rebound has neither nor a default" \
-      "$(handlers "$out")" '["bind:search","bind-default:search"]'
+check "/query: one handler bound to /search and /query; rebound's search released it to the default" \
+      "$(handlers "$out")" '["bind:search","bind-default:search","rebound:fallback"]'
 out=$(post /other)
 check "/other: only uses_requests binds it" "$(handlers "$out")" '["bind-default:fallback","rebound:index_docs"]'
 out=$(post /unbound)
-check "/unbound: the default handler only; the others pass it on" "$(handlers "$out")" '["bind-default:fallback"]'
+check "/unbound: the default handlers only (rebound keeps its own); bind passes it on" "$(handlers "$out")" \
+      '["bind-default:fallback","rebound:fallback"]'
 check "/unbound: every executor is on the route" "$(jq -c '[.routes[].executor]' <<<"$out")" '["gateway","bind","bind-default","rebound"]'
 stop_flow
 

@@ -134,6 +134,102 @@ rc=0
 check "post /quiet exits 0 ($(cat post.err))" "$rc" "0"
 check_contains "/quiet leaves the text alone" "$(cat out2.ndjson)" '"text":"hello"}'
 
+# --- strict builds: C99, C11 and C++17 with -pedantic -Werror -Wall -Wextra -----------
+# Every macro form of executor.h (FH_REQUESTS with no, one and several endpoints,
+# FH_HANDLER, FH_EXECUTOR without bindings, FH_PLUGIN of several types) and the headers a
+# plugin includes, built by each compiler there is, then each plugin runs in a flow.
+cat >strict.c <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+#include <flowhost/document.h>
+#include <flowhost/error.h>
+#include <flowhost/executor.h>
+#include <flowhost/json.h>
+#include <flowhost/value.h>
+
+/* Sets every document's text to "NAME:LANG" of the handler that ran. */
+static int mark(fh_ctx *ctx, fh_docs *docs, const char *name)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%s:%s", name, STRICT_LANG);
+    for (size_t i = 0; i < fh_docs_len(docs); i++)
+        if (fh_doc_set_text(fh_docs_at(docs, i), text) != 0)
+            return fh_ctx_fail(ctx, "out of memory");
+    return 0;
+}
+
+static int any(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)params;
+    return mark(ctx, docs, "any");
+}
+
+static int ab(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)params;
+    return mark(ctx, docs, "ab");
+}
+
+static int spare(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)params;
+    return mark(ctx, docs, "spare");
+}
+
+FH_EXECUTOR(Strict, NULL, NULL, FH_REQUESTS(any), FH_REQUESTS(ab, "/a", "/b"),
+            FH_REQUESTS(spare, "/s"), FH_HANDLER(spare));
+FH_EXECUTOR(Bare, NULL, NULL);
+FH_PLUGIN(Strict, Bare);
+EOF
+# The C++ plugin is the same file with some C++ in it: what a wrapper of a C++ library is.
+{
+    echo '#include <string>'
+    echo 'static std::string cxx_only() { return std::string("c++"); }'
+    echo 'static const std::string cxx_lang = cxx_only();'
+    cat strict.c
+} >strict.cpp
+printf '{"text":"x"}\n' >one.ndjson
+COMPILERS=$(for c in gcc clang g++ clang++; do command -v "$c" >/dev/null && echo "$c"; done)
+n_strict=0
+for cc in $COMPILERS; do
+    case $cc in
+        *++) stds="c++17"; src=strict.cpp ;;
+        *) stds="c99 c11"; src=strict.c ;;
+    esac
+    for std in $stds; do
+        name=strict-$cc-$std
+        rc=0
+        # shellcheck disable=SC2086
+        "$cc" -std="$std" -pedantic -Werror -Wall -Wextra -shared -fPIC -fvisibility=hidden \
+            -DSTRICT_LANG="\"$std\"" -o "$T/$name.so" "$T/$src" $PCFLAGS 2>"$T/$name.log" || rc=$?
+        check "$cc -std=$std -pedantic -Werror -Wall -Wextra builds a plugin ($(head -c 300 "$T/$name.log"))" \
+            "$rc" "0"
+        check "$name.so exports only the descriptor" \
+            "$(nm -D --defined-only "$T/$name.so" | awk '$2 ~ /^[TDRB]$/ {print $3}' | tr '\n' ' ')" \
+            "fh_plugin_v1 "
+        cat >"$T/$name.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: bare, uses: {jtype: Bare, metas: {plugin: $T/$name.so}}}
+  - {name: strict, uses: {jtype: Strict, metas: {plugin: $T/$name.so}}, uses_requests: {/b: spare}}
+YML
+        # uses_requests binds /b to spare, which releases /s (its last endpoint) to the default.
+        for pair in /a=ab /b=spare /s=any /z=any; do
+            rc=0
+            out=$(timeout 30 "$FH" post "${pair%%=*}" "$T/one.ndjson" --flow "$T/$name.yml" -q \
+                2>"$T/post.err") || rc=$?
+            check "$name: post ${pair%%=*} exits 0 ($(cat "$T/post.err"))" "$rc" "0"
+            check "$name: ${pair%%=*} runs ${pair#*=}" "$(jq -r '.docs[0].text' <<<"$out")" \
+                "${pair#*=}:$std"
+        done
+        n_strict=$((n_strict + 1))
+    done
+done
+check "a plugin built and run for C99, C11 and C++17 by each compiler" \
+    "$([ "$n_strict" -ge 3 ] && echo yes)" "yes"
+
 # --- find_package(flowhost) ------------------------------------------------------------
 mkdir -p "$T/proj"
 cp bang.c "$T/proj/bang.c"

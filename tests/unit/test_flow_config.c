@@ -139,13 +139,15 @@ static void test_full_flow(void **state)
     assert_int_equal(fh_value_type(fh_list_at(tags, 4)), FH_TYPE_BOOL);
     const fh_value *b = fh_map_get(fh_map_get(w, "nested"), "b");
     assert_string_equal(fh_map_get_string(b, "c", NULL), "x");
-    /* uses_requests replaces the file's requests wholesale */
+    /* uses_requests is merged into the file's requests by endpoint, as Jina's dict update */
     assert_true(x->has_requests);
-    assert_int_equal(x->n_requests, 2);
-    assert_string_equal(x->requests[0].endpoint, "/index");
-    assert_string_equal(x->requests[0].handler, "encode_index");
-    assert_string_equal(x->requests[1].endpoint, "default");
-    assert_string_equal(x->requests[1].handler, "encode_any");
+    assert_int_equal(x->n_requests, 3);
+    assert_string_equal(x->requests[0].endpoint, "/train");
+    assert_string_equal(x->requests[0].handler, "train");
+    assert_string_equal(x->requests[1].endpoint, "/index");
+    assert_string_equal(x->requests[1].handler, "encode_index");
+    assert_string_equal(x->requests[2].endpoint, "default");
+    assert_string_equal(x->requests[2].handler, "encode_any");
     /* env: the flow's, then the executor's */
     assert_int_equal(fh_value_len(x->env), 5);
     assert_string_equal(fh_map_get_string(x->env, "FLOW_A", NULL), "flow");
@@ -333,7 +335,7 @@ static void test_merge_with(void **state)
             "      with: {a: 1, b: {x: 1}, c: keep}\n"
             "      requests: {/a: fa, /b: fb}\n"
             "    uses_with: {a: 2.5, b: {y: 2}, d: 7}\n"
-            "    uses_requests: {/z: fz}\n");
+            "    uses_requests: {/z: fz, /b: fz2}\n");
     const fh_value *w = c->executors[0].uses_with;
     assert_int_equal(fh_value_len(w), 4);
     assert_int_equal(fh_value_type(fh_map_get(w, "a")), FH_TYPE_DOUBLE);
@@ -342,8 +344,14 @@ static void test_merge_with(void **state)
     assert_int_equal(fh_map_get_int(fh_map_get(w, "b"), "y", 0), 2);
     assert_string_equal(fh_map_get_string(w, "c", NULL), "keep");
     assert_int_equal(fh_map_get_int(w, "d", 0), 7);
-    assert_int_equal(c->executors[0].n_requests, 1);
-    assert_string_equal(c->executors[0].requests[0].endpoint, "/z");
+    /* requests merged by endpoint: /b takes the new handler in its place, /z follows */
+    assert_int_equal(c->executors[0].n_requests, 3);
+    assert_string_equal(c->executors[0].requests[0].endpoint, "/a");
+    assert_string_equal(c->executors[0].requests[0].handler, "fa");
+    assert_string_equal(c->executors[0].requests[1].endpoint, "/b");
+    assert_string_equal(c->executors[0].requests[1].handler, "fz2");
+    assert_string_equal(c->executors[0].requests[2].endpoint, "/z");
+    assert_string_equal(c->executors[0].requests[2].handler, "fz");
     fh_flow_config_destroy(&c);
 }
 

@@ -164,8 +164,10 @@ static void test_executor_forms(void **state)
     assert_string_equal(x->type, "MyExecutor");
     assert_string_equal(x->name, "tagged");
     assert_int_equal(fh_map_get_int(x->uses_with, "default_param", 0), 2);
-    assert_int_equal(x->n_requests, 1);
-    assert_string_equal(x->requests[0].endpoint, "default");
+    /* override_requests is merged into the file's requests, by endpoint */
+    assert_int_equal(x->n_requests, 3);
+    assert_string_equal(x->requests[2].endpoint, "default");
+    assert_string_equal(x->requests[2].handler, "my_foo");
     assert_string_equal(x->workspace, "/tmp/jws/tagged/0");
     x = &c->executors[1];
     assert_string_equal(x->type, "Other");

@@ -14,7 +14,8 @@
  *     FH_EXECUTOR(MyExecutor, my_init, my_fini,
  *                 FH_REQUESTS(foo),                       // default handler
  *                 FH_REQUESTS(index_docs, "/index"),      // one endpoint
- *                 FH_REQUESTS(search, "/search", "/query")); // several
+ *                 FH_REQUESTS(search, "/search", "/query"), // several
+ *                 FH_HANDLER(rerank));                   // bound only by a flow
  *
  *     FH_PLUGIN(MyExecutor);             // every executor type of this .so
  *
@@ -27,7 +28,14 @@
  * request at a time (a worker never calls two handlers at once), fini(state) at the end.
  *
  * Requests: a request's endpoint selects the handler bound to it, else the default
- * handler, else the request passes the executor unchanged.
+ * handler, else the request passes the executor unchanged. A flow rebinds handlers by
+ * name (uses_requests, an executor YAML's requests) as Jina does: each entry binds its
+ * endpoint ("/default" or "default": the default handler) to the named handler and
+ * releases the last endpoint the plugin bound that handler to; every other binding of
+ * the plugin stays (docs/sdk.md, "Bindings").
+ *
+ * The header compiles warning-free as C99, C11 and C++11 or later with -pedantic -Wall
+ * -Wextra.
  */
 #ifndef FLOWHOST_EXECUTOR_H
 #define FLOWHOST_EXECUTOR_H
@@ -44,7 +52,8 @@
 extern "C" {
 #endif
 
-#define FH_ABI_MAJOR 1 /* changes when the ABI breaks: the worker refuses other majors */
+#define FH_ABI_MAJOR 2 /* changes when the ABI breaks: the worker refuses other majors.
+                        * 2: fh_binding holds its endpoints inline and a kind */
 #define FH_ABI_MINOR 0 /* grows when fields are added at the end of a struct */
 #define FH_PLUGIN_MAGIC 0x46485031u /* "FHP1" */
 
@@ -76,11 +85,26 @@ typedef void (*fh_fini_fn)(void *state);
  * the call. Return 0, or an error (fh_ctx_fail): the request then carries the error. */
 typedef int (*fh_handler_fn)(fh_ctx *ctx, fh_docs *docs, const fh_value *params);
 
-/* One binding of a handler to endpoints. */
+/* Limits of the declarations, checked when the plugin compiles: a binding names at most
+ * FH_MAX_ENDPOINTS endpoints, an executor type has at most FH_MAX_BINDINGS bindings, a
+ * plugin at most FH_MAX_TYPES executor types. */
+#define FH_MAX_ENDPOINTS 8
+#define FH_MAX_BINDINGS 64
+#define FH_MAX_TYPES 8
+
+/* What a binding binds its handler to (fh_binding.kind). */
+#define FH_BIND_ENDPOINTS 1u /* the endpoints listed: FH_REQUESTS(fn, "/a", ...) */
+#define FH_BIND_DEFAULT 2u   /* any endpoint nothing else binds: FH_REQUESTS(fn) */
+#define FH_BIND_NONE 3u      /* nothing until a flow binds it by name: FH_HANDLER(fn) */
+
+/* One binding of a handler, a plain aggregate so that C and C++ initialise it alike (no
+ * compound literal). All pointers point at static storage of the plugin. */
 typedef struct fh_binding {
-    fh_handler_fn handler;        /* NULL ends a binding table */
-    const char *handler_name;     /* the function's name, for uses_requests */
-    const char *const *endpoints; /* NULL-terminated; empty: the default handler */
+    fh_handler_fn handler;    /* NULL ends a binding table */
+    const char *handler_name; /* the function's name, for uses_requests */
+    uint32_t kind;            /* FH_BIND_ENDPOINTS, FH_BIND_DEFAULT or FH_BIND_NONE */
+    const char *endpoints[FH_MAX_ENDPOINTS]; /* FH_BIND_ENDPOINTS: 1 or more, NULL after
+                                                the last; otherwise all NULL */
 } fh_binding;
 
 /* An executor type. */
@@ -89,7 +113,8 @@ typedef struct fh_executor_type {
     const char *name;            /* the type name that `uses`/`jtype` refers to */
     fh_init_fn init;             /* may be NULL */
     fh_fini_fn fini;             /* may be NULL */
-    const fh_binding *bindings;  /* ends with an entry whose handler is NULL */
+    const fh_binding *bindings;  /* ends with an entry whose handler is NULL; at most
+                                    FH_MAX_BINDINGS before it */
     void *reserved[4];           /* room to grow; zero */
 } fh_executor_type;
 
@@ -99,7 +124,7 @@ typedef struct fh_plugin_descriptor {
     uint16_t abi_major;   /* FH_ABI_MAJOR the plugin was built with */
     uint16_t abi_minor;   /* FH_ABI_MINOR the plugin was built with */
     uint32_t struct_size; /* sizeof(fh_plugin_descriptor) of the plugin */
-    const fh_executor_type *const *types; /* NULL-terminated */
+    const fh_executor_type *const *types; /* NULL-terminated, at most FH_MAX_TYPES */
     void *reserved[8];    /* room to grow; zero */
 } fh_plugin_descriptor;
 
@@ -143,25 +168,76 @@ int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...) __attribute__((format(printf,
 #define FH_EXPORT
 #endif
 
-/* FH_REQUESTS(handler)             the default handler
- * FH_REQUESTS(handler, "/a", ...)  a handler for one or more endpoints */
-#define FH_REQUESTS(fn, ...)                                                       \
-    {                                                                              \
-        (fn), #fn, (const char *const[]) { __VA_ARGS__ __VA_OPT__(, ) NULL }       \
+/* The macros below are plain C99 and C++11: every variadic macro takes (...) so that no
+ * call leaves its variadic part empty, arguments are counted with FH__PICK instead of
+ * __VA_OPT__, and tables are named static arrays, never compound literals. */
+
+#ifdef __cplusplus
+#define FH__EXTERN extern "C"
+#else
+#define FH__EXTERN extern
+#endif
+
+/* The 25th argument: with a list of 24 names after __VA_ARGS__, the name for the count
+ * of arguments given (1 to 24). */
+#define FH__PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
+                 _17, _18, _19, _20, _21, _22, _23, _24, name, ...)                    \
+    name
+/* FIRST when given one argument, MANY for 2 to 9 (a handler and 1 to FH_MAX_ENDPOINTS
+ * endpoints: change both together), TOO for 10 to 24; 25 or more fail to compile too,
+ * less clearly. */
+#define FH__COUNT_9(first, many, too, ...)                                              \
+    FH__PICK(__VA_ARGS__, too, too, too, too, too, too, too, too, too, too, too, too,   \
+             too, too, too, many, many, many, many, many, many, many, many, first, unused)
+
+/* FH_REQUESTS(handler)             the default handler: any endpoint nothing else binds
+ * FH_REQUESTS(handler, "/a", ...)  a handler for 1 to FH_MAX_ENDPOINTS endpoints
+ * More endpoints fail to compile, naming FH_REQUESTS_takes_at_most_8_endpoints. */
+#define FH_REQUESTS(...)                                                                 \
+    FH__COUNT_9(FH__REQUESTS_DEFAULT, FH__REQUESTS_ON, FH_REQUESTS_takes_at_most_8_endpoints, \
+                __VA_ARGS__)(__VA_ARGS__)
+/* Expands to its own name, an undeclared identifier: the compiler's error names the limit. */
+#define FH_REQUESTS_takes_at_most_8_endpoints(...) FH_REQUESTS_takes_at_most_8_endpoints
+#define FH__REQUESTS_DEFAULT(fn)                                                       \
+    {                                                                                  \
+        (fn), #fn, FH_BIND_DEFAULT, { NULL }                                           \
+    }
+#define FH__REQUESTS_ON(fn, ...)                                                       \
+    {                                                                                  \
+        (fn), #fn, FH_BIND_ENDPOINTS, { __VA_ARGS__ }                                  \
     }
 
-/* FH_EXECUTOR(Type, init, fini, FH_REQUESTS(...), ...) defines executor type `Type`.
+/* FH_HANDLER(handler): a handler bound to no endpoint, offered to flows by its name
+ * (uses_requests: {/index: handler}), as Jina's undecorated methods. */
+#define FH_HANDLER(fn)                                                                 \
+    {                                                                                  \
+        (fn), #fn, FH_BIND_NONE, { NULL }                                              \
+    }
+
+#define FH__BINDING_END                                                                \
+    {                                                                                  \
+        NULL, NULL, 0, { NULL }                                                        \
+    }
+
+/* FH_EXECUTOR(Type, init, fini, binding, ...) defines executor type `Type`; each binding
+ * is an FH_REQUESTS(...) or FH_HANDLER(...), up to FH_MAX_BINDINGS (more fail to compile,
+ * naming fh_too_many_bindings_in_Type); there may be none: FH_EXECUTOR(Type, init, fini).
  * init and fini may be NULL. A plugin of several files lists in FH_PLUGIN types defined
  * in other files, declared there with FH_EXECUTOR_DECLARE(Type). (Built with
  * -fvisibility=hidden, these names stay inside the plugin.) */
-#define FH_EXECUTOR(type, init_fn, fini_fn, ...)                                   \
-    static const fh_binding fh__bindings_##type[] = {__VA_ARGS__ __VA_OPT__(, ){NULL, NULL, NULL}}; \
-    FH_EXECUTOR_DECLARE(type);                                                     \
-    const fh_executor_type fh__executor_##type = {                                 \
-        sizeof(fh_executor_type), #type, (init_fn), (fini_fn), fh__bindings_##type, {0}}
+#define FH_EXECUTOR(...) FH__EXECUTOR(__VA_ARGS__, FH__BINDING_END)
+#define FH__EXECUTOR(type, init_fn, fini_fn, ...)                                      \
+    static const fh_binding fh__bindings_##type[] = {__VA_ARGS__};                     \
+    typedef char fh_too_many_bindings_in_##type                                        \
+        [sizeof fh__bindings_##type / sizeof fh__bindings_##type[0] <= FH_MAX_BINDINGS + 1 \
+             ? 1                                                                       \
+             : -1];                                                                    \
+    FH_EXECUTOR_DECLARE(type);                                                         \
+    const fh_executor_type fh__executor_##type = {                                     \
+        sizeof(fh_executor_type), #type, (init_fn), (fini_fn), fh__bindings_##type, {NULL}}
 
 /* Declares executor type `Type` defined by FH_EXECUTOR in another file of the plugin. */
-#define FH_EXECUTOR_DECLARE(type) extern const fh_executor_type fh__executor_##type
+#define FH_EXECUTOR_DECLARE(type) FH__EXTERN const fh_executor_type fh__executor_##type
 
 #define FH__ADDR_1(a) &fh__executor_##a
 #define FH__ADDR_2(a, ...) &fh__executor_##a, FH__ADDR_1(__VA_ARGS__)
@@ -171,18 +247,28 @@ int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...) __attribute__((format(printf,
 #define FH__ADDR_6(a, ...) &fh__executor_##a, FH__ADDR_5(__VA_ARGS__)
 #define FH__ADDR_7(a, ...) &fh__executor_##a, FH__ADDR_6(__VA_ARGS__)
 #define FH__ADDR_8(a, ...) &fh__executor_##a, FH__ADDR_7(__VA_ARGS__)
-#define FH__PICK(_1, _2, _3, _4, _5, _6, _7, _8, name, ...) name
-#define FH__ADDRS(...)                                                             \
-    FH__PICK(__VA_ARGS__, FH__ADDR_8, FH__ADDR_7, FH__ADDR_6, FH__ADDR_5, FH__ADDR_4, \
-             FH__ADDR_3, FH__ADDR_2, FH__ADDR_1, unused)(__VA_ARGS__)
+#define FH_PLUGIN_takes_at_most_8_types(...) FH_PLUGIN_takes_at_most_8_types
+#define FH__ADDRS(...)                                                                 \
+    FH__PICK(__VA_ARGS__, FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types, \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH_PLUGIN_takes_at_most_8_types, FH_PLUGIN_takes_at_most_8_types,         \
+             FH__ADDR_8, FH__ADDR_7, FH__ADDR_6, FH__ADDR_5, FH__ADDR_4, FH__ADDR_3,   \
+             FH__ADDR_2, FH__ADDR_1, unused)(__VA_ARGS__)
 
 /* FH_PLUGIN(TypeA, TypeB, ...) exports the descriptor listing the executor types of this
- * .so (1 to 8). Use it once per plugin. */
-#define FH_PLUGIN(...)                                                             \
-    FH_EXPORT extern const fh_plugin_descriptor fh_plugin_v1;                      \
-    const fh_plugin_descriptor fh_plugin_v1 = {                                    \
-        FH_PLUGIN_MAGIC, FH_ABI_MAJOR, FH_ABI_MINOR, sizeof(fh_plugin_descriptor),    \
-        (const fh_executor_type *const[]){FH__ADDRS(__VA_ARGS__), NULL}, {0}}
+ * .so (1 to FH_MAX_TYPES; more fail to compile, naming FH_PLUGIN_takes_at_most_8_types).
+ * Use it once per plugin. */
+#define FH_PLUGIN(...)                                                                 \
+    static const fh_executor_type *const fh__plugin_types[] = {FH__ADDRS(__VA_ARGS__), NULL}; \
+    FH__EXTERN FH_EXPORT const fh_plugin_descriptor fh_plugin_v1;                     \
+    const fh_plugin_descriptor fh_plugin_v1 = {FH_PLUGIN_MAGIC, FH_ABI_MAJOR, FH_ABI_MINOR, \
+                                               sizeof(fh_plugin_descriptor),           \
+                                               fh__plugin_types, {NULL}}
 
 #ifdef __cplusplus
 }

@@ -74,8 +74,10 @@ fh_type fh_value_type(const fh_value *v);
 /* Name of a type: "null", "bool", "int", "double", "string", "bytes", "list", "map". */
 const char *fh_type_name(fh_type t);
 
-/* Scalar getters. Each returns DFLT when V is not of the type asked for — no
- * conversion, except fh_value_double, which also accepts an int. */
+/* Scalar getters. Each returns DFLT when V is NULL or not of the type asked for, with the
+ * numeric rule of the fh_map_find_* functions below and no other conversion:
+ * fh_value_int also takes a double of integral value in int64's range (3.0 gives 3; 3.5,
+ * 1e300, NaN give DFLT), fh_value_double also takes an int. A bool is never a number. */
 bool fh_value_bool(const fh_value *v, bool dflt);
 int64_t fh_value_int(const fh_value *v, int64_t dflt);
 double fh_value_double(const fh_value *v, double dflt);
@@ -114,7 +116,33 @@ fh_value *fh_map_value_at(const fh_value *map, size_t i);
  * FH_E_NOMEM (DST then holds some of SRC's entries, each one whole, and stays valid). */
 int fh_map_merge(fh_value *dst, const fh_value *src);
 
-/* Convenience: the typed value of KEY, or DFLT when absent or of another type. */
+/* Typed lookups that tell "absent" from "wrong type", for parameters and uses_with that
+ * come from users. Each looks KEY up in MAP (as fh_map_get does) and returns:
+ *   0              found and of the type asked for: *OUT holds the value;
+ *   FH_E_NOTFOUND  MAP holds no KEY, or MAP is NULL (as for every getter);
+ *   FH_E_TYPE      KEY holds another type (null included: a null is present, not absent),
+ *                  or MAP is not a map.
+ * *OUT is written only on 0. On failure fh_last_error() names the key and what was found
+ * ("'times' is a string, not an int"), ready for fh_ctx_fail(ctx, "%s", fh_last_error()).
+ * Numbers: an int is asked for -> an int, or a double of integral value within int64's
+ * range (JSON has one number type: Python's json.dumps(3.0) writes "3.0" where
+ * JavaScript writes "3", and Jina turns every int into a float, so a client may send 3.0
+ * for 3); 3.5, NaN, infinities and 1e300 are FH_E_TYPE. A double is asked for -> a double
+ * or an int (converted; beyond 2^53 the nearest double). A bool is never a number and a
+ * number never a bool. Strings, lists and maps only as themselves (bytes are not a
+ * string). Pointers written to *OUT are borrowed from MAP. O(1) expected, as fh_map_get. */
+int fh_map_find_int(const fh_value *map, const char *key, int64_t *out);
+int fh_map_find_double(const fh_value *map, const char *key, double *out);
+int fh_map_find_bool(const fh_value *map, const char *key, bool *out);
+int fh_map_find_string(const fh_value *map, const char *key, const char **out);
+int fh_map_find_list(const fh_value *map, const char *key, const fh_value **out);
+int fh_map_find_map(const fh_value *map, const char *key, const fh_value **out);
+
+/* Convenience getters: the value fh_map_find_* finds, or DFLT whenever it fails — KEY
+ * absent, KEY of another type (null included, e.g. {"times": "3"} or {"times": 3.5} give
+ * DFLT for an int), MAP NULL or not a map. They never touch fh_last_error(). Use them
+ * where a default is the right answer to a wrong type as well; use fh_map_find_* to
+ * refuse a wrong type. fh_map_get_string's result is borrowed from MAP (or is DFLT). */
 int64_t fh_map_get_int(const fh_value *map, const char *key, int64_t dflt);
 double fh_map_get_double(const fh_value *map, const char *key, double dflt);
 bool fh_map_get_bool(const fh_value *map, const char *key, bool dflt);

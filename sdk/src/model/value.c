@@ -291,23 +291,6 @@ bool fh_value_bool(const fh_value *v, bool dflt)
     return fh_value_type(v) == FH_TYPE_BOOL ? CV(v)->bool_value != 0 : dflt;
 }
 
-int64_t fh_value_int(const fh_value *v, int64_t dflt)
-{
-    return fh_value_type(v) == FH_TYPE_INT ? CV(v)->int_value : dflt;
-}
-
-double fh_value_double(const fh_value *v, double dflt)
-{
-    switch (fh_value_type(v)) {
-    case FH_TYPE_DOUBLE:
-        return CV(v)->double_value;
-    case FH_TYPE_INT: /* the one widening the header allows */
-        return (double)CV(v)->int_value;
-    default:
-        return dflt;
-    }
-}
-
 const char *fh_value_string(const fh_value *v)
 {
     return fh_value_type(v) == FH_TYPE_STRING ? CV(v)->string_value : NULL;
@@ -458,27 +441,6 @@ fh_value *fh_map_value_at(const fh_value *map, size_t i)
     if (fh_value_type(map) != FH_TYPE_MAP || i >= CV(map)->map_value->n_entries)
         return NULL;
     return (fh_value *)CV(map)->map_value->entries[i]->value;
-}
-
-int64_t fh_map_get_int(const fh_value *map, const char *key, int64_t dflt)
-{
-    return fh_value_int(fh_map_get(map, key), dflt);
-}
-
-double fh_map_get_double(const fh_value *map, const char *key, double dflt)
-{
-    return fh_value_double(fh_map_get(map, key), dflt);
-}
-
-bool fh_map_get_bool(const fh_value *map, const char *key, bool dflt)
-{
-    return fh_value_bool(fh_map_get(map, key), dflt);
-}
-
-const char *fh_map_get_string(const fh_value *map, const char *key, const char *dflt)
-{
-    const char *s = fh_value_string(fh_map_get(map, key));
-    return s ? s : dflt;
 }
 
 /* The scalar setters report FH_E_NOMEM when the new value cannot be made; fh_map_set

@@ -1,0 +1,43 @@
+/* The cache of plugin scans: what each shared object of the plugin path holds, keyed by
+ * its path, device, inode, size and modification time, so that a second lookup scans
+ * nothing and a changed file is scanned again.
+ *
+ * It lives in $XDG_CACHE_HOME/flowhost (else $HOME/.cache/flowhost), one file per plugin
+ * ABI, written whole to a temporary file and renamed, so that a reader never sees half of
+ * it and workers writing at once lose at most each other's new entries (scanned again
+ * next time). Without either variable, or where it cannot be read or written, there is no
+ * cache: every lookup scans. The plugin folders themselves are never written. */
+#ifndef FH_HOST_PLUGIN_CACHE_H
+#define FH_HOST_PLUGIN_CACHE_H
+
+#include <sys/stat.h>
+
+#include "plugin_scan.h"
+
+typedef struct fh_plugin_cache fh_plugin_cache;
+
+/* Reads the cache file (a missing, unreadable or partly garbled file gives fewer
+ * entries, never an error). Returns a cache the caller closes with fh_plugin_cache_close,
+ * or NULL when out of memory. */
+fh_plugin_cache *fh_plugin_cache_open(void);
+
+/* The scan of PATH whose stat is ST, if cached and still matching (borrowed: valid until
+ * the next put or close), else NULL. */
+const fh_scan_result *fh_plugin_cache_find(const fh_plugin_cache *c, const char *path,
+                                           const struct stat *st);
+
+/* Records a copy of R for PATH and ST (replacing PATH's entry). Returns 0, or FH_E_NOMEM
+ * (the cache is unchanged). A path or text that the file format cannot hold (a tab or a
+ * newline) is not recorded, and 0 is returned. */
+int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
+                        const fh_scan_result *r);
+
+/* Writes the cache when a put changed it, keeping only the entries whose file still has
+ * the recorded stat (so it never outgrows the plugin path). Returns 0, or FH_E_IO with
+ * fh_last_error() set (the lookup works on without it). */
+int fh_plugin_cache_save(fh_plugin_cache *c);
+
+/* Frees *C and sets it to NULL; accepts NULL. Does not save. */
+void fh_plugin_cache_close(fh_plugin_cache **c);
+
+#endif

@@ -1,0 +1,245 @@
+/* The plugin scanner: a child process per file, a report on a pipe, a deadline. */
+#define _GNU_SOURCE
+#include "plugin_scan.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "plugin_loader.h"
+
+extern char **environ;
+
+/* The first line of every report: a scanner of another version is not believed. */
+#define SCAN_MAGIC "flowhost-plugin-scan 1\n"
+/* The child's report goes to this descriptor, so that what the library's constructors
+ * print on stdout cannot be taken for it. */
+#define SCAN_FD 3
+/* A report longer than this is garbled (a plugin of 1,000 types needs ~40 KB). */
+#define SCAN_MAX_REPORT (1 << 20)
+
+int fh_plugin_scan_timeout_ms(void)
+{
+    const char *s = getenv("FLOWHOST_SCAN_TIMEOUT_MS");
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    return s && *s && *end == '\0' && v >= 1 && v <= 600000 ? (int)v : 10000;
+}
+
+void fh_scan_result_clear(fh_scan_result *r)
+{
+    for (size_t i = 0; i < r->n_types; i++)
+        free(r->types[i]);
+    free(r->types);
+    free(r->reason);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the child ------------------------------------------------------------------------ */
+
+int fh_plugin_scan_report(const char *path, int fd)
+{
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL)
+        return -1;
+    fputs(SCAN_MAGIC, f);
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const fh_plugin_descriptor *d = dl ? dlsym(dl, FH_PLUGIN_SYMBOL) : NULL;
+    if (dl == NULL) {
+        const char *why = dlerror();
+        fprintf(f, "none cannot load: %s\n", why ? why : "unknown error");
+    } else if (d == NULL) {
+        fprintf(f, "none no '%s' symbol\n", FH_PLUGIN_SYMBOL);
+    } else if (fh_plugin_check_descriptor(d, path) != 0) {
+        fprintf(f, "none %s\n", fh_last_error());
+    } else {
+        for (size_t i = 0; d->types[i] != NULL; i++)
+            if (strchr(d->types[i]->name, '\n') == NULL) /* cannot be named in a flow */
+                fprintf(f, "type %s\n", d->types[i]->name);
+        fputs("end\n", f);
+    }
+    /* Never dlclose: a library that misbehaves on unload must not spoil a good report. */
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- the parent ----------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_reason(fh_scan_result *out, fh_scan_status status, const char *fmt, const char *arg)
+{
+    out->status = status;
+    if (asprintf(&out->reason, fmt, arg) < 0) {
+        out->reason = NULL;
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Parses a whole report (BUF, NUL-terminated) into *OUT: 1 done, 0 not complete, or
+ * FH_E_NOMEM. A report is complete at its "end" or "none" line. */
+static int parse_report(const char *buf, fh_scan_result *out)
+{
+    size_t magic = strlen(SCAN_MAGIC);
+    if (strncmp(buf, SCAN_MAGIC, magic) != 0)
+        return 0;
+    size_t cap = 0;
+    for (const char *line = buf + magic, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        size_t len = (size_t)(nl - line);
+        if (len >= 5 && strncmp(line, "none ", 5) == 0) {
+            out->status = FH_SCAN_NONE;
+            return (out->reason = strndup(line + 5, len - 5)) ? 1 : FH_E_NOMEM;
+        }
+        if (len == 3 && strncmp(line, "end", 3) == 0) {
+            out->status = FH_SCAN_PLUGIN;
+            return 1;
+        }
+        if (len > 5 && strncmp(line, "type ", 5) == 0) {
+            if (out->n_types == cap) {
+                cap = cap ? 2 * cap : 8;
+                char **t = realloc(out->types, cap * sizeof *t);
+                if (t == NULL)
+                    return FH_E_NOMEM;
+                out->types = t;
+            }
+            if ((out->types[out->n_types] = strndup(line + 5, len - 5)) == NULL)
+                return FH_E_NOMEM;
+            out->n_types++;
+        }
+    }
+    return 0;
+}
+
+/* Reads the child's report from FD until it is complete, the pipe closes or DEADLINE.
+ * Returns 1 complete (*OUT filled), 0 not, or FH_E_NOMEM. */
+static int read_report(int fd, int64_t deadline, fh_scan_result *out)
+{
+    char *buf = malloc(SCAN_MAX_REPORT + 1);
+    if (buf == NULL)
+        return FH_E_NOMEM;
+    size_t used = 0;
+    int rc = 0;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        ssize_t got = read(fd, buf + used, SCAN_MAX_REPORT - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        used += (size_t)got;
+        buf[used] = '\0';
+        fh_scan_result_clear(out);
+        if ((rc = parse_report(buf, out)) != 0 || used == SCAN_MAX_REPORT)
+            break;
+    }
+    free(buf);
+    if (rc != 1)
+        fh_scan_result_clear(out);
+    return rc;
+}
+
+/* Waits for PID until DEADLINE, then kills its process group (the scanner and anything
+ * its library started) and reaps it. Returns the wait status, or -1 when it was killed. */
+static int reap(pid_t pid, int64_t deadline)
+{
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return 0; /* reaped elsewhere: nothing more to learn */
+        if (now_ms() >= deadline)
+            break;
+        struct timespec nap = {0, 5 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return -1;
+}
+
+int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
+{
+    memset(out, 0, sizeof *out);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return fh_set_error(FH_E_IO, "cannot find this program to scan %s: %s", path,
+                            strerror(errno));
+    exe[n] = '\0';
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return fh_set_error(FH_E_IO, "cannot scan %s: pipe: %s", path, strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], SCAN_FD);
+    /* Its own process group, so that the deadline ends whatever the library started;
+     * default signal handling and no blocked signal, whatever this process has. */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {exe, (char *)"plugin-scan", (char *)path, NULL};
+    pid_t pid;
+    int err = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(fds[1]);
+    if (err != 0) {
+        close(fds[0]);
+        return fh_set_error(FH_E_IO, "cannot start the scanner of %s: %s", path, strerror(err));
+    }
+    int64_t deadline = now_ms() + timeout_ms;
+    int rc = read_report(fds[0], deadline, out);
+    close(fds[0]);
+    int status = reap(pid, rc == 1 ? now_ms() + 1000 : deadline);
+    if (rc < 0)
+        return fh_set_error(rc, "out of memory");
+    if (rc == 1)
+        return 0; /* a whole report is believed, whatever the exit (a destructor's crash) */
+    char why[128];
+    if (status == -1)
+        snprintf(why, sizeof why, "no answer within %d ms (set FLOWHOST_SCAN_TIMEOUT_MS)",
+                 timeout_ms);
+    else if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "its scan died of signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else
+        snprintf(why, sizeof why, "its scan exited with status %d without a report",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return set_reason(out, FH_SCAN_FAILED, "%s", why);
+}

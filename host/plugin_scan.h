@@ -1,0 +1,47 @@
+/* Which executor types a shared object holds, asked of a separate process.
+ *
+ * Opening a .so runs its constructors. To find a type on the plugin path without running
+ * the code of every library there, a worker asks `flowhost plugin-scan FILE` — a child
+ * that opens one file, reports its types and exits (GStreamer's plugin scanner does the
+ * same) — and opens only the file that holds the type. A library that crashes, aborts or
+ * hangs when opened costs the scan of that file only: the child is killed at its deadline.
+ */
+#ifndef FH_HOST_PLUGIN_SCAN_H
+#define FH_HOST_PLUGIN_SCAN_H
+
+#include <stddef.h>
+
+typedef enum fh_scan_status {
+    FH_SCAN_PLUGIN = 0, /* a flowhost plugin of this ABI: types[] lists its types */
+    FH_SCAN_NONE,       /* opened, but not a flowhost plugin of this ABI (reason says why) */
+    FH_SCAN_FAILED      /* the scan itself failed: crash, deadline, garbled report */
+} fh_scan_status;
+
+typedef struct fh_scan_result {
+    fh_scan_status status;
+    char **types;   /* FH_SCAN_PLUGIN: n_types malloc'd names, in the plugin's order */
+    size_t n_types;
+    char *reason;   /* FH_SCAN_NONE / FH_SCAN_FAILED: malloc'd one-line reason; else NULL */
+} fh_scan_result;
+
+/* The deadline of one file's scan, in ms: FLOWHOST_SCAN_TIMEOUT_MS when set to a number
+ * from 1 to 600000, else 10000. */
+int fh_plugin_scan_timeout_ms(void);
+
+/* Scans PATH in a child process (this binary, from /proc/self/exe, run as
+ * `plugin-scan PATH`) that gets TIMEOUT_MS to answer, and fills *OUT (which the caller
+ * frees with fh_scan_result_clear). Returns 0 whenever *OUT says what happened — a file
+ * that crashed its scanner is a result (FH_SCAN_FAILED), not an error — or FH_E_NOMEM /
+ * FH_E_IO (no pipe, no process) with fh_last_error() set and *OUT empty. Blocks up to
+ * about TIMEOUT_MS. Never opens PATH in the calling process. */
+int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out);
+
+/* Frees what *R holds and zeroes it. Accepts an empty result. */
+void fh_scan_result_clear(fh_scan_result *r);
+
+/* The child's side: opens PATH (running its constructors, in this process) and writes
+ * the report to file descriptor FD. Returns 0 when the report was written, whatever it
+ * says, or -1 when it could not be. */
+int fh_plugin_scan_report(const char *path, int fd);
+
+#endif
