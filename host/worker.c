@@ -243,7 +243,8 @@ static int start_executor(worker *w)
         return 0;
     fh_ctx ctx = {.executor = w->spec->name, .workspace = w->spec->workspace,
                   .log_level = w->log_level};
-    fh_metas metas = {sizeof(fh_metas), w->spec->name, w->spec->description, w->spec->workspace};
+    fh_metas metas = {sizeof(fh_metas), w->spec->name, w->spec->description, w->spec->workspace,
+                      w->spec->replica, w->spec->replicas > 0 ? w->spec->replicas : 1};
     fh_value *empty = NULL;
     const fh_value *with = (const fh_value *)w->spec->uses_with;
     if (with == NULL)
@@ -387,8 +388,12 @@ static void handle_request(worker *w, fh_wire_msg *m)
         }
     }
     zmq_msg_t env_frame;
-    if (fh_envelope_add_route(env, w->spec->name, start, fh_now_us()) != 0 ||
-        fh_pb_pack_msg(&env->base, &env_frame) != 0) {
+    int rc = fh_envelope_add_route(env, w->spec->name, start, fh_now_us());
+    if (rc == 0) {
+        env->routes[env->n_routes - 1]->replica = w->spec->replica;
+        env->routes[env->n_routes - 1]->replicas = w->spec->replicas;
+    }
+    if (rc != 0 || fh_pb_pack_msg(&env->base, &env_frame) != 0) {
         flowhost__envelope__free_unpacked(env, NULL);
         fh_wire_docs_close(&out);
         reply_error(w, &in, "out of memory replying"); /* the documents as they came */

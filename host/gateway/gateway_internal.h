@@ -84,9 +84,13 @@ typedef struct gw_worker {
     uint32_t held_first, held_n;  /* ring position of the oldest, and how many */
     uint64_t sent;                /* requests sent to this process (its board counts the
                                      same way) */
-    int64_t head_since_ms;        /* when the oldest held request's handler started, as
+    int64_t head_since_us;        /* when the oldest held request's handler started, as
                                      far as the gateway can tell: when it was sent to an
-                                     idle worker, or when the reply before it came */
+                                     idle worker, or when the reply before it came
+                                     (fh_monotonic_us) */
+    int64_t service_us;           /* how long it takes for a request, a moving average;
+                                     0: not known (or not lately) */
+    int64_t idle_since_us;        /* when it last held nothing */
     int64_t started_ms;           /* when its process was started: the start deadline
                                      (timeout_ready) counts from here */
     int crashes;                  /* deaths since its last successful reply */

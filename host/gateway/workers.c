@@ -65,6 +65,7 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     e->id_len = 0;
     e->sent = 0;
     e->held_first = e->held_n = 0;
+    e->service_us = 0; /* a new process: nothing known of it */
     if (!fds_free()) {
         /* Client connections hold the descriptors the new worker's connection needs for
          * a moment (the door refuses those over max_connections): start it a little
@@ -331,7 +332,7 @@ static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next
     if (e->held_n > 0 && cfg->timeout_ms > 0) {
         /* From when the handler of the oldest request began. A handler cannot be
          * interrupted, only its process. */
-        int64_t due = e->head_since_ms + cfg->timeout_ms;
+        int64_t due = e->head_since_us / 1000 + cfg->timeout_ms;
         if (now >= due) {
             snprintf(why, sizeof why, "executor '%s' timed out after %d ms", cfg->name,
                      cfg->timeout_ms);
@@ -342,7 +343,8 @@ static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next
     }
     /* Silence: stopped, hung outside a handler, or its connection lost. A busy worker
      * beats on its own from its handler's start: count from then. */
-    int64_t heard = e->held_n > 0 && e->head_since_ms > e->heard_ms ? e->head_since_ms : e->heard_ms;
+    int64_t head_ms = e->head_since_us / 1000;
+    int64_t heard = e->held_n > 0 && head_ms > e->heard_ms ? head_ms : e->heard_ms;
     int64_t lost = heard + (int64_t)HEARTBEAT_MS * HEARTBEAT_MISSES;
     if (now >= lost) {
         snprintf(why, sizeof why, "executor '%s' stopped answering heartbeats", cfg->name);
