@@ -31,6 +31,13 @@ typedef struct fh_flow_binding {
     char *handler;  /* the handler's function name in the plugin */
 } fh_flow_binding;
 
+/* uses_dynamic_batching of one endpoint. */
+typedef struct fh_flow_batching {
+    char *endpoint;           /* "/search" */
+    int preferred_batch_size; /* documents a handler call takes, at most */
+    int timeout_ms;           /* how long the first request of a batch waits for more */
+} fh_flow_batching;
+
 typedef struct fh_flow_executor {
     char *name;          /* metas.name: unique in the flow, [A-Za-z0-9_.-]+ */
     char *plugin;        /* absolute path of the .so, or NULL: found by type on the
@@ -47,6 +54,8 @@ typedef struct fh_flow_executor {
     int replicas;        /* `replicas`: worker processes of this executor, default 1 */
     int credit;          /* `credit`: requests the gateway keeps queued at each of its
                             workers, default FH_FLOW_DEFAULT_CREDIT */
+    fh_flow_batching *batching; /* uses_dynamic_batching, n_batching entries */
+    size_t n_batching;
     fh_on_error on_error;
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
@@ -58,6 +67,8 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_DEFAULT_CREDIT 16
 #define FH_FLOW_MAX_CREDIT 256
 #define FH_FLOW_MAX_REPLICAS 64
+#define FH_FLOW_MAX_BATCH 4096
+#define FH_FLOW_DEFAULT_BATCH_TIMEOUT 10
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */

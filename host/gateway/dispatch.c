@@ -272,6 +272,13 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
 
 /* ---- a lost worker's requests ------------------------------------------------------- */
 
+/* The request number whose low 32 bits are V32, among the requests up to SENT. */
+static uint64_t widen(uint64_t sent, uint32_t v32)
+{
+    uint64_t back = (uint32_t)((uint32_t)sent - v32);
+    return back <= sent ? sent - back : 0;
+}
+
 void gw_release_held(fh_gateway *g, gw_worker *w, pid_t pid, const char *why)
 {
     gw_exec *x = w->ex;
@@ -280,24 +287,24 @@ void gw_release_held(fh_gateway *g, gw_worker *w, pid_t pid, const char *why)
         return;
     int held[GW_CREDIT_MAX];
     uint64_t answered = w->sent - n; /* requests 1..answered were answered */
-    uint64_t begun = answered + 1;   /* without a board: the oldest held was running */
-    uint32_t seq32;
-    if (fh_board_read(w->board, pid, &seq32)) {
-        /* The process began request number `begun` last: 0 when none yet. */
-        uint64_t back = (uint32_t)((uint32_t)w->sent - seq32);
-        begun = back <= w->sent ? w->sent - back : 0;
-        if (begun < answered)
-            begun = answered; /* it began nothing it holds */
+    /* The requests its last handler call ran: without a board, the oldest held. */
+    uint64_t first = answered + 1, last = answered + 1;
+    uint32_t first32, last32;
+    if (fh_board_read(w->board, pid, &first32, &last32)) {
+        last = widen(w->sent, last32);
+        first = last == 0 ? 0 : widen(w->sent, first32);
+        if (last <= answered) /* that call is over: it began nothing it holds */
+            first = last = answered;
     }
     for (uint32_t k = 0; k < n; k++)
         held[k] = gw_held_pop(w);
     /* Not begun: back to the front of the queue, in their order, before anything fails
      * (a failure may let a new request in, which must queue behind them). */
     for (uint32_t k = n; k-- > 0;)
-        if (answered + 1 + k > begun)
+        if (answered + 1 + k > last)
             enqueue_front(g, x, held[k]);
-    for (uint32_t k = 0; k < n && answered + 1 + k <= begun; k++) {
-        if (answered + 1 + k == begun) {
+    for (uint32_t k = 0; k < n && answered + 1 + k <= last; k++) {
+        if (answered + 1 + k >= first) {
             gw_fail(g, held[k], x->cfg, why);
         } else {
             char lost[900];

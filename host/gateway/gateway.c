@@ -207,6 +207,10 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         x->index = i;
         x->queue_head = x->queue_tail = -1;
         x->credit = x->cfg->credit > 0 ? (uint32_t)x->cfg->credit : FH_FLOW_DEFAULT_CREDIT;
+        /* A batch forms from the requests waiting at a worker: room for a full one. */
+        for (size_t b = 0; b < x->cfg->n_batching; b++)
+            if ((uint32_t)x->cfg->batching[b].preferred_batch_size > x->credit)
+                x->credit = (uint32_t)x->cfg->batching[b].preferred_batch_size;
         if (x->credit > GW_CREDIT_MAX)
             x->credit = GW_CREDIT_MAX;
         size_t n = x->cfg->replicas > 0 ? (size_t)x->cfg->replicas : 1;

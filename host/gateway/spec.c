@@ -98,11 +98,22 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     spec.max_message_size = g->cfg->max_message_size;
     Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
     Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
+    Flowhost__BatchRule *br = calloc(x->n_batching + 1, sizeof *br);
+    Flowhost__BatchRule **brp = calloc(x->n_batching + 1, sizeof *brp);
     size_t n_dirs = 0;
     char **dirs = plugin_dirs(g, &n_dirs);
     rc = FH_E_NOMEM;
-    if (rb == NULL || rbp == NULL || dirs == NULL)
+    if (rb == NULL || rbp == NULL || br == NULL || brp == NULL || dirs == NULL)
         goto out;
+    for (size_t k = 0; k < x->n_batching; k++) {
+        flowhost__batch_rule__init(&br[k]);
+        br[k].endpoint = x->batching[k].endpoint;
+        br[k].preferred_batch_size = (uint32_t)x->batching[k].preferred_batch_size;
+        br[k].timeout_ms = (uint32_t)x->batching[k].timeout_ms;
+        brp[k] = &br[k];
+    }
+    spec.batching = brp;
+    spec.n_batching = x->n_batching;
     for (size_t k = 0; k < x->n_requests; k++) {
         flowhost__request_binding__init(&rb[k]);
         rb[k].endpoint = x->requests[k].endpoint;
@@ -135,6 +146,8 @@ out:
     free(dirs);
     free(rb);
     free(rbp);
+    free(br);
+    free(brp);
     if (rc == FH_E_NOMEM)
         fh_set_error(FH_E_NOMEM, "out of memory writing the executor spec");
     return rc;
