@@ -1158,15 +1158,16 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     if ((rc = get_path(s, "workspace", fh_yaml_map_get(n, "workspace", NULL), &entry_ws)) < 0)
         goto done;
     if (entry_ws) {
-        size_t len = strlen(entry_ws) + strlen(chosen) + 4;
+        size_t len = strlen(entry_ws) + strlen(chosen) + 2;
         char *ws = malloc(len);
         if (!ws) {
             rc = nomem();
             goto done;
         }
-        snprintf(ws, len, "%s/%s/0", entry_ws, chosen);
+        snprintf(ws, len, "%s/%s", entry_ws, chosen);
         free(x->workspace);
         x->workspace = ws;
+        x->workspace_per_replica = true;
     }
     origins[i].line = name_node->line;
     origins[i].column = name_node->column;

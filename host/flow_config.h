@@ -46,6 +46,9 @@ typedef struct fh_flow_executor {
     fh_value *uses_with; /* map, never NULL */
     char *description;   /* never NULL */
     char *workspace;     /* absolute, or NULL: the flow's workspace decides */
+    bool workspace_per_replica; /* WORKSPACE/REPLICA is a replica's (the entry's
+                                   `workspace`); else WORKSPACE is used as is when the
+                                   executor has one replica */
     fh_flow_binding *requests; /* uses_requests, n_requests entries */
     size_t n_requests;
     bool has_requests;   /* requests given: they replace the plugin's own bindings */

@@ -65,12 +65,12 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     size_t i = w->ex->index;
     Flowhost__ExecutorSpec spec = FLOWHOST__EXECUTOR_SPEC__INIT;
     char workspace[4200], path[4200], board[4200];
-    /* <workspace>/<name>/<replica>: each replica writes its own. An executor's own
-     * `workspace` is its replica 0's; the others get <workspace>/<replica>. */
-    if (x->workspace && w->replica == 0)
-        snprintf(workspace, sizeof workspace, "%s", x->workspace);
-    else if (x->workspace)
+    /* <workspace>/<name>/<replica>: each replica writes its own. metas.workspace is used
+     * as is by an executor of one replica; with several, each gets a folder in it. */
+    if (x->workspace && (x->workspace_per_replica || w->ex->n_workers > 1))
         snprintf(workspace, sizeof workspace, "%s/%u", x->workspace, w->replica);
+    else if (x->workspace)
+        snprintf(workspace, sizeof workspace, "%s", x->workspace);
     else if (g->cfg->workspace)
         snprintf(workspace, sizeof workspace, "%s/%s/%u", g->cfg->workspace, x->name, w->replica);
     else

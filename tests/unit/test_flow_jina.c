@@ -168,7 +168,8 @@ static void test_executor_forms(void **state)
     assert_int_equal(x->n_requests, 3);
     assert_string_equal(x->requests[2].endpoint, "default");
     assert_string_equal(x->requests[2].handler, "my_foo");
-    assert_string_equal(x->workspace, "/tmp/jws/tagged/0");
+    assert_string_equal(x->workspace, "/tmp/jws/tagged"); /* + /REPLICA */
+    assert_true(x->workspace_per_replica);
     x = &c->executors[1];
     assert_string_equal(x->type, "Other");
     assert_string_equal(x->name, "o");
