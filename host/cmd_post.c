@@ -449,7 +449,10 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     opts.on_always = on_always;
     opts.user = &pc;
     int64_t t0 = fh_monotonic_ms();
-    int rc = source ? fh_client_post_input(client, a.endpoint, fh_source_input, source, &opts)
+    /* A source that can wait (NDJSON, a live pipe too) is waited on with the responses:
+     * each response is written as soon as it comes, whatever the pace of the input. */
+    int rc = source ? fh_client_post_input_fd(client, a.endpoint, fh_source_input, source,
+                                              fh_source_wait_fd(source), &opts)
                     : fh_client_post(client, a.endpoint, NULL, &opts);
     double secs = (double)(fh_monotonic_ms() - t0) / 1000.0;
     if (rc != 0) {
