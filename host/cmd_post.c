@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "flow_config.h"
 #include "flow_run.h"
+#include "progress.h"
 #include "util.h"
 
 static const char usage[] =
@@ -448,10 +449,14 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     opts.no_wait = a.no_wait;
     opts.on_always = on_always;
     opts.user = &pc;
-    int64_t t0 = fh_monotonic_ms();
-    int rc = source ? fh_client_post_input(client, a.endpoint, fh_source_input, source, &opts)
+    int64_t t0 = fh_progress_clock_us();
+    /* A source that can wait (NDJSON, a live pipe too) is waited on with the responses:
+     * each response is written as soon as it comes, whatever the pace of the input. */
+    int rc = source ? fh_client_post_input_fd(client, a.endpoint, fh_source_input, source,
+                                              fh_source_wait_fd(source), &opts)
                     : fh_client_post(client, a.endpoint, NULL, &opts);
-    double secs = (double)(fh_monotonic_ms() - t0) / 1000.0;
+    char took[32]; /* microseconds: a short post is not "0.000 s" */
+    fh_progress_duration(fh_progress_clock_us() - t0, took, sizeof took);
     if (rc != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
         goto out;
@@ -461,8 +466,8 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
         goto out;
     }
     if (!a.quiet && !a.progress)
-        fprintf(stderr, "flowhost: %zu request%s done in %.3f s, %zu error%s\n", pc.responses,
-                pc.responses == 1 ? "" : "s", secs, pc.errors, pc.errors == 1 ? "" : "s");
+        fprintf(stderr, "flowhost: %zu request%s done in %s, %zu error%s\n", pc.responses,
+                pc.responses == 1 ? "" : "s", took, pc.errors, pc.errors == 1 ? "" : "s");
     status = pc.errors ? 1 : 0;
 out:
     explicit_bzero(&kp, sizeof kp);

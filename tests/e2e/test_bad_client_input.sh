@@ -66,10 +66,12 @@ expect_fail "--parameters a number" 2 "--parameters must be a JSON object" \
 # --- bad input files --------------------------------------------------------------------
 printf '{"text":"a"}\n{"text":"b"}\n{"text": oops}\n{"text":"d"}\n' >broken.ndjson
 expect_fail "NDJSON broken on line 3" 2 "flowhost: broken.ndjson:3:" "near 'oops'" \
-    -- "$FLOWHOST" post /x broken.ndjson --to "$ADDR" -q
+    "(2 documents sent and answered)" -- "$FLOWHOST" post /x broken.ndjson --to "$ADDR" -q -o resp.out
+check "NDJSON broken on line 3: the lines before it answered" \
+      "$(jq -r '.docs[].text' resp.out | tr '\n' ' ')" "a b "
 printf '{"text":"a"}\n[1, 2]\n' >notobject.ndjson
 expect_fail "NDJSON line that is not an object" 2 "notobject.ndjson:2" \
-    -- "$FLOWHOST" post /x notobject.ndjson --to "$ADDR" -q
+    -- "$FLOWHOST" post /x notobject.ndjson --to "$ADDR" -q -o resp.out
 expect_fail "missing input file" 2 "flowhost: $T/missing.ndjson: No such file or directory" \
     -- "$FLOWHOST" post /x "$T/missing.ndjson" --to "$ADDR"
 mkdir -p "$T/adir"
@@ -79,7 +81,7 @@ expect_fail "output file in a missing directory" 2 \
     "flowhost: cannot write $T/nodir/out.ndjson: No such file or directory" \
     -- "$FLOWHOST" post /x --to "$ADDR" -o "$T/nodir/out.ndjson"
 expect_fail "broken NDJSON with --flow" 2 "flowhost: broken.ndjson:3:" \
-    -- "$FLOWHOST" post /x broken.ndjson --flow first.yml -q
+    -- "$FLOWHOST" post /x broken.ndjson --flow first.yml -q -o resp.out
 
 # --- bad addresses and endpoints ---------------------------------------------------------
 for a in nohost 127.0.0.1:abc 127.0.0.1:99999 127.0.0.1: :5555; do

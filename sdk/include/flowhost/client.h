@@ -7,7 +7,16 @@
  * per response, in the order responses arrive. Responses may arrive out of order; each
  * carries its request id.
  *
- * A client is used by one thread at a time.
+ * Responses stream, whatever the pace of the input: a post hands every response that has
+ * arrived to the callbacks before each call to its input, and while it waits it waits
+ * for the input and the responses at once. An input that can say "nothing yet" (see
+ * fh_client_post_input_fd) is waited on together with the connection, so a response is
+ * delivered as soon as it arrives. An input function that blocks inside its call (a
+ * plain fh_input_fn) holds the post for that long: responses that arrive meanwhile are
+ * delivered when it returns, before it is called again.
+ *
+ * A client is used by one thread at a time. Its last failure's message stays with it
+ * (fh_client_error) until its next failure.
  */
 #ifndef FLOWHOST_CLIENT_H
 #define FLOWHOST_CLIENT_H
@@ -37,8 +46,16 @@ typedef int (*fh_response_fn)(const fh_response *resp, void *user);
 
 /* An input the post pulls from, one document at a time, only when it has room to send.
  * Return 1 and set *OUT to a new document (the post takes ownership), 0 at the end of the
- * input, or a negative FH_E... code with fh_set_error() to abort the post. */
+ * input, FH_INPUT_WAIT (only with fh_client_post_input_fd) when no document is ready, or a
+ * negative FH_E... code with fh_set_error() for a bad input. A bad input ends the post's
+ * input: the documents given before it are sent (a last, short request), the responses
+ * of every request sent are awaited and delivered, then the post returns that code. */
 typedef int (*fh_input_fn)(void *user, fh_doc **out);
+
+/* What an fh_input_fn returns when it has no document ready without blocking: the post
+ * waits until the input's descriptor is readable (or a response arrives), then calls it
+ * again. Equal to FH_SOURCE_WAIT of source.h. */
+#define FH_INPUT_WAIT 2
 
 typedef struct fh_post_options {
     const fh_value *parameters; /* a map, or NULL for none; borrowed for the post */
@@ -111,9 +128,29 @@ void fh_client_destroy(fh_client **c);
 int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
                    const fh_post_options *opts);
 
-/* Like fh_client_post, but pulls the documents from NEXT(INPUT_USER, &doc). */
+/* Like fh_client_post, but pulls the documents from NEXT(INPUT_USER, &doc). A bad input
+ * (NEXT returns a negative code) returns that code after the responses of the requests
+ * already sent were delivered, with fh_last_error() holding NEXT's message and how many
+ * documents were sent: "data.ndjson:3:1: ... (2 documents sent and answered)". NEXT must
+ * not return FH_INPUT_WAIT here (FH_E_INVAL). */
 int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
                          void *input_user, const fh_post_options *opts);
+
+/* fh_client_post_input for an input that never blocks: NEXT returns FH_INPUT_WAIT when it
+ * has no document yet, and FD (a descriptor the caller keeps open for the post) becomes
+ * readable when it may have one. The post waits on FD and the connection at once, so
+ * each response is delivered as soon as it arrives, however slow the input (a live pipe).
+ * A partly filled request waits for the rest of its documents (or the input's end). For
+ * a source: fh_client_post_input_fd(c, ep, fh_source_input, src, fh_source_wait_fd(src),
+ * &opts). FD -1: as fh_client_post_input. Returns as fh_client_post_input. */
+int fh_client_post_input_fd(fh_client *c, const char *endpoint, fh_input_fn next,
+                            void *input_user, int fd, const fh_post_options *opts);
+
+/* The message of the last failure of a call on C (a post, or a flow's post through it):
+ * kept until the next failing call on C, whatever fails in between elsewhere (unlike
+ * fh_last_error()). "" when none. Borrowed from C; valid until its next failing call or
+ * fh_client_destroy. C NULL: "". */
+const char *fh_client_error(const fh_client *c);
 
 /* --- responses: every pointer is borrowed from RESP ---------------------------------- */
 

@@ -3,7 +3,9 @@
  * Every function of libflowhost that can fail returns an int: 0 on success, a negative
  * FH_E... code on failure. On failure it also records a one-line human message, which
  * fh_last_error() returns. The message is per thread and lives until the next failing
- * call on the same thread. Library functions never print and never exit.
+ * call on the same thread. A flow and a client also keep the message of their own last
+ * failure, whatever fails after it elsewhere: fh_flow_error(), fh_client_error().
+ * Library functions never print and never exit.
  */
 #ifndef FLOWHOST_ERROR_H
 #define FLOWHOST_ERROR_H

@@ -7,12 +7,14 @@
  *     fh_flow *f;
  *     fh_flow_new(NULL, &f);
  *     fh_flow_add(f, &(fh_executor_options){.uses = "MyExecutor", .env = env});
- *     if (fh_flow_start(f) != 0) { fprintf(stderr, "%s\n", fh_last_error()); ... }
+ *     if (fh_flow_start(f) != 0) { fprintf(stderr, "%s\n", fh_flow_error(f)); ... }
  *     fh_flow_post(f, "/index", docs, &opts);
  *     fh_flow_destroy(&f);                       // closes it
  *
  * The binary is $FLOWHOST_BIN when set, else the one installed with this library, else
- * `flowhost` on PATH. A flow is used by one thread at a time.
+ * `flowhost` on PATH. A flow is used by one thread at a time. Every failing call on a
+ * flow keeps its message with the flow (fh_flow_error) until the next failing call on
+ * the same flow; fh_last_error() has it too, until any failure on the thread.
  *
  * Ownership: options and values passed in are copied. fh_flow_new / fh_flow_load store a
  * flow the caller owns and frees with fh_flow_destroy.
@@ -59,7 +61,7 @@ int fh_flow_load(const char *path, fh_flow **out);
 int fh_flow_add(fh_flow *f, const fh_executor_options *x);
 
 /* Starts the flow and waits until every executor is ready. Returns 0, or a negative
- * code with the reason in fh_last_error() (the YAML error, or which executor failed to
+ * code with the reason in fh_flow_error(F) and fh_last_error() (the YAML error, or which executor failed to
  * start and why). FH_E_STATE when it is started already. A flow with keys
  * (with.server_key) lets in the posts of this handle too, whatever its client_keys: with a
  * key pair made for this start, never written to a file. */
@@ -74,6 +76,9 @@ int fh_flow_post(fh_flow *f, const char *endpoint, const fh_docs *docs,
                  const fh_post_options *opts);
 int fh_flow_post_input(fh_flow *f, const char *endpoint, fh_input_fn next, void *input_user,
                        const fh_post_options *opts);
+/* fh_client_post_input_fd to the flow: an input that waits on FD instead of blocking. */
+int fh_flow_post_input_fd(fh_flow *f, const char *endpoint, fh_input_fn next, void *input_user,
+                          int fd, const fh_post_options *opts);
 
 /* Sugar: post to /index, /search, /update, /delete. */
 int fh_flow_index(fh_flow *f, const fh_docs *docs, const fh_post_options *opts);
@@ -85,6 +90,12 @@ int fh_flow_delete(fh_flow *f, const fh_docs *docs, const fh_post_options *opts)
  * exits. Returns 0 after a clean stop, FH_E_STATE when it was not started, FH_E_IO when
  * it did not stop cleanly. The flow may be started again. */
 int fh_flow_close(fh_flow *f);
+
+/* The message of the last failing call on F (fh_flow_add, fh_flow_start, a post,
+ * fh_flow_close), kept until the next failing call on F, whatever fails in between
+ * elsewhere (unlike fh_last_error()). "" when none. Borrowed from F; valid until its next
+ * failing call or fh_flow_destroy. F NULL: "". */
+const char *fh_flow_error(const fh_flow *f);
 
 /* Closes the flow if it is started, frees *F, sets *F to NULL. Accepts NULL. */
 void fh_flow_destroy(fh_flow **f);

@@ -82,11 +82,24 @@ void fh_source_options_init(fh_source_options *o);
 int fh_source_open(const char *path, fh_source_format format, const fh_source_options *o,
                    fh_source **out);
 
-/* The next document: returns 1 with *OUT set (the caller owns it), 0 at the end, or a
+/* The next document: returns 1 with *OUT set (the caller owns it), 0 at the end,
+ * FH_SOURCE_WAIT (only after fh_source_wait_fd: nothing has arrived yet), or a
  * negative code with "FILE:LINE: ..." or "FILE: offset N: ..." in fh_last_error(): a
  * read error, a line over max_line (FH_E_RANGE) or no memory for one is never taken for
  * the end of the input. */
 int fh_source_next(fh_source *s, fh_doc **out);
+
+/* What fh_source_next returns after fh_source_wait_fd when no document has arrived yet:
+ * wait for the descriptor to be readable, then call again. Equal to FH_INPUT_WAIT of
+ * client.h, so that fh_source_input fits fh_client_post_input_fd. */
+#define FH_SOURCE_WAIT 2
+
+/* Puts S in no-wait mode, when its format can do it (NDJSON, from a file or a pipe such
+ * as standard input): from then on fh_source_next reads only what has arrived and
+ * returns FH_SOURCE_WAIT instead of blocking for the rest. Returns the descriptor to
+ * wait on (still S's: the caller must not close it), or -1 when the format cannot (its
+ * fh_source_next keeps blocking; nothing changes). */
+int fh_source_wait_fd(fh_source *s);
 
 /* fh_source_next with the signature of fh_input_fn, for fh_client_post_input:
  * fh_client_post_input(c, "/index", fh_source_input, source, &opts). */

@@ -1,5 +1,7 @@
 /* The client: see client.h. One DEALER socket; a post keeps a window of requests in
- * flight and pulls its input only when the window has room. */
+ * flight and pulls its input only when the window has room. Whatever it waits for (room,
+ * input, responses), responses that have arrived are delivered first: they never wait
+ * for the input. */
 #define _GNU_SOURCE
 #include <flowhost/client.h>
 
@@ -12,6 +14,7 @@
 #include <jansson.h>
 #include <flowhost/error.h>
 #include <flowhost/keys.h>
+#include <flowhost/source.h>
 
 #include "codec.h"
 #include "json_internal.h"
@@ -33,7 +36,23 @@ struct fh_client {
     char turned_away[300]; /* why it last turned the connection away (ZeroMQ tries
                               again), or "" */
     char address[256];   /* as given, for messages */
+    char error[1024];    /* the message of the last failing call on this client */
 };
+
+_Static_assert(FH_INPUT_WAIT == FH_SOURCE_WAIT, "a source is an input that can wait");
+
+/* Keeps the message of a failing call on C (RC < 0) as C's own, and returns RC. */
+static int client_failed(fh_client *c, int rc)
+{
+    if (rc < 0 && c != NULL)
+        snprintf(c->error, sizeof c->error, "%s", fh_last_error());
+    return rc;
+}
+
+const char *fh_client_error(const fh_client *c)
+{
+    return c ? c->error : "";
+}
 
 
 void fh_post_options_init(fh_post_options *opts)
@@ -174,6 +193,16 @@ typedef struct post {
     size_t docs_pos;
     fh_input_fn next;          /* pull input, or NULL */
     void *input_user;
+    int wait_fd;               /* readable when NEXT may have more after FH_INPUT_WAIT;
+                                  -1: NEXT blocks instead */
+    Flowhost__DocumentArray batch; /* the next request's documents, filled across calls
+                                      to NEXT (docs NULL until its first document) */
+    bool input_waiting;        /* NEXT said FH_INPUT_WAIT: wait for wait_fd */
+    int input_rc;              /* NEXT's error, or 0: the input ended on it */
+    char input_error[1024];    /* its message, kept while the responses are awaited */
+    size_t docs_sent;          /* documents in the requests sent */
+    int64_t clock;             /* when the wait for a response began: the last response,
+                                  or a send with nothing in flight (timeout_ms) */
     size_t request_size;
     size_t window;
     size_t inflight;
@@ -187,13 +216,15 @@ typedef struct post {
     char prefix[17];           /* request ids of this post start with it */
 } post;
 
-/* Collects the next request's documents into A: borrowed from the array input, or owned
- * (pulled) from the input function (*OWNED true). Returns the count, or negative. */
-static int collect(post *p, Flowhost__DocumentArray *a, bool *owned)
+/* Fills the next request's documents into p->batch: borrowed from the array input, or
+ * owned (pulled) from the input function. Returns 1 when the batch is complete (full, or
+ * the input is over: p->input_done), FH_INPUT_WAIT when the input has nothing yet (the
+ * batch keeps what it has), or negative (no memory). A bad input is not a failure here:
+ * it ends the input, keeping its code and message in p->input_rc and p->input_error. */
+static int collect(post *p)
 {
-    *owned = p->next != NULL;
-    a->docs = malloc(p->request_size * sizeof *a->docs);
-    if (a->docs == NULL)
+    Flowhost__DocumentArray *a = &p->batch;
+    if (a->docs == NULL && (a->docs = malloc(p->request_size * sizeof *a->docs)) == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
     while (a->n_docs < p->request_size) {
         if (p->docs != NULL) {
@@ -206,13 +237,25 @@ static int collect(post *p, Flowhost__DocumentArray *a, bool *owned)
             break;
         fh_doc *d = NULL;
         int rc = p->next(p->input_user, &d);
-        if (rc < 0)
-            return rc;
+        if (rc == FH_INPUT_WAIT && p->wait_fd >= 0)
+            return FH_INPUT_WAIT;
+        if (rc == FH_INPUT_WAIT || rc > 1) {
+            fh_doc_destroy(&d);
+            rc = fh_set_error(FH_E_INVAL, "the input function returned %d (FH_INPUT_WAIT is for "
+                              "fh_client_post_input_fd)", rc);
+        }
+        if (rc < 0) {
+            p->input_rc = rc;
+            snprintf(p->input_error, sizeof p->input_error, "%s", fh_last_error());
+            break;
+        }
         if (rc == 0 || d == NULL)
             break;
         a->docs[a->n_docs++] = FH_PB_DOC(d);
     }
-    return (int)a->n_docs;
+    if (a->n_docs < p->request_size)
+        p->input_done = true;
+    return 1;
 }
 
 static void release(Flowhost__DocumentArray *a, bool owned)
@@ -226,19 +269,24 @@ static void release(Flowhost__DocumentArray *a, bool owned)
 
 static void read_events(fh_client *c);
 
-/* Sends the next request. Returns 1 sent, 0 the input is over, or negative. */
+/* Sends the next request. Returns 1 sent, 0 the input is over, FH_INPUT_WAIT (nothing
+ * sent: the input has no document yet), or negative. */
 static int send_next(post *p)
 {
-    Flowhost__DocumentArray a = FLOWHOST__DOCUMENT_ARRAY__INIT;
-    bool owned;
-    int n = collect(p, &a, &owned);
-    if (n < 0 || (n == 0 && p->sent > 0)) {
+    int n = collect(p);
+    if (n == FH_INPUT_WAIT)
+        return n;
+    Flowhost__DocumentArray a = p->batch;
+    bool owned = p->next != NULL;
+    p->batch = (Flowhost__DocumentArray)FLOWHOST__DOCUMENT_ARRAY__INIT;
+    /* Nothing to send: the input is over (an empty input sends one request without
+     * documents, unless it was a bad one). */
+    if (n < 0 || (a.n_docs == 0 && (p->sent > 0 || p->input_rc < 0))) {
         release(&a, owned);
         p->input_done = true;
         return n < 0 ? n : 0;
     }
-    if ((size_t)n < p->request_size)
-        p->input_done = true;
+    n = (int)a.n_docs;
     char id[64];
     snprintf(id, sizeof id, "%s-%zx", p->prefix, p->sent);
     Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
@@ -259,6 +307,7 @@ static int send_next(post *p)
     if (p->inflight == 0) { /* a connection lost with nothing out lost nothing */
         read_events(p->c);
         p->disconnects = p->c->disconnects;
+        p->clock = fh_monotonic_ms();
     }
     if ((rc = fh_wire_send_docs(p->c->sock, NULL, 0, FH_CMD_REQUEST, &env_frame, &docs, 0)) != 0)
         return rc == FH_E_TIMEOUT ? fh_set_error(FH_E_TIMEOUT, "the gateway does not take requests")
@@ -266,6 +315,7 @@ static int send_next(post *p)
     p->pending[p->sent % FH_PENDING_RING] = 1;
     p->sent++;
     p->inflight++;
+    p->docs_sent += (size_t)n;
     return 1;
 }
 
@@ -302,6 +352,7 @@ static int deliver(post *p, fh_wire_msg *m)
     }
     p->pending[seq % FH_PENDING_RING] = 0;
     p->inflight--;
+    p->clock = fh_monotonic_ms();
     if (p->opts->prefetch == 0) /* the flow's own bound, now that it told it */
         p->window = env->prefetch > 0 && env->prefetch < FH_CLIENT_MAX_INFLIGHT ? env->prefetch
                                                                                : FH_CLIENT_MAX_INFLIGHT;
@@ -404,14 +455,48 @@ static void read_events(fh_client *c)
     }
 }
 
-/* Waits for at least one response and delivers every one that is there. Fails when
- * no response comes within timeout_ms, when no connection is made within the connect
- * timeout, or when the connection goes away with requests unanswered (they are lost:
- * ZeroMQ drops what was queued for a peer that left). */
+/* Delivers every response that has arrived, without waiting. Returns 0 or negative
+ * (a callback stopped the post). */
+static int drain(post *p)
+{
+    fh_wire_msg m;
+    while (p->inflight > 0 && fh_wire_recv(p->c->sock, &m, ZMQ_DONTWAIT) == 0) {
+        int rc = deliver(p, &m);
+        fh_wire_close(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Waits until the input's descriptor is readable: nothing is in flight, so there is no
+ * response to wait for and no deadline. */
+static int wait_input(post *p)
+{
+    for (;;) {
+        zmq_pollitem_t item = {NULL, p->wait_fd, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, -1);
+        if (n > 0) {
+            p->input_waiting = false;
+            return 0;
+        }
+        if (n < 0 && errno != EINTR)
+            return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
+    }
+}
+
+/* Waits for at least one response and delivers every one that is there, or, when
+ * p->input_waiting and there is room to send, for the input's descriptor to be readable
+ * (then clears p->input_waiting), whichever comes first. Fails when no response comes
+ * within timeout_ms, when no connection is made within the connect timeout, or when the
+ * connection goes away with requests unanswered (they are lost: ZeroMQ drops what was
+ * queued for a peer that left). */
 static int receive(post *p)
 {
     fh_client *c = p->c;
-    int64_t start = fh_monotonic_ms();
+    bool want_input = p->input_waiting && p->inflight < p->window;
+    if (p->inflight == 0)
+        return want_input ? wait_input(p) : 0;
     int limit = p->opts->connect_timeout_ms ? p->opts->connect_timeout_ms
                                             : FH_CLIENT_CONNECT_TIMEOUT_MS;
     for (;;) {
@@ -439,7 +524,7 @@ static int receive(post *p)
                                 c->address, p->inflight, p->inflight == 1 ? "" : "s");
         int timeout = -1;
         if (p->opts->timeout_ms > 0) {
-            timeout = (int)(start + p->opts->timeout_ms - now);
+            timeout = (int)(p->clock + p->opts->timeout_ms - now);
             if (timeout <= 0)
                 return fh_set_error(FH_E_TIMEOUT, "no response within %d ms (%zu request%s unanswered)",
                                     p->opts->timeout_ms, p->inflight, p->inflight == 1 ? "" : "s");
@@ -457,22 +542,32 @@ static int receive(post *p)
             int due = p->events_due > now ? (int)(p->events_due - now) : 0;
             timeout = timeout < 0 || due < timeout ? due : timeout;
         }
-        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, c->connected ? 1 : 2, timeout);
+        /* The socket first, the input's descriptor last: the monitor is watched only
+         * while not connected. */
+        zmq_pollitem_t items[3] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0},
+                                   {NULL, p->wait_fd, ZMQ_POLLIN, 0}};
+        int count = 1;
+        if (!c->connected)
+            count = 2;
+        if (want_input) {
+            if (count == 1)
+                items[1] = items[2];
+            count++;
+        }
+        int n = zmq_poll(items, count, timeout);
         if (n < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+        if (n <= 0)
+            continue;
+        if (!c->connected && (items[1].revents & ZMQ_POLLIN))
             read_events(c);
-        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
-            fh_wire_msg m;
-            while (p->inflight > 0 && fh_wire_recv(c->sock, &m, ZMQ_DONTWAIT) == 0) {
-                int rc = deliver(p, &m);
-                fh_wire_close(&m);
-                if (rc != 0)
-                    return rc;
-            }
+        bool input_ready = want_input && items[count - 1].revents != 0;
+        if (input_ready)
+            p->input_waiting = false;
+        if (items[0].revents & ZMQ_POLLIN)
+            return drain(p);
+        if (input_ready)
             return 0;
-        }
     }
 }
 
@@ -491,6 +586,7 @@ static int run_post(post *p)
     p->window = p->opts->prefetch ? p->opts->prefetch : 1;
     if (p->window > FH_CLIENT_MAX_INFLIGHT)
         p->window = FH_CLIENT_MAX_INFLIGHT;
+    p->batch = (Flowhost__DocumentArray)FLOWHOST__DOCUMENT_ARRAY__INIT;
     fh_random_hex(p->prefix, sizeof p->prefix - 1);
     p->started = fh_monotonic_ms();
     if (p->opts->results != NULL)
@@ -508,17 +604,38 @@ static int run_post(post *p)
     zmq_setsockopt(p->c->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     int rc = 0;
     while (rc == 0) {
-        while (rc == 0 && !p->input_done && p->inflight < p->window) {
+        /* What has arrived is delivered before the input is asked for more: a slow
+         * input never holds a response back. */
+        if ((rc = drain(p)) != 0)
+            break;
+        if (!p->input_done && !p->input_waiting && p->inflight < p->window) {
             int sent = send_next(p);
-            rc = sent < 0 ? sent : 0;
+            if (sent == FH_INPUT_WAIT)
+                p->input_waiting = true;
+            else if (sent < 0)
+                rc = sent;
+            continue;
         }
-        if (rc != 0 || p->inflight == 0)
+        if (p->inflight == 0 && p->input_done)
             break;
         rc = receive(p);
     }
     if (p->opts->show_progress)
         fh_progress_finish(&p->progress);
+    release(&p->batch, p->next != NULL);
     free(p->pending);
+    if (p->input_rc < 0) {
+        /* A bad input: its own message, with what became of the documents before it. */
+        if (rc == 0 && p->docs_sent == 0) /* nothing went out: nothing to account for */
+            return fh_set_error(p->input_rc, "%s", p->input_error);
+        if (rc == 0)
+            return fh_set_error(p->input_rc, "%s (%zu document%s sent and answered)",
+                                p->input_error, p->docs_sent, p->docs_sent == 1 ? "" : "s");
+        char then[sizeof p->input_error];
+        snprintf(then, sizeof then, "%s", fh_last_error());
+        return fh_set_error(p->input_rc, "%s (%zu document%s sent; then: %s)", p->input_error,
+                            p->docs_sent, p->docs_sent == 1 ? "" : "s", then);
+    }
     return rc;
 }
 
@@ -530,12 +647,12 @@ int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
         fh_post_options_init(&dflt);
         opts = &dflt;
     }
-    post p = {.c = c, .endpoint = endpoint, .opts = opts, .docs = docs};
-    return run_post(&p);
+    post p = {.c = c, .endpoint = endpoint, .opts = opts, .docs = docs, .wait_fd = -1};
+    return client_failed(c, run_post(&p));
 }
 
-int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
-                         void *input_user, const fh_post_options *opts)
+int fh_client_post_input_fd(fh_client *c, const char *endpoint, fh_input_fn next,
+                            void *input_user, int fd, const fh_post_options *opts)
 {
     fh_post_options dflt;
     if (opts == NULL) {
@@ -543,9 +660,16 @@ int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
         opts = &dflt;
     }
     if (next == NULL)
-        return fh_set_error(FH_E_INVAL, "post needs an input function");
-    post p = {.c = c, .endpoint = endpoint, .opts = opts, .next = next, .input_user = input_user};
-    return run_post(&p);
+        return client_failed(c, fh_set_error(FH_E_INVAL, "post needs an input function"));
+    post p = {.c = c, .endpoint = endpoint, .opts = opts, .next = next, .input_user = input_user,
+              .wait_fd = fd < 0 ? -1 : fd};
+    return client_failed(c, run_post(&p));
+}
+
+int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
+                         void *input_user, const fh_post_options *opts)
+{
+    return fh_client_post_input_fd(c, endpoint, next, input_user, -1, opts);
 }
 
 /* ---- responses ---------------------------------------------------------------------- */

@@ -30,7 +30,21 @@ struct fh_flow {
     char address[256];
     fh_client *client;  /* connected to the started flow */
     fh_keypair owner;   /* the key the flow lets its owner in with, when it has keys */
+    char error[1024];   /* the message of the last failing call on this flow */
 };
+
+/* Keeps the message of a failing call on F (RC < 0) as F's own, and returns RC. */
+static int flow_failed(fh_flow *f, int rc)
+{
+    if (rc < 0 && f != NULL)
+        snprintf(f->error, sizeof f->error, "%s", fh_last_error());
+    return rc;
+}
+
+const char *fh_flow_error(const fh_flow *f)
+{
+    return f ? f->error : "";
+}
 
 /* Makes PATH absolute (from the current directory) when it names a file that exists. */
 static int absolute(const char *what, const char *path, char **out)
@@ -160,7 +174,7 @@ static int set_map(json_t *x, const char *key, const fh_value *v)
     return j && json_object_set_new(x, key, j) == 0 ? 0 : fh_set_error(FH_E_NOMEM, "out of memory");
 }
 
-int fh_flow_add(fh_flow *f, const fh_executor_options *o)
+static int flow_add(fh_flow *f, const fh_executor_options *o)
 {
     if (f->config == NULL)
         return fh_set_error(FH_E_STATE, "a flow loaded from %s cannot be added to", f->path);
@@ -251,7 +265,7 @@ static void remove_config(char *path)
     }
 }
 
-int fh_flow_start(fh_flow *f)
+static int flow_start(fh_flow *f)
 {
     if (f->pid > 0)
         return fh_set_error(FH_E_STATE, "the flow is started already");
@@ -336,6 +350,16 @@ int fh_flow_start(fh_flow *f)
     return rc;
 }
 
+int fh_flow_add(fh_flow *f, const fh_executor_options *o)
+{
+    return flow_failed(f, flow_add(f, o));
+}
+
+int fh_flow_start(fh_flow *f)
+{
+    return flow_failed(f, flow_start(f));
+}
+
 const char *fh_flow_address(const fh_flow *f) { return f->pid > 0 ? f->address : NULL; }
 
 static int not_started(void)
@@ -346,14 +370,22 @@ static int not_started(void)
 
 int fh_flow_post(fh_flow *f, const char *endpoint, const fh_docs *docs, const fh_post_options *opts)
 {
-    return f->client ? fh_client_post(f->client, endpoint, docs, opts) : not_started();
+    return flow_failed(f, f->client ? fh_client_post(f->client, endpoint, docs, opts)
+                                    : not_started());
+}
+
+int fh_flow_post_input_fd(fh_flow *f, const char *endpoint, fh_input_fn next, void *input_user,
+                          int fd, const fh_post_options *opts)
+{
+    return flow_failed(f, f->client ? fh_client_post_input_fd(f->client, endpoint, next,
+                                                              input_user, fd, opts)
+                                    : not_started());
 }
 
 int fh_flow_post_input(fh_flow *f, const char *endpoint, fh_input_fn next, void *input_user,
                        const fh_post_options *opts)
 {
-    return f->client ? fh_client_post_input(f->client, endpoint, next, input_user, opts)
-                     : not_started();
+    return fh_flow_post_input_fd(f, endpoint, next, input_user, -1, opts);
 }
 
 int fh_flow_index(fh_flow *f, const fh_docs *d, const fh_post_options *o) { return fh_flow_post(f, "/index", d, o); }
@@ -361,7 +393,7 @@ int fh_flow_search(fh_flow *f, const fh_docs *d, const fh_post_options *o) { ret
 int fh_flow_update(fh_flow *f, const fh_docs *d, const fh_post_options *o) { return fh_flow_post(f, "/update", d, o); }
 int fh_flow_delete(fh_flow *f, const fh_docs *d, const fh_post_options *o) { return fh_flow_post(f, "/delete", d, o); }
 
-int fh_flow_close(fh_flow *f)
+static int flow_close(fh_flow *f)
 {
     if (f->pid <= 0)
         return fh_set_error(FH_E_STATE, "the flow is not started");
@@ -374,6 +406,11 @@ int fh_flow_close(fh_flow *f)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fh_set_error(FH_E_IO, "the flow did not stop cleanly (wait status 0x%x)", status);
     return 0;
+}
+
+int fh_flow_close(fh_flow *f)
+{
+    return flow_failed(f, flow_close(f));
 }
 
 void fh_flow_destroy(fh_flow **fp)

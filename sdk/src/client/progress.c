@@ -1,38 +1,59 @@
 /* The progress display: see progress.h. */
 #include "progress.h"
 
+#include <time.h>
 #include <unistd.h>
 
-#include "util.h"
-
 #define BAR_WIDTH 20
-#define TTY_REDRAW_MS 100
-#define PLAIN_REDRAW_MS 1000
+#define TTY_REDRAW_US 100000
+#define PLAIN_REDRAW_US 1000000
+
+int64_t fh_progress_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+double fh_progress_rate(size_t done, int64_t elapsed_us)
+{
+    if (done == 0)
+        return 0.0;
+    /* Under the clock's resolution the time is taken as one tick: a post that did
+     * requests never shows 0 RPS, and nothing is divided by zero. */
+    return (double)done * 1e6 / (double)(elapsed_us > 0 ? elapsed_us : 1);
+}
+
+void fh_progress_duration(int64_t elapsed_us, char *buf, size_t size)
+{
+    if (elapsed_us < 0)
+        elapsed_us = 0;
+    if (elapsed_us < 1000) /* "0.000 s" would say nothing */
+        snprintf(buf, size, "%.3f ms", (double)elapsed_us / 1000.0);
+    else
+        snprintf(buf, size, "%.3f s", (double)elapsed_us / 1e6);
+}
 
 void fh_progress_start(fh_progress *p, FILE *out)
 {
     p->out = out;
     p->tty = isatty(fileno(out));
-    p->start_ms = p->drawn_ms = fh_monotonic_ms();
+    p->start_us = p->drawn_us = fh_progress_clock_us();
     p->done = p->errors = 0;
-}
-
-static double rate(const fh_progress *p, double secs)
-{
-    return secs > 0 ? (double)p->done / secs : 0.0;
 }
 
 void fh_progress_update(fh_progress *p, bool error)
 {
     p->done++;
     p->errors += error;
-    int64_t now = fh_monotonic_ms();
-    if (now - p->drawn_ms < (p->tty ? TTY_REDRAW_MS : PLAIN_REDRAW_MS))
+    int64_t now = fh_progress_clock_us();
+    if (now - p->drawn_us < (p->tty ? TTY_REDRAW_US : PLAIN_REDRAW_US))
         return;
-    p->drawn_ms = now;
-    double secs = (double)(now - p->start_ms) / 1000.0;
+    p->drawn_us = now;
+    int64_t us = now - p->start_us;
+    double secs = (double)us / 1e6, rps = fh_progress_rate(p->done, us);
     if (!p->tty) {
-        fprintf(p->out, "flowhost: %zu requests, %.1f s, %.1f RPS\n", p->done, secs, rate(p, secs));
+        fprintf(p->out, "flowhost: %zu requests, %.1f s, %.1f RPS\n", p->done, secs, rps);
         return;
     }
     /* The input's length is unknown: the bar fills and starts over, as a heartbeat. */
@@ -41,18 +62,21 @@ void fh_progress_update(fh_progress *p, bool error)
     for (size_t i = 0; i < BAR_WIDTH; i++)
         used += (size_t)snprintf(bar + used, sizeof bar - used, "%s", i < filled ? "\u2588" : " ");
     fprintf(p->out, "\r\u23f3 |%s| %zu requests \u23f1 %.1fs \U0001f40e %.1f RPS\033[K", bar, p->done,
-            secs, rate(p, secs));
+            secs, rps);
     fflush(p->out);
 }
 
 void fh_progress_finish(fh_progress *p)
 {
-    double secs = (double)(fh_monotonic_ms() - p->start_ms) / 1000.0;
+    int64_t us = fh_progress_clock_us() - p->start_us;
+    char took[32];
+    fh_progress_duration(us, took, sizeof took);
+    double rps = fh_progress_rate(p->done, us);
     if (p->tty)
-        fprintf(p->out, "\r\u2705 %zu requests done in \u23f1 %.1f seconds \U0001f40e %.1f RPS%s\033[K\n",
-                p->done, secs, rate(p, secs), p->errors ? " (with errors)" : "");
+        fprintf(p->out, "\r\u2705 %zu requests done in \u23f1 %s \U0001f40e %.1f RPS%s\033[K\n",
+                p->done, took, rps, p->errors ? " (with errors)" : "");
     else
-        fprintf(p->out, "flowhost: %zu requests done in %.3f s, %.1f RPS, %zu error%s\n", p->done,
-                secs, rate(p, secs), p->errors, p->errors == 1 ? "" : "s");
+        fprintf(p->out, "flowhost: %zu requests done in %s, %.1f RPS, %zu error%s\n", p->done,
+                took, rps, p->errors, p->errors == 1 ? "" : "s");
     fflush(p->out);
 }

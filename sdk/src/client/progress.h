@@ -12,11 +12,24 @@
 typedef struct fh_progress {
     FILE *out;
     bool tty;
-    int64_t start_ms;
-    int64_t drawn_ms; /* when the display was last drawn */
+    int64_t start_us; /* fh_progress_clock_us() at the start */
+    int64_t drawn_us; /* when the display was last drawn */
     size_t done;
     size_t errors;
 } fh_progress;
+
+/* A monotonic clock in microseconds: a post of a few requests takes well under a
+ * millisecond, which a millisecond clock shows as 0 s and 0 RPS. */
+int64_t fh_progress_clock_us(void);
+
+/* Requests per second of DONE requests in ELAPSED_US: 0 when none were done; a time
+ * under one microsecond counts as one (never a division by zero, never 0 RPS for
+ * requests done). */
+double fh_progress_rate(size_t done, int64_t elapsed_us);
+
+/* ELAPSED_US as text into BUF (SIZE bytes, cut to fit): "0.312 ms" under a millisecond,
+ * else "1.234 s". */
+void fh_progress_duration(int64_t elapsed_us, char *buf, size_t size);
 
 void fh_progress_start(fh_progress *p, FILE *out);
 /* One more response (ERROR: it was an error). Redraws when it is time to. */

@@ -2,6 +2,7 @@
 #include "line_reader.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,17 @@ int fh_line_reader_next(fh_line_reader *r, const char **line, size_t *len)
         int rc = make_room(r);
         if (rc < 0)
             return fail(r, rc);
+        if (r->nowait) {
+            /* A read of a readable descriptor does not block: no O_NONBLOCK, which
+             * would change the descriptor for every process sharing it. */
+            struct pollfd pfd = {.fd = fileno(r->f), .events = POLLIN};
+            int ready;
+            do
+                ready = poll(&pfd, 1, 0);
+            while (ready < 0 && errno == EINTR);
+            if (ready == 0)
+                return FH_LINE_WAIT;
+        }
         ssize_t n;
         do
             n = read(fileno(r->f), r->buf + r->end, r->cap - r->end);

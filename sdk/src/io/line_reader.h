@@ -28,7 +28,12 @@ typedef struct fh_line_reader {
     bool eof;          /* read() returned 0 */
     int failed;        /* the error that stopped the reader, or 0 */
     long lineno;       /* 1-based number of the line last given */
+    bool nowait;       /* read only what has arrived: with no whole line buffered and
+                          nothing to read, give FH_LINE_WAIT instead of blocking */
 } fh_line_reader;
+
+/* What fh_line_reader_next returns in nowait mode when no whole line has arrived. */
+#define FH_LINE_WAIT 2
 
 /* Starts reading F (PATH names it in messages; both must outlive the reader) with lines
  * of at most MAX bytes (MAX > 0). Allocates nothing yet. */
@@ -36,7 +41,8 @@ void fh_line_reader_init(fh_line_reader *r, FILE *f, const char *path, size_t ma
 
 /* The next line, without its '\n', in *LINE (LEN bytes; not NUL-terminated, valid until
  * the next call). Returns 1, 0 at the end of the input (a last line without a newline
- * is given first), or FH_E_RANGE ("PATH:LINE: a line longer than MAX bytes ..."),
+ * is given first), FH_LINE_WAIT (nowait only: wait for the descriptor to be readable,
+ * then call again), or FH_E_RANGE ("PATH:LINE: a line longer than MAX bytes ..."),
  * FH_E_IO ("PATH:LINE: strerror"), FH_E_NOMEM, with fh_last_error() set. After an error
  * every call fails with the same code: nothing is ever taken for the end of the input. */
 int fh_line_reader_next(fh_line_reader *r, const char **line, size_t *len);

@@ -341,7 +341,7 @@ static int ndjson_next(void *state, fh_doc **out)
         const char *text;
         size_t len;
         int rc = fh_line_reader_next(&s->lines, &text, &len);
-        if (rc <= 0)
+        if (rc != 1) /* the end, an error, or FH_LINE_WAIT (= FH_SOURCE_WAIT) */
             return rc;
         s->lineno = s->lines.lineno;
         if (s->lineno == 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
@@ -353,7 +353,16 @@ static int ndjson_next(void *state, fh_doc **out)
     }
 }
 
-static const fh_source_reader_ops ndjson_ops = {ndjson_next, ndjson_close};
+_Static_assert(FH_LINE_WAIT == FH_SOURCE_WAIT, "the line reader's wait is the source's");
+
+static int ndjson_wait_fd(void *state)
+{
+    ndjson_state *s = state;
+    s->lines.nowait = true;
+    return fileno(s->f);
+}
+
+static const fh_source_reader_ops ndjson_ops = {ndjson_next, ndjson_close, ndjson_wait_fd};
 
 int fh_source_open_ndjson(const char *path, const fh_source_options *o, fh_source_reader *r)
 {
@@ -513,7 +522,7 @@ int fh_source_next(fh_source *s, fh_doc **out)
     for (;;) {
         fh_doc *d = NULL;
         int rc = s->reader.ops->next(s->reader.state, &d);
-        if (rc <= 0)
+        if (rc != 1) /* the end, an error, or FH_SOURCE_WAIT */
             return rc;
         if (s->sampling_rate < 1.0) {
             /* 53 random bits: a uniform double in [0, 1). */
@@ -527,6 +536,13 @@ int fh_source_next(fh_source *s, fh_doc **out)
         *out = d;
         return 1;
     }
+}
+
+int fh_source_wait_fd(fh_source *s)
+{
+    if (!s || !s->reader.ops->wait_fd)
+        return -1;
+    return s->reader.ops->wait_fd(s->reader.state);
 }
 
 int fh_source_input(void *source, fh_doc **out)

@@ -23,6 +23,10 @@
 typedef struct fh_source_reader_ops {
     int (*next)(void *state, fh_doc **out);
     void (*close)(void *state);
+    /* NULL when the format cannot wait without blocking; else puts the reader in
+     * nowait mode (next may return FH_SOURCE_WAIT) and returns the descriptor to wait
+     * on. */
+    int (*wait_fd)(void *state);
 } fh_source_reader_ops;
 
 typedef struct fh_source_reader {
