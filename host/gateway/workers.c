@@ -114,9 +114,12 @@ void gw_mark_down(fh_gateway *g, gw_worker *e, const char *why)
         snprintf(e->down_reason, sizeof e->down_reason,
                  "executor '%s' is down (every replica): replica %u: %.400s", x->cfg->name,
                  e->replica, why);
+    if (!gw_exec_down(x)) { /* the other replicas take its share */
+        gw_log("executor '%s', replica %u is down: %.400s (the other replicas serve; a new "
+               "worker is tried in %d ms)", x->cfg->name, e->replica, why, BREAKER_PROBE_MS);
+        return;
+    }
     gw_log("%s (a new worker is tried in %d ms)", e->down_reason, BREAKER_PROBE_MS);
-    if (!gw_exec_down(x))
-        return; /* the other replicas take its share */
     int i;
     while ((i = gw_dequeue(g, x)) >= 0)
         gw_fail(g, i, x->cfg, e->down_reason);

@@ -122,4 +122,24 @@ check "hang: the stopped worker answered none" \
 check "hang: every request begun once" \
       "$(wc -l <"$T/hang.ledger" | tr -d ' '):$(cut -d' ' -f1 "$T/hang.ledger" | sort -u | wc -l | tr -d ' ')" "40:40"
 stop_flow
+
+# --- every replica crashing: the breaker opens once all are down -----------------------
+cat >"$T/down.yml" <<YML
+jtype: Flow
+version: '1'
+executors:
+  - {name: crasher, uses: Crash, replicas: 2}
+YML
+start_flow "$T/down.yml"
+for i in $(seq 1 100); do echo "{\"text\":\"$i\",\"tags\":{\"crash\":true}}"; done >"$T/boom.ndjson"
+rc=0
+timeout 60 "$FLOWHOST" post /x "$T/boom.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 \
+    >"$T/down.out" 2>/dev/null || rc=$?
+check "down: every request answered once" "$rc:$(jq -r '.docs[0].text' "$T/down.out" | sort -un | wc -l)" "1:100"
+check "down: each failed, by a crash or the open breaker" \
+      "$(jq -r '.status.description' "$T/down.out" | sed -E 's/: replica [01]: .*//' | sort -u | tr '\n' '|')" \
+      "executor 'crasher' crashed: signal 11 (SIGSEGV)|executor 'crasher' is down (every replica)|"
+check_contains "down: the log says when one replica went down" "$(cat "$T/run.log")" "is down: its workers died 5 times in a row within 30 s (last: signal 11 (SIGSEGV)) (the other replicas serve"
+check_contains "down: and when every one had" "$(cat "$T/run.log")" "executor 'crasher' is down (every replica): replica "
+stop_flow
 done_checks
