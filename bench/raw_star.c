@@ -437,7 +437,7 @@ int main(int argc, char **argv)
     zmq_close(s);
     zmq_ctx_term(ctx);
     for (int i = 0; i <= k; i++)
-        kill(pids[i], SIGKILL);
+        kill(pids[i], SIGTERM); /* not KILL: a profiler in the child may write its data */
     for (int i = 0; i <= k; i++)
         waitpid(pids[i], NULL, 0);
     unlink(back_ep + 6);
