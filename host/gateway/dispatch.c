@@ -193,6 +193,49 @@ void gw_feed(fh_gateway *g, gw_exec *x)
 
 /* ---- replies ------------------------------------------------------------------------ */
 
+/* Whether the envelope PK was read from names ENV's request and endpoint. */
+static bool same_ids(const fh_envelope_peek_t *pk, const Flowhost__Envelope *env)
+{
+    return pk->request_id != NULL && pk->endpoint != NULL &&
+           pk->request_id_len == strlen(env->request_id) &&
+           memcmp(pk->request_id, env->request_id, pk->request_id_len) == 0 &&
+           pk->endpoint_len == strlen(env->endpoint) &&
+           memcmp(pk->endpoint, env->endpoint, pk->endpoint_len) == 0;
+}
+
+/* The reply M of W to slot I, whose envelope was measured well-formed and names the
+ * slot's request: passed on as it came, not decoded (the slot's decoded envelope goes
+ * stale until something needs it: gw_slot_env). FAILED: it carries an error. */
+static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool failed)
+{
+    slot *s = &g->slots[i];
+    const fh_flow_executor *cfg = w->ex->cfg;
+    zmq_msg_move(&s->env_frame, &m->frames[3]); /* releases the frame it held */
+    s->env_stale = true;
+    char why[LIMIT_WHY_MAX] = "";
+    fh_wire_docs reply;
+    fh_wire_docs_init(&reply);
+    if (fh_wire_docs_take(&reply, m, 4) != 0 || !gw_within_limit(g, &reply, "reply", why)) {
+        if (why[0] == '\0')
+            snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
+        fh_wire_docs_close(&reply); /* the documents go on as they came to the executor */
+        gw_fail(g, i, cfg, why);       /* decodes the envelope, re-encodes it with the error */
+        return;
+    }
+    fh_wire_docs_close(&s->docs);
+    fh_wire_docs_move(&s->docs, &reply);
+    /* What the slot holds now: the new frames, and the envelope decoded before. */
+    size_t bytes = zmq_msg_size(&s->env_frame) + s->env_decoded + fh_wire_docs_size(&s->docs);
+    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
+    s->bytes = bytes;
+    if (failed && cfg->on_error == FH_ON_ERROR_SKIP) {
+        gw_finish(g, i);
+    } else {
+        s->step++;
+        gw_advance(g, i);
+    }
+}
+
 void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
 {
     gw_exec *x = w->ex;
@@ -220,6 +263,14 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
     slot *s = &g->slots[i];
     size_t len;
     const void *buf = fh_wire_data(m, 3, &len);
+    fh_envelope_peek_t pk;
+    if (buf != NULL &&
+        fh_pb_measure(&flowhost__envelope__descriptor, buf, len, (size_t)g->cfg->max_message_size,
+                      NULL) == 0 &&
+        fh_envelope_peek(buf, len, &pk) == 0 && same_ids(&pk, s->env)) {
+        pass_on(g, w, i, m, pk.status_code == FLOWHOST__STATUS__CODE__ERROR);
+        return;
+    }
     Flowhost__Envelope *env;
     size_t decoded = 0;
     if (buf == NULL || fh_envelope_decode_max(buf, len, (size_t)g->cfg->max_message_size, &env,
@@ -238,6 +289,8 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
                 strcmp(env->endpoint, s->env->endpoint) == 0;
     flowhost__envelope__free_unpacked(s->env, NULL);
     s->env = env;
+    s->env_stale = false;
+    s->env_decoded = decoded;
     char why[LIMIT_WHY_MAX] = "";
     fh_wire_docs reply;
     fh_wire_docs_init(&reply);

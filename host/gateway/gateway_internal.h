@@ -52,8 +52,13 @@ typedef struct slot {
     bool used;
     unsigned char client[MAX_ID]; /* the client's routing id */
     size_t client_len;
-    Flowhost__Envelope *env;      /* the latest envelope, decoded */
-    zmq_msg_t env_frame;          /* the same, as received: forwarded without re-encoding */
+    Flowhost__Envelope *env;      /* the envelope, decoded: the latest unless ENV_STALE
+                                     (its request id and endpoint are always current) */
+    zmq_msg_t env_frame;          /* the latest envelope, as received: forwarded without
+                                     re-encoding */
+    bool env_stale;               /* ENV_FRAME is newer than ENV: an executor's reply
+                                     passed on without being decoded (gw_slot_env) */
+    size_t env_decoded;           /* what ENV takes decoded, bytes */
     fh_wire_docs docs;            /* the documents and their blob frames: opaque here */
     size_t step;                  /* index of the executor it is at or waits for */
     int64_t start_us;             /* when the gateway took it */
@@ -163,6 +168,9 @@ int gw_write_spec(fh_gateway *g, gw_worker *w);
 int gw_slot_alloc(fh_gateway *g);
 /* Frees slot I and everything it holds. */
 void gw_slot_free(fh_gateway *g, int i);
+/* Makes slot I's decoded envelope the latest (decodes its frame when it is stale).
+ * Returns 0, or an error code (out of memory: the envelope stays the one before). */
+int gw_slot_env(fh_gateway *g, int i);
 /* Answers the client of slot I with what the slot holds, and frees the slot. */
 void gw_finish(fh_gateway *g, int i);
 /* Marks slot I failed by executor X (NULL: the gateway) with WHY, then follows X's

@@ -29,6 +29,8 @@ int gw_slot_alloc(fh_gateway *g)
     s->step = 0;
     s->gated = false;
     s->env = NULL;
+    s->env_stale = false;
+    s->env_decoded = 0;
     zmq_msg_init(&s->env_frame);
     fh_wire_docs_init(&s->docs);
     g->inflight++;
@@ -52,6 +54,28 @@ void gw_slot_free(fh_gateway *g, int i)
     g->inflight--;
 }
 
+int gw_slot_env(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (!s->env_stale)
+        return 0;
+    Flowhost__Envelope *env;
+    size_t decoded = 0;
+    /* The frame was measured within max_message_size when it came: only memory can fail. */
+    int rc = fh_envelope_decode_max(zmq_msg_data(&s->env_frame), zmq_msg_size(&s->env_frame),
+                                    (size_t)g->cfg->max_message_size, &env, &decoded);
+    if (rc != 0)
+        return rc;
+    flowhost__envelope__free_unpacked(s->env, NULL);
+    s->env = env;
+    s->env_stale = false;
+    size_t bytes = s->bytes - s->env_decoded + decoded;
+    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
+    s->bytes = bytes;
+    s->env_decoded = decoded;
+    return 0;
+}
+
 /* ---- routing ------------------------------------------------------------------------ */
 
 
@@ -60,6 +84,10 @@ void gw_slot_free(fh_gateway *g, int i)
 void gw_finish(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    if (gw_slot_env(g, i) != 0) { /* answered with the envelope it has, and why */
+        s->env_stale = false;
+        fh_envelope_set_error(s->env, "gateway", fh_last_error());
+    }
     Flowhost__Envelope *env = s->env;
     zmq_msg_t env_frame;
     env->prefetch = g->cfg->prefetch > 0 ? (uint32_t)g->cfg->prefetch : 0;
@@ -87,6 +115,8 @@ void gw_finish(fh_gateway *g, int i)
 void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
 {
     slot *s = &g->slots[i];
+    if (gw_slot_env(g, i) != 0)
+        s->env_stale = false; /* the error goes on the envelope it has */
     if (fh_envelope_set_error(s->env, x ? x->name : "gateway", why) != 0) {
         gw_finish(g, i);
         return;
