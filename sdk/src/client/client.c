@@ -216,10 +216,13 @@ typedef struct post {
     char prefix[17];           /* request ids of this post start with it */
 } post;
 
+static int drain(post *p);
+
 /* Fills the next request's documents into p->batch: borrowed from the array input, or
  * owned (pulled) from the input function. Returns 1 when the batch is complete (full, or
  * the input is over: p->input_done), FH_INPUT_WAIT when the input has nothing yet (the
- * batch keeps what it has), or negative (no memory). A bad input is not a failure here:
+ * batch keeps what it has), or negative (no memory, or a callback stopped the post while
+ * responses were delivered between calls to the input). A bad input is not a failure here:
  * it ends the input, keeping its code and message in p->input_rc and p->input_error. */
 static int collect(post *p)
 {
@@ -235,8 +238,14 @@ static int collect(post *p)
         }
         if (p->next == NULL)
             break;
+        /* An input without a descriptor may block in its call: what has arrived is
+         * delivered before each call, not only between requests (a request may take
+         * request_size calls). */
+        int rc = p->wait_fd < 0 ? drain(p) : 0;
+        if (rc != 0)
+            return rc;
         fh_doc *d = NULL;
-        int rc = p->next(p->input_user, &d);
+        rc = p->next(p->input_user, &d);
         if (rc == FH_INPUT_WAIT && p->wait_fd >= 0)
             return FH_INPUT_WAIT;
         if (rc == FH_INPUT_WAIT || rc > 1) {
