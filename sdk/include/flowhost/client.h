@@ -64,7 +64,9 @@ typedef struct fh_post_options {
                                    (learnt from its first reply), or when it has none
                                    FH_CLIENT_MAX_INFLIGHT */
     int timeout_ms;             /* per response; 0: wait forever */
-    int connect_timeout_ms;     /* no connection to the gateway after this long is an
+    int connect_timeout_ms;     /* no connection to the gateway this long after the post
+                                   began to wait for one (at its start, or when it sends
+                                   after the connection went away between requests) is an
                                    error; 0: FH_CLIENT_CONNECT_TIMEOUT_MS; -1: wait */
     fh_response_fn on_done;     /* a success; may be NULL */
     fh_response_fn on_error;    /* an error; may be NULL */

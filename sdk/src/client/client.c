@@ -210,7 +210,10 @@ typedef struct post {
     bool input_done;
     unsigned long disconnects; /* c->disconnects when requests went out */
     unsigned char *pending;    /* pending[seq % FH_PENDING_RING]: request seq is unanswered */
-    int64_t started;           /* fh_monotonic_ms() when the post began */
+    int64_t connect_wait;      /* fh_monotonic_ms() when the wait for a connection began
+                                  (the connect timeout counts from it), 0 while connected:
+                                  a long post that meets a brief reconnect gets the whole
+                                  timeout for it */
     int64_t events_due;        /* when the connection's events are to be read again */
     fh_progress progress;      /* show_progress */
     char prefix[17];           /* request ids of this post start with it */
@@ -497,7 +500,8 @@ static int wait_input(post *p)
 /* Waits for at least one response and delivers every one that is there, or, when
  * p->input_waiting and there is room to send, for the input's descriptor to be readable
  * (then clears p->input_waiting), whichever comes first. Fails when no response comes
- * within timeout_ms, when no connection is made within the connect timeout, or when the
+ * within timeout_ms, when no connection is made within the connect timeout (counted from
+ * when this wait for a connection began, not from the post's start), or when the
  * connection goes away with requests unanswered (they are lost: ZeroMQ drops what was
  * queued for a peer that left). */
 static int receive(post *p)
@@ -518,6 +522,10 @@ static int receive(post *p)
             read_events(c);
             p->events_due = now + EVENTS_CHECK_MS;
         }
+        if (c->connected)
+            p->connect_wait = 0;
+        else if (p->connect_wait == 0)
+            p->connect_wait = now;
         if (c->refused[0] != '\0')
             return fh_set_error(FH_E_ZMQ, "%s", c->refused);
         /* A connection lost while requests were out lost them, even if it came back:
@@ -539,7 +547,7 @@ static int receive(post *p)
                                     p->opts->timeout_ms, p->inflight, p->inflight == 1 ? "" : "s");
         }
         if (!c->connected && limit > 0) {
-            int left = (int)(p->started + limit - now);
+            int left = (int)(p->connect_wait + limit - now);
             if (left <= 0)
                 return fh_set_error(FH_E_TIMEOUT, "cannot reach a flow at %s (no connection after %d ms%s%s)",
                                     c->address, limit, c->turned_away[0] ? ": " : "", c->turned_away);
@@ -568,8 +576,11 @@ static int receive(post *p)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         if (n <= 0)
             continue;
-        if (!c->connected && (items[1].revents & ZMQ_POLLIN))
+        if (!c->connected && (items[1].revents & ZMQ_POLLIN)) {
             read_events(c);
+            if (c->connected) /* a later wait is a new one, whatever returns now */
+                p->connect_wait = 0;
+        }
         bool input_ready = want_input && items[count - 1].revents != 0;
         if (input_ready)
             p->input_waiting = false;
@@ -597,7 +608,6 @@ static int run_post(post *p)
         p->window = FH_CLIENT_MAX_INFLIGHT;
     p->batch = (Flowhost__DocumentArray)FLOWHOST__DOCUMENT_ARRAY__INIT;
     fh_random_hex(p->prefix, sizeof p->prefix - 1);
-    p->started = fh_monotonic_ms();
     if (p->opts->results != NULL)
         *p->opts->results = NULL;
     if (p->opts->show_progress)
