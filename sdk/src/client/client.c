@@ -591,6 +591,57 @@ static int receive(post *p)
     }
 }
 
+/* The most bytes a message keeps (error.h). */
+#define MESSAGE_MAX 1023
+
+/* Shortens S to at most MAX bytes by taking out its middle ("..." in its place): the
+ * beginning (a file's name) and the end (the line, the reason) of a message tell the
+ * most. UTF-8 characters are kept whole. */
+static void shorten(char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len <= max || max < 5)
+        return;
+    size_t head = (max - 3) / 2, tail = max - 3 - head;
+    while (head > 0 && ((unsigned char)s[head] & 0xC0) == 0x80)
+        head--; /* s[head] would begin the "...": back to a character's first byte */
+    size_t from = len - tail;
+    while (from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
+        from++;
+    memcpy(s + head, "...", 3);
+    memmove(s + head + 3, s + from, len - from + 1);
+}
+
+/* The failure of a post whose input was bad (p->input_rc): the input's message, with
+ * what became of the documents before it, and the post's own failure RC (fh_last_error())
+ * after them when the wait failed too. The input's message (and the wait's) are shortened
+ * so that the count always fits in a message. */
+static int input_failed(post *p, int rc)
+{
+    if (rc == 0 && p->docs_sent == 0) /* nothing went out: nothing to account for */
+        return fh_set_error(p->input_rc, "%s", p->input_error);
+    const char *s = p->docs_sent == 1 ? "" : "s";
+    char then[MESSAGE_MAX + 1] = "";
+    if (rc != 0)
+        snprintf(then, sizeof then, "%s", fh_last_error());
+    char count[80];
+    int fixed = rc == 0 ? snprintf(count, sizeof count, " (%zu document%s sent and answered)",
+                                   p->docs_sent, s)
+                        : snprintf(count, sizeof count, " (%zu document%s sent; then: )",
+                                   p->docs_sent, s);
+    size_t room = MESSAGE_MAX - (size_t)fixed; /* for the input's message and the wait's */
+    if (strlen(p->input_error) + strlen(then) > room) {
+        /* Each keeps at least half the room; what one does not use, the other may. */
+        size_t input_len = strlen(p->input_error);
+        shorten(then, input_len < room / 2 ? room - input_len : room / 2);
+        shorten(p->input_error, room - strlen(then));
+    }
+    if (rc == 0)
+        return fh_set_error(p->input_rc, "%s%s", p->input_error, count);
+    return fh_set_error(p->input_rc, "%s (%zu document%s sent; then: %s)", p->input_error,
+                        p->docs_sent, s, then);
+}
+
 static int run_post(post *p)
 {
     if (p->c == NULL || p->endpoint == NULL || p->endpoint[0] == '\0')
@@ -643,18 +694,8 @@ static int run_post(post *p)
         fh_progress_finish(&p->progress);
     release(&p->batch, p->next != NULL);
     free(p->pending);
-    if (p->input_rc < 0) {
-        /* A bad input: its own message, with what became of the documents before it. */
-        if (rc == 0 && p->docs_sent == 0) /* nothing went out: nothing to account for */
-            return fh_set_error(p->input_rc, "%s", p->input_error);
-        if (rc == 0)
-            return fh_set_error(p->input_rc, "%s (%zu document%s sent and answered)",
-                                p->input_error, p->docs_sent, p->docs_sent == 1 ? "" : "s");
-        char then[sizeof p->input_error];
-        snprintf(then, sizeof then, "%s", fh_last_error());
-        return fh_set_error(p->input_rc, "%s (%zu document%s sent; then: %s)", p->input_error,
-                            p->docs_sent, p->docs_sent == 1 ? "" : "s", then);
-    }
+    if (p->input_rc < 0)
+        return input_failed(p, rc);
     return rc;
 }
 
