@@ -23,6 +23,23 @@ check_contains "the error names the line" "$(cat "$T/err")" "flowhost: $T/input.
 check_contains "the error counts what was sent" "$(cat "$T/err")" "(2 documents sent and answered)"
 check "both responses written" "$(jq -r '.docs[].text' "$T/out" | sort | tr '\n' ' ')" "a b "
 
+# The bad line in the middle of a request (two documents a request: a b | c bad): the
+# full request and the part of the next one before the bad line are sent and answered;
+# the line after it never goes.
+printf '{"text":"a"}\n{"text":"b"}\n{"text":"c"}\n{"text": oops}\n{"text":"d"}\n' \
+    >"$T/middle.ndjson"
+rc=0
+timeout 30 "$FLOWHOST" post /x "$T/middle.ndjson" --to "$ADDR" --request-size 2 -q \
+    --parameters '{"sleep_ms": 300}' >"$T/out" 2>"$T/err" || rc=$?
+check "middle: exit status 2" "$rc" "2"
+check "middle: one line on stderr [$(cat "$T/err")]" "$(wc -l <"$T/err" | tr -d ' ')" "1"
+check_contains "middle: the error names the line" "$(cat "$T/err")" \
+               "flowhost: $T/middle.ndjson:4:"
+check_contains "middle: the error counts what was sent" "$(cat "$T/err")" \
+               "(3 documents sent and answered)"
+check "middle: the responses are [a,b] and [c], and d was never sent" \
+      "$(jq -c '[.docs[].text]' "$T/out" | sort | tr '\n' ' ')" '["a","b"] ["c"] '
+
 # The wait keeps to the request deadline: a response slower than --timeout is given up,
 # and the message says so.
 rc=0
