@@ -1,7 +1,9 @@
 /* The plugin scan cache: a text file, one line per scanned file:
  *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH[<TAB>TYPE...]   (STATUS P: a plugin)
- *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one, F: failed)
- * A line that does not parse is skipped. */
+ *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one)
+ * Only answers that the file's content decides are kept: a scan that failed (a crash, a
+ * deadline) says nothing about the file and is made again next time. A line that does
+ * not parse is skipped. */
 #define _GNU_SOURCE
 #include "plugin_cache.h"
 
@@ -108,9 +110,9 @@ static int parse_line(char *line, entry *e)
         }
         return 0;
     }
-    if (status != 'N' && status != 'F')
+    if (status != 'N')
         goto bad;
-    e->scan.status = status == 'N' ? FH_SCAN_NONE : FH_SCAN_FAILED;
+    e->scan.status = FH_SCAN_NONE;
     char *reason = strtok_r(NULL, "", &save);
     if ((e->scan.reason = strdup(reason ? reason : "")) == NULL)
         goto bad;
@@ -182,6 +184,8 @@ static bool holds_separator(const char *s)
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
                         const fh_scan_result *r)
 {
+    if (r->status != FH_SCAN_PLUGIN && r->status != FH_SCAN_NONE)
+        return 0; /* not an answer about the file: scanned again next time */
     bool clean = !holds_separator(path);
     for (size_t i = 0; i < r->n_types; i++)
         clean &= !holds_separator(r->types[i]) && r->types[i][0] != '\0';
@@ -215,10 +219,8 @@ nomem:
 
 static void write_entry(FILE *f, const entry *e)
 {
-    static const char status[] = {[FH_SCAN_PLUGIN] = 'P', [FH_SCAN_NONE] = 'N',
-                                  [FH_SCAN_FAILED] = 'F'};
     fprintf(f, "%ju %ju %jd %jd %jd %c\t%s", e->dev, e->ino, e->size, e->mtime_s, e->mtime_ns,
-            status[e->scan.status], e->path);
+            e->scan.status == FH_SCAN_PLUGIN ? 'P' : 'N', e->path);
     if (e->scan.status == FH_SCAN_PLUGIN)
         for (size_t i = 0; i < e->scan.n_types; i++)
             fprintf(f, "\t%s", e->scan.types[i]);

@@ -26,7 +26,9 @@ fh_plugin_cache *fh_plugin_cache_open(void);
 const fh_scan_result *fh_plugin_cache_find(const fh_plugin_cache *c, const char *path,
                                            const struct stat *st);
 
-/* Records a copy of R for PATH and ST (replacing PATH's entry). Returns 0, or FH_E_NOMEM
+/* Records a copy of R for PATH and ST (replacing PATH's entry) when R is an answer about
+ * the file's content (FH_SCAN_PLUGIN, FH_SCAN_NONE); any other result (a scan that failed)
+ * is not recorded, so that the file is scanned again next time. Returns 0, or FH_E_NOMEM
  * (the cache is unchanged). A path or text that the file format cannot hold (a tab or a
  * newline) is not recorded, and 0 is returned. */
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,

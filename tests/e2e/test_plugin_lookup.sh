@@ -2,9 +2,10 @@
 # Finding `uses: Foo` on the plugin path runs no other library's code in a worker or the
 # host: a scanner process per file says which types it holds, and only bar.so, which
 # holds Foo, is opened by the worker. Libraries whose constructors write a marker, abort
-# or hang cost their own scan only; the scans are cached (keyed by the file's path,
+# or hang cost their own scan only; the answers are cached (keyed by the file's path,
 # inode, size and mtime) so that a second start scans nothing and a changed file is
-# scanned again; without a cache every start scans.
+# scanned again, but a scan that failed (a crash, a deadline) is made again at the next
+# start; without a cache every start scans.
 . "$(dirname "$0")/lib.sh"
 command -v cc >/dev/null || fail "no C compiler (scripts/setup installs one)"
 
@@ -115,8 +116,11 @@ check "... each was scanned once" "$(grep -c -E '^(abort|hang) ' "$FH_TEST_MARKE
 check "... in a scanner" "$(only_scanners)" "none"
 check "... and nothing of them is left running" \
       "$(pgrep -f "plugin-scan $P" >/dev/null && echo yes || echo no)" "no"
-check "a second start does not scan them again" "$(by "$(run)")" "SUCCESS Foo"
-check "... (no new mark)" "$(marks)" "4"
+# A failed scan is no answer about the file: it is not cached, and the next start scans
+# those libraries again (a library can be slow once, on a cold disk).
+check "a second start finds Foo again" "$(by "$(run)")" "SUCCESS Foo"
+check "... scanning the aborting and the hanging library again" \
+      "$(grep -c -E '^(abort|hang) ' "$FH_TEST_MARKER")" "4"
 
 # Not found: the error says so, and names the files whose scan failed.
 flow Nope
@@ -130,13 +134,54 @@ check_contains "... and the one that hung" "$err" "a_hang.so: no answer within 1
 check "... the error is one line" "$(wc -l <"$T/err" | tr -d ' ')" "1"
 flow Foo
 
-# No cache (its folder cannot be made): every start scans, and still finds Foo.
+# A plugin that opens slower than the deadline is not found while the deadline is short,
+# and found as soon as it is raised, as the error advises: a timeout is never cached.
+cat >"$T/heavy.c" <<'C'
+#include <time.h>
+#include <flowhost/executor.h>
+__attribute__((constructor)) static void load_weights(void)
+{
+    struct timespec t = {1, 500 * 1000 * 1000};
+    nanosleep(&t, NULL);
+}
+static int heavy(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    (void)params;
+    for (size_t i = 0; i < fh_docs_len(docs); i++)
+        if (fh_map_set_string(fh_doc_tags(fh_docs_at(docs, i)), "by", "Heavy") != 0)
+            return fh_ctx_fail(ctx, "out of memory");
+    return 0;
+}
+FH_EXECUTOR(Heavy, NULL, NULL, FH_REQUESTS(heavy));
+FH_PLUGIN(Heavy);
+C
+plugin() { # NAME SOURCE [CFLAGS...]: a plugin built against the SDK, into $P
+    local name=$1 source=$2
+    shift 2
+    cc -shared -fPIC -fvisibility=hidden -I"$FH_SOURCE_DIR/sdk/include" -o "$P/$name" "$source" \
+       -L"$FH_BUILD_DIR/sdk" -lflowhost -Wl,-rpath,"$FH_BUILD_DIR/sdk" "$@" || fail "cannot build $name"
+}
+plugin ml_model.so "$T/heavy.c"
 rm "$P/a_hang.so" "$P/a_abort.so"
+flow Heavy
+export FLOWHOST_SCAN_TIMEOUT_MS=300
+rc=0
+run >/dev/null || rc=$?
+check "a plugin slower to open than the deadline: not found" "$rc:$(grep -c "ml_model.so: no answer within 300 ms" "$T/err")" "2:1"
+export FLOWHOST_SCAN_TIMEOUT_MS=8000
+check "... found once FLOWHOST_SCAN_TIMEOUT_MS is raised" "$(by "$(run)")" "SUCCESS Heavy"
+export FLOWHOST_SCAN_TIMEOUT_MS=300
+check "... and then from the cache, even with the short deadline" "$(by "$(run)")" "SUCCESS Heavy"
+rm "$P/ml_model.so"
+unset FLOWHOST_SCAN_TIMEOUT_MS
+flow Foo
+
+# No cache (its folder cannot be made): every start scans, and still finds Foo.
 export XDG_CACHE_HOME=$T/not-a-dir/cache
 echo file >"$T/not-a-dir"
 check "without a cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
 check "without a cache Foo is found again" "$(by "$(run)")" "SUCCESS Foo"
-check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "6:none"
+check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "10:none"
 
 # A garbled cache, or one whose entry no longer matches the file (here: one that claims
 # the marker library holds Foo), is not believed: the file is scanned again.
@@ -144,7 +189,7 @@ export XDG_CACHE_HOME=$T/cache
 cache=$(ls "$XDG_CACHE_HOME"/flowhost/plugin-scan-abi*)
 printf 'garbage\n1 2 3 4 5 P\t%s\tFoo\n\t\n' "$P/a_marker.so" >"$cache"
 check "with a garbled cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
-check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "7:none"
+check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "11:none"
 check "... and the cache rewritten whole" "$(grep -c -v '^garbage' "$cache")" "2"
 
 # The plugin folder itself is never written.
