@@ -1,9 +1,10 @@
 /* The plugin scan cache: a text file, one line per scanned file:
  *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH[<TAB>TYPE...]   (STATUS P: a plugin)
- *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one)
- * Only answers that the file's content decides are kept: a scan that failed (a crash, a
- * deadline) says nothing about the file and is made again next time. A line that does
- * not parse is skipped. */
+ *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one, A: another ABI)
+ * Only answers that the file's content decides are kept: a library that could not be
+ * opened (its dependencies may be found through another LD_LIBRARY_PATH, or installed
+ * later) or whose scan failed (a crash, a deadline) is scanned again next time. A line
+ * that does not parse is skipped. */
 #define _GNU_SOURCE
 #include "plugin_cache.h"
 
@@ -110,9 +111,9 @@ static int parse_line(char *line, entry *e)
         }
         return 0;
     }
-    if (status != 'N')
+    if (status != 'N' && status != 'A')
         goto bad;
-    e->scan.status = FH_SCAN_NONE;
+    e->scan.status = status == 'N' ? FH_SCAN_NONE : FH_SCAN_OTHER_ABI;
     char *reason = strtok_r(NULL, "", &save);
     if ((e->scan.reason = strdup(reason ? reason : "")) == NULL)
         goto bad;
@@ -158,7 +159,8 @@ fh_plugin_cache *fh_plugin_cache_open(void)
         rc = asprintf(&c->dir, "%s/flowhost", xdg);
     else if (home != NULL && home[0] == '/')
         rc = asprintf(&c->dir, "%s/.cache/flowhost", home);
-    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-abi%d", c->dir,
+    /* v2: the files of older versions also hold answers that the environment decided. */
+    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-v2-abi%d", c->dir,
                                               FH_ABI_MAJOR) < 0)) {
         free(c->dir);
         free(c);
@@ -184,7 +186,8 @@ static bool holds_separator(const char *s)
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
                         const fh_scan_result *r)
 {
-    if (r->status != FH_SCAN_PLUGIN && r->status != FH_SCAN_NONE)
+    if (r->status != FH_SCAN_PLUGIN && r->status != FH_SCAN_NONE &&
+        r->status != FH_SCAN_OTHER_ABI)
         return 0; /* not an answer about the file: scanned again next time */
     bool clean = !holds_separator(path);
     for (size_t i = 0; i < r->n_types; i++)
@@ -220,7 +223,8 @@ nomem:
 static void write_entry(FILE *f, const entry *e)
 {
     fprintf(f, "%ju %ju %jd %jd %jd %c\t%s", e->dev, e->ino, e->size, e->mtime_s, e->mtime_ns,
-            e->scan.status == FH_SCAN_PLUGIN ? 'P' : 'N', e->path);
+            e->scan.status == FH_SCAN_PLUGIN ? 'P' : e->scan.status == FH_SCAN_NONE ? 'N' : 'A',
+            e->path);
     if (e->scan.status == FH_SCAN_PLUGIN)
         for (size_t i = 0; i < e->scan.n_types; i++)
             fprintf(f, "\t%s", e->scan.types[i]);

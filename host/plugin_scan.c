@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 extern char **environ;
 
 /* The first line of every report: a scanner of another version is not believed. */
-#define SCAN_MAGIC "flowhost-plugin-scan 1\n"
+#define SCAN_MAGIC "flowhost-plugin-scan 2\n"
 /* The child's report goes to this descriptor, so that what the library's constructors
  * print on stdout cannot be taken for it. */
 #define SCAN_FD 3
@@ -56,13 +57,23 @@ int fh_plugin_scan_report(const char *path, int fd)
     fputs(SCAN_MAGIC, f);
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const fh_plugin_descriptor *d = dl ? dlsym(dl, FH_PLUGIN_SYMBOL) : NULL;
+    /* "none" and "abi": the file's content decides (cached); "refused": it may not. */
+    size_t n = strlen(path);
     if (dl == NULL) {
         const char *why = dlerror();
-        fprintf(f, "none cannot load: %s\n", why ? why : "unknown error");
+        if (why == NULL)
+            why = "unknown error";
+        else if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+            why += n + 2; /* the report is about PATH: the reader names it */
+        fprintf(f, "refused cannot load: %s\n", why);
     } else if (d == NULL) {
-        fprintf(f, "none no '%s' symbol\n", FH_PLUGIN_SYMBOL);
+        fprintf(f, "none no '%s' symbol (not a flowhost plugin)\n", FH_PLUGIN_SYMBOL);
     } else if (fh_plugin_check_descriptor(d, path) != 0) {
-        fprintf(f, "none %s\n", fh_last_error());
+        const char *why = fh_last_error();
+        if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+            why += n + 2; /* the report is about PATH: the reader names it */
+        bool content = d->magic != FH_PLUGIN_MAGIC || d->abi_major != FH_ABI_MAJOR;
+        fprintf(f, "%s %s\n", content ? "abi" : "refused", why);
     } else {
         for (size_t i = 0; d->types[i] != NULL; i++)
             if (strchr(d->types[i]->name, '\n') == NULL) /* cannot be named in a flow */
@@ -93,7 +104,7 @@ static int set_reason(fh_scan_result *out, fh_scan_status status, const char *fm
 }
 
 /* Parses a whole report (BUF, NUL-terminated) into *OUT: 1 done, 0 not complete, or
- * FH_E_NOMEM. A report is complete at its "end" or "none" line. */
+ * FH_E_NOMEM. A report is complete at its "end", "none", "abi" or "refused" line. */
 static int parse_report(const char *buf, fh_scan_result *out)
 {
     size_t magic = strlen(SCAN_MAGIC);
@@ -105,6 +116,14 @@ static int parse_report(const char *buf, fh_scan_result *out)
         if (len >= 5 && strncmp(line, "none ", 5) == 0) {
             out->status = FH_SCAN_NONE;
             return (out->reason = strndup(line + 5, len - 5)) ? 1 : FH_E_NOMEM;
+        }
+        if (len >= 4 && strncmp(line, "abi ", 4) == 0) {
+            out->status = FH_SCAN_OTHER_ABI;
+            return (out->reason = strndup(line + 4, len - 4)) ? 1 : FH_E_NOMEM;
+        }
+        if (len >= 8 && strncmp(line, "refused ", 8) == 0) {
+            out->status = FH_SCAN_REFUSED;
+            return (out->reason = strndup(line + 8, len - 8)) ? 1 : FH_E_NOMEM;
         }
         if (len == 3 && strncmp(line, "end", 3) == 0) {
             out->status = FH_SCAN_PLUGIN;

@@ -11,9 +11,15 @@
 
 #include <stddef.h>
 
+/* What a scan says. Only FH_SCAN_PLUGIN, FH_SCAN_NONE and FH_SCAN_OTHER_ABI depend on
+ * the file's content alone, and only they may be remembered (plugin_cache.h); the others may change with the
+ * environment, the load of the machine or a dependency installed later. */
 typedef enum fh_scan_status {
     FH_SCAN_PLUGIN = 0, /* a flowhost plugin of this ABI: types[] lists its types */
-    FH_SCAN_NONE,       /* opened, but not a flowhost plugin of this ABI (reason says why) */
+    FH_SCAN_NONE,       /* opened, and not a flowhost plugin: no descriptor symbol */
+    FH_SCAN_OTHER_ABI,  /* a descriptor of another magic or ABI major (reason says which) */
+    FH_SCAN_REFUSED,    /* could not be opened (dlopen failed: a dependency not found...),
+                         * or its descriptor was refused otherwise (reason says why) */
     FH_SCAN_FAILED      /* the scan itself failed: crash, deadline, garbled report */
 } fh_scan_status;
 
@@ -21,7 +27,8 @@ typedef struct fh_scan_result {
     fh_scan_status status;
     char **types;   /* FH_SCAN_PLUGIN: n_types malloc'd names, in the plugin's order */
     size_t n_types;
-    char *reason;   /* FH_SCAN_NONE / FH_SCAN_FAILED: malloc'd one-line reason; else NULL */
+    char *reason;   /* not FH_SCAN_PLUGIN: malloc'd one-line reason (without the path);
+                     * else NULL */
 } fh_scan_result;
 
 /* The deadline of one file's scan, in ms: FLOWHOST_SCAN_TIMEOUT_MS when set to a number

@@ -174,6 +174,47 @@ export FLOWHOST_SCAN_TIMEOUT_MS=300
 check "... and then from the cache, even with the short deadline" "$(by "$(run)")" "SUCCESS Heavy"
 rm "$P/ml_model.so"
 unset FLOWHOST_SCAN_TIMEOUT_MS
+
+# A plugin that cannot be opened for a reason of the environment (here a dependency found
+# only through the executor's env: LD_LIBRARY_PATH) is named with its loader's error, and
+# found once the environment has it: a failed dlopen is never cached.
+mkdir -p "$T/deps"
+echo 'int fh_test_dep(void) { return 7; }' >"$T/dep.c"
+cc -shared -fPIC -o "$T/deps/libfhtestdep.so" "$T/dep.c" || fail "cannot build libfhtestdep.so"
+sed -e 's/Heavy/NeedsDep/g' -e 's/load_weights/unused/' -e 's/__attribute__((constructor))//' \
+    "$T/heavy.c" >"$T/needs_dep.c"
+echo 'int fh_test_dep(void); int (*fh_test_use)(void) = fh_test_dep;' >>"$T/needs_dep.c"
+plugin with_dep.so "$T/needs_dep.c" -L"$T/deps" -lfhtestdep
+flow NeedsDep
+rc=0
+run >/dev/null || rc=$?
+check "a plugin whose dependency is not found: not found" "$rc" "2"
+check_contains "... naming it and why it cannot be loaded" "$(cat "$T/err")" \
+    "with_dep.so: cannot load: libfhtestdep.so: cannot open shared object file"
+cat >>"$T/flow.yml" <<YAML
+    env:
+      LD_LIBRARY_PATH: $T/deps
+YAML
+check "... found once the executor's env has the dependency's folder" "$(by "$(run)")" \
+      "SUCCESS NeedsDep"
+rm "$P/with_dep.so"
+
+# A plugin of another ABI under another file name is named in the "not found" error with
+# its ABI, before the libraries that are no plugin at all (the error is bounded: those are
+# counted); both answers are cached.
+cp "$FH_PLUGIN_DIR/oldabi.so" "$P/legacy.so"
+flow Nope
+rc=0
+run >/dev/null || rc=$?
+err=$(cat "$T/err")
+check "uses: Nope, with a plugin of ABI 1 on the path: fails" "$rc" "2"
+check_contains "... naming the plugin of another ABI" "$err" \
+    "legacy.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.0"
+check "... before the library that is not a plugin, counted for want of room" \
+    "$(grep -c -E 'legacy.so: plugin built .*; and [0-9]+ more$' "$T/err")" "1"
+check "... the error is one line" "$(wc -l <"$T/err" | tr -d ' ')" "1"
+check "... and the library that is not a plugin was not scanned again" "$(marks)" "8"
+rm "$P/legacy.so"
 flow Foo
 
 # No cache (its folder cannot be made): every start scans, and still finds Foo.
@@ -186,7 +227,7 @@ check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "10:n
 # A garbled cache, or one whose entry no longer matches the file (here: one that claims
 # the marker library holds Foo), is not believed: the file is scanned again.
 export XDG_CACHE_HOME=$T/cache
-cache=$(ls "$XDG_CACHE_HOME"/flowhost/plugin-scan-abi*)
+cache=$(ls "$XDG_CACHE_HOME"/flowhost/plugin-scan-*)
 printf 'garbage\n1 2 3 4 5 P\t%s\tFoo\n\t\n' "$P/a_marker.so" >"$cache"
 check "with a garbled cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
 check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "11:none"
