@@ -245,20 +245,19 @@ int fh_plugin_cache_save(fh_plugin_cache *c)
         *slash = '/';
     }
     if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
-        return fh_set_error(FH_E_IO, "cannot make %s: %s", c->dir, strerror(errno));
+        return FH_E_IO;
     char *tmp;
     if (asprintf(&tmp, "%s.XXXXXX", c->file) < 0)
-        return fh_set_error(FH_E_NOMEM, "out of memory");
+        return FH_E_NOMEM;
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
-        int e = errno;
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
-        if (fd >= 0)
             unlink(tmp);
+        }
         free(tmp);
-        return fh_set_error(FH_E_IO, "cannot write %s: %s", c->file, strerror(e));
+        return FH_E_IO;
     }
     for (size_t i = 0; i < c->n; i++) {
         struct stat st;
@@ -268,10 +267,9 @@ int fh_plugin_cache_save(fh_plugin_cache *c)
     }
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, c->file) != 0) {
-        int e = errno;
         unlink(tmp);
         free(tmp);
-        return fh_set_error(FH_E_IO, "cannot write %s: %s", c->file, strerror(e));
+        return FH_E_IO;
     }
     free(tmp);
     c->dirty = false;

@@ -36,8 +36,9 @@ int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat 
                         const fh_scan_result *r);
 
 /* Writes the cache when a put changed it, keeping only the entries whose file still has
- * the recorded stat (so it never outgrows the plugin path). Returns 0, or FH_E_IO with
- * fh_last_error() set (the lookup works on without it). */
+ * the recorded stat (so it never outgrows the plugin path). Returns 0, or FH_E_IO /
+ * FH_E_NOMEM (the lookup works on without it). Never changes fh_last_error(): a search
+ * that failed saves its cache after setting the reason the user needs. */
 int fh_plugin_cache_save(fh_plugin_cache *c);
 
 /* Frees *C and sets it to NULL; accepts NULL. Does not save. */

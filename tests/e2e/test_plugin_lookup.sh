@@ -224,13 +224,27 @@ check "without a cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
 check "without a cache Foo is found again" "$(by "$(run)")" "SUCCESS Foo"
 check "... each start scanning (in a scanner)" "$(marks):$(only_scanners)" "10:none"
 
+# When the search fails after scanning (the cache changed) and the cache cannot be
+# written, the error is the search's, not the cache's.
+mkdir -p "$T/p2"
+cc -shared -fPIC -o "$T/p2/Other.so" "$T/dep.c" || fail "cannot build Other.so"
+flow Other
+sed -i "s|plugin_path: $P|plugin_path: [$P, $T/p2]|" "$T/flow.yml"
+rc=0
+run >/dev/null || rc=$?
+check "a type whose file is no plugin, with no cache: fails" "$rc" "2"
+check_contains "... with the reason of the search" "$(cat "$T/err")" \
+    "$T/p2/Other.so: not a flowhost plugin (no 'fh_plugin_v1' symbol"
+check "... not the cache's" "$(grep -c 'cannot make' "$T/err" || true)" "0"
+flow Foo
+
 # A garbled cache, or one whose entry no longer matches the file (here: one that claims
 # the marker library holds Foo), is not believed: the file is scanned again.
 export XDG_CACHE_HOME=$T/cache
 cache=$(ls "$XDG_CACHE_HOME"/flowhost/plugin-scan-*)
 printf 'garbage\n1 2 3 4 5 P\t%s\tFoo\n\t\n' "$P/a_marker.so" >"$cache"
 check "with a garbled cache Foo is found" "$(by "$(run)")" "SUCCESS Foo"
-check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "11:none"
+check "... the marker library scanned again, in a scanner" "$(marks):$(only_scanners)" "12:none"
 check "... and the cache rewritten whole" "$(grep -c -v '^garbage' "$cache")" "2"
 
 # The plugin folder itself is never written.
