@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,9 @@ static entry *find_path(const fh_plugin_cache *c, const char *path)
     return NULL;
 }
 
-/* Parses one line (its newline removed) into *E: 0, or -1 when it does not parse. */
+/* Parses one line (its newline removed) into *E: 0, or -1 when it does not parse. A
+ * line is believed only within the bounds of a scan (plugin_scan.h: FH_MAX_TYPES types of
+ * FH_SCAN_MAX_NAME bytes, a reason of FH_SCAN_MAX_REASON) and a path of PATH_MAX. */
 static int parse_line(char *line, entry *e)
 {
     memset(e, 0, sizeof *e);
@@ -96,16 +99,17 @@ static int parse_line(char *line, entry *e)
         return -1;
     char *save = NULL;
     char *path = strtok_r(line + used + 1, "\t", &save);
-    if (path == NULL || (e->path = strdup(path)) == NULL)
+    if (path == NULL || strlen(path) >= PATH_MAX || (e->path = strdup(path)) == NULL)
         return -1;
     if (status == 'P') {
         e->scan.status = FH_SCAN_PLUGIN;
         for (char *t; (t = strtok_r(NULL, "\t", &save)) != NULL;) {
-            char **grown = realloc(e->scan.types, (e->scan.n_types + 1) * sizeof *grown);
-            if (grown == NULL)
+            if (e->scan.n_types == FH_MAX_TYPES || strlen(t) > FH_SCAN_MAX_NAME)
                 goto bad;
-            e->scan.types = grown;
-            if ((grown[e->scan.n_types] = strdup(t)) == NULL)
+            if (e->scan.types == NULL &&
+                (e->scan.types = calloc(FH_MAX_TYPES, sizeof *e->scan.types)) == NULL)
+                goto bad;
+            if ((e->scan.types[e->scan.n_types] = strdup(t)) == NULL)
                 goto bad;
             e->scan.n_types++;
         }
@@ -115,7 +119,8 @@ static int parse_line(char *line, entry *e)
         goto bad;
     e->scan.status = status == 'N' ? FH_SCAN_NONE : FH_SCAN_OTHER_ABI;
     char *reason = strtok_r(NULL, "", &save);
-    if ((e->scan.reason = strdup(reason ? reason : "")) == NULL)
+    if ((reason && strlen(reason) > FH_SCAN_MAX_REASON) ||
+        (e->scan.reason = strdup(reason ? reason : "")) == NULL)
         goto bad;
     return 0;
 bad:
@@ -136,7 +141,7 @@ static void load(fh_plugin_cache *c)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
+    while (c->n < FH_PLUGIN_CACHE_MAX_ENTRIES && (len = getline(&line, &cap, f)) > 0) {
         if (line[len - 1] != '\n')
             break; /* a cut last line */
         line[len - 1] = '\0';
@@ -189,9 +194,12 @@ int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat 
     if (r->status != FH_SCAN_PLUGIN && r->status != FH_SCAN_NONE &&
         r->status != FH_SCAN_OTHER_ABI)
         return 0; /* not an answer about the file: scanned again next time */
-    bool clean = !holds_separator(path);
-    for (size_t i = 0; i < r->n_types; i++)
-        clean &= !holds_separator(r->types[i]) && r->types[i][0] != '\0';
+    bool clean = !holds_separator(path) && strlen(path) < PATH_MAX &&
+                 r->n_types <= FH_MAX_TYPES &&
+                 (r->reason == NULL || strlen(r->reason) <= FH_SCAN_MAX_REASON);
+    for (size_t i = 0; clean && i < r->n_types; i++)
+        clean = !holds_separator(r->types[i]) && r->types[i][0] != '\0' &&
+                strlen(r->types[i]) <= FH_SCAN_MAX_NAME;
     if (!clean)
         return 0;
     entry e = {0};

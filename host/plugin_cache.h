@@ -16,8 +16,13 @@
 
 typedef struct fh_plugin_cache fh_plugin_cache;
 
+/* Entries read from the cache file at most (a plugin path of that many libraries scans
+ * the others at each start). */
+#define FH_PLUGIN_CACHE_MAX_ENTRIES 65536
+
 /* Reads the cache file (a missing, unreadable or partly garbled file gives fewer
- * entries, never an error). Returns a cache the caller closes with fh_plugin_cache_close,
+ * entries, never an error; a line beyond the bounds of a scan is garbled, and at most
+ * FH_PLUGIN_CACHE_MAX_ENTRIES are read). Returns a cache the caller closes with fh_plugin_cache_close,
  * or NULL when out of memory. */
 fh_plugin_cache *fh_plugin_cache_open(void);
 
@@ -31,7 +36,8 @@ const fh_scan_result *fh_plugin_cache_find(const fh_plugin_cache *c, const char 
  * (a library that could not be opened, a scan that failed) is not recorded, so that the file is scanned
  * again next time. Returns 0, or FH_E_NOMEM
  * (the cache is unchanged). A path or text that the file format cannot hold (a tab or a
- * newline) is not recorded, and 0 is returned. */
+ * newline) or beyond the bounds of a scan (FH_MAX_TYPES types, FH_SCAN_MAX_NAME,
+ * FH_SCAN_MAX_REASON, PATH_MAX) is not recorded, and 0 is returned. */
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
                         const fh_scan_result *r);
 

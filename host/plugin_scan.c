@@ -27,8 +27,11 @@ extern char **environ;
 /* The child's report goes to this descriptor, so that what the library's constructors
  * print on stdout cannot be taken for it. */
 #define SCAN_FD 3
-/* A report longer than this is garbled (a plugin of 1,000 types needs ~40 KB). */
-#define SCAN_MAX_REPORT (1 << 20)
+/* The longest line of a report ("refused " and a reason), and the longest report: the
+ * magic, FH_MAX_TYPES type lines and the last line. Anything longer is garbled. */
+#define SCAN_MAX_LINE (sizeof "refused " - 1 + FH_SCAN_MAX_REASON)
+#define SCAN_MAX_REPORT                                                                      \
+    (sizeof SCAN_MAGIC + FH_MAX_TYPES * (sizeof "type \n" + FH_SCAN_MAX_NAME) + SCAN_MAX_LINE + 1)
 
 int fh_plugin_scan_timeout_ms(void)
 {
@@ -59,26 +62,38 @@ int fh_plugin_scan_report(const char *path, int fd)
     const fh_plugin_descriptor *d = dl ? dlsym(dl, FH_PLUGIN_SYMBOL) : NULL;
     /* "none" and "abi": the file's content decides (cached); "refused": it may not. */
     size_t n = strlen(path);
+    char reason[FH_SCAN_MAX_REASON + 1];
+    const char *kind = "none";
     if (dl == NULL) {
         const char *why = dlerror();
         if (why == NULL)
             why = "unknown error";
         else if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
             why += n + 2; /* the report is about PATH: the reader names it */
-        fprintf(f, "refused cannot load: %s\n", why);
+        kind = "refused";
+        snprintf(reason, sizeof reason, "cannot load: %s", why);
     } else if (d == NULL) {
-        fprintf(f, "none no '%s' symbol (not a flowhost plugin)\n", FH_PLUGIN_SYMBOL);
+        snprintf(reason, sizeof reason, "no '%s' symbol (not a flowhost plugin)",
+                 FH_PLUGIN_SYMBOL);
     } else if (fh_plugin_check_descriptor(d, path) != 0) {
         const char *why = fh_last_error();
         if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
-            why += n + 2; /* the report is about PATH: the reader names it */
+            why += n + 2;
         bool content = d->magic != FH_PLUGIN_MAGIC || d->abi_major != FH_ABI_MAJOR;
-        fprintf(f, "%s %s\n", content ? "abi" : "refused", why);
+        kind = content ? "abi" : "refused";
+        snprintf(reason, sizeof reason, "%s", why);
     } else {
-        for (size_t i = 0; d->types[i] != NULL; i++)
-            if (strchr(d->types[i]->name, '\n') == NULL) /* cannot be named in a flow */
+        kind = NULL;
+        for (size_t i = 0; d->types[i] != NULL; i++) /* at most FH_MAX_TYPES: checked */
+            if (strchr(d->types[i]->name, '\n') == NULL && /* cannot be named in a flow */
+                strlen(d->types[i]->name) <= FH_SCAN_MAX_NAME)
                 fprintf(f, "type %s\n", d->types[i]->name);
         fputs("end\n", f);
+    }
+    if (kind != NULL) {
+        for (char *p = reason; (p = strchr(p, '\n')) != NULL;)
+            *p = ' '; /* one line */
+        fprintf(f, "%s %s\n", kind, reason);
     }
     /* Never dlclose: a library that misbehaves on unload must not spoil a good report. */
     return fclose(f) == 0 ? 0 : -1;
@@ -103,50 +118,53 @@ static int set_reason(fh_scan_result *out, fh_scan_status status, const char *fm
     return 0;
 }
 
-/* Parses a whole report (BUF, NUL-terminated) into *OUT: 1 done, 0 not complete, or
- * FH_E_NOMEM. A report is complete at its "end", "none", "abi" or "refused" line. */
-static int parse_report(const char *buf, fh_scan_result *out)
+/* The reason after PREFIX on LINE (LEN bytes) into *OUT with STATUS: 1, or FH_E_PARSE
+ * when it is too long, or FH_E_NOMEM. */
+static int take_reason(const char *line, size_t len, size_t prefix, fh_scan_status status,
+                       fh_scan_result *out)
+{
+    if (len - prefix > FH_SCAN_MAX_REASON)
+        return FH_E_PARSE;
+    out->status = status;
+    return (out->reason = strndup(line + prefix, len - prefix)) ? 1 : FH_E_NOMEM;
+}
+
+int fh_plugin_scan_parse(const char *buf, fh_scan_result *out)
 {
     size_t magic = strlen(SCAN_MAGIC);
     if (strncmp(buf, SCAN_MAGIC, magic) != 0)
-        return 0;
-    size_t cap = 0;
-    for (const char *line = buf + magic, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        return strlen(buf) < magic && strncmp(buf, SCAN_MAGIC, strlen(buf)) == 0 ? 0
+                                                                                : FH_E_PARSE;
+    const char *line = buf + magic;
+    for (const char *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
         size_t len = (size_t)(nl - line);
-        if (len >= 5 && strncmp(line, "none ", 5) == 0) {
-            out->status = FH_SCAN_NONE;
-            return (out->reason = strndup(line + 5, len - 5)) ? 1 : FH_E_NOMEM;
-        }
-        if (len >= 4 && strncmp(line, "abi ", 4) == 0) {
-            out->status = FH_SCAN_OTHER_ABI;
-            return (out->reason = strndup(line + 4, len - 4)) ? 1 : FH_E_NOMEM;
-        }
-        if (len >= 8 && strncmp(line, "refused ", 8) == 0) {
-            out->status = FH_SCAN_REFUSED;
-            return (out->reason = strndup(line + 8, len - 8)) ? 1 : FH_E_NOMEM;
-        }
+        if (len > SCAN_MAX_LINE)
+            return FH_E_PARSE;
+        if (len >= 5 && strncmp(line, "none ", 5) == 0)
+            return take_reason(line, len, 5, FH_SCAN_NONE, out);
+        if (len >= 4 && strncmp(line, "abi ", 4) == 0)
+            return take_reason(line, len, 4, FH_SCAN_OTHER_ABI, out);
+        if (len >= 8 && strncmp(line, "refused ", 8) == 0)
+            return take_reason(line, len, 8, FH_SCAN_REFUSED, out);
         if (len == 3 && strncmp(line, "end", 3) == 0) {
             out->status = FH_SCAN_PLUGIN;
             return 1;
         }
-        if (len > 5 && strncmp(line, "type ", 5) == 0) {
-            if (out->n_types == cap) {
-                cap = cap ? 2 * cap : 8;
-                char **t = realloc(out->types, cap * sizeof *t);
-                if (t == NULL)
-                    return FH_E_NOMEM;
-                out->types = t;
-            }
-            if ((out->types[out->n_types] = strndup(line + 5, len - 5)) == NULL)
-                return FH_E_NOMEM;
-            out->n_types++;
-        }
+        if (len <= 5 || strncmp(line, "type ", 5) != 0 || len - 5 > FH_SCAN_MAX_NAME ||
+            out->n_types == FH_MAX_TYPES)
+            return FH_E_PARSE;
+        if (out->types == NULL &&
+            (out->types = calloc(FH_MAX_TYPES, sizeof *out->types)) == NULL)
+            return FH_E_NOMEM;
+        if ((out->types[out->n_types] = strndup(line + 5, len - 5)) == NULL)
+            return FH_E_NOMEM;
+        out->n_types++;
     }
-    return 0;
+    return strlen(line) > SCAN_MAX_LINE ? FH_E_PARSE : 0;
 }
 
 /* Reads the child's report from FD until it is complete, the pipe closes or DEADLINE.
- * Returns 1 complete (*OUT filled), 0 not, or FH_E_NOMEM. */
+ * Returns 1 complete (*OUT filled), 0 not, FH_E_PARSE garbled, or FH_E_NOMEM. */
 static int read_report(int fd, int64_t deadline, fh_scan_result *out)
 {
     char *buf = malloc(SCAN_MAX_REPORT + 1);
@@ -172,8 +190,12 @@ static int read_report(int fd, int64_t deadline, fh_scan_result *out)
         used += (size_t)got;
         buf[used] = '\0';
         fh_scan_result_clear(out);
-        if ((rc = parse_report(buf, out)) != 0 || used == SCAN_MAX_REPORT)
+        if ((rc = fh_plugin_scan_parse(buf, out)) != 0)
             break;
+        if (used == SCAN_MAX_REPORT) {
+            rc = FH_E_PARSE;
+            break;
+        }
     }
     free(buf);
     if (rc != 1)
@@ -245,13 +267,15 @@ int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
     int64_t deadline = now_ms() + timeout_ms;
     int rc = read_report(fds[0], deadline, out);
     close(fds[0]);
-    int status = reap(pid, rc == 1 ? now_ms() + 1000 : deadline);
-    if (rc < 0)
+    int status = reap(pid, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
+    if (rc == FH_E_NOMEM)
         return fh_set_error(rc, "out of memory");
     if (rc == 1)
         return 0; /* a whole report is believed, whatever the exit (a destructor's crash) */
     char why[128];
-    if (status == -1)
+    if (rc == FH_E_PARSE)
+        snprintf(why, sizeof why, "its scan sent a garbled report");
+    else if (status == -1)
         snprintf(why, sizeof why, "no answer within %d ms (set FLOWHOST_SCAN_TIMEOUT_MS)",
                  timeout_ms);
     else if (WIFSIGNALED(status))

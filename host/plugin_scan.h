@@ -23,6 +23,12 @@ typedef enum fh_scan_status {
     FH_SCAN_FAILED      /* the scan itself failed: crash, deadline, garbled report */
 } fh_scan_status;
 
+/* The longest type name a scan reports (a longer one cannot be named in a flow), and the
+ * longest reason; a report or a cache line with a longer one, or with more than
+ * FH_MAX_TYPES types, is garbled. */
+#define FH_SCAN_MAX_NAME 255
+#define FH_SCAN_MAX_REASON 512
+
 typedef struct fh_scan_result {
     fh_scan_status status;
     char **types;   /* FH_SCAN_PLUGIN: n_types malloc'd names, in the plugin's order */
@@ -42,6 +48,12 @@ int fh_plugin_scan_timeout_ms(void);
  * FH_E_IO (no pipe, no process) with fh_last_error() set and *OUT empty. Blocks up to
  * about TIMEOUT_MS. Never opens PATH in the calling process. */
 int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out);
+
+/* Parses the scanner's report REPORT (NUL-terminated, as read so far) into *OUT, which
+ * the caller clears first and frees with fh_scan_result_clear. A report is complete at its
+ * "end", "none", "abi" or "refused" line. Returns 1 when complete, 0 when not yet, or
+ * FH_E_NOMEM. */
+int fh_plugin_scan_parse(const char *report, fh_scan_result *out);
 
 /* Frees what *R holds and zeroes it. Accepts an empty result. */
 void fh_scan_result_clear(fh_scan_result *r);
