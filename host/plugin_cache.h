@@ -22,8 +22,8 @@ typedef struct fh_plugin_cache fh_plugin_cache;
 
 /* Reads the cache file (a missing, unreadable or partly garbled file gives fewer
  * entries, never an error; a line beyond the bounds of a scan is garbled, and at most
- * FH_PLUGIN_CACHE_MAX_ENTRIES are read). Returns a cache the caller closes with fh_plugin_cache_close,
- * or NULL when out of memory. */
+ * FH_PLUGIN_CACHE_MAX_ENTRIES are read). Returns a cache the caller closes with
+ * fh_plugin_cache_close, or NULL when out of memory. */
 fh_plugin_cache *fh_plugin_cache_open(void);
 
 /* The scan of PATH whose stat is ST, if cached and still matching (borrowed: valid until
