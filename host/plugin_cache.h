@@ -3,10 +3,11 @@
  * nothing and a changed file is scanned again.
  *
  * It lives in $XDG_CACHE_HOME/flowhost (else $HOME/.cache/flowhost), one file per plugin
- * ABI and cache format, written whole to a temporary file and renamed, so that a reader never sees half of
- * it and workers writing at once lose at most each other's new entries (scanned again
- * next time). Without either variable, or where it cannot be read or written, there is no
- * cache: every lookup scans. The plugin folders themselves are never written. */
+ * ABI and cache format, written whole to a temporary file and renamed, so that a reader
+ * never sees half of it and workers writing at once lose at most each other's new entries
+ * (scanned again next time). Without either variable, or where it cannot be read or
+ * written, there is no cache: every lookup scans. The plugin folders themselves are never
+ * written. */
 #ifndef FH_HOST_PLUGIN_CACHE_H
 #define FH_HOST_PLUGIN_CACHE_H
 
@@ -32,12 +33,12 @@ const fh_scan_result *fh_plugin_cache_find(const fh_plugin_cache *c, const char 
                                            const struct stat *st);
 
 /* Records a copy of R for PATH and ST (replacing PATH's entry) when R is an answer about
- * the file's content (FH_SCAN_PLUGIN, FH_SCAN_NONE, FH_SCAN_OTHER_ABI); any other result
- * (a library that could not be opened, a scan that failed) is not recorded, so that the file is scanned
- * again next time. Returns 0, or FH_E_NOMEM
- * (the cache is unchanged). A path or text that the file format cannot hold (a tab or a
- * newline) or beyond the bounds of a scan (FH_MAX_TYPES types, FH_SCAN_MAX_NAME,
- * FH_SCAN_MAX_REASON, PATH_MAX) is not recorded, and 0 is returned. */
+ * the file's content (FH_SCAN_PLUGIN, FH_SCAN_NONE, FH_SCAN_OTHER_ABI); any other result (a
+ * library that could not be opened, a scan that failed) is not recorded, so that the file
+ * is scanned again next time. Returns 0, or FH_E_NOMEM (the cache is unchanged). A path or
+ * text that the file format cannot hold (a tab or a newline) or beyond the bounds of a scan
+ * (FH_MAX_TYPES types, FH_SCAN_MAX_NAME, FH_SCAN_MAX_REASON, PATH_MAX) is not recorded, and
+ * 0 is returned. */
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
                         const fh_scan_result *r);
 

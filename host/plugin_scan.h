@@ -11,9 +11,9 @@
 
 #include <stddef.h>
 
-/* What a scan says. Only FH_SCAN_PLUGIN, FH_SCAN_NONE and FH_SCAN_OTHER_ABI depend on
- * the file's content alone, and only they may be remembered (plugin_cache.h); the others may change with the
- * environment, the load of the machine or a dependency installed later. */
+/* What a scan says. Only FH_SCAN_PLUGIN, FH_SCAN_NONE and FH_SCAN_OTHER_ABI depend on the
+ * file's content alone, and only they may be remembered (plugin_cache.h); the others may
+ * change with the environment, the load of the machine or a dependency installed later. */
 typedef enum fh_scan_status {
     FH_SCAN_PLUGIN = 0, /* a flowhost plugin of this ABI: types[] lists its types */
     FH_SCAN_NONE,       /* opened, and not a flowhost plugin: no descriptor symbol */
