@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,25 +164,65 @@ int fh_plugin_scan_parse(const char *buf, fh_scan_result *out)
     return strlen(line) > SCAN_MAX_LINE ? FH_E_PARSE : 0;
 }
 
-/* Reads the child's report from FD until it is complete, the pipe closes or DEADLINE.
- * Returns 1 complete (*OUT filled), 0 not, FH_E_PARSE garbled, or FH_E_NOMEM. */
-static int read_report(int fd, int64_t deadline, fh_scan_result *out)
+/* Where the scanner is: running, exited (a zombie that this process has to reap: its
+ * pid, and so the id of its process group, cannot have been reused), or reaped elsewhere. */
+typedef enum scanner_state { SCANNER_RUNNING, SCANNER_EXITED, SCANNER_GONE } scanner_state;
+
+static scanner_state scanner_state_of(pid_t pid)
 {
-    char *buf = malloc(SCAN_MAX_REPORT + 1);
-    if (buf == NULL)
-        return FH_E_NOMEM;
+    siginfo_t si;
+    for (;;) {
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+            return si.si_pid == pid ? SCANNER_EXITED : SCANNER_RUNNING;
+        if (errno != EINTR)
+            return SCANNER_GONE;
+    }
+}
+
+/* A descriptor that polls readable when PID exits, or -1 (a kernel before 5.3: the exit
+ * is then seen within EXIT_POLL_MS). */
+#define EXIT_POLL_MS 10
+static int exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        return (int)fd;
+    }
+#endif
+    (void)pid;
+    return -1;
+}
+
+/* Reads the report of the scanner PID from FD until it is complete, the pipe closes, the
+ * scanner has exited and all it wrote has been read (a process its library started may
+ * hold the pipe open for ever), or DEADLINE. EXIT_FD: see exit_fd. Returns 1 complete
+ * (*OUT filled), 0 not, FH_E_PARSE garbled, or FH_E_NOMEM. */
+static int read_report(int fd, pid_t pid, int exit_fd, int64_t deadline, fh_scan_result *out)
+{
+    char buf[SCAN_MAX_REPORT + 1];
     size_t used = 0;
     int rc = 0;
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left <= 0)
             break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int n = poll(&p, 1, (int)left);
+        /* Once it has exited, what it wrote is in the pipe: take it without waiting. */
+        bool exited = scanner_state_of(pid) != SCANNER_RUNNING;
+        int wait_ms = exited ? 0 : exit_fd >= 0 || left < EXIT_POLL_MS ? (int)left : EXIT_POLL_MS;
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = exit_fd, .events = POLLIN}};
+        int n = poll(p, exited || exit_fd < 0 ? 1 : 2, wait_ms);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n < 0)
             break;
+        if (p[0].revents == 0) {
+            if (exited)
+                break;
+            continue; /* it exited, or a slice passed: look again */
+        }
         ssize_t got = read(fd, buf + used, SCAN_MAX_REPORT - used);
         if (got < 0 && errno == EINTR)
             continue;
@@ -197,33 +238,36 @@ static int read_report(int fd, int64_t deadline, fh_scan_result *out)
             break;
         }
     }
-    free(buf);
     if (rc != 1)
         fh_scan_result_clear(out);
     return rc;
 }
 
-/* Waits for PID until DEADLINE, then kills its process group (the scanner and anything
- * its library started) and reaps it. Returns the wait status, or -1 when it was killed. */
-static int reap(pid_t pid, int64_t deadline)
+/* Waits for the scanner PID to exit until DEADLINE; then, exited or not, kills its
+ * process group (the scanner if still there, and whatever its library started: those
+ * must not outlive the scan) and reaps it. Returns the wait status, or -1 when the
+ * scanner was killed at the deadline. */
+static int reap(pid_t pid, int exit_fd, int64_t deadline)
 {
-    int status;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0 && errno != EINTR)
-            return 0; /* reaped elsewhere: nothing more to learn */
-        if (now_ms() >= deadline)
+    scanner_state st;
+    bool late = false;
+    while ((st = scanner_state_of(pid)) == SCANNER_RUNNING) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            late = true;
             break;
-        struct timespec nap = {0, 5 * 1000 * 1000};
-        nanosleep(&nap, NULL);
+        }
+        struct pollfd p = {.fd = exit_fd, .events = POLLIN};
+        (void)poll(&p, exit_fd >= 0 ? 1 : 0, exit_fd >= 0 || left < EXIT_POLL_MS ? (int)left
+                                                                                 : EXIT_POLL_MS);
     }
+    if (st == SCANNER_GONE)
+        return 0; /* reaped elsewhere: its group id may be another's now; nothing to learn */
     kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
+    int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    return -1;
+    return late ? -1 : status;
 }
 
 int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
@@ -265,9 +309,14 @@ int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
         return fh_set_error(FH_E_IO, "cannot start the scanner of %s: %s", path, strerror(err));
     }
     int64_t deadline = now_ms() + timeout_ms;
-    int rc = read_report(fds[0], deadline, out);
+    int efd = exit_fd(pid);
+    int rc = read_report(fds[0], pid, efd, deadline, out);
     close(fds[0]);
-    int status = reap(pid, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
+    /* After a whole report, a second to exit (its destructors run); after a garbled one,
+     * none. */
+    int status = reap(pid, efd, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
+    if (efd >= 0)
+        close(efd);
     if (rc == FH_E_NOMEM)
         return fh_set_error(rc, "out of memory");
     if (rc == 1)

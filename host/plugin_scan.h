@@ -4,7 +4,9 @@
  * the code of every library there, a worker asks `flowhost plugin-scan FILE` — a child
  * that opens one file, reports its types and exits (GStreamer's plugin scanner does the
  * same) — and opens only the file that holds the type. A library that crashes, aborts or
- * hangs when opened costs the scan of that file only: the child is killed at its deadline.
+ * hangs when opened costs the scan of that file only: the child runs in its own process
+ * group, which is killed once the child has exited (so that nothing its library started
+ * outlives the scan) or at its deadline.
  */
 #ifndef FH_HOST_PLUGIN_SCAN_H
 #define FH_HOST_PLUGIN_SCAN_H
