@@ -273,12 +273,9 @@ static int reap(pid_t pid, int exit_fd, int64_t deadline)
 int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
 {
     memset(out, 0, sizeof *out);
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return fh_set_error(FH_E_IO, "cannot find this program to scan %s: %s", path,
-                            strerror(errno));
-    exe[n] = '\0';
+    /* The binary this process runs, even when its file was replaced or removed since
+     * (its former path then names another file, or none). */
+    static const char exe[] = "/proc/self/exe";
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return fh_set_error(FH_E_IO, "cannot scan %s: pipe: %s", path, strerror(errno));
@@ -298,7 +295,7 @@ int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {exe, (char *)"plugin-scan", (char *)path, NULL};
+    char *argv[] = {program_invocation_name, (char *)"plugin-scan", (char *)path, NULL};
     pid_t pid;
     int err = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

@@ -43,8 +43,8 @@ typedef struct fh_scan_result {
  * from 1 to 600000, else 10000. */
 int fh_plugin_scan_timeout_ms(void);
 
-/* Scans PATH in a child process (this binary, from /proc/self/exe, run as
- * `plugin-scan PATH`) that gets TIMEOUT_MS to answer, and fills *OUT (which the caller
+/* Scans PATH in a child process (this binary, /proc/self/exe, whatever became of its
+ * file, run as `plugin-scan PATH`) that gets TIMEOUT_MS to answer, and fills *OUT (which the caller
  * frees with fh_scan_result_clear). Returns 0 whenever *OUT says what happened — a file
  * that crashed its scanner is a result (FH_SCAN_FAILED), not an error — or FH_E_NOMEM /
  * FH_E_IO (no pipe, no process) with fh_last_error() set and *OUT empty. Blocks up to
