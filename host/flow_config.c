@@ -654,7 +654,8 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
     size_t i;
     for (i = 0; i < n->n; i++) {
         const fh_yaml_node *k = n->keys[i];
-        /* Jina names the default handler's endpoint __default__. */
+        /* Jina 2's default endpoint is '/default'; 'default' and '__default__' are
+         * aliases of it that flowhost accepts. */
         bool dflt = strcmp(k->text, "default") == 0 || strcmp(k->text, "__default__") == 0;
         if (k->text[0] != '/' && !dflt) {
             rc = err_at(s, k, FH_E_PARSE,
