@@ -31,8 +31,9 @@ extern char **environ;
 /* The longest line of a report ("refused " and a reason), and the longest report: the
  * magic, FH_MAX_TYPES type lines and the last line. Anything longer is garbled. */
 #define SCAN_MAX_LINE (sizeof "refused " - 1 + FH_SCAN_MAX_REASON)
-#define SCAN_MAX_REPORT                                                                      \
-    (sizeof SCAN_MAGIC + FH_MAX_TYPES * (sizeof "type \n" + FH_SCAN_MAX_NAME) + SCAN_MAX_LINE + 1)
+#define SCAN_MAX_REPORT                                                                    \
+    (sizeof SCAN_MAGIC + FH_MAX_TYPES * (sizeof "type \n" + FH_SCAN_MAX_NAME) +               \
+     SCAN_MAX_LINE + 1)
 
 int fh_plugin_scan_timeout_ms(void)
 {
@@ -211,7 +212,11 @@ static int read_report(int fd, pid_t pid, int exit_fd, int64_t deadline, fh_scan
             break;
         /* Once it has exited, what it wrote is in the pipe: take it without waiting. */
         bool exited = scanner_state_of(pid) != SCANNER_RUNNING;
-        int wait_ms = exited ? 0 : exit_fd >= 0 || left < EXIT_POLL_MS ? (int)left : EXIT_POLL_MS;
+        int wait_ms = (int)left;
+        if (exited)
+            wait_ms = 0;
+        else if (exit_fd < 0 && left > EXIT_POLL_MS)
+            wait_ms = EXIT_POLL_MS;
         struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = exit_fd, .events = POLLIN}};
         int n = poll(p, exited || exit_fd < 0 ? 1 : 2, wait_ms);
         if (n < 0 && errno == EINTR)
@@ -264,6 +269,7 @@ static int reap(pid_t pid, int exit_fd, int64_t deadline)
     if (st == SCANNER_GONE)
         return 0; /* reaped elsewhere: its group id may be another's now; nothing to learn */
     kill(-pid, SIGKILL);
+    kill(pid, SIGKILL); /* in case its library moved it to another group */
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
