@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,27 +180,16 @@ static scanner_state scanner_state_of(pid_t pid)
     }
 }
 
-/* A descriptor that polls readable when PID exits, or -1 (a kernel before 5.3: the exit
- * is then seen within EXIT_POLL_MS). */
+/* While a scanner runs, its exit is looked for this often (a process its library started
+ * may hold the report's pipe open after it). No pidfd: valgrind does not know it, and a
+ * scan is rare (its answer is cached). */
 #define EXIT_POLL_MS 10
-static int exit_fd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    long fd = syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0) {
-        (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-        return (int)fd;
-    }
-#endif
-    (void)pid;
-    return -1;
-}
 
 /* Reads the report of the scanner PID from FD until it is complete, the pipe closes, the
  * scanner has exited and all it wrote has been read (a process its library started may
- * hold the pipe open for ever), or DEADLINE. EXIT_FD: see exit_fd. Returns 1 complete
+ * hold the pipe open for ever), or DEADLINE. Returns 1 complete
  * (*OUT filled), 0 not, FH_E_PARSE garbled, or FH_E_NOMEM. */
-static int read_report(int fd, pid_t pid, int exit_fd, int64_t deadline, fh_scan_result *out)
+static int read_report(int fd, pid_t pid, int64_t deadline, fh_scan_result *out)
 {
     char buf[SCAN_MAX_REPORT + 1];
     size_t used = 0;
@@ -212,13 +200,9 @@ static int read_report(int fd, pid_t pid, int exit_fd, int64_t deadline, fh_scan
             break;
         /* Once it has exited, what it wrote is in the pipe: take it without waiting. */
         bool exited = scanner_state_of(pid) != SCANNER_RUNNING;
-        int wait_ms = (int)left;
-        if (exited)
-            wait_ms = 0;
-        else if (exit_fd < 0 && left > EXIT_POLL_MS)
-            wait_ms = EXIT_POLL_MS;
-        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = exit_fd, .events = POLLIN}};
-        int n = poll(p, exited || exit_fd < 0 ? 1 : 2, wait_ms);
+        int wait_ms = exited ? 0 : left > EXIT_POLL_MS ? EXIT_POLL_MS : (int)left;
+        struct pollfd p[1] = {{.fd = fd, .events = POLLIN}};
+        int n = poll(p, 1, wait_ms);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -252,7 +236,7 @@ static int read_report(int fd, pid_t pid, int exit_fd, int64_t deadline, fh_scan
  * process group (the scanner if still there, and whatever its library started: those
  * must not outlive the scan) and reaps it. Returns the wait status, or -1 when the
  * scanner was killed at the deadline. */
-static int reap(pid_t pid, int exit_fd, int64_t deadline)
+static int reap(pid_t pid, int64_t deadline)
 {
     scanner_state st;
     bool late = false;
@@ -262,9 +246,7 @@ static int reap(pid_t pid, int exit_fd, int64_t deadline)
             late = true;
             break;
         }
-        struct pollfd p = {.fd = exit_fd, .events = POLLIN};
-        (void)poll(&p, exit_fd >= 0 ? 1 : 0, exit_fd >= 0 || left < EXIT_POLL_MS ? (int)left
-                                                                                 : EXIT_POLL_MS);
+        (void)poll(NULL, 0, left < EXIT_POLL_MS ? (int)left : EXIT_POLL_MS);
     }
     if (st == SCANNER_GONE)
         return 0; /* reaped elsewhere: its group id may be another's now; nothing to learn */
@@ -279,9 +261,19 @@ static int reap(pid_t pid, int exit_fd, int64_t deadline)
 int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
 {
     memset(out, 0, sizeof *out);
-    /* The binary this process runs, even when its file was replaced or removed since
-     * (its former path then names another file, or none). */
-    static const char exe[] = "/proc/self/exe";
+    /* The binary this process runs: its path, or /proc/self/exe when its file was
+     * replaced or removed since (the link then ends in " (deleted)"). The path first:
+     * under a tool such as valgrind, /proc/self/exe is the tool's binary, while the link
+     * reads as the program's. */
+    char exe[4096];
+    static const char deleted[] = " (deleted)";
+    ssize_t got = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (got <= 0 || (size_t)got >= sizeof exe - 1 ||
+        ((size_t)got >= sizeof deleted - 1 &&
+         memcmp(exe + got - (sizeof deleted - 1), deleted, sizeof deleted - 1) == 0))
+        snprintf(exe, sizeof exe, "/proc/self/exe");
+    else
+        exe[got] = '\0';
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return fh_set_error(FH_E_IO, "cannot scan %s: pipe: %s", path, strerror(errno));
@@ -312,14 +304,11 @@ int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
         return fh_set_error(FH_E_IO, "cannot start the scanner of %s: %s", path, strerror(err));
     }
     int64_t deadline = now_ms() + timeout_ms;
-    int efd = exit_fd(pid);
-    int rc = read_report(fds[0], pid, efd, deadline, out);
+    int rc = read_report(fds[0], pid, deadline, out);
     close(fds[0]);
     /* After a whole report, a second to exit (its destructors run); after a garbled one,
      * none. */
-    int status = reap(pid, efd, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
-    if (efd >= 0)
-        close(efd);
+    int status = reap(pid, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
     if (rc == FH_E_NOMEM)
         return fh_set_error(rc, "out of memory");
     if (rc == 1)
