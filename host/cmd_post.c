@@ -403,7 +403,7 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     }
     if (a.input != NULL && open_input(&a, &source) != 0)
         goto out;
-    char address[512];
+    char address[2048]; /* the flow's address, or why it did not start */
     fh_keypair kp = {{0}, {0}};
     char server[FH_KEY_TEXT + 1];
     fh_client_keys keys, *use_keys = NULL;

@@ -695,7 +695,8 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
     size_t i;
     for (i = 0; i < n->n; i++) {
         const fh_yaml_node *k = n->keys[i];
-        /* Jina names the default handler's endpoint __default__. */
+        /* Jina 2's default endpoint is '/default'; 'default' and '__default__' are
+         * aliases of it that flowhost accepts. */
         bool dflt = strcmp(k->text, "default") == 0 || strcmp(k->text, "__default__") == 0;
         if (k->text[0] != '/' && !dflt) {
             rc = err_at(s, k, FH_E_PARSE,
@@ -849,6 +850,30 @@ static int get_type(const src *s, const fh_yaml_node *n, char **out, const fh_ya
     return (*out = strdup(n->tag)) ? 0 : nomem();
 }
 
+/* A type tag names the type of what is read with one: a flow (ROOT when FLOW), an
+ * executor YAML (ROOT otherwise) and an inline `uses` of the flow; anywhere else it would
+ * be dropped without a word, so it is an error naming the tag. */
+static int check_tags(const src *s, const fh_yaml_node *root, bool flow)
+{
+    const fh_yaml_node *ex = flow ? fh_yaml_map_get(root, "executors", NULL) : NULL;
+    size_t n = ex && ex->kind == FH_YAML_SEQUENCE ? ex->n : 0, used = 0;
+    const fh_yaml_node **allowed = calloc(n + 1, sizeof *allowed);
+    if (!allowed)
+        return nomem();
+    allowed[used++] = root;
+    for (size_t i = 0; i < n; i++) {
+        const fh_yaml_node *u = fh_yaml_map_get(ex->items[i], "uses", NULL);
+        if (u && u->kind == FH_YAML_MAPPING)
+            allowed[used++] = u;
+    }
+    const fh_yaml_node *bad = fh_yaml_find_tag(root, allowed, used);
+    free(allowed);
+    if (!bad)
+        return 0;
+    return err_at(s, bad, FH_E_PARSE, "a type tag names the type of a flow, an executor YAML "
+                  "or an inline 'uses', not of this mapping: tag '!%s'", bad->tag);
+}
+
 /* Reads the executor YAML mapping N (from S) into *E and its `with` over WITH. */
 static int read_exec_yaml(const src *s, const fh_yaml_node *n, exec_yaml *e, fh_value *with)
 {
@@ -939,7 +964,8 @@ static int read_exec_file(const src *s, const fh_yaml_node *n, const char *text,
     memcpy(prefix, shown, dlen);
     prefix[dlen] = '\0';
     src fs = {.name = shown, .dir = dir, .display = prefix, .cfg = s->cfg};
-    rc = read_exec_yaml(&fs, tree, e, with);
+    if ((rc = check_tags(&fs, tree, false)) == 0)
+        rc = read_exec_yaml(&fs, tree, e, with);
     /* Nodes of TREE die with it: only the flow's nodes may be remembered. */
     e->name_node = NULL;
     e->type_node = NULL;
@@ -1424,7 +1450,7 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
                       "supported: write version: '1' and the executors as a list under "
                       "'executors:'");
     int rc = check_keys(s, root, flow_keys, "flow", NO_JINA);
-    if (rc < 0)
+    if (rc < 0 || (rc = check_tags(s, root, true)) < 0)
         return rc;
 
     char *jtype = NULL;

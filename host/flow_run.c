@@ -131,6 +131,9 @@ int fh_flow_start_child(const fh_flow_config *cfg, const char *self_exe, pid_t *
     if (nl == NULL) {
         int status;
         waitpid(child, &status, 0);
+        /* A reason longer than the buffer: what fits of it, rather than none. */
+        if (address[0] == '!' && used > 1)
+            return fh_set_error(FH_E_STATE, "%s...", address + 1);
         return fh_set_error(FH_E_STATE, "the flow did not start");
     }
     *nl = '\0';

@@ -50,6 +50,27 @@ const fh_yaml_node *fh_yaml_map_get(const fh_yaml_node *map, const char *key,
     return NULL;
 }
 
+const fh_yaml_node *fh_yaml_find_tag(const fh_yaml_node *node,
+                                     const fh_yaml_node *const *allowed, size_t n_allowed)
+{
+    if (!node)
+        return NULL;
+    if (node->tag) {
+        size_t i = 0;
+        while (i < n_allowed && allowed[i] != node)
+            i++;
+        if (i == n_allowed)
+            return node;
+    }
+    /* Keys are scalars, which carry no type tag; the depth is bounded by the parser. */
+    for (size_t i = 0; i < node->n; i++) {
+        const fh_yaml_node *found = fh_yaml_find_tag(node->items[i], allowed, n_allowed);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
 /* How many bytes the UTF-8 character at P (of N bytes left) takes: 1 to 4, or 0 when P
  * does not start a valid one. */
 static size_t utf8_len(const unsigned char *p, size_t n)

@@ -10,7 +10,8 @@
  * ignored, a mapping key must be a scalar and may appear once, the input holds one
  * document. Besides the standard !!str / !!map / !!seq, a mapping may carry a local tag
  * naming its type, `!Name` (Jina's `!Flow`, `!MyExecutor`: the schema reads it as
- * `jtype: Name`); any other tag, and a local tag on a scalar or a list, is rejected.
+ * `jtype: Name`, and rejects it where no type is read: fh_yaml_find_tag); any other tag,
+ * and a local tag on a scalar or a list, is rejected.
  */
 #ifndef FH_HOST_FLOW_YAML_H
 #define FH_HOST_FLOW_YAML_H
@@ -56,6 +57,13 @@ void fh_yaml_destroy(fh_yaml_node **node);
  * KEY_NODE is not NULL it receives the key node. */
 const fh_yaml_node *fh_yaml_map_get(const fh_yaml_node *map, const char *key,
                                     const fh_yaml_node **key_node);
+
+/* The first node of the tree at NODE (NODE included), in document order, that carries a
+ * type tag (`!Name`) and is none of the N_ALLOWED nodes ALLOWED; NULL when there is none.
+ * The schema decides where a type tag may stand and calls this so that a tag anywhere
+ * else is an error rather than dropped. */
+const fh_yaml_node *fh_yaml_find_tag(const fh_yaml_node *node,
+                                     const fh_yaml_node *const *allowed, size_t n_allowed);
 
 /* What a plain scalar's text means (the YAML 1.2 core schema, decimal integers only). */
 typedef enum fh_yaml_plain {

@@ -1,12 +1,16 @@
 /* The plugin scan cache: a text file, one line per scanned file:
  *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH[<TAB>TYPE...]   (STATUS P: a plugin)
- *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one, F: failed)
- * A line that does not parse is skipped. */
+ *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one, A: another ABI)
+ * Only answers that the file's content decides are kept: a library that could not be
+ * opened (its dependencies may be found through another LD_LIBRARY_PATH, or installed
+ * later) or whose scan failed (a crash, a deadline) is scanned again next time. A line
+ * that does not parse is skipped. */
 #define _GNU_SOURCE
 #include "plugin_cache.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +86,9 @@ static entry *find_path(const fh_plugin_cache *c, const char *path)
     return NULL;
 }
 
-/* Parses one line (its newline removed) into *E: 0, or -1 when it does not parse. */
+/* Parses one line (its newline removed) into *E: 0, or -1 when it does not parse. A
+ * line is believed only within the bounds of a scan (plugin_scan.h: FH_MAX_TYPES types of
+ * FH_SCAN_MAX_NAME bytes, a reason of FH_SCAN_MAX_REASON) and a path of PATH_MAX. */
 static int parse_line(char *line, entry *e)
 {
     memset(e, 0, sizeof *e);
@@ -93,26 +99,28 @@ static int parse_line(char *line, entry *e)
         return -1;
     char *save = NULL;
     char *path = strtok_r(line + used + 1, "\t", &save);
-    if (path == NULL || (e->path = strdup(path)) == NULL)
+    if (path == NULL || strlen(path) >= PATH_MAX || (e->path = strdup(path)) == NULL)
         return -1;
     if (status == 'P') {
         e->scan.status = FH_SCAN_PLUGIN;
         for (char *t; (t = strtok_r(NULL, "\t", &save)) != NULL;) {
-            char **grown = realloc(e->scan.types, (e->scan.n_types + 1) * sizeof *grown);
-            if (grown == NULL)
+            if (e->scan.n_types == FH_MAX_TYPES || strlen(t) > FH_SCAN_MAX_NAME)
                 goto bad;
-            e->scan.types = grown;
-            if ((grown[e->scan.n_types] = strdup(t)) == NULL)
+            if (e->scan.types == NULL &&
+                (e->scan.types = calloc(FH_MAX_TYPES, sizeof *e->scan.types)) == NULL)
+                goto bad;
+            if ((e->scan.types[e->scan.n_types] = strdup(t)) == NULL)
                 goto bad;
             e->scan.n_types++;
         }
         return 0;
     }
-    if (status != 'N' && status != 'F')
+    if (status != 'N' && status != 'A')
         goto bad;
-    e->scan.status = status == 'N' ? FH_SCAN_NONE : FH_SCAN_FAILED;
+    e->scan.status = status == 'N' ? FH_SCAN_NONE : FH_SCAN_OTHER_ABI;
     char *reason = strtok_r(NULL, "", &save);
-    if ((e->scan.reason = strdup(reason ? reason : "")) == NULL)
+    if ((reason && strlen(reason) > FH_SCAN_MAX_REASON) ||
+        (e->scan.reason = strdup(reason ? reason : "")) == NULL)
         goto bad;
     return 0;
 bad:
@@ -133,7 +141,7 @@ static void load(fh_plugin_cache *c)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
+    while (c->n < FH_PLUGIN_CACHE_MAX_ENTRIES && (len = getline(&line, &cap, f)) > 0) {
         if (line[len - 1] != '\n')
             break; /* a cut last line */
         line[len - 1] = '\0';
@@ -156,7 +164,8 @@ fh_plugin_cache *fh_plugin_cache_open(void)
         rc = asprintf(&c->dir, "%s/flowhost", xdg);
     else if (home != NULL && home[0] == '/')
         rc = asprintf(&c->dir, "%s/.cache/flowhost", home);
-    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-abi%d", c->dir,
+    /* v2: the files of older versions also hold answers that the environment decided. */
+    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-v2-abi%d", c->dir,
                                               FH_ABI_MAJOR) < 0)) {
         free(c->dir);
         free(c);
@@ -182,9 +191,15 @@ static bool holds_separator(const char *s)
 int fh_plugin_cache_put(fh_plugin_cache *c, const char *path, const struct stat *st,
                         const fh_scan_result *r)
 {
-    bool clean = !holds_separator(path);
-    for (size_t i = 0; i < r->n_types; i++)
-        clean &= !holds_separator(r->types[i]) && r->types[i][0] != '\0';
+    if (r->status != FH_SCAN_PLUGIN && r->status != FH_SCAN_NONE &&
+        r->status != FH_SCAN_OTHER_ABI)
+        return 0; /* not an answer about the file: scanned again next time */
+    bool clean = !holds_separator(path) && strlen(path) < PATH_MAX &&
+                 r->n_types <= FH_MAX_TYPES &&
+                 (r->reason == NULL || strlen(r->reason) <= FH_SCAN_MAX_REASON);
+    for (size_t i = 0; clean && i < r->n_types; i++)
+        clean = !holds_separator(r->types[i]) && r->types[i][0] != '\0' &&
+                strlen(r->types[i]) <= FH_SCAN_MAX_NAME;
     if (!clean)
         return 0;
     entry e = {0};
@@ -215,10 +230,9 @@ nomem:
 
 static void write_entry(FILE *f, const entry *e)
 {
-    static const char status[] = {[FH_SCAN_PLUGIN] = 'P', [FH_SCAN_NONE] = 'N',
-                                  [FH_SCAN_FAILED] = 'F'};
     fprintf(f, "%ju %ju %jd %jd %jd %c\t%s", e->dev, e->ino, e->size, e->mtime_s, e->mtime_ns,
-            status[e->scan.status], e->path);
+            e->scan.status == FH_SCAN_PLUGIN ? 'P' : e->scan.status == FH_SCAN_NONE ? 'N' : 'A',
+            e->path);
     if (e->scan.status == FH_SCAN_PLUGIN)
         for (size_t i = 0; i < e->scan.n_types; i++)
             fprintf(f, "\t%s", e->scan.types[i]);
@@ -239,20 +253,19 @@ int fh_plugin_cache_save(fh_plugin_cache *c)
         *slash = '/';
     }
     if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
-        return fh_set_error(FH_E_IO, "cannot make %s: %s", c->dir, strerror(errno));
+        return FH_E_IO;
     char *tmp;
     if (asprintf(&tmp, "%s.XXXXXX", c->file) < 0)
-        return fh_set_error(FH_E_NOMEM, "out of memory");
+        return FH_E_NOMEM;
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
-        int e = errno;
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
-        if (fd >= 0)
             unlink(tmp);
+        }
         free(tmp);
-        return fh_set_error(FH_E_IO, "cannot write %s: %s", c->file, strerror(e));
+        return FH_E_IO;
     }
     for (size_t i = 0; i < c->n; i++) {
         struct stat st;
@@ -262,10 +275,9 @@ int fh_plugin_cache_save(fh_plugin_cache *c)
     }
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, c->file) != 0) {
-        int e = errno;
         unlink(tmp);
         free(tmp);
-        return fh_set_error(FH_E_IO, "cannot write %s: %s", c->file, strerror(e));
+        return FH_E_IO;
     }
     free(tmp);
     c->dirty = false;

@@ -152,18 +152,60 @@ static int is_so(const struct dirent *e)
     return n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
 }
 
-/* What a search learnt about the files it could not scan, for the "not found" error. */
+/* Why the search passed over each library that holds no type, for the "not found" error:
+ * a plugin of another ABI, one that cannot be opened here or whose scan failed must not
+ * look like a type that is nowhere. Those come first, the libraries that are no plugin at
+ * all after them; bounded (the error goes through 512-byte reports), the rest counted. */
+#define NOTES_MAX 16
+/* The whole "not found" error is kept under this (a worker's reason reaches `flowhost
+ * post --flow` in a report of 512 bytes, after "executor 'NAME' failed to start: "). */
+#define NOT_FOUND_MAX 420
 typedef struct search_notes {
-    char failed[1024]; /* "a.so: why; b.so: why" */
-    size_t used;
+    char text[NOTES_MAX][160]; /* "a.so: why", the file's name only (its folder is listed) */
+    bool first[NOTES_MAX];     /* shown before the libraries that are no plugin */
+    size_t n;
+    size_t more; /* libraries left out */
 } search_notes;
 
-static void note_failed(search_notes *notes, const char *path, const char *why)
+static void note_skipped(search_notes *notes, const fh_scan_result *r, const char *path)
 {
-    if (notes->used < sizeof notes->failed)
-        notes->used += (size_t)snprintf(notes->failed + notes->used,
-                                        sizeof notes->failed - notes->used, "%s%s: %s",
-                                        notes->used ? "; " : "", path, why);
+    bool first = r->status != FH_SCAN_NONE;
+    size_t i = notes->n;
+    if (i == NOTES_MAX) { /* full: a note that comes first takes the place of one that does not */
+        notes->more++;
+        while (i > 0 && notes->first[i - 1])
+            i--;
+        if (!first || i-- == 0)
+            return;
+    } else {
+        notes->n++;
+    }
+    const char *name = strrchr(path, '/');
+    snprintf(notes->text[i], sizeof notes->text[i], "%.40s: %.110s", name ? name + 1 : path,
+             r->reason ? r->reason : "");
+    notes->first[i] = first;
+}
+
+/* "; skipped: a.so: why; b.so: why; and 2 more" of NOTES in OUT, in about ROOM bytes
+ * (SIZE > ROOM + 32). */
+static void list_skipped(const search_notes *notes, size_t room, char *out, size_t size)
+{
+    size_t used = 0, more = notes->more;
+    out[0] = '\0';
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < notes->n; i++) {
+            if (notes->first[i] != (pass == 0))
+                continue;
+            size_t len = strlen(notes->text[i]);
+            if (used + len + 12 > room) {
+                more++;
+                continue;
+            }
+            used += (size_t)snprintf(out + used, size - used, "%s%s",
+                                     used ? "; " : "; skipped: ", notes->text[i]);
+        }
+    if (more)
+        snprintf(out + used, size - used, "%sand %zu more", used ? "; " : "; skipped: ", more);
 }
 
 static bool scan_holds(const fh_scan_result *r, const char *type)
@@ -213,8 +255,8 @@ static int search_dir(const char *dir, const char *type, fh_plugin_cache *cache,
                 (void)fh_plugin_cache_put(cache, path, &st, &fresh); /* else: scan again */
             r = &fresh;
         }
-        if (r->status == FH_SCAN_FAILED)
-            note_failed(notes, path, r->reason);
+        if (r->status != FH_SCAN_PLUGIN)
+            note_skipped(notes, r, path);
         if (scan_holds(r, type)) {
             int rc = load_from_file(path, type, out);
             found = rc == 0 ? 1 : rc;
@@ -236,7 +278,7 @@ int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size
         return 0; /* the built-in pass-through */
     /* No cache (none configured, out of memory) only means scanning every time. */
     fh_plugin_cache *cache = fh_plugin_cache_open();
-    search_notes notes = {.used = 0};
+    search_notes notes = {.n = 0, .more = 0};
     int rc = 0;
     for (size_t i = 0; i < n_dirs && rc == 0; i++)
         rc = search_dir(dirs[i], type, cache, &notes, out);
@@ -250,9 +292,12 @@ int fh_plugin_load(const char *plugin, const char *type, char *const *dirs, size
     where[0] = '\0';
     for (size_t i = 0; i < n_dirs && used < sizeof where; i++)
         used += (size_t)snprintf(where + used, sizeof where - used, "%s%s", i ? ":" : "", dirs[i]);
-    return fh_set_error(FH_E_NOTFOUND,
-                        "executor type '%s' not found on the plugin path (%s); set with.plugin_path "
-                        "or FLOWHOST_PLUGIN_PATH, or give uses a .so path%s%s",
-                        type, n_dirs ? where : "empty", notes.used ? "; not scanned: " : "",
-                        notes.failed);
+    char base[NOT_FOUND_MAX + 1024], skipped[NOT_FOUND_MAX + 32];
+    int len = snprintf(base, sizeof base,
+                       "executor type '%s' not found on the plugin path (%s); set "
+                       "with.plugin_path or FLOWHOST_PLUGIN_PATH, or give uses a .so path",
+                       type, n_dirs ? where : "empty");
+    size_t room = len > 0 && len + 80 < NOT_FOUND_MAX ? NOT_FOUND_MAX - (size_t)len : 80;
+    list_skipped(&notes, room, skipped, sizeof skipped);
+    return fh_set_error(FH_E_NOTFOUND, "%s%s", base, skipped);
 }

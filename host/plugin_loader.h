@@ -20,9 +20,10 @@ typedef struct fh_loaded_type {
  *   TYPE. Those others are never opened in this process: a scanner process per file
  *   (plugin_scan.h) says which types each holds, within its deadline, and the scan cache
  *   (plugin_cache.h) remembers the answers, so only the file that holds TYPE is opened
- *   and its constructors are the only ones that run here. A file whose scan crashed or
- *   hung is skipped, and named in the "not found" error. Blocks for the scans: at most
- *   the scan deadline per file not in the cache.
+ *   and its constructors are the only ones that run here. Every other file (not a
+ *   plugin, another ABI, cannot be opened, its scan crashed or hung) is named with its
+ *   reason in the "not found" error. Blocks for the scans: at most the scan deadline per
+ *   file not in the cache.
  * - both NULL: the built-in pass-through (OUT->type NULL).
  * Fills *OUT. Returns 0, or FH_E_NOTFOUND (no such file, no such type), FH_E_PLUGIN
  * (dlopen failed, not a flowhost plugin), FH_E_ABI (other ABI major or a malformed

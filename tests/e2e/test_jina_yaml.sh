@@ -2,7 +2,8 @@
 # Jina 2's own YAML through the real binary: a flow that starts with !Flow, version '1.0',
 # an executor YAML written !MyExecutor with with/metas/requests, Jina's older key names
 # and ${{ ENV.VAR }} runs and answers a post; the Jina keys flowhost does not honour get
-# a one-line error naming the key, with file:line:column; Python-only keys a warning.
+# a one-line error naming the key, with file:line:column; Python-only keys a warning; a
+# type tag anywhere but on the flow, an executor YAML or an inline uses is an error.
 . "$(dirname "$0")/lib.sh"
 JINA=$FH_SOURCE_DIR/tests/data/flows/jina
 export FLOWHOST_PLUGIN_PATH=$FH_PLUGIN_DIR FH_JINA_PORT=0 FH_JINA_PARAM=4
@@ -85,6 +86,35 @@ jina_fail scalartag "scalartag.yml:4:11: a type tag names the type of a mapping 
 version: '1'
 executors:
   - uses: !MyExecutor"
+# A type tag anywhere but on the flow, an executor YAML or an inline uses would be dropped
+# without a word (a tagged entry read as a pass-through): an error naming the tag.
+jina_fail tagged_entry "tagged_entry.yml:4:5: a type tag names the type of a flow, an executor YAML or an inline 'uses', not of this mapping: tag '!Rebind'" \
+"!Flow
+version: '1'
+executors:
+  - !Rebind {name: a}"
+jina_fail tagged_with "tagged_with.yml:2:7: a type tag names the type of a flow, an executor YAML or an inline 'uses', not of this mapping: tag '!Foo'" \
+"!Flow
+with: !Foo {prefetch: 2}
+executors: []"
+jina_fail tagged_uses_with "tagged_uses_with.yml:5:16: a type tag names the type of a flow, an executor YAML or an inline 'uses', not of this mapping: tag '!Baz'" \
+"jtype: Flow
+version: '1'
+executors:
+  - name: a
+    uses_with: !Baz {}"
+jina_fail tagged_inline_with "tagged_inline_with.yml:4:31: a type tag names the type of a flow, an executor YAML or an inline 'uses', not of this mapping: tag '!Foo'" \
+"!Flow
+version: '1'
+executors:
+  - uses: !MyExecutor {metas: !Foo {name: x}}"
+printf '!MyExecutor\nwith: !Foo\n  default_param: 1\n' >"$T/tagged-exec.yml"
+jina_fail tagged_in_exec_yaml "tagged-exec.yml:2:7: a type tag names the type of a flow, an executor YAML or an inline 'uses', not of this mapping: tag '!Foo'" \
+"!Flow
+version: '1'
+executors:
+  - uses: tagged-exec.yml"
+
 jina_fail both "both.yml:5:5: 'override_with' is Jina's older name for 'uses_with': keep one of them" \
 "!Flow
 version: '1'

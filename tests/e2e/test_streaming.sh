@@ -54,5 +54,29 @@ for i in $(seq 1 $((N - 2))); do
     check "api: response $i within 1.5 s of its document ($((got - given)) ms)" \
           "$(( got - given < 1500 ))" "1"
 done
+
+# The same with three documents a request: the source is called three times for each
+# request, and a response that arrived is delivered before each of those calls, not only
+# between requests. The response of a request is there by the first call after the one
+# that completed the next request's first document, so it is delivered before the
+# second call after its request went out.
+R=3
+N=9
+timeout 30 "$TOOLS/fh_slow_source" "$ADDR" $N 300 $R >"$T/batch.out"
+cat "$T/batch.out"
+check "batch: every request answered" "$(grep -c '^response' "$T/batch.out")" "$((N / R))"
+for first in $(seq 1 $R $N); do
+    last=$((first + R - 1))
+    sent=$(awk -v n=$((last + 1)) '$1 == "call" && $2 == n {print $3}' "$T/batch.out")
+    got=$(awk -v n=$first '$1 == "response" && $2 == n {print $3}' "$T/batch.out")
+    if [ "$last" -lt "$N" ]; then
+        check "batch: the response for documents $first-$last delivered before the call for \
+document $((last + 2)), not after the batch" \
+              "$(awk -v n=$((last + 2)) -v g="$got" '$1 == "call" && $2 == n {print (g <= $3)}' \
+                   "$T/batch.out")" "1"
+        check "batch: the response for documents $first-$last within 1 s of its send \
+($((got - sent)) ms)" "$(( got - sent < 1000 ))" "1"
+    fi
+done
 stop_flow
 done_checks

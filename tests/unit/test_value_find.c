@@ -102,6 +102,34 @@ static void test_find_double(void **state)
     fh_value_destroy(&m);
 }
 
+/* A double in a message is written in its shortest form that reads back as the same
+ * value: 0.1, not 0.10000000000000001; 17 digits only where 15 do not read back. */
+static void test_double_in_message(void **state)
+{
+    (void)state;
+    fh_value *m = fh_value_new_map();
+    assert_int_equal(fh_map_set_double(m, "tenth", 0.1), 0);
+    assert_int_equal(fh_map_set_double(m, "third", 1.0 / 3.0), 0);
+    assert_int_equal(fh_map_set_double(m, "sum", 0.1 + 0.2), 0);
+    assert_int_equal(fh_map_set_double(m, "neg", -2.75e-5), 0);
+    assert_int_equal(fh_map_set_double(m, "big", 1.5e300), 0);
+    int64_t i;
+    assert_int_equal(fh_map_find_int(m, "tenth", &i), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'tenth' is a double (0.1), not an int");
+    assert_int_equal(fh_map_find_int(m, "third", &i), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'third' is a double (0.33333333333333331), not an int");
+    assert_int_equal(fh_map_find_int(m, "sum", &i), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'sum' is a double (0.30000000000000004), not an int");
+    assert_int_equal(fh_map_find_int(m, "neg", &i), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'neg' is a double (-2.75e-05), not an int");
+    assert_int_equal(fh_map_find_int(m, "big", &i), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'big' is a double (1.5e+300), not an int");
+    bool b;
+    assert_int_equal(fh_map_find_bool(m, "tenth", &b), FH_E_TYPE);
+    assert_string_equal(fh_last_error(), "'tenth' is a double (0.1), not a bool");
+    fh_value_destroy(&m);
+}
+
 static void test_find_bool_and_string(void **state)
 {
     (void)state;
@@ -205,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_int),
         cmocka_unit_test(test_find_double),
+        cmocka_unit_test(test_double_in_message),
         cmocka_unit_test(test_find_bool_and_string),
         cmocka_unit_test(test_find_list_and_map),
         cmocka_unit_test(test_find_in_null_or_not_a_map),

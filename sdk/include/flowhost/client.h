@@ -64,7 +64,9 @@ typedef struct fh_post_options {
                                    (learnt from its first reply), or when it has none
                                    FH_CLIENT_MAX_INFLIGHT */
     int timeout_ms;             /* per response; 0: wait forever */
-    int connect_timeout_ms;     /* no connection to the gateway after this long is an
+    int connect_timeout_ms;     /* no connection to the gateway this long after the post
+                                   began to wait for one (at its start, or when it sends
+                                   after the connection went away between requests) is an
                                    error; 0: FH_CLIENT_CONNECT_TIMEOUT_MS; -1: wait */
     fh_response_fn on_done;     /* a success; may be NULL */
     fh_response_fn on_error;    /* an error; may be NULL */
@@ -131,7 +133,8 @@ int fh_client_post(fh_client *c, const char *endpoint, const fh_docs *docs,
 /* Like fh_client_post, but pulls the documents from NEXT(INPUT_USER, &doc). A bad input
  * (NEXT returns a negative code) returns that code after the responses of the requests
  * already sent were delivered, with fh_last_error() holding NEXT's message and how many
- * documents were sent: "data.ndjson:3:1: ... (2 documents sent and answered)". NEXT must
+ * documents were sent: "data.ndjson:3:1: ... (2 documents sent and answered)" (a message
+ * too long to hold the count too is shortened in its middle, "..."). NEXT must
  * not return FH_INPUT_WAIT here (FH_E_INVAL). */
 int fh_client_post_input(fh_client *c, const char *endpoint, fh_input_fn next,
                          void *input_user, const fh_post_options *opts);

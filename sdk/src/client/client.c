@@ -210,16 +210,22 @@ typedef struct post {
     bool input_done;
     unsigned long disconnects; /* c->disconnects when requests went out */
     unsigned char *pending;    /* pending[seq % FH_PENDING_RING]: request seq is unanswered */
-    int64_t started;           /* fh_monotonic_ms() when the post began */
+    int64_t connect_wait;      /* fh_monotonic_ms() when the wait for a connection began
+                                  (the connect timeout counts from it), 0 while connected:
+                                  a long post that meets a brief reconnect gets the whole
+                                  timeout for it */
     int64_t events_due;        /* when the connection's events are to be read again */
     fh_progress progress;      /* show_progress */
     char prefix[17];           /* request ids of this post start with it */
 } post;
 
+static int drain(post *p);
+
 /* Fills the next request's documents into p->batch: borrowed from the array input, or
  * owned (pulled) from the input function. Returns 1 when the batch is complete (full, or
  * the input is over: p->input_done), FH_INPUT_WAIT when the input has nothing yet (the
- * batch keeps what it has), or negative (no memory). A bad input is not a failure here:
+ * batch keeps what it has), or negative (no memory, or a callback stopped the post while
+ * responses were delivered between calls to the input). A bad input is not a failure here:
  * it ends the input, keeping its code and message in p->input_rc and p->input_error. */
 static int collect(post *p)
 {
@@ -235,8 +241,14 @@ static int collect(post *p)
         }
         if (p->next == NULL)
             break;
+        /* An input without a descriptor may block in its call: what has arrived is
+         * delivered before each call, not only between requests (a request may take
+         * request_size calls). */
+        int rc = p->wait_fd < 0 ? drain(p) : 0;
+        if (rc != 0)
+            return rc;
         fh_doc *d = NULL;
-        int rc = p->next(p->input_user, &d);
+        rc = p->next(p->input_user, &d);
         if (rc == FH_INPUT_WAIT && p->wait_fd >= 0)
             return FH_INPUT_WAIT;
         if (rc == FH_INPUT_WAIT || rc > 1) {
@@ -488,7 +500,8 @@ static int wait_input(post *p)
 /* Waits for at least one response and delivers every one that is there, or, when
  * p->input_waiting and there is room to send, for the input's descriptor to be readable
  * (then clears p->input_waiting), whichever comes first. Fails when no response comes
- * within timeout_ms, when no connection is made within the connect timeout, or when the
+ * within timeout_ms, when no connection is made within the connect timeout (counted from
+ * when this wait for a connection began, not from the post's start), or when the
  * connection goes away with requests unanswered (they are lost: ZeroMQ drops what was
  * queued for a peer that left). */
 static int receive(post *p)
@@ -509,6 +522,10 @@ static int receive(post *p)
             read_events(c);
             p->events_due = now + EVENTS_CHECK_MS;
         }
+        if (c->connected)
+            p->connect_wait = 0;
+        else if (p->connect_wait == 0)
+            p->connect_wait = now;
         if (c->refused[0] != '\0')
             return fh_set_error(FH_E_ZMQ, "%s", c->refused);
         /* A connection lost while requests were out lost them, even if it came back:
@@ -530,7 +547,7 @@ static int receive(post *p)
                                     p->opts->timeout_ms, p->inflight, p->inflight == 1 ? "" : "s");
         }
         if (!c->connected && limit > 0) {
-            int left = (int)(p->started + limit - now);
+            int left = (int)(p->connect_wait + limit - now);
             if (left <= 0)
                 return fh_set_error(FH_E_TIMEOUT, "cannot reach a flow at %s (no connection after %d ms%s%s)",
                                     c->address, limit, c->turned_away[0] ? ": " : "", c->turned_away);
@@ -559,8 +576,11 @@ static int receive(post *p)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         if (n <= 0)
             continue;
-        if (!c->connected && (items[1].revents & ZMQ_POLLIN))
+        if (!c->connected && (items[1].revents & ZMQ_POLLIN)) {
             read_events(c);
+            if (c->connected) /* a later wait is a new one, whatever returns now */
+                p->connect_wait = 0;
+        }
         bool input_ready = want_input && items[count - 1].revents != 0;
         if (input_ready)
             p->input_waiting = false;
@@ -569,6 +589,57 @@ static int receive(post *p)
         if (input_ready)
             return 0;
     }
+}
+
+/* The most bytes a message keeps (error.h). */
+#define MESSAGE_MAX 1023
+
+/* Shortens S to at most MAX bytes by taking out its middle ("..." in its place): the
+ * beginning (a file's name) and the end (the line, the reason) of a message tell the
+ * most. UTF-8 characters are kept whole. */
+static void shorten(char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len <= max || max < 5)
+        return;
+    size_t head = (max - 3) / 2, tail = max - 3 - head;
+    while (head > 0 && ((unsigned char)s[head] & 0xC0) == 0x80)
+        head--; /* s[head] would begin the "...": back to a character's first byte */
+    size_t from = len - tail;
+    while (from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
+        from++;
+    memcpy(s + head, "...", 3);
+    memmove(s + head + 3, s + from, len - from + 1);
+}
+
+/* The failure of a post whose input was bad (p->input_rc): the input's message, with
+ * what became of the documents before it, and the post's own failure RC (fh_last_error())
+ * after them when the wait failed too. The input's message (and the wait's) are shortened
+ * so that the count always fits in a message. */
+static int input_failed(post *p, int rc)
+{
+    if (rc == 0 && p->docs_sent == 0) /* nothing went out: nothing to account for */
+        return fh_set_error(p->input_rc, "%s", p->input_error);
+    const char *s = p->docs_sent == 1 ? "" : "s";
+    char then[MESSAGE_MAX + 1] = "";
+    if (rc != 0)
+        snprintf(then, sizeof then, "%s", fh_last_error());
+    char count[80];
+    int fixed = rc == 0 ? snprintf(count, sizeof count, " (%zu document%s sent and answered)",
+                                   p->docs_sent, s)
+                        : snprintf(count, sizeof count, " (%zu document%s sent; then: )",
+                                   p->docs_sent, s);
+    size_t room = MESSAGE_MAX - (size_t)fixed; /* for the input's message and the wait's */
+    if (strlen(p->input_error) + strlen(then) > room) {
+        /* Each keeps at least half the room; what one does not use, the other may. */
+        size_t input_len = strlen(p->input_error);
+        shorten(then, input_len < room / 2 ? room - input_len : room / 2);
+        shorten(p->input_error, room - strlen(then));
+    }
+    if (rc == 0)
+        return fh_set_error(p->input_rc, "%s%s", p->input_error, count);
+    return fh_set_error(p->input_rc, "%s (%zu document%s sent; then: %s)", p->input_error,
+                        p->docs_sent, s, then);
 }
 
 static int run_post(post *p)
@@ -588,7 +659,6 @@ static int run_post(post *p)
         p->window = FH_CLIENT_MAX_INFLIGHT;
     p->batch = (Flowhost__DocumentArray)FLOWHOST__DOCUMENT_ARRAY__INIT;
     fh_random_hex(p->prefix, sizeof p->prefix - 1);
-    p->started = fh_monotonic_ms();
     if (p->opts->results != NULL)
         *p->opts->results = NULL;
     if (p->opts->show_progress)
@@ -624,18 +694,8 @@ static int run_post(post *p)
         fh_progress_finish(&p->progress);
     release(&p->batch, p->next != NULL);
     free(p->pending);
-    if (p->input_rc < 0) {
-        /* A bad input: its own message, with what became of the documents before it. */
-        if (rc == 0 && p->docs_sent == 0) /* nothing went out: nothing to account for */
-            return fh_set_error(p->input_rc, "%s", p->input_error);
-        if (rc == 0)
-            return fh_set_error(p->input_rc, "%s (%zu document%s sent and answered)",
-                                p->input_error, p->docs_sent, p->docs_sent == 1 ? "" : "s");
-        char then[sizeof p->input_error];
-        snprintf(then, sizeof then, "%s", fh_last_error());
-        return fh_set_error(p->input_rc, "%s (%zu document%s sent; then: %s)", p->input_error,
-                            p->docs_sent, p->docs_sent == 1 ? "" : "s", then);
-    }
+    if (p->input_rc < 0)
+        return input_failed(p, rc);
     return rc;
 }
 

@@ -265,6 +265,8 @@ static void remove_config(char *path)
     }
 }
 
+static int flow_close(fh_flow *f);
+
 static int flow_start(fh_flow *f)
 {
     if (f->pid > 0)
@@ -345,9 +347,14 @@ static int flow_start(fh_flow *f)
     fh_client_keys k = {server_key, f->owner.public_key, f->owner.secret_key};
     int rc = server_key && keys ? fh_client_new_secure(f->address, &k, &f->client)
                                 : fh_client_new(f->address, &f->client);
-    if (rc != 0)
-        fh_flow_close(f);
-    return rc;
+    if (rc != 0) {
+        /* The client's failure is the reason, whatever stopping the flow meets after it. */
+        char why[sizeof f->error];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        flow_close(f);
+        return fh_set_error(rc, "%s", why);
+    }
+    return 0;
 }
 
 int fh_flow_add(fh_flow *f, const fh_executor_options *o)

@@ -5,6 +5,7 @@
 #include "pb.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <flowhost/error.h>
 #include <flowhost/value.h>
@@ -71,6 +72,15 @@ static int find(const fh_value *map, const char *key, const fh_value **v)
     return 0;
 }
 
+/* D in its shortest usual form that reads back as D: 15 significant digits when they
+ * do (0.1, not 0.10000000000000001), else 17, which always do. */
+static void format_double(double d, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        snprintf(buf, size, "%.17g", d);
+}
+
 /* The FH_E_TYPE error for KEY holding V where WANTED was asked for. A double that is not
  * an int says its value: "3.5" tells more than "a double". */
 static int wrong_type(const char *key, const fh_value *v, const char *wanted)
@@ -79,9 +89,11 @@ static int wrong_type(const char *key, const fh_value *v, const char *wanted)
     const char *article = t == FH_TYPE_INT ? "an" : "a";
     if (t == FH_TYPE_NULL)
         return fh_set_error(FH_E_TYPE, "'%s' is null, not %s", key, wanted);
-    if (t == FH_TYPE_DOUBLE)
-        return fh_set_error(FH_E_TYPE, "'%s' is a double (%.17g), not %s", key,
-                            CV(v)->double_value, wanted);
+    if (t == FH_TYPE_DOUBLE) {
+        char d[40];
+        format_double(CV(v)->double_value, d, sizeof d);
+        return fh_set_error(FH_E_TYPE, "'%s' is a double (%s), not %s", key, d, wanted);
+    }
     return fh_set_error(FH_E_TYPE, "'%s' is %s %s, not %s", key, article, fh_type_name(t), wanted);
 }
 

@@ -3,7 +3,8 @@
  * document. Prints one line per event, with milliseconds since the start:
  *   call N T      the source is called for document N
  *   response N T  the response of document N is delivered (on_always)
- * Usage: fh_slow_source ADDRESS COUNT GAP_MS — request_size 1, the flow's prefetch. */
+ * Usage: fh_slow_source ADDRESS COUNT GAP_MS [REQUEST_SIZE] — request_size 1 unless
+ * given, the flow's prefetch. A response is named by its request's first document. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,8 @@ static int on_always(const fh_response *r, void *user)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: fh_slow_source ADDRESS COUNT GAP_MS\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: fh_slow_source ADDRESS COUNT GAP_MS [REQUEST_SIZE]\n");
         return 2;
     }
     slow s = {.count = atoi(argv[2]), .gap_ms = atoi(argv[3])};
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
     }
     fh_post_options o;
     fh_post_options_init(&o);
-    o.request_size = 1;
+    o.request_size = argc == 5 ? (size_t)atoi(argv[4]) : 1;
     o.timeout_ms = 30000;
     o.on_always = on_always;
     o.user = &s;
