@@ -3,12 +3,17 @@
  *   flow_bench flow  --bin FLOWHOST [--k K] [--uses pass|PLUGIN.so] [--request-size N]
  *                    [--blob] [--window W] [--requests N] [--lat-requests N]
  *                    [--warmup N] [--reps R] [--segments S] [--label TEXT]
+ *                    [--replicas N] [--credit C] [--with YAML] [--batching YAML]
  *       starts a flow of K executors (pass: entries without `uses`, the built-in
  *       pass-through; else every executor uses PLUGIN.so), then per repetition posts
- *       N requests with W in flight (throughput) and L with one in flight (latency).
- *       One JSON object per repetition; it also carries the time the flow took to be
- *       ready and the resident memory of the host and of its first worker, idle and
- *       under load. --segments S adds the throughput of each S-th of the run.
+ *       N requests with W in flight (throughput, and the latency of each of those
+ *       requests: load_p50_us, load_p99_us) and L with one in flight (latency: p50_us,
+ *       p99_us). One JSON object per repetition; it also carries the time the flow took
+ *       to be ready and the resident memory of the host and of its first worker, idle
+ *       and under load. --segments S adds the throughput of each S-th of the run.
+ *       Every executor gets `replicas: N`, `credit: C`, `uses_with: YAML` and
+ *       `uses_dynamic_batching: YAML` when they are given (YAML in flow style, e.g.
+ *       --batching '{/bench: {preferred_batch_size: 32, timeout: 10}}').
  *   flow_bench ready --bin FLOWHOST [--k K] [--reps R]
  *       starts and stops a flow of K pass-through executors R times: time from spawning
  *       `flowhost run` to its ready line. One JSON object. */
@@ -32,7 +37,13 @@ typedef struct flow_proc {
     char yaml[128];
 } flow_proc;
 
-static int write_yaml(flow_proc *f, int k, const char *uses)
+typedef struct exec_opts {
+    int replicas, credit;     /* 0: not set */
+    const char *with;         /* uses_with, or NULL */
+    const char *batching;     /* uses_dynamic_batching, or NULL */
+} exec_opts;
+
+static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo)
 {
     snprintf(f->dir, sizeof f->dir, "/tmp/flow_bench.XXXXXX");
     if (mkdtemp(f->dir) == NULL)
@@ -46,6 +57,14 @@ static int write_yaml(flow_proc *f, int k, const char *uses)
         fprintf(y, "  - name: exec%d\n", i);
         if (uses != NULL && strcmp(uses, "pass") != 0)
             fprintf(y, "    uses: %s\n", uses);
+        if (xo != NULL && xo->replicas > 0)
+            fprintf(y, "    replicas: %d\n", xo->replicas);
+        if (xo != NULL && xo->credit > 0)
+            fprintf(y, "    credit: %d\n", xo->credit);
+        if (xo != NULL && xo->with != NULL)
+            fprintf(y, "    uses_with: %s\n", xo->with);
+        if (xo != NULL && xo->batching != NULL)
+            fprintf(y, "    uses_dynamic_batching: %s\n", xo->batching);
     }
     return fclose(y);
 }
@@ -155,8 +174,11 @@ static pid_t first_child(pid_t parent)
 /* ---- posting ------------------------------------------------------------------------ */
 
 typedef struct run {
-    uint64_t docs_left, next_id;
+    uint64_t docs_left, next_id, first_id;
+    size_t request_size;
     const void *blob;
+    int64_t *sent_at;      /* when request I's first document was made (ns), or NULL */
+    int64_t *load_lat;     /* latency of the I-th response (ns), when sent_at is set */
     /* per response */
     size_t done, errors;
     int64_t *done_at;      /* when response I arrived (ns), or NULL */
@@ -172,6 +194,9 @@ static int next_doc(void *user, fh_doc **out)
     if (r->docs_left == 0)
         return 0;
     r->docs_left--;
+    uint64_t n = r->next_id - r->first_id;
+    if (r->sent_at != NULL && n % r->request_size == 0 && n / r->request_size < r->cap)
+        r->sent_at[n / r->request_size] = bench_now_ns();
     *out = r->blob ? bench_blob_doc(r->next_id, r->blob) : bench_text_doc(r->next_id);
     r->next_id++;
     return *out ? 1 : fh_set_error(FH_E_NOMEM, "out of memory");
@@ -179,10 +204,16 @@ static int next_doc(void *user, fh_doc **out)
 
 static int on_done(const fh_response *resp, void *user)
 {
-    (void)resp;
     run *r = user;
+    int64_t now = bench_now_ns();
     if (r->done_at != NULL && r->done < r->cap)
-        r->done_at[r->done] = bench_now_ns();
+        r->done_at[r->done] = now;
+    if (r->sent_at != NULL && r->done < r->cap) {
+        /* request ids are PREFIX-SEQ, SEQ in hex from 0 in each post */
+        const char *id = strrchr(fh_response_request_id(resp), '-');
+        unsigned long long seq = id ? strtoull(id + 1, NULL, 16) : r->cap;
+        r->load_lat[r->done] = seq < r->cap ? now - r->sent_at[seq] : 0;
+    }
     r->done++;
     if (r->gw > 0 && r->sample_every > 0 && r->done % r->sample_every == r->sample_every / 2) { /* resident memory under load */
         long g = rss_kib(r->gw), w = rss_kib(r->worker);
@@ -205,6 +236,8 @@ static int on_error(const fh_response *resp, void *user)
 static int post(fh_client *c, run *r, size_t requests, size_t request_size, unsigned window)
 {
     r->docs_left = (uint64_t)requests * request_size;
+    r->first_id = r->next_id;
+    r->request_size = request_size;
     r->done = 0;
     fh_post_options o;
     fh_post_options_init(&o);
@@ -230,6 +263,7 @@ int main(int argc, char **argv)
     const char *bin = NULL, *uses = "pass", *label = NULL;
     int k = 3, request_size = 10, blob = 0, window = 64, requests = 20000, lat_requests = 2000;
     int warmup = 1000, reps = 3, segments = 0;
+    exec_opts xo = {0};
     static const struct option opts[] = {{"bin", required_argument, NULL, 'B'},
                                          {"k", required_argument, NULL, 'k'},
                                          {"uses", required_argument, NULL, 'U'},
@@ -242,6 +276,10 @@ int main(int argc, char **argv)
                                          {"reps", required_argument, NULL, 'r'},
                                          {"segments", required_argument, NULL, 'S'},
                                          {"label", required_argument, NULL, 'l'},
+                                         {"replicas", required_argument, NULL, 'R'},
+                                         {"credit", required_argument, NULL, 'C'},
+                                         {"with", required_argument, NULL, 'W'},
+                                         {"batching", required_argument, NULL, 'D'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 2;
@@ -259,6 +297,10 @@ int main(int argc, char **argv)
         case 'r': reps = atoi(optarg); break;
         case 'S': segments = atoi(optarg); break;
         case 'l': label = optarg; break;
+        case 'R': xo.replicas = atoi(optarg); break;
+        case 'C': xo.credit = atoi(optarg); break;
+        case 'W': xo.with = optarg; break;
+        case 'D': xo.batching = optarg; break;
         default: return 2;
         }
     }
@@ -272,7 +314,7 @@ int main(int argc, char **argv)
         int64_t *t = calloc((size_t)reps, sizeof *t);
         for (int i = 0; i < reps; i++) {
             flow_proc f = {0};
-            if (write_yaml(&f, k, "pass") != 0 || (t[i] = flow_start(&f, bin)) < 0)
+            if (write_yaml(&f, k, "pass", NULL) != 0 || (t[i] = flow_start(&f, bin)) < 0)
                 return 1;
             flow_stop(&f);
         }
@@ -293,7 +335,7 @@ int main(int argc, char **argv)
 
     flow_proc f = {0};
     int64_t ready_ns;
-    if (write_yaml(&f, k, uses) != 0 || (ready_ns = flow_start(&f, bin)) < 0) {
+    if (write_yaml(&f, k, uses, &xo) != 0 || (ready_ns = flow_start(&f, bin)) < 0) {
         flow_stop(&f);
         return 1;
     }
@@ -321,6 +363,8 @@ int main(int argc, char **argv)
     r.cap = (size_t)requests;
     r.sample_every = requests >= 40 ? (size_t)requests / 20 : 2;
     r.done_at = malloc(r.cap * sizeof *r.done_at);
+    r.sent_at = malloc(r.cap * sizeof *r.sent_at);
+    r.load_lat = malloc(r.cap * sizeof *r.load_lat);
     int64_t *lat = malloc(((size_t)lat_requests + 1) * sizeof *lat);
     for (int rep = 0; rep < reps; rep++) {
         r.gw_rss_max = r.worker_rss_max = 0;
@@ -331,6 +375,9 @@ int main(int argc, char **argv)
         if (r.done != (size_t)requests || r.errors)
             fprintf(stderr, "flow_bench: %zu of %d answered, %zu errors\n", r.done, requests, r.errors);
         double secs = (double)(t1 - t0) / 1e9;
+        size_t nl = r.done < r.cap ? r.done : r.cap;
+        double load_p50 = bench_percentile(r.load_lat, nl, 50) / 1e3;
+        double load_p99 = bench_percentile(r.load_lat, nl, 99) / 1e3;
         /* Latency: one request in flight; each gap between answers is one round trip
          * (the next request is built and sent right after an answer). */
         double p50 = 0, p99 = 0;
@@ -347,11 +394,13 @@ int main(int argc, char **argv)
         printf("{\"bench\":\"%s\",\"k\":%d,\"uses\":\"%s\",\"request_size\":%d,\"blob\":%d,"
                "\"window\":%d,\"requests\":%d,\"rep\":%d,\"env_size\":%zu,\"docs_size\":%zu,"
                "\"seconds\":%.4f,\"rps\":%.1f,\"bytes_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-               "\"ready_ms\":%.2f,\"host_rss_idle_kib\":%ld,\"host_rss_load_kib\":%ld,"
+               "\"load_p50_us\":%.1f,\"load_p99_us\":%.1f,\"replicas\":%d,\"credit\":%d,"
+               "\"batching\":%d,\"ready_ms\":%.2f,\"host_rss_idle_kib\":%ld,\"host_rss_load_kib\":%ld,"
                "\"worker_rss_idle_kib\":%ld,\"worker_rss_load_kib\":%ld",
                label ? label : "flowhost", k, strcmp(uses, "pass") == 0 ? "pass" : "plugin",
                request_size, blob, window, requests, rep, env_size, docs_size, secs,
-               requests / secs, (double)requests * docs_size / secs, p50, p99, ready_ns / 1e6,
+               requests / secs, (double)requests * docs_size / secs, p50, p99, load_p50, load_p99,
+               xo.replicas ? xo.replicas : 1, xo.credit, xo.batching != NULL, ready_ns / 1e6,
                gw_idle, r.gw_rss_max, worker_idle, r.worker_rss_max);
         if (segments > 0) {
             printf(",\"segment_rps\":[");
@@ -368,6 +417,8 @@ int main(int argc, char **argv)
     }
     free(lat);
     free(r.done_at);
+    free(r.sent_at);
+    free(r.load_lat);
     fh_client_destroy(&cl);
     flow_stop(&f);
     free(blob_buf);

@@ -3,10 +3,13 @@
  * request sent to worker 1, its reply to worker 2, ..., then back to the client — with
  * frames of the same sizes (signature, command, an envelope-sized frame, a documents
  * frame as big as flowhost's for the same documents), but nothing decoded: the router
- * keeps one request per worker like the gateway and forwards the frames as they came.
+ * keeps up to C requests at each worker (--credit, default 1: one at a time; the
+ * gateway's default is 16), queues the rest in order, and forwards the frames as they
+ * came. A worker answers its requests in the order they came, so a reply answers the
+ * oldest request held at that worker.
  *
- *   raw_star [--k K] [--request-size N] [--blob] [--window W] [--requests N]
- *            [--warmup N] [--label TEXT]
+ *   raw_star [--k K] [--credit C] [--request-size N] [--blob] [--window W]
+ *            [--requests N] [--warmup N] [--label TEXT]
  *
  * Prints one JSON object: throughput (requests/s, bytes/s of documents) and, per
  * request, latency percentiles. --window 1 measures latency with one in flight. */
@@ -25,6 +28,7 @@ enum { CMD_READY = 1, CMD_REQUEST = 2, CMD_REPLY = 3 };
 #define MAX_K 16
 #define MAX_ID 256
 #define BATCH 64
+#define MAX_CREDIT 1024
 
 static void die(const char *what)
 {
@@ -110,13 +114,15 @@ typedef struct rslot {
 typedef struct rworker {
     unsigned char id[MAX_ID];
     size_t id_len;
-    int busy, head, tail;
+    int held[MAX_CREDIT]; /* the requests sent to it, oldest first (a ring) */
+    int held_first, held_n;
+    int head, tail;       /* the requests waiting for room at it */
 } rworker;
 
 static rslot *slots;
 static int free_head = -1, n_slots;
 static rworker workers[MAX_K];
-static int k_workers;
+static int k_workers, credit = 1;
 static void *front, *back;
 
 static int slot_alloc(void)
@@ -147,7 +153,8 @@ static void send_to_worker(rworker *w, int i)
     zmq_msg_init(&docs);
     zmq_msg_copy(&env, &s->env);
     zmq_msg_copy(&docs, &s->docs);
-    w->busy = i;
+    w->held[(w->held_first + w->held_n) % credit] = i;
+    w->held_n++;
     send_bytes(back, w->id, w->id_len, 1);
     send_bytes(back, SIG, 4, 1);
     send_bytes(back, &cmd, 1, 1);
@@ -172,7 +179,7 @@ static void advance(int i)
         return;
     }
     rworker *w = &workers[s->step];
-    if (w->busy < 0) {
+    if (w->held_n < credit && w->head < 0) {
         send_to_worker(w, i);
     } else {
         s->next = -1;
@@ -198,7 +205,10 @@ static void router_main(const char *back_ep, int ready_fd)
     size_t eplen = sizeof ep;
     zmq_getsockopt(front, ZMQ_LAST_ENDPOINT, ep, &eplen);
     for (int i = 0; i < k_workers; i++)
-        workers[i] = (rworker){.busy = -1, .head = -1, .tail = -1};
+        {
+        memset(&workers[i], 0, sizeof workers[i]);
+        workers[i].head = workers[i].tail = -1;
+    }
     int ready = 0;
     zmq_msg_t f[6];
     while (ready < k_workers) {
@@ -255,18 +265,19 @@ static void router_main(const char *back_ep, int ready_fd)
                     if (workers[k].id_len == zmq_msg_size(&f[0]) &&
                         memcmp(workers[k].id, zmq_msg_data(&f[0]), workers[k].id_len) == 0)
                         w = &workers[k];
-                if (w != NULL && w->busy >= 0 && n >= 5) {
-                    int i = w->busy;
+                if (w != NULL && w->held_n > 0 && n >= 5) {
+                    int i = w->held[w->held_first];
                     rslot *s = &slots[i];
-                    w->busy = -1;
+                    w->held_first = (w->held_first + 1) % credit;
+                    w->held_n--;
                     zmq_msg_close(&s->env);
                     zmq_msg_close(&s->docs);
                     zmq_msg_init(&s->env);
                     zmq_msg_init(&s->docs);
                     zmq_msg_move(&s->env, &f[3]);
                     zmq_msg_move(&s->docs, &f[4]);
-                    int q = w->head; /* feed the worker its next request */
-                    if (q >= 0) {
+                    int q; /* refill the worker's credit from its queue */
+                    while (w->held_n < credit && (q = w->head) >= 0) {
                         w->head = slots[q].next;
                         if (w->head < 0)
                             w->tail = -1;
@@ -289,6 +300,7 @@ int main(int argc, char **argv)
     int k = 3, request_size = 10, blob = 0, window = 64, requests = 20000, warmup = 1000;
     const char *label = "raw";
     static const struct option opts[] = {{"k", required_argument, NULL, 'k'},
+                                         {"credit", required_argument, NULL, 'c'},
                                          {"request-size", required_argument, NULL, 's'},
                                          {"blob", no_argument, NULL, 'b'},
                                          {"window", required_argument, NULL, 'w'},
@@ -300,6 +312,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'k': k = atoi(optarg); break;
+        case 'c': credit = atoi(optarg); break;
         case 's': request_size = atoi(optarg); break;
         case 'b': blob = 1; break;
         case 'w': window = atoi(optarg); break;
@@ -309,7 +322,7 @@ int main(int argc, char **argv)
         default: return 2;
         }
     }
-    if (k < 1 || k > MAX_K || window < 1 || requests < 1) {
+    if (k < 1 || k > MAX_K || window < 1 || requests < 1 || credit < 1 || credit > MAX_CREDIT) {
         fprintf(stderr, "raw_star: bad arguments\n");
         return 2;
     }
@@ -414,17 +427,17 @@ int main(int argc, char **argv)
     double secs = (double)(t_end - t_start) / 1e9;
     int64_t *m = lat + warmup;
     int64_t p50 = bench_percentile(m, (size_t)requests, 50), p99 = bench_percentile(m, (size_t)requests, 99);
-    printf("{\"bench\":\"%s\",\"k\":%d,\"request_size\":%d,\"blob\":%d,\"window\":%d,"
+    printf("{\"bench\":\"%s\",\"k\":%d,\"credit\":%d,\"request_size\":%d,\"blob\":%d,\"window\":%d,"
            "\"requests\":%d,\"env_size\":%zu,\"docs_size\":%zu,\"seconds\":%.4f,"
            "\"rps\":%.1f,\"bytes_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
-           label, k, request_size, blob, window, requests, env_size, docs_size, secs,
+           label, k, credit, request_size, blob, window, requests, env_size, docs_size, secs,
            requests / secs, (double)requests * docs_size / secs, p50 / 1e3, p99 / 1e3);
     fflush(stdout);
 
     zmq_close(s);
     zmq_ctx_term(ctx);
     for (int i = 0; i <= k; i++)
-        kill(pids[i], SIGKILL);
+        kill(pids[i], SIGTERM); /* not KILL: a profiler in the child may write its data */
     for (int i = 0; i <= k; i++)
         waitpid(pids[i], NULL, 0);
     unlink(back_ep + 6);

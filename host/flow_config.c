@@ -642,6 +642,47 @@ static void free_bindings(fh_flow_binding *b, size_t n)
 }
 
 /* The mapping N (KEY): endpoint -> handler name, into a new array *OUT of *N_OUT. */
+static const char *const batching_keys[] = {"preferred_batch_size", "timeout", NULL};
+
+/* uses_dynamic_batching: {ENDPOINT: {preferred_batch_size: N, timeout: MS}, ...} (Jina
+ * 3's keys) into X. */
+static int get_batching(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
+{
+    const char *key = "uses_dynamic_batching";
+    if (!n || is_null(n))
+        return 0;
+    int rc = want_mapping(s, key, n);
+    if (rc < 0)
+        return rc;
+    x->batching = calloc(n->n ? n->n : 1, sizeof *x->batching);
+    if (!x->batching)
+        return nomem();
+    for (size_t i = 0; i < n->n; i++) {
+        const fh_yaml_node *k = n->keys[i], *v = n->items[i];
+        fh_flow_batching *b = &x->batching[i];
+        if (k->text[0] != '/')
+            return err_at(s, k, FH_E_PARSE, "endpoint %s in '%s' must start with '/'",
+                          fh_yaml_quote(k->text).s, key);
+        if ((rc = want_mapping(s, k->text, v)) < 0 ||
+            (rc = check_keys(s, v, batching_keys, k->text, NO_JINA)) < 0)
+            return rc;
+        const fh_yaml_node *pbs = fh_yaml_map_get(v, "preferred_batch_size", NULL);
+        if (!pbs)
+            return err_at(s, v, FH_E_PARSE, "missing key 'preferred_batch_size' in %s of '%s'",
+                          fh_yaml_quote(k->text).s, key);
+        b->timeout_ms = FH_FLOW_DEFAULT_BATCH_TIMEOUT;
+        if ((rc = get_int(s, "preferred_batch_size", pbs, 1, FH_FLOW_MAX_BATCH,
+                          &b->preferred_batch_size)) < 0 ||
+            (rc = get_int(s, "timeout", fh_yaml_map_get(v, "timeout", NULL), 0, 60000,
+                          &b->timeout_ms)) < 0)
+            return rc;
+        if (!(b->endpoint = strdup(k->text)))
+            return nomem();
+        x->n_batching = i + 1;
+    }
+    return 0;
+}
+
 static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
                         fh_flow_binding **out, size_t *n_out)
 {
@@ -729,7 +770,8 @@ static const char *const with_keys[] = {"port", "host", "prefetch", "env", "time
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
                                          "workspace", "override_with", "override_metas",
-                                         "override_requests", NULL};
+                                         "override_requests", "replicas", "credit",
+                                         "uses_dynamic_batching", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -959,6 +1001,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     char where[64];
     snprintf(where, sizeof where, "executors[%zu]", i);
     x->timeout_ms = -1;
+    x->replicas = 1;
+    x->credit = FH_FLOW_DEFAULT_CREDIT;
     x->line = n->line;
     x->column = n->column;
     if (n->kind != FH_YAML_MAPPING)
@@ -1080,6 +1124,14 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     if ((rc = get_int(s, "timeout", fh_yaml_map_get(n, "timeout", NULL), 0, INT_MAX,
                       &x->timeout_ms)) < 0)
         goto done;
+    if ((rc = get_int(s, "replicas", fh_yaml_map_get(n, "replicas", NULL), 1,
+                      FH_FLOW_MAX_REPLICAS, &x->replicas)) < 0)
+        goto done;
+    if ((rc = get_int(s, "credit", fh_yaml_map_get(n, "credit", NULL), 1, FH_FLOW_MAX_CREDIT,
+                      &x->credit)) < 0)
+        goto done;
+    if ((rc = get_batching(s, fh_yaml_map_get(n, "uses_dynamic_batching", NULL), x)) < 0)
+        goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
     char *on_error;
     if ((rc = get_string(s, "on_error", oe, &on_error)) < 0)
@@ -1132,15 +1184,16 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     if ((rc = get_path(s, "workspace", fh_yaml_map_get(n, "workspace", NULL), &entry_ws)) < 0)
         goto done;
     if (entry_ws) {
-        size_t len = strlen(entry_ws) + strlen(chosen) + 4;
+        size_t len = strlen(entry_ws) + strlen(chosen) + 2;
         char *ws = malloc(len);
         if (!ws) {
             rc = nomem();
             goto done;
         }
-        snprintf(ws, len, "%s/%s/0", entry_ws, chosen);
+        snprintf(ws, len, "%s/%s", entry_ws, chosen);
         free(x->workspace);
         x->workspace = ws;
+        x->workspace_per_replica = true;
     }
     origins[i].line = name_node->line;
     origins[i].column = name_node->column;
@@ -1447,6 +1500,9 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
 
 static void free_executor(fh_flow_executor *x)
 {
+    for (size_t i = 0; i < x->n_batching; i++)
+        free(x->batching[i].endpoint);
+    free(x->batching);
     free(x->name);
     free(x->plugin);
     free(x->type);

@@ -31,6 +31,13 @@ typedef struct fh_flow_binding {
     char *handler;  /* the handler's function name in the plugin */
 } fh_flow_binding;
 
+/* uses_dynamic_batching of one endpoint. */
+typedef struct fh_flow_batching {
+    char *endpoint;           /* "/search" */
+    int preferred_batch_size; /* documents a handler call takes, at most */
+    int timeout_ms;           /* how long the first request of a batch waits for more */
+} fh_flow_batching;
+
 typedef struct fh_flow_executor {
     char *name;          /* metas.name: unique in the flow, [A-Za-z0-9_.-]+ */
     char *plugin;        /* absolute path of the .so, or NULL: found by type on the
@@ -39,11 +46,19 @@ typedef struct fh_flow_executor {
     fh_value *uses_with; /* map, never NULL */
     char *description;   /* never NULL */
     char *workspace;     /* absolute, or NULL: the flow's workspace decides */
+    bool workspace_per_replica; /* WORKSPACE/REPLICA is a replica's (the entry's
+                                   `workspace`); else WORKSPACE is used as is when the
+                                   executor has one replica */
     fh_flow_binding *requests; /* uses_requests, n_requests entries */
     size_t n_requests;
     bool has_requests;   /* requests given: they replace the plugin's own bindings */
     fh_value *env;       /* map string -> string: the flow's env, then the executor's */
     int timeout_ms;      /* `timeout`; -1 when not set */
+    int replicas;        /* `replicas`: worker processes of this executor, default 1 */
+    int credit;          /* `credit`: requests the gateway keeps queued at each of its
+                            workers, default FH_FLOW_DEFAULT_CREDIT */
+    fh_flow_batching *batching; /* uses_dynamic_batching, n_batching entries */
+    size_t n_batching;
     fh_on_error on_error;
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
@@ -52,6 +67,11 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_DEFAULT_MAX_INFLIGHT 1024
 #define FH_FLOW_DEFAULT_TIMEOUT_DRAIN 20000
 #define FH_FLOW_DEFAULT_MAX_CONNECTIONS 1024
+#define FH_FLOW_DEFAULT_CREDIT 16
+#define FH_FLOW_MAX_CREDIT 256
+#define FH_FLOW_MAX_REPLICAS 64
+#define FH_FLOW_MAX_BATCH 4096
+#define FH_FLOW_DEFAULT_BATCH_TIMEOUT 10
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */

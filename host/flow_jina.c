@@ -13,7 +13,6 @@
                        "path (with.plugin_path) or in metas.plugin"
 #define WHY_LOGGING "flowhost's log goes to stderr"
 #define WHY_RUNTIME "every executor of flowhost runs in a process of its own"
-#define WHY_REPLICAS "replicas are coming in a next release; remove it to run one"
 #define WHY_SHARDS "shards are coming in a next release; remove it to run one"
 #define WHY_POLLING "it goes with shards, which are coming in a next release"
 #define WHY_REMOTE "executors on other machines ('host'/'port') are coming in a next " \
@@ -41,8 +40,9 @@ static const fh_jina_key flow_with[] = {
     {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "
                              "supervision)"},
     {"py_modules", IGNORE, WHY_PY_MODULES},
-    {"parallel", LATER, "it is Jina 2.0's name for 'replicas'; " WHY_REPLICAS},
-    {"replicas", LATER, WHY_REPLICAS},
+    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
+                        "work out, which 'replicas' on an executor does"},
+    {"replicas", REFUSE, "replicas are set per executor: write 'replicas: N' on it"},
     {"shards", LATER, WHY_SHARDS},
     {"polling", LATER, WHY_POLLING},
     {"port_in", REFUSE, WHY_PORTS},
@@ -54,8 +54,8 @@ static const fh_jina_key flow_with[] = {
 };
 
 static const fh_jina_key executor[] = {
-    {"parallel", LATER, "it is Jina 2.0's name for 'replicas'; " WHY_REPLICAS},
-    {"replicas", LATER, WHY_REPLICAS},
+    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
+                        "work out, which 'replicas: N' does"},
     {"shards", LATER, WHY_SHARDS},
     {"polling", LATER, WHY_POLLING},
     {"uses_before", LATER, "it runs before the shards, which are coming in a next release"},

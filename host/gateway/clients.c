@@ -207,6 +207,7 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     }
     /* What the slot holds: the frames as they came, and the envelope decoded. */
     s->bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
+    s->env_decoded = decoded;
     g->inflight_bytes += s->bytes;
     gw_replies_admit(g, i);
 }

@@ -125,10 +125,13 @@ int gw_door_init(fh_gateway *g)
     d->checked_ms = fh_monotonic_ms();
     const fh_flow_config *cfg = g->cfg;
     size_t limit = raise_fd_limit();
-    size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * g->n_execs + BACKLOG;
+    size_t workers = 0;
+    GW_FOR_WORKERS(g, w)
+        workers++;
+    size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * workers + BACKLOG;
     if (limit <= reserve + 1)
         return fh_set_error(FH_E_STATE, "the descriptor limit (ulimit -n) is %zu: a flow of %zu "
-                            "executors needs more than %zu", limit, g->n_execs, reserve + 1);
+                            "workers needs more than %zu", limit, workers, reserve + 1);
     d->max = (size_t)cfg->max_connections;
     if (d->max > limit - reserve) {
         d->max = limit - reserve;

@@ -17,6 +17,7 @@
 
 #include <flowhost/error.h>
 
+#include "board.h"
 #include "codec.h"
 #include "pb.h"
 #include "runtime_dir.h"
@@ -108,19 +109,25 @@ static int wait_ready(fh_gateway *g)
 {
     int64_t deadline = g->cfg->timeout_ready_ms < 0 ? -1 : fh_monotonic_ms() + g->cfg->timeout_ready_ms;
     for (;;) {
-        size_t ready = 0;
-        for (size_t i = 0; i < g->n_execs; i++)
-            ready += g->execs[i].ready;
-        if (ready == g->n_execs)
+        size_t ready = 0, all = 0;
+        GW_FOR_WORKERS(g, w) {
+            ready += w->ready;
+            all++;
+        }
+        if (ready == all)
             return 0;
         long wait = deadline < 0 ? 1000 : (long)(deadline - fh_monotonic_ms());
         if (wait <= 0) {
             char names[600] = "";
             size_t used = 0;
-            for (size_t i = 0; i < g->n_execs && used < sizeof names; i++)
-                if (!g->execs[i].ready)
+            for (size_t i = 0; i < g->n_execs && used < sizeof names; i++) {
+                size_t k = 0;
+                while (k < g->execs[i].n_workers && g->execs[i].workers[k].ready)
+                    k++;
+                if (k < g->execs[i].n_workers)
                     used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'",
                                              used ? ", " : "", g->execs[i].cfg->name);
+            }
             return fh_set_error(FH_E_TIMEOUT, "executor %s not ready after %d ms (timeout_ready)",
                                 names, g->cfg->timeout_ready_ms);
         }
@@ -144,7 +151,7 @@ static int wait_ready(fh_gateway *g)
             int status;
             pid_t pid;
             while ((pid = fh_supervisor_reap(&status)) > 0) {
-                exec_state *e = gw_exec_by_pid(g, pid);
+                gw_worker *e = gw_worker_by_pid(g, pid);
                 if (e == NULL)
                     continue;
                 e->last_pid = e->pid;
@@ -155,7 +162,7 @@ static int wait_ready(fh_gateway *g)
                     return rc;
                 char how[128];
                 fh_describe_exit(status, how, sizeof how);
-                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited %s (%s)", e->cfg->name,
+                return fh_set_error(FH_E_PLUGIN, "executor '%s' exited %s (%s)", e->ex->cfg->name,
                                     e->ready ? "while the flow was starting" : "before it was ready",
                                     how);
             }
@@ -195,9 +202,34 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         g->slots[i].next = i + 1 < g->n_slots ? (int)i + 1 : -1;
     g->free_head = 0;
     for (size_t i = 0; i < g->n_execs; i++) {
-        g->execs[i].cfg = &g->cfg->executors[i];
-        g->execs[i].busy = -1;
-        g->execs[i].queue_head = g->execs[i].queue_tail = -1;
+        gw_exec *x = &g->execs[i];
+        x->cfg = &g->cfg->executors[i];
+        x->index = i;
+        x->queue_head = x->queue_tail = -1;
+        x->credit = x->cfg->credit > 0 ? (uint32_t)x->cfg->credit : FH_FLOW_DEFAULT_CREDIT;
+        /* A batch forms from the requests waiting at a worker: room for a full one. */
+        for (size_t b = 0; b < x->cfg->n_batching; b++)
+            if ((uint32_t)x->cfg->batching[b].preferred_batch_size > x->credit)
+                x->credit = (uint32_t)x->cfg->batching[b].preferred_batch_size;
+        if (x->credit > GW_CREDIT_MAX)
+            x->credit = GW_CREDIT_MAX;
+        size_t n = x->cfg->replicas > 0 ? (size_t)x->cfg->replicas : 1;
+        x->workers = calloc(n, sizeof *x->workers);
+        if (x->workers == NULL) {
+            rc = fh_set_error(FH_E_NOMEM, "out of memory");
+            goto failed;
+        }
+        x->n_workers = n;
+        for (size_t k = 0; k < x->n_workers; k++) {
+            gw_worker *w = &x->workers[k];
+            w->ex = x;
+            w->replica = (uint32_t)k;
+            w->held = calloc(x->credit, sizeof *w->held);
+            if (w->held == NULL) {
+                rc = fh_set_error(FH_E_NOMEM, "out of memory");
+                goto failed;
+            }
+        }
     }
     /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
     sigset_t mask;
@@ -224,8 +256,8 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     }
     if ((rc = bind_sockets(g)) != 0 || (rc = gw_replies_init(g, gw_door_max(g))) != 0)
         goto failed;
-    for (size_t i = 0; i < g->n_execs; i++)
-        if ((rc = gw_write_spec(g, i)) != 0 || (rc = gw_spawn(g, &g->execs[i])) != 0)
+    GW_FOR_WORKERS(g, w)
+        if ((rc = gw_write_spec(g, w)) != 0 || (rc = gw_spawn(g, w)) != 0)
             goto failed;
     if ((rc = wait_ready(g)) != 0)
         goto failed;
@@ -313,9 +345,9 @@ void fh_gateway_destroy(fh_gateway **gp)
     if (g->back != NULL) {
         gw_stop_workers(g);
     } else {
-        for (size_t i = 0; i < g->n_execs; i++)
-            if (g->execs[i].pid > 0)
-                fh_supervisor_kill_all(&g->execs[i].pid, 1);
+        GW_FOR_WORKERS(g, w)
+            if (w->pid > 0)
+                fh_supervisor_kill_all(&w->pid, 1);
         fh_supervisor_end_children(STRAY_WAIT_MS);
     }
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
@@ -330,8 +362,14 @@ void fh_gateway_destroy(fh_gateway **gp)
         zmq_ctx_term(g->zctx);
     gw_replies_free(g); /* ZeroMQ has let every reply go */
     fh_runtime_dir_remove(&g->rundir);
-    for (size_t i = 0; g->execs && i < g->n_execs; i++)
-        free(g->execs[i].spec_path);
+    for (size_t i = 0; g->execs && i < g->n_execs; i++) {
+        for (size_t k = 0; g->execs[i].workers && k < g->execs[i].n_workers; k++) {
+            free(g->execs[i].workers[k].spec_path);
+            free(g->execs[i].workers[k].held);
+            fh_board_close(&g->execs[i].workers[k].board);
+        }
+        free(g->execs[i].workers);
+    }
     free(g->execs);
     free(g->slots);
     fh_client_table_free(&g->clients);

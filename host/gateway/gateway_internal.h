@@ -2,7 +2,9 @@
  *   gateway.c  the event loop, set-up, signals, tear-down
  *   clients.c  requests from clients: checks, slots, the way in
  *   routing.c  slots, the walk of a request through the executors, the prefetch gate
- *   workers.c  worker processes: start, READY, replies, deaths, timers, stop
+ *   dispatch.c the requests held at each worker (credit), the choice of a replica,
+ *              replies, and what a lost worker's requests become
+ *   workers.c  worker processes: start, READY, deaths, timers, stop
  *   spec.c     the executor spec file each worker reads
  *   replies.c  replies clients have not taken: counted, and bounded
  *   door.c     the client socket's door: keys, connections, what one connection holds
@@ -38,6 +40,7 @@
 #define BREAKER_PROBE_MS 5000      /* ...and a new worker is tried this long after each
                                       failure; its first request answered closes it */
 #define STRAY_WAIT_MS 1000         /* the host's last sweep of plugin-started processes */
+#define GW_CREDIT_MAX 256          /* most requests one worker may hold */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
 /* Requests ZeroMQ takes in from one client before it stops reading that connection
  * (TCP then holds the client back): while the flow is full, what a client has sent
@@ -49,8 +52,13 @@ typedef struct slot {
     bool used;
     unsigned char client[MAX_ID]; /* the client's routing id */
     size_t client_len;
-    Flowhost__Envelope *env;      /* the latest envelope, decoded */
-    zmq_msg_t env_frame;          /* the same, as received: forwarded without re-encoding */
+    Flowhost__Envelope *env;      /* the envelope, decoded: the latest unless ENV_STALE
+                                     (its request id and endpoint are always current) */
+    zmq_msg_t env_frame;          /* the latest envelope, as received: forwarded without
+                                     re-encoding */
+    bool env_stale;               /* ENV_FRAME is newer than ENV: an executor's reply
+                                     passed on without being decoded (gw_slot_env) */
+    size_t env_decoded;           /* what ENV takes decoded, bytes */
     fh_wire_docs docs;            /* the documents and their blob frames: opaque here */
     size_t step;                  /* index of the executor it is at or waits for */
     int64_t start_us;             /* when the gateway took it */
@@ -58,20 +66,36 @@ typedef struct slot {
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */
     bool admitted;                /* counted in its client's requests let in (replies.c) */
+    uint32_t replica;             /* the replica of the executor at STEP that holds it */
 } slot;
 
-/* An executor and its one worker process. */
-typedef struct exec_state {
-    const fh_flow_executor *cfg;
-    char *spec_path;
+struct gw_exec;
+
+/* One worker process: a replica of an executor. It runs the requests it holds one at a
+ * time, in the order it got them (dispatch.c keeps up to its executor's credit there). */
+typedef struct gw_worker {
+    struct gw_exec *ex;           /* its executor */
+    uint32_t replica;             /* its index among the executor's replicas */
+    char *spec_path;              /* the spec file it reads */
+    struct fh_board *board;       /* what it is running, shared with it (board.h) */
     pid_t pid;                    /* 0 when no process runs (or the gateway gave up on
                                      it: it is being killed) */
     pid_t last_pid;               /* the process before, whose last words may still come */
     unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
     size_t id_len;
     bool ready;
-    int busy;                     /* the slot it holds, or -1 */
-    int64_t busy_since_ms;        /* when it got that slot (fh_monotonic_ms) */
+    int *held;                    /* slots sent to it and not answered, oldest first: a
+                                     ring of ex->credit entries */
+    uint32_t held_first, held_n;  /* ring position of the oldest, and how many */
+    uint64_t sent;                /* requests sent to this process (its board counts the
+                                     same way) */
+    int64_t head_since_us;        /* when the oldest held request's handler started, as
+                                     far as the gateway can tell: when it was sent to an
+                                     idle worker, or when the reply before it came
+                                     (fh_monotonic_us) */
+    int64_t service_us;           /* how long it takes for a request, a moving average;
+                                     0: not known (or not lately) */
+    int64_t idle_since_us;        /* when it last held nothing */
     int64_t started_ms;           /* when its process was started: the start deadline
                                      (timeout_ready) counts from here */
     int crashes;                  /* deaths since its last successful reply */
@@ -80,15 +104,26 @@ typedef struct exec_state {
     int64_t heard_ms;             /* when it last sent anything */
     int64_t pinged_ms;            /* when it was last sent a HEARTBEAT */
     int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
-    int queue_head, queue_tail;   /* slots waiting for it; -1 when empty */
     int start_failures;           /* deaths before READY, in a row */
-    bool down;                    /* circuit breaker open: requests for it get an error
-                                     at once (but see probing) */
+    bool down;                    /* circuit breaker open: it gets no requests (but see
+                                     probing); when every replica is down, requests for
+                                     the executor get an error at once */
     bool probing;                 /* down, and the worker running is a probe: once ready,
                                      it gets one request; an answer closes the breaker */
     int64_t probe_at_ms;          /* down: a probe worker is started then; 0: none due */
     char down_reason[512];
-} exec_state;
+} gw_worker;
+
+/* An executor of the flow: its replicas and the requests waiting for one of them. */
+typedef struct gw_exec {
+    const fh_flow_executor *cfg;
+    size_t index;                 /* its position in the flow */
+    gw_worker *workers;           /* cfg->replicas of them */
+    size_t n_workers;
+    uint32_t credit;              /* requests one worker may hold, 1..GW_CREDIT_MAX */
+    size_t turn;                  /* the replica that wins the next tie */
+    int queue_head, queue_tail;   /* slots waiting for a worker with room; -1 when empty */
+} gw_exec;
 
 struct fh_gateway {
     const fh_flow_config *cfg;
@@ -100,7 +135,7 @@ struct fh_gateway {
     int sigfd;
     sigset_t oldmask;             /* the signal mask before the gateway started */
     bool mask_changed;
-    exec_state *execs;
+    gw_exec *execs;
     size_t n_execs;
     slot *slots;
     size_t n_slots;
@@ -124,17 +159,18 @@ struct fh_gateway {
 /* A line on stderr, "flowhost: ..." (the host's log). */
 void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* spec.c: writes executor I's spec file into the runtime directory and stores its path.
- * Returns 0 or a negative FH_E_ code (fh_last_error says why). */
-int gw_write_spec(fh_gateway *g, size_t i);
+/* spec.c: writes W's spec file (and its board) into the runtime directory and stores
+ * their paths in W. Returns 0 or a negative FH_E_ code (fh_last_error says why). */
+int gw_write_spec(fh_gateway *g, gw_worker *w);
 
 /* routing.c */
 /* A free slot, initialised and counted in flight, or -1 when none is left. */
 int gw_slot_alloc(fh_gateway *g);
 /* Frees slot I and everything it holds. */
 void gw_slot_free(fh_gateway *g, int i);
-/* The next slot waiting for E, taken off its queue, or -1. */
-int gw_dequeue(fh_gateway *g, exec_state *e);
+/* Makes slot I's decoded envelope the latest (decodes its frame when it is stale).
+ * Returns 0, or an error code (out of memory: the envelope stays the one before). */
+int gw_slot_env(fh_gateway *g, int i);
 /* Answers the client of slot I with what the slot holds, and frees the slot. */
 void gw_finish(fh_gateway *g, int i);
 /* Marks slot I failed by executor X (NULL: the gateway) with WHY, then follows X's
@@ -142,12 +178,32 @@ void gw_finish(fh_gateway *g, int i);
 void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why);
 /* Sends slot I to the executor at its step, queues it there, or answers it. */
 void gw_advance(fh_gateway *g, int i);
-/* E is free: gives it the next requests waiting for it. */
-void gw_feed(fh_gateway *g, exec_state *e);
 /* Lets slot I in, or parks it behind its client's requests already inside. */
 void gw_enter_gate(fh_gateway *g, int i);
 /* Slot I is done: its client may let its next parked request in. */
 void gw_release_gate(fh_gateway *g, int i);
+
+/* dispatch.c: the requests at each worker, up to its executor's credit */
+/* Sends slot I to the least loaded replica of X with room, queues it at X, or fails it
+ * at once when every replica of X is down. */
+void gw_dispatch(fh_gateway *g, gw_exec *x, int i);
+/* Sends what waits at X to its replicas with room. */
+void gw_feed(fh_gateway *g, gw_exec *x);
+/* The next slot waiting at X, taken off its queue, or -1. */
+int gw_dequeue(fh_gateway *g, gw_exec *x);
+/* The oldest request W holds (the one it runs or runs next), or -1. */
+int gw_held_head(const gw_worker *w);
+/* The same, taken off what W holds. */
+int gw_held_pop(gw_worker *w);
+/* A REPLY from W: answers for its oldest request and sends that on. */
+void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m);
+/* W's process PID is gone (or given up). The requests it held are answered: the one it was
+ * running gets WHY; one it had finished whose reply was lost gets an error saying so;
+ * those it had not started go back to the front of the executor's queue, in order, for
+ * another replica or the next worker. None runs twice. */
+void gw_release_held(fh_gateway *g, gw_worker *w, pid_t pid, const char *why);
+/* Whether every replica of X is down (its breaker open): requests for X fail at once. */
+bool gw_exec_down(const gw_exec *x);
 
 /* clients.c */
 /* Whether DOCS, all frames together, are within max_message_size; if not WHY
@@ -207,25 +263,30 @@ void gw_door_delivered(fh_gateway *g, const fh_wire_msg *m);
 int gw_read_signals(fh_gateway *g);
 
 /* workers.c */
-/* Starts a worker process for E (its start deadline counts from now). Returns 0 or
+/* Starts a process for worker W (its start deadline counts from now). Returns 0 or
  * negative (fh_last_error). */
-int gw_spawn(fh_gateway *g, exec_state *e);
-/* The executor whose worker has process id PID, or NULL. */
-exec_state *gw_exec_by_pid(fh_gateway *g, pid_t pid);
-/* Opens E's circuit breaker: its queued requests and every later one get "executor 'X'
- * is down: WHY" at once, until a probe worker started BREAKER_PROBE_MS from now answers
- * a request. */
-void gw_mark_down(fh_gateway *g, exec_state *e, const char *why);
-/* Gives up on E's worker (WHY says why, "executor 'X' ..."): kills it with everything
- * it started, answers its request with WHY, counts a death, and starts a new worker (or
- * opens the breaker). */
-void gw_lose_worker(fh_gateway *g, exec_state *e, const char *why);
+int gw_spawn(fh_gateway *g, gw_worker *w);
+/* The worker with process id PID, or NULL. */
+gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid);
+/* GW_FOR_WORKERS(g, w) statement: runs it for every worker w of the flow. */
+#define GW_FOR_WORKERS(g, w)                                                              \
+    for (size_t gw__x = 0; gw__x < (g)->n_execs; gw__x++)                                 \
+        for (gw_worker *w = (g)->execs[gw__x].workers;                                   \
+             w < (g)->execs[gw__x].workers + (g)->execs[gw__x].n_workers; w++)
+/* Opens W's circuit breaker: it gets no request until a probe worker started
+ * BREAKER_PROBE_MS from now answers one. When every replica is down, the requests
+ * waiting for the executor, and every later one, get "executor 'X' is down: WHY". */
+void gw_mark_down(fh_gateway *g, gw_worker *w, const char *why);
+/* Gives up on W's process (WHY says why, "executor 'X' ..."): kills it with everything
+ * it started, answers for its requests (gw_release_held), counts a death, and starts a
+ * new worker (or opens the breaker). */
+void gw_lose_worker(fh_gateway *g, gw_worker *w, const char *why);
 /* The drain deadline passed: every request still inside is answered with an error, and
  * the workers that hold one are killed. */
 void gw_expire_drain(fh_gateway *g);
 /* A READY from a worker: 0, or negative when the executor could not start (fh_last_error
- * says why). *WHICH (may be NULL) gets its executor, or NULL for a malformed message. */
-int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which);
+ * says why). *WHICH (may be NULL) gets the worker, or NULL for a malformed message. */
+int gw_on_hello(fh_gateway *g, fh_wire_msg *m, gw_worker **which);
 /* Handles one message from the workers' socket. */
 void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m);
 /* Timeouts, heartbeats and due restarts: the milliseconds to the next deadline, or -1. */

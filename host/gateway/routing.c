@@ -29,6 +29,8 @@ int gw_slot_alloc(fh_gateway *g)
     s->step = 0;
     s->gated = false;
     s->env = NULL;
+    s->env_stale = false;
+    s->env_decoded = 0;
     zmq_msg_init(&s->env_frame);
     fh_wire_docs_init(&s->docs);
     g->inflight++;
@@ -52,25 +54,26 @@ void gw_slot_free(fh_gateway *g, int i)
     g->inflight--;
 }
 
-static void enqueue(fh_gateway *g, exec_state *e, int i)
+int gw_slot_env(fh_gateway *g, int i)
 {
-    g->slots[i].next = -1;
-    if (e->queue_tail < 0)
-        e->queue_head = i;
-    else
-        g->slots[e->queue_tail].next = i;
-    e->queue_tail = i;
-}
-
-int gw_dequeue(fh_gateway *g, exec_state *e)
-{
-    int i = e->queue_head;
-    if (i >= 0) {
-        e->queue_head = g->slots[i].next;
-        if (e->queue_head < 0)
-            e->queue_tail = -1;
-    }
-    return i;
+    slot *s = &g->slots[i];
+    if (!s->env_stale)
+        return 0;
+    Flowhost__Envelope *env;
+    size_t decoded = 0;
+    /* The frame was measured within max_message_size when it came: only memory can fail. */
+    int rc = fh_envelope_decode_max(zmq_msg_data(&s->env_frame), zmq_msg_size(&s->env_frame),
+                                    (size_t)g->cfg->max_message_size, &env, &decoded);
+    if (rc != 0)
+        return rc;
+    flowhost__envelope__free_unpacked(s->env, NULL);
+    s->env = env;
+    s->env_stale = false;
+    size_t bytes = s->bytes - s->env_decoded + decoded;
+    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
+    s->bytes = bytes;
+    s->env_decoded = decoded;
+    return 0;
 }
 
 /* ---- routing ------------------------------------------------------------------------ */
@@ -81,6 +84,10 @@ int gw_dequeue(fh_gateway *g, exec_state *e)
 void gw_finish(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    if (gw_slot_env(g, i) != 0) { /* answered with the envelope it has, and why */
+        s->env_stale = false;
+        fh_envelope_set_error(s->env, "gateway", fh_last_error());
+    }
     Flowhost__Envelope *env = s->env;
     zmq_msg_t env_frame;
     env->prefetch = g->cfg->prefetch > 0 ? (uint32_t)g->cfg->prefetch : 0;
@@ -108,6 +115,8 @@ void gw_finish(fh_gateway *g, int i)
 void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
 {
     slot *s = &g->slots[i];
+    if (gw_slot_env(g, i) != 0)
+        s->env_stale = false; /* the error goes on the envelope it has */
     if (fh_envelope_set_error(s->env, x ? x->name : "gateway", why) != 0) {
         gw_finish(g, i);
         return;
@@ -124,32 +133,6 @@ void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
     }
 }
 
-static void send_to(fh_gateway *g, exec_state *e, int i)
-{
-    slot *s = &g->slots[i];
-    zmq_msg_t env_frame;
-    fh_wire_docs docs;
-    /* Copies share the buffers (reference counts): the slot keeps the request so that a
-     * worker's crash can still be answered. */
-    zmq_msg_init(&env_frame);
-    zmq_msg_copy(&env_frame, &s->env_frame);
-    e->busy = i;
-    e->busy_since_ms = fh_monotonic_ms();
-    if (fh_wire_docs_share(&docs, &s->docs) != 0) {
-        zmq_msg_close(&env_frame);
-        e->busy = -1;
-        gw_fail(g, i, e->cfg, "out of memory sending the request on");
-        return;
-    }
-    if (fh_wire_send_docs(g->back, e->id, e->id_len, FH_CMD_REQUEST, &env_frame, &docs,
-                          ZMQ_DONTWAIT) != 0) {
-        /* Its connection is gone (ROUTER_MANDATORY): so is the worker, for the flow. */
-        char why[700];
-        snprintf(why, sizeof why, "cannot reach executor '%s': %s", e->cfg->name, fh_last_error());
-        gw_lose_worker(g, e, why);
-    }
-}
-
 /* Sends slot I to the executor at its step, queues it there, or answers it. */
 void gw_advance(fh_gateway *g, int i)
 {
@@ -162,27 +145,7 @@ void gw_advance(fh_gateway *g, int i)
         gw_fail(g, i, NULL, g->drain_why);
         return;
     }
-    exec_state *e = &g->execs[s->step];
-    /* Down: fail at once, but for the one request a ready probe worker may take. */
-    if (e->down && !(e->probing && e->ready && e->busy < 0)) {
-        gw_fail(g, i, e->cfg, e->down_reason);
-        return;
-    }
-    if (e->ready && e->busy < 0)
-        send_to(g, e, i);
-    else
-        enqueue(g, e, i);
-}
-
-/* E is free: give it the next request waiting for it. */
-void gw_feed(fh_gateway *g, exec_state *e)
-{
-    while (e->ready && e->busy < 0) {
-        int i = gw_dequeue(g, e);
-        if (i < 0)
-            return;
-        send_to(g, e, i);
-    }
+    gw_dispatch(g, &g->execs[s->step], i);
 }
 
 /* ---- the prefetch gate: at most cfg->prefetch requests of one client inside ---------- */

@@ -11,6 +11,7 @@
 
 #include <flowhost/error.h>
 
+#include "board.h"
 #include "codec.h"
 #include "pb.h"
 #include "runtime_dir.h"
@@ -58,19 +59,30 @@ static char **plugin_dirs(const fh_gateway *g, size_t *n)
     return dirs;
 }
 
-int gw_write_spec(fh_gateway *g, size_t i)
+int gw_write_spec(fh_gateway *g, gw_worker *w)
 {
-    const fh_flow_executor *x = g->execs[i].cfg;
+    const fh_flow_executor *x = w->ex->cfg;
+    size_t i = w->ex->index;
     Flowhost__ExecutorSpec spec = FLOWHOST__EXECUTOR_SPEC__INIT;
-    char workspace[4200], path[4200];
-    if (x->workspace)
+    char workspace[4200], path[4200], board[4200];
+    /* <workspace>/<name>/<replica>: each replica writes its own. metas.workspace is used
+     * as is by an executor of one replica; with several, each gets a folder in it. */
+    if (x->workspace && (x->workspace_per_replica || w->ex->n_workers > 1))
+        snprintf(workspace, sizeof workspace, "%s/%u", x->workspace, w->replica);
+    else if (x->workspace)
         snprintf(workspace, sizeof workspace, "%s", x->workspace);
     else if (g->cfg->workspace)
-        snprintf(workspace, sizeof workspace, "%s/%s/0", g->cfg->workspace, x->name);
+        snprintf(workspace, sizeof workspace, "%s/%s/%u", g->cfg->workspace, x->name, w->replica);
     else
-        snprintf(workspace, sizeof workspace, "%s/workspace/%s/0",
-                 fh_runtime_dir_path(g->rundir), x->name);
-    snprintf(path, sizeof path, "%s/exec-%zu.spec", fh_runtime_dir_path(g->rundir), i);
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/%u",
+                 fh_runtime_dir_path(g->rundir), x->name, w->replica);
+    snprintf(path, sizeof path, "%s/exec-%zu-%u.spec", fh_runtime_dir_path(g->rundir), i,
+             w->replica);
+    snprintf(board, sizeof board, "%s/exec-%zu-%u.board", fh_runtime_dir_path(g->rundir), i,
+             w->replica);
+    int rc = fh_board_create(board, &w->board);
+    if (rc != 0)
+        return rc;
     spec.name = x->name;
     spec.plugin = x->plugin ? x->plugin : (char *)"";
     spec.type = x->type ? x->type : (char *)"";
@@ -79,15 +91,29 @@ int gw_write_spec(fh_gateway *g, size_t i)
     spec.workspace = workspace;
     spec.gateway = g->backend_ep;
     spec.index = (uint32_t)i;
+    spec.replica = w->replica;
+    spec.replicas = (uint32_t)w->ex->n_workers;
+    spec.board = board;
     spec.has_requests = x->has_requests;
     spec.max_message_size = g->cfg->max_message_size;
     Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
     Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
+    Flowhost__BatchRule *br = calloc(x->n_batching + 1, sizeof *br);
+    Flowhost__BatchRule **brp = calloc(x->n_batching + 1, sizeof *brp);
     size_t n_dirs = 0;
     char **dirs = plugin_dirs(g, &n_dirs);
-    int rc = FH_E_NOMEM;
-    if (rb == NULL || rbp == NULL || dirs == NULL)
+    rc = FH_E_NOMEM;
+    if (rb == NULL || rbp == NULL || br == NULL || brp == NULL || dirs == NULL)
         goto out;
+    for (size_t k = 0; k < x->n_batching; k++) {
+        flowhost__batch_rule__init(&br[k]);
+        br[k].endpoint = x->batching[k].endpoint;
+        br[k].preferred_batch_size = (uint32_t)x->batching[k].preferred_batch_size;
+        br[k].timeout_ms = (uint32_t)x->batching[k].timeout_ms;
+        brp[k] = &br[k];
+    }
+    spec.batching = brp;
+    spec.n_batching = x->n_batching;
     for (size_t k = 0; k < x->n_requests; k++) {
         flowhost__request_binding__init(&rb[k]);
         rb[k].endpoint = x->requests[k].endpoint;
@@ -112,14 +138,16 @@ int gw_write_spec(fh_gateway *g, size_t i)
         rc = fh_set_error(FH_E_IO, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
-    g->execs[i].spec_path = strdup(path);
-    rc = g->execs[i].spec_path ? 0 : FH_E_NOMEM;
+    w->spec_path = strdup(path);
+    rc = w->spec_path ? 0 : FH_E_NOMEM;
 out:
     for (size_t k = 0; dirs != NULL && k < n_dirs; k++)
         free(dirs[k]);
     free(dirs);
     free(rb);
     free(rbp);
+    free(br);
+    free(brp);
     if (rc == FH_E_NOMEM)
         fh_set_error(FH_E_NOMEM, "out of memory writing the executor spec");
     return rc;

@@ -59,10 +59,13 @@ static bool fds_free(void)
     return rl.rlim_cur == RLIM_INFINITY || open + SPAWN_FDS_FREE < (size_t)rl.rlim_cur;
 }
 
-int gw_spawn(fh_gateway *g, exec_state *e)
+int gw_spawn(fh_gateway *g, gw_worker *e)
 {
     e->ready = false;
     e->id_len = 0;
+    e->sent = 0;
+    e->held_first = e->held_n = 0;
+    e->service_us = 0; /* a new process: nothing known of it */
     if (!fds_free()) {
         /* Client connections hold the descriptors the new worker's connection needs for
          * a moment (the door refuses those over max_connections): start it a little
@@ -75,46 +78,57 @@ int gw_spawn(fh_gateway *g, exec_state *e)
         return 0;
     }
     e->started_ms = fh_monotonic_ms();
-    return fh_supervisor_spawn(g->self_exe, e->spec_path, e->cfg->env, &e->pid);
+    return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
-exec_state *gw_exec_by_pid(fh_gateway *g, pid_t pid)
+gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid)
 {
-    for (size_t i = 0; i < g->n_execs; i++)
-        if (g->execs[i].pid == pid)
-            return &g->execs[i];
+    GW_FOR_WORKERS(g, w)
+        if (w->pid == pid)
+            return w;
     return NULL;
 }
 
-static exec_state *exec_by_id(fh_gateway *g, const void *id, size_t len)
+static gw_worker *worker_by_id(fh_gateway *g, const void *id, size_t len)
 {
-    for (size_t i = 0; i < g->n_execs; i++)
-        if (g->execs[i].ready && g->execs[i].id_len == len && memcmp(g->execs[i].id, id, len) == 0)
-            return &g->execs[i];
+    GW_FOR_WORKERS(g, w)
+        if (w->ready && w->id_len == len && memcmp(w->id, id, len) == 0)
+            return w;
     return NULL;
 }
 
 /* ---- worker messages ---------------------------------------------------------------- */
 
-void gw_mark_down(fh_gateway *g, exec_state *e, const char *why)
+void gw_mark_down(fh_gateway *g, gw_worker *e, const char *why)
 {
+    gw_exec *x = e->ex;
     e->down = true;
     e->probing = false;
     e->restart_at_ms = 0;
     e->probe_at_ms = fh_monotonic_ms() + BREAKER_PROBE_MS;
     /* Names are at most 64 characters: the reason fits whole up to 400. */
-    snprintf(e->down_reason, sizeof e->down_reason, "executor '%s' is down: %.400s", e->cfg->name,
-             why);
+    if (x->n_workers == 1)
+        snprintf(e->down_reason, sizeof e->down_reason, "executor '%s' is down: %.400s",
+                 x->cfg->name, why);
+    else
+        snprintf(e->down_reason, sizeof e->down_reason,
+                 "executor '%s' is down (every replica): replica %u: %.400s", x->cfg->name,
+                 e->replica, why);
+    if (!gw_exec_down(x)) { /* the other replicas take its share */
+        gw_log("executor '%s', replica %u is down: %.400s (the other replicas serve; a new "
+               "worker is tried in %d ms)", x->cfg->name, e->replica, why, BREAKER_PROBE_MS);
+        return;
+    }
     gw_log("%s (a new worker is tried in %d ms)", e->down_reason, BREAKER_PROBE_MS);
     int i;
-    while ((i = gw_dequeue(g, e)) >= 0)
-        gw_fail(g, i, e->cfg, e->down_reason);
+    while ((i = gw_dequeue(g, x)) >= 0)
+        gw_fail(g, i, x->cfg, e->down_reason);
 }
 
 /* A READY from a worker. Returns 0, or negative when the executor could not start
  * (fh_last_error says why). *WHICH (may be NULL) gets the executor it came from, or NULL
  * when the message was malformed. */
-int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
+int gw_on_hello(fh_gateway *g, fh_wire_msg *m, gw_worker **which)
 {
     size_t idlen, len;
     const void *id = fh_wire_data(m, 0, &idlen);
@@ -123,13 +137,14 @@ int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
         buf ? (Flowhost__WorkerHello *)fh_pb_unpack(&flowhost__worker_hello__descriptor, buf, len) : NULL;
     if (which != NULL)
         *which = NULL;
-    if (h == NULL || h->index >= g->n_execs || idlen == 0 || idlen > MAX_ID) {
+    if (h == NULL || h->index >= g->n_execs || h->replica >= g->execs[h->index].n_workers ||
+        idlen == 0 || idlen > MAX_ID) {
         gw_log("dropped a malformed READY from a worker");
         if (h)
             flowhost__worker_hello__free_unpacked(h, NULL);
         return 0;
     }
-    exec_state *e = &g->execs[h->index];
+    gw_worker *e = &g->execs[h->index].workers[h->replica];
     bool failed = h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR;
     bool starting = !e->ready && e->pid > 0 && h->pid == e->pid;
     /* A worker that could not start says why, then exits: its reason may come after the
@@ -138,7 +153,7 @@ int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
     if (!starting && !last_words) {
         /* Not the process the gateway started and waits for: a stale READY of a worker
          * that died, or a stranger on the socket. It must not take the executor over. */
-        gw_log("ignored a READY for executor '%s' from pid %d", e->cfg->name, (int)h->pid);
+        gw_log("ignored a READY for executor '%s' from pid %d", e->ex->cfg->name, (int)h->pid);
         flowhost__worker_hello__free_unpacked(h, NULL);
         return 0;
     }
@@ -146,88 +161,17 @@ int gw_on_hello(fh_gateway *g, fh_wire_msg *m, exec_state **which)
         *which = e;
     int rc = 0;
     if (failed) {
-        rc = fh_set_error(FH_E_PLUGIN, "executor '%s' failed to start: %s", e->cfg->name,
+        rc = fh_set_error(FH_E_PLUGIN, "executor '%s' failed to start: %s", e->ex->cfg->name,
                           h->status->description);
     } else {
         memcpy(e->id, id, idlen);
         e->id_len = idlen;
         e->ready = true;
         e->heard_ms = e->pinged_ms = fh_monotonic_ms();
-        e->busy = -1;
         e->start_failures = 0;
     }
     flowhost__worker_hello__free_unpacked(h, NULL);
     return rc;
-}
-
-static void on_reply(fh_gateway *g, exec_state *e, fh_wire_msg *m)
-{
-    int i = e->busy;
-    if (i < 0) {
-        gw_log("dropped a reply from executor '%s': it holds no request", e->cfg->name);
-        return;
-    }
-    e->busy = -1;
-    e->crashes = 0; /* it answered: it works */
-    if (e->down && e->probing) { /* the probe answered: the breaker closes */
-        e->down = false;
-        e->probing = false;
-        gw_log("executor '%s' is up again: its new worker answered a request", e->cfg->name);
-    }
-    /* The next request waiting for this executor goes first: slot I must not overtake
-     * it on its way back through gw_advance(). */
-    gw_feed(g, e);
-    slot *s = &g->slots[i];
-    size_t len;
-    const void *buf = fh_wire_data(m, 3, &len);
-    Flowhost__Envelope *env;
-    size_t decoded = 0;
-    if (buf == NULL || fh_envelope_decode_max(buf, len, (size_t)g->cfg->max_message_size, &env,
-                                              &decoded) != 0) {
-        gw_fail(g, i, e->cfg, "the executor's reply could not be decoded");
-        return;
-    }
-    /* A worker answers for the request the gateway gave it, whatever its reply says. */
-    char *tmp = env->request_id;
-    env->request_id = s->env->request_id;
-    s->env->request_id = tmp;
-    tmp = env->endpoint;
-    env->endpoint = s->env->endpoint;
-    s->env->endpoint = tmp;
-    bool same = strcmp(env->request_id, s->env->request_id) == 0 &&
-                strcmp(env->endpoint, s->env->endpoint) == 0;
-    flowhost__envelope__free_unpacked(s->env, NULL);
-    s->env = env;
-    char why[LIMIT_WHY_MAX] = "";
-    fh_wire_docs reply;
-    fh_wire_docs_init(&reply);
-    if (fh_wire_docs_take(&reply, m, 4) != 0 || !gw_within_limit(g, &reply, "reply", why)) {
-        if (why[0] == '\0')
-            snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
-        fh_wire_docs_close(&reply); /* the documents go on as they came to the executor */
-        gw_fail(g, i, e->cfg, why);    /* re-encodes the envelope frame */
-        return;
-    }
-    fh_wire_docs_close(&s->docs);
-    fh_wire_docs_move(&s->docs, &reply);
-    if (same) {
-        zmq_msg_move(&s->env_frame, &m->frames[3]);
-    } else { /* the frame sent on must say what the envelope says */
-        zmq_msg_close(&s->env_frame);
-        if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0)
-            zmq_msg_init(&s->env_frame);
-    }
-    /* What the slot holds now is what the executor made of it: the budget counts that. */
-    size_t bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
-    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
-    s->bytes = bytes;
-    bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
-    if (failed && e->cfg->on_error == FH_ON_ERROR_SKIP) {
-        gw_finish(g, i);
-    } else {
-        s->step++;
-        gw_advance(g, i);
-    }
 }
 
 void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
@@ -240,43 +184,45 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
         return;
     }
     if (cmd == FH_CMD_READY) {
-        exec_state *e;
-        if (gw_on_hello(g, m, &e) != 0)
-            gw_mark_down(g, e, fh_last_error());
-        else if (e != NULL)
-            gw_feed(g, e);
+        gw_worker *w;
+        if (gw_on_hello(g, m, &w) != 0)
+            gw_mark_down(g, w, fh_last_error());
+        else if (w != NULL)
+            gw_feed(g, w->ex);
         return;
     }
-    exec_state *e = exec_by_id(g, id, idlen);
-    if (e == NULL) {
+    gw_worker *w = worker_by_id(g, id, idlen);
+    if (w == NULL) {
         gw_log("dropped a message from an unknown worker");
         return;
     }
-    e->heard_ms = fh_monotonic_ms();
+    w->heard_ms = fh_monotonic_ms();
     if (cmd == FH_CMD_REPLY)
-        on_reply(g, e, m);
+        gw_on_reply(g, w, m);
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
 
-/* E's worker is gone (HOW: how it ended), or given up by the gateway (BY_GATEWAY);
- * WAS_READY: it had said READY. Answers for its request, counts the death, and starts a
- * new worker, at once or later (backoff), or opens the breaker. */
-static void worker_gone(fh_gateway *g, exec_state *e, const char *how, bool by_gateway,
+/* W's process is gone (HOW: how it ended), or given up by the gateway (BY_GATEWAY, WHY
+ * then says why); WAS_READY: it had said READY. Answers for its requests, counts the
+ * death, and starts a new worker, at once or later (backoff), or opens the breaker. */
+static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char *why_given,
                         bool was_ready)
 {
+    gw_exec *x = e->ex;
     char why[700];
+    pid_t pid = e->pid;
     e->last_pid = e->pid;
     e->pid = 0;
-    e->ready = false;
-    if (e->busy >= 0) {
-        int i = e->busy;
-        e->busy = -1;
-        snprintf(why, sizeof why, "executor '%s' crashed: %s", e->cfg->name, how);
-        gw_log("%s", why);
-        gw_fail(g, i, e->cfg, why);
-    } else if (!g->draining && !by_gateway) {
-        gw_log("executor '%s' exited: %s", e->cfg->name, how);
+    e->ready = false; /* before answering: nothing may be sent to it any more */
+    if (e->held_n > 0) {
+        if (why_given == NULL) {
+            snprintf(why, sizeof why, "executor '%s' crashed: %s", x->cfg->name, how);
+            gw_log("%s", why);
+        }
+        gw_release_held(g, e, pid, why_given ? why_given : why);
+    } else if (!g->draining && why_given == NULL) {
+        gw_log("executor '%s' exited: %s", x->cfg->name, how);
     }
     int64_t now = fh_monotonic_ms();
     e->died_ms[e->crashes % BREAKER_DEATHS] = now;
@@ -285,56 +231,47 @@ static void worker_gone(fh_gateway *g, exec_state *e, const char *how, bool by_g
         e->probing = false;
         if (e->probe_at_ms == 0)
             e->probe_at_ms = now + BREAKER_PROBE_MS;
-        return;
-    }
-    /* Also while draining: requests accepted may still need this executor. */
-    if (!was_ready && ++e->start_failures >= START_FAILURES_MAX) {
+    } else if (!was_ready && ++e->start_failures >= START_FAILURES_MAX) {
+        /* Also while draining: requests accepted may still need this executor. */
         snprintf(why, sizeof why, "it ended %d times in a row before it was ready (last: %s)",
                  e->start_failures, how);
         gw_mark_down(g, e, why);
-        return;
-    }
-    /* died_ms[crashes % N] now holds the death N back: all N within the window? */
-    if (e->crashes >= BREAKER_DEATHS &&
-        now - e->died_ms[e->crashes % BREAKER_DEATHS] <= BREAKER_WINDOW_MS) {
+    } else if (e->crashes >= BREAKER_DEATHS &&
+               now - e->died_ms[e->crashes % BREAKER_DEATHS] <= BREAKER_WINDOW_MS) {
+        /* died_ms[crashes % N] now holds the death N back: all N within the window */
         snprintf(why, sizeof why, "its workers died %d times in a row within %d s (last: %s)",
                  BREAKER_DEATHS, BREAKER_WINDOW_MS / 1000, how);
         gw_mark_down(g, e, why);
-        return;
+    } else {
+        /* The first restart is at once; a worker that keeps dying is restarted ever later,
+         * so that a plugin crashing on every request does not make the host spin. */
+        int delay = e->crashes == 1 ? 0 : BACKOFF_FIRST_MS << (e->crashes < 8 ? e->crashes - 2 : 6);
+        if (delay > BACKOFF_MAX_MS)
+            delay = BACKOFF_MAX_MS;
+        if (delay > 0) {
+            gw_log("executor '%s' restarts in %d ms (it died %d times in a row)", x->cfg->name,
+                   delay, e->crashes);
+            e->restart_at_ms = now + delay;
+        } else if (gw_spawn(g, e) != 0) {
+            gw_mark_down(g, e, fh_last_error());
+        }
     }
-    /* The first restart is at once; a worker that keeps dying is restarted ever later,
-     * so that a plugin crashing on every request does not make the host spin. */
-    int delay = e->crashes == 1 ? 0 : BACKOFF_FIRST_MS << (e->crashes < 8 ? e->crashes - 2 : 6);
-    if (delay > BACKOFF_MAX_MS)
-        delay = BACKOFF_MAX_MS;
-    if (delay > 0) {
-        gw_log("executor '%s' restarts in %d ms (it died %d times in a row)", e->cfg->name, delay,
-               e->crashes);
-        e->restart_at_ms = now + delay;
-        return;
-    }
-    if (gw_spawn(g, e) != 0)
-        gw_mark_down(g, e, fh_last_error());
+    /* What it had not begun goes to the other replicas, or waits for the new worker. */
+    gw_feed(g, x);
 }
 
 /* See gateway_internal.h. The executor does not wait for the process to end: one stuck
  * in the kernel cannot hold its requests. */
-void gw_lose_worker(fh_gateway *g, exec_state *e, const char *why)
+void gw_lose_worker(fh_gateway *g, gw_worker *e, const char *why)
 {
     gw_log("%s: restarting it", why);
     fh_supervisor_kill_group(e->pid);
-    bool was_ready = e->ready;
-    int i = e->busy;
-    e->busy = -1;
-    e->ready = false; /* before answering: nothing may be sent to it any more */
-    worker_gone(g, e, why, true, was_ready);
-    if (i >= 0)
-        gw_fail(g, i, e->cfg, why);
+    worker_gone(g, e, why, why, e->ready);
 }
 
 /* Sends E a HEARTBEAT. Returns false when its connection is gone (ROUTER_MANDATORY
  * refuses an unknown routing id at once). */
-static bool ping(fh_gateway *g, exec_state *e)
+static bool ping(fh_gateway *g, gw_worker *e)
 {
     if (zmq_send(g->back, e->id, e->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return errno != EHOSTUNREACH;
@@ -349,7 +286,7 @@ static void sooner(int64_t *next, int64_t at)
 }
 
 /* Starts E's worker if one is due (a restart after backoff, or a probe while down). */
-static void start_due(fh_gateway *g, exec_state *e, int64_t now, int64_t *next)
+static void start_due(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
 {
     bool probe = e->down;
     int64_t at = probe ? (g->draining ? 0 : e->probe_at_ms) : e->restart_at_ms;
@@ -363,15 +300,16 @@ static void start_due(fh_gateway *g, exec_state *e, int64_t now, int64_t *next)
     e->probe_at_ms = 0;
     if (probe) {
         e->probing = true;
-        gw_log("executor '%s': trying a new worker", e->cfg->name);
+        gw_log("executor '%s': trying a new worker", e->ex->cfg->name);
     }
     if (gw_spawn(g, e) != 0)
         gw_mark_down(g, e, fh_last_error());
 }
 
-/* Every deadline of E's running worker: start, `timeout`, heartbeats, connection. */
-static void check_worker(fh_gateway *g, exec_state *e, int64_t now, int64_t *next)
+/* Every deadline of W's running process: start, `timeout`, heartbeats, connection. */
+static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
 {
+    const fh_flow_executor *cfg = e->ex->cfg;
     char why[300];
     if (!e->ready) {
         if (g->cfg->timeout_ready_ms < 0)
@@ -382,19 +320,25 @@ static void check_worker(fh_gateway *g, exec_state *e, int64_t now, int64_t *nex
             return;
         }
         snprintf(why, sizeof why, "executor '%s' was not ready within %d ms (timeout_ready)",
-                 e->cfg->name, g->cfg->timeout_ready_ms);
+                 cfg->name, g->cfg->timeout_ready_ms);
+        /* The requests waiting waited as long as a start may take, unless another
+         * replica can take them. */
+        bool other = false;
+        for (size_t k = 0; k < e->ex->n_workers; k++)
+            other |= &e->ex->workers[k] != e && e->ex->workers[k].ready;
         int i;
-        while ((i = gw_dequeue(g, e)) >= 0) /* they waited as long as a start may take */
-            gw_fail(g, i, e->cfg, why);
+        while (!other && (i = gw_dequeue(g, e->ex)) >= 0)
+            gw_fail(g, i, cfg, why);
         gw_lose_worker(g, e, why);
         return;
     }
-    if (e->busy >= 0 && e->cfg->timeout_ms > 0) {
-        /* A handler cannot be interrupted, only its process. */
-        int64_t due = e->busy_since_ms + e->cfg->timeout_ms;
+    if (e->held_n > 0 && cfg->timeout_ms > 0) {
+        /* From when the handler of the oldest request began. A handler cannot be
+         * interrupted, only its process. */
+        int64_t due = e->head_since_us / 1000 + cfg->timeout_ms;
         if (now >= due) {
-            snprintf(why, sizeof why, "executor '%s' timed out after %d ms", e->cfg->name,
-                     e->cfg->timeout_ms);
+            snprintf(why, sizeof why, "executor '%s' timed out after %d ms", cfg->name,
+                     cfg->timeout_ms);
             gw_lose_worker(g, e, why);
             return;
         }
@@ -402,10 +346,11 @@ static void check_worker(fh_gateway *g, exec_state *e, int64_t now, int64_t *nex
     }
     /* Silence: stopped, hung outside a handler, or its connection lost. A busy worker
      * beats on its own from its handler's start: count from then. */
-    int64_t heard = e->busy >= 0 && e->busy_since_ms > e->heard_ms ? e->busy_since_ms : e->heard_ms;
+    int64_t head_ms = e->head_since_us / 1000;
+    int64_t heard = e->held_n > 0 && head_ms > e->heard_ms ? head_ms : e->heard_ms;
     int64_t lost = heard + (int64_t)HEARTBEAT_MS * HEARTBEAT_MISSES;
     if (now >= lost) {
-        snprintf(why, sizeof why, "executor '%s' stopped answering heartbeats", e->cfg->name);
+        snprintf(why, sizeof why, "executor '%s' stopped answering heartbeats", cfg->name);
         gw_lose_worker(g, e, why);
         return;
     }
@@ -413,7 +358,7 @@ static void check_worker(fh_gateway *g, exec_state *e, int64_t now, int64_t *nex
     if (now - e->pinged_ms >= HEARTBEAT_MS) {
         e->pinged_ms = now;
         if (!ping(g, e)) {
-            snprintf(why, sizeof why, "lost the connection to executor '%s'", e->cfg->name);
+            snprintf(why, sizeof why, "lost the connection to executor '%s'", cfg->name);
             gw_lose_worker(g, e, why);
             return;
         }
@@ -430,16 +375,15 @@ int gw_check_timers(fh_gateway *g)
     /* The gateway itself was away (a long message to handle, the machine suspended):
      * what the workers said meanwhile is still unread, so silence proves nothing yet. */
     if (g->timers_ms > 0 && now - g->timers_ms > HEARTBEAT_MS)
-        for (size_t k = 0; k < g->n_execs; k++)
-            if (g->execs[k].heard_ms < now - HEARTBEAT_MS)
-                g->execs[k].heard_ms = now - HEARTBEAT_MS;
+        GW_FOR_WORKERS(g, w)
+            if (w->heard_ms < now - HEARTBEAT_MS)
+                w->heard_ms = now - HEARTBEAT_MS;
     g->timers_ms = now;
-    for (size_t k = 0; k < g->n_execs; k++) {
-        exec_state *e = &g->execs[k];
-        if (e->pid > 0)
-            check_worker(g, e, now, &next);
+    GW_FOR_WORKERS(g, w) {
+        if (w->pid > 0)
+            check_worker(g, w, now, &next);
         else
-            start_due(g, e, now, &next);
+            start_due(g, w, now, &next);
     }
     if (next < 0)
         return -1;
@@ -453,24 +397,27 @@ void gw_reap(fh_gateway *g)
     bool any = false;
     while ((pid = fh_supervisor_reap(&status)) > 0) {
         any = true;
-        exec_state *e = gw_exec_by_pid(g, pid);
-        if (e != NULL) {
+        gw_worker *w = gw_worker_by_pid(g, pid);
+        if (w != NULL) {
             char how[128];
             fh_describe_exit(status, how, sizeof how);
-            worker_gone(g, e, how, false, e->ready);
+            worker_gone(g, w, how, NULL, w->ready);
         }
     }
     if (!any)
         return;
     /* A process started by a plugin that left its worker's group, and whose parent ended,
      * is now the host's child (a subreaper): it must not outlive its worker. */
-    pid_t *keep = calloc(g->n_execs ? g->n_execs : 1, sizeof *keep);
+    size_t n = 0;
+    GW_FOR_WORKERS(g, w)
+        n++;
+    pid_t *keep = calloc(n ? n : 1, sizeof *keep);
     if (keep == NULL)
         return; /* the next reap, or the stop, sweeps them */
-    size_t n = 0;
-    for (size_t i = 0; i < g->n_execs; i++)
-        if (g->execs[i].pid > 0)
-            keep[n++] = g->execs[i].pid;
+    n = 0;
+    GW_FOR_WORKERS(g, w)
+        if (w->pid > 0)
+            keep[n++] = w->pid;
     fh_supervisor_kill_strays(keep, n);
     free(keep);
 }
@@ -483,16 +430,18 @@ void gw_expire_drain(fh_gateway *g)
     gw_log("%s: answering %zu request%s with an error", why, g->inflight,
            g->inflight == 1 ? "" : "s");
     g->drain_expired = true;
-    for (size_t k = 0; k < g->n_execs; k++) {
-        exec_state *e = &g->execs[k];
-        int i = e->busy;
-        if (i >= 0) { /* its handler is cut short: the request is answered already */
-            e->busy = -1;
-            e->ready = false;
-            fh_supervisor_kill_group(e->pid);
-            gw_fail(g, i, NULL, why);
+    GW_FOR_WORKERS(g, w) {
+        if (w->held_n > 0) { /* its handler is cut short: its requests are answered */
+            w->ready = false;
+            fh_supervisor_kill_group(w->pid);
+            int i;
+            while ((i = gw_held_pop(w)) >= 0)
+                gw_fail(g, i, NULL, why);
         }
-        while ((i = gw_dequeue(g, e)) >= 0)
+    }
+    for (size_t k = 0; k < g->n_execs; k++) {
+        int i;
+        while ((i = gw_dequeue(g, &g->execs[k])) >= 0)
             gw_fail(g, i, NULL, why);
     }
     /* Requests parked at their client's gate come in as the ones above end; with
@@ -508,13 +457,12 @@ void gw_stop_workers(fh_gateway *g)
 {
     /* A ready idle worker finishes and calls fini; a busy one holds a request nobody
      * waits for any more, and one still starting has nothing to finish: ended. */
-    for (size_t i = 0; i < g->n_execs; i++) {
-        exec_state *e = &g->execs[i];
+    GW_FOR_WORKERS(g, e) {
         if (e->pid <= 0)
             continue;
-        if (e->ready && e->busy < 0)
+        if (e->ready && e->held_n == 0)
             fh_wire_send(g->back, e->id, e->id_len, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
-        else if (e->busy >= 0)
+        else if (e->held_n > 0)
             fh_supervisor_kill_group(e->pid);
         else
             kill(e->pid, SIGTERM);
@@ -524,13 +472,13 @@ void gw_stop_workers(fh_gateway *g)
         int status;
         pid_t pid;
         while ((pid = fh_supervisor_reap(&status)) > 0) {
-            exec_state *e = gw_exec_by_pid(g, pid);
-            if (e)
-                e->pid = 0;
+            gw_worker *w = gw_worker_by_pid(g, pid);
+            if (w)
+                w->pid = 0;
         }
         size_t alive = 0;
-        for (size_t i = 0; i < g->n_execs; i++)
-            alive += g->execs[i].pid > 0;
+        GW_FOR_WORKERS(g, w)
+            alive += w->pid > 0;
         long wait = (long)(deadline - fh_monotonic_ms());
         if (alive == 0 || wait <= 0)
             break;
@@ -538,11 +486,11 @@ void gw_stop_workers(fh_gateway *g)
         if (zmq_poll(&item, 1, wait < 100 ? wait : 100) > 0)
             gw_read_signals(g);
     }
-    for (size_t i = 0; i < g->n_execs; i++)
-        if (g->execs[i].pid > 0)
-            fh_supervisor_kill_group(g->execs[i].pid);
-    for (size_t i = 0; i < g->n_execs; i++)
-        g->execs[i].pid = 0;
+    GW_FOR_WORKERS(g, w)
+        if (w->pid > 0)
+            fh_supervisor_kill_group(w->pid);
+    GW_FOR_WORKERS(g, w)
+        w->pid = 0;
     /* Every child left now is something a plugin started: nothing outlives the flow. */
     size_t left = fh_supervisor_end_children(STRAY_WAIT_MS);
     if (left > 0)

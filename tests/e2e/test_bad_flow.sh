@@ -7,7 +7,7 @@
 P=$FH_PLUGIN_DIR
 # Every flow's runtime directory goes under $T (runtime_dir.c honours XDG_RUNTIME_DIR),
 # so that "no directory left behind" and "no worker left" (workers run
-# `flowhost worker --spec $XDG_RUNTIME_DIR/flowhost-XXXXXX/exec-N.spec`) are this
+# `flowhost worker --spec $XDG_RUNTIME_DIR/flowhost-XXXXXX/exec-N-R.spec`) are this
 # test's own, whatever else runs on the machine at the same time.
 export XDG_RUNTIME_DIR=$T/rt
 mkdir -p "$XDG_RUNTIME_DIR"
@@ -103,7 +103,7 @@ for cmd in run post; do
     expect_fail_clean "$cmd, a text file as plugin" $want "executor 'textfile' failed to start" \
         "cannot load plugin" "$T/x.so" -- "${pre[@]}" notplugin.yml
     expect_fail_clean "$cmd, plugin of ABI 3" $want "executor 'future' failed to start" "badabi.so" \
-        "plugin built for flowhost ABI 3.0, this flowhost runs ABI 2.0" -- "${pre[@]}" badabi.yml
+        "plugin built for flowhost ABI 3.0, this flowhost runs ABI 2.1" -- "${pre[@]}" badabi.yml
     expect_fail_clean "$cmd, no such type in the plugin" $want "executor 'notype' failed to start" \
         "echo.so has no executor type 'NoSuchType' (it has: Echo)" -- "${pre[@]}" notype.yml
     expect_fail_clean "$cmd, type not on the plugin path" $want "executor 'nowhere' failed to start" \

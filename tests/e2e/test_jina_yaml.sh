@@ -37,7 +37,7 @@ jina_fail() { # jina_fail NAME WANT YAML: validate refuses with exactly WANT
     check "$1: one line" "$(wc -l <"$T/$1.err")" "1"
     check_contains "$1: message" "$(cat "$T/$1.err")" "$2"
 }
-jina_fail parallel "flowhost: parallel.yml:5:5: 'parallel' in executors[0] is not supported yet: it is Jina 2.0's name for 'replicas'" \
+jina_fail parallel "flowhost: parallel.yml:5:5: 'parallel' in executors[0] is not supported yet: it is Jina 2.0's name for shards; with polling ANY it shares the work out, which 'replicas: N' does" \
 "!Flow
 version: '1'
 executors:

@@ -10,7 +10,7 @@
 worker_of() {
     local pid
     for pid in $(pgrep -P "$FLOW_PID"); do
-        case "$(ps -o args= -p "$pid")" in *"/exec-$1.spec") echo "$pid"; return ;; esac
+        case "$(ps -o args= -p "$pid")" in *"/exec-$1-0.spec") echo "$pid"; return ;; esac
     done
 }
 

@@ -499,8 +499,12 @@ static void test_unknown_key(void **state)
     m = parse_fail(HDR "executors:\n  - uses: {jtype: T, metas: {py_module: [a.py]}}\n",
                    FH_E_PARSE);
     assert_contains(m, "unknown key 'py_module' in metas (valid keys: name, description, workspace, plugin)");
-    m = parse_fail(HDR "executors:\n  - replicas: 2\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:4:5: 'replicas' in executors[0] is not supported yet");
+    m = parse_fail(HDR "executors:\n  - shards: 2\n", FH_E_PARSE);
+    assert_contains(m, "t.yml:4:5: 'shards' in executors[0] is not supported yet");
+    m = parse_fail(HDR "executors:\n  - replicas: 0\n", FH_E_RANGE);
+    assert_contains(m, "t.yml:4:15: 'replicas' must be between 1 and 64, not 0");
+    m = parse_fail(HDR "executors:\n  - credit: 257\n", FH_E_RANGE);
+    assert_contains(m, "t.yml:4:13: 'credit' must be between 1 and 256, not 257");
 
     /* in an executor YAML file: the message names that file */
     data_path(path, sizeof path, "uses_bad_exec.yml");

@@ -168,7 +168,8 @@ static void test_executor_forms(void **state)
     assert_int_equal(x->n_requests, 3);
     assert_string_equal(x->requests[2].endpoint, "default");
     assert_string_equal(x->requests[2].handler, "my_foo");
-    assert_string_equal(x->workspace, "/tmp/jws/tagged/0");
+    assert_string_equal(x->workspace, "/tmp/jws/tagged"); /* + /REPLICA */
+    assert_true(x->workspace_per_replica);
     x = &c->executors[1];
     assert_string_equal(x->type, "Other");
     assert_string_equal(x->name, "o");
@@ -179,8 +180,8 @@ static void test_executor_forms(void **state)
 
     assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - uses: {with: {}}\n"),
                     "t.yml:4:11: missing the executor type in executor YAML");
-    assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - replicas: 2\n"),
-                    "t.yml:4:5: 'replicas' in executors[0] is not supported yet: replicas "
+    assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - shards: 2\n"),
+                    "t.yml:4:5: 'shards' in executors[0] is not supported yet: shards "
                     "are coming in a next release");
     assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - polling: any\n"),
                     "'polling' in executors[0] is not supported yet");

@@ -767,6 +767,13 @@ const char *fh_response_route(const fh_response *r, size_t i, int64_t *start_us,
     return r->env->routes[i]->executor;
 }
 
+int fh_response_route_replica(const fh_response *r, size_t i)
+{
+    if (i >= r->env->n_routes || r->env->routes[i]->replicas <= 1)
+        return -1;
+    return (int)r->env->routes[i]->replica;
+}
+
 const fh_value *fh_response_parameters(const fh_response *r)
 {
     if (fh_value_type((const fh_value *)r->env->parameters) == FH_TYPE_MAP)
@@ -797,8 +804,12 @@ static json_t *routes_json(const fh_response *r)
         char s[40], e[40];
         fh_format_time_us(start, s, sizeof s);
         fh_format_time_us(end, e, sizeof e);
-        json_array_append_new(routes, json_pack("{s:s, s:s, s:s}", "executor", name,
-                                                "start_time", s, "end_time", e));
+        json_t *route = json_pack("{s:s, s:s, s:s}", "executor", name, "start_time", s,
+                                  "end_time", e);
+        int replica = fh_response_route_replica(r, i);
+        if (route != NULL && replica >= 0)
+            json_object_set_new(route, "replica", json_integer(replica));
+        json_array_append_new(routes, route);
     }
     return routes;
 }

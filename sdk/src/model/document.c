@@ -566,6 +566,22 @@ fh_doc *fh_docs_take(fh_docs *docs, size_t i)
     return (fh_doc *)docs_take(FH_PB_DOCS(docs)->docs, &FH_PB_DOCS(docs)->n_docs, i);
 }
 
+int fh_docs_splice(fh_docs *dst, fh_docs *src, size_t n)
+{
+    Flowhost__DocumentArray *d = FH_PB_DOCS(dst), *s = FH_PB_DOCS(src);
+    if (n == 0)
+        return 0;
+    Flowhost__Document **grown = realloc(d->docs, (d->n_docs + n) * sizeof *grown);
+    if (grown == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    d->docs = grown;
+    memcpy(d->docs + d->n_docs, s->docs, n * sizeof *s->docs);
+    d->n_docs += n;
+    memmove(s->docs, s->docs + n, (s->n_docs - n) * sizeof *s->docs);
+    s->n_docs -= n;
+    return 0;
+}
+
 int fh_docs_remove(fh_docs *docs, size_t i)
 {
     fh_doc *d = fh_docs_take(docs, i);

@@ -31,4 +31,9 @@ int fh_pb_set_string(char **field, const char *s);
 /* Frees a string field's value unless it is protobuf_c_empty_string, and resets it. */
 void fh_pb_clear_string(char **field);
 
+/* Moves the first N documents of SRC (N at most its length) to the end of DST, in order;
+ * SRC keeps the rest. One allocation, no copy of a document. Returns 0, or FH_E_NOMEM
+ * with both arrays unchanged. (A batch of requests is merged and split with it.) */
+int fh_docs_splice(fh_docs *dst, fh_docs *src, size_t n);
+
 #endif

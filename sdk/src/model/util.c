@@ -29,6 +29,13 @@ int64_t fh_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t fh_monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Per-thread splitmix64 state: ids are made on hot paths (one per document), so one
  * getrandom per thread and plain arithmetic afterwards, no system call. A fork()ed child
  * would repeat its parent's sequence: a fork handler marks the state unseeded in the

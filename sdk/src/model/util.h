@@ -12,6 +12,9 @@ int64_t fh_now_us(void);
 /* Monotonic time in milliseconds, for timeouts. */
 int64_t fh_monotonic_ms(void);
 
+/* Monotonic time in microseconds, for durations. */
+int64_t fh_monotonic_us(void);
+
 /* Writes NHEX random lowercase hex digits and a NUL into OUT (which holds NHEX + 1
  * bytes). Fast (a per-thread generator seeded from getrandom), not for secrets. */
 void fh_random_hex(char *out, size_t nhex);

@@ -76,6 +76,21 @@ int fh_envelope_decode(const void *buf, size_t len, Flowhost__Envelope **out);
 #define FH_ENVELOPE_ID_PEEK 1024
 int fh_envelope_decode_ids(const void *buf, size_t len, Flowhost__Envelope **out);
 
+/* What the gateway routes an executor's reply on, read from its envelope without
+ * decoding it: pointers into BUF (NULL when the field is absent). */
+typedef struct fh_envelope_peek_t {
+    const uint8_t *request_id, *endpoint;
+    size_t request_id_len, endpoint_len;
+    int status_code;              /* FLOWHOST__STATUS__CODE__*, SUCCESS when absent */
+} fh_envelope_peek_t;
+
+/* Reads the request id, endpoint and status code of the envelope BUF (LEN bytes) into
+ * *OUT, in one pass over its top-level fields, allocating nothing. Returns 0, or
+ * FH_E_PROTOCOL when its top level is malformed or one of those fields is given twice
+ * (then decode it in full to know what it says). Checks nothing else: run
+ * fh_pb_measure first to know the whole message is well-formed and within a size. */
+int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out);
+
 /* Decodes the documents frame into a new array the caller owns (fh_docs_destroy), of at
  * most MAX bytes decoded. An empty frame is an empty array. Returns 0, FH_E_PROTOCOL or
  * FH_E_RANGE (see fh_pb_measure). */

@@ -1,0 +1,360 @@
+/* A request at the worker, from the socket to its reply; dynamic batching.
+ *
+ * Dynamic batching (uses_dynamic_batching): the requests for a batched endpoint that wait
+ * at this worker (the gateway keeps up to the executor's credit of them here) are merged
+ * into one handler call: the first one opens a batch, the requests behind it join while
+ * they are for the same endpoint with the same parameters (as the executor sees them),
+ * until the batch holds preferred_batch_size documents, or the first has waited `timeout`
+ * ms. The handler gets all their documents in one array and must give back as many, in
+ * the same order: each request gets its own back. Requests still run in the order they
+ * came: one that cannot join ends the batch and runs after it. */
+#define _GNU_SOURCE
+#include "worker_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <flowhost/error.h>
+
+#include "codec.h"
+#include "context.h"
+#include "pb.h"
+#include "util.h"
+
+/* The most requests one batch merges, whatever preferred_batch_size says. */
+#define FH_BATCH_MAX_REQUESTS 4096
+
+/* Parameters as this executor sees them: parameters[metas.name] (a map) over the root.
+ * Returns ROOT itself when there is nothing to merge, else a new map in *OWNED. Linear in
+ * the number of parameters (a copy and a merge, no lookup per key that scans). */
+static const fh_value *scoped_params(const fh_value *root, const char *name, fh_value **owned)
+{
+    *owned = NULL;
+    const fh_value *own = fh_map_get(root, name);
+    if (fh_value_type(own) != FH_TYPE_MAP)
+        return root;
+    fh_value *merged = fh_value_copy(root);
+    if (merged == NULL || fh_map_merge(merged, own) != 0) {
+        fh_value_destroy(&merged);
+        return NULL;
+    }
+    *owned = merged;
+    return merged;
+}
+
+static void job_free(fh_job *j)
+{
+    if (j->env)
+        flowhost__envelope__free_unpacked(j->env, NULL);
+    j->env = NULL;
+    fh_wire_docs_close(&j->in);
+    fh_docs_destroy(&j->docs);
+    fh_value_destroy(&j->scoped_owned);
+    fh_value_destroy(&j->root_owned);
+    j->params = NULL;
+}
+
+/* Answers a request the worker could not handle at all, so that the gateway never waits
+ * for it: an envelope with only an error (the gateway knows which request it was), and
+ * DOCS (moved; left empty), the documents as they came or none. */
+static void reply_error(worker *w, fh_wire_docs *docs, const char *why)
+{
+    fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, why);
+    Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
+    Flowhost__Status st = FLOWHOST__STATUS__INIT;
+    st.code = FLOWHOST__STATUS__CODE__ERROR;
+    st.executor = w->spec->name;
+    st.description = (char *)why;
+    env.status = &st;
+    zmq_msg_t env_frame;
+    if (fh_pb_pack_msg(&env.base, &env_frame) != 0) {
+        fh_wire_docs_close(docs);
+        return; /* nothing left to answer with: the executor's timeout is the last resort */
+    }
+    fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, docs, 0);
+}
+
+/* Takes the REQUEST M into J: its number, envelope, documents (not decoded) and
+ * parameters. FIRST: the number of the first request of the batch it may join, 0: none.
+ * Returns 0, or -1 when it was malformed: it is answered then, J is empty. */
+static int take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
+{
+    char why[1100];
+    memset(j, 0, sizeof *j);
+    j->seq = ++w->seq;
+    j->arrived_ms = fh_monotonic_ms();
+    /* Said before anything of it runs: if this process dies from now on, the gateway
+     * knows this request (and the batch it may join) was begun and the ones after it
+     * were not. */
+    fh_board_begin(w->board, w->self, first ? first : j->seq, j->seq);
+    fh_wire_docs_init(&j->in);
+    if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
+        snprintf(why, sizeof why, "malformed request: %s", fh_last_error());
+        reply_error(w, &j->in, why);
+        return -1;
+    }
+    size_t env_len;
+    const void *env_buf = fh_wire_data(m, 2, &env_len);
+    /* The socket is the beat thread's while the request is decoded (an envelope of
+     * max_message_size takes time): a long one keeps its worker heard. */
+    fh_worker_beat_enter(&w->beat);
+    int rc = env_buf == NULL ? FH_E_PROTOCOL
+                             : fh_envelope_decode_max(env_buf, env_len,
+                                                      (size_t)w->spec->max_message_size,
+                                                      &j->env, NULL);
+    fh_worker_beat_leave(&w->beat);
+    if (rc != 0) {
+        j->env = NULL;
+        snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
+        reply_error(w, &j->in, why);
+        return -1;
+    }
+    const fh_value *root = (const fh_value *)j->env->parameters;
+    if (fh_value_type(root) != FH_TYPE_MAP)
+        root = j->root_owned = fh_value_new_map();
+    j->params = root ? scoped_params(root, w->spec->name, &j->scoped_owned) : NULL;
+    return 0;
+}
+
+/* Decodes J's documents (once). Returns 0 or an error code, with the error set. */
+static int decode_docs(worker *w, fh_job *j)
+{
+    if (j->docs != NULL)
+        return 0;
+    if (j->params == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory preparing parameters");
+    return fh_docs_decode_wire_max(&j->in,
+                                   FH_DECODE_DOCS_FACTOR * (size_t)w->spec->max_message_size,
+                                   &j->docs);
+}
+
+/* Sends J's reply: its envelope with this executor's route (START_US to now), and its
+ * documents: OUT when the handler produced them (PRODUCED), else as they came. Frees J
+ * and OUT. */
+static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_t start_us)
+{
+    char why[1100];
+    /* A frame over max_message_size would make the gateway drop this connection, and
+     * the request with it: such a reply is an error, and the documents go on as they
+     * came (they were within the limit). */
+    size_t limit = w->spec->max_message_size > 0 ? (size_t)w->spec->max_message_size : SIZE_MAX;
+    if (produced && fh_wire_docs_size(out) > limit) {
+        snprintf(why, sizeof why,
+                 "the reply's documents are %zu bytes, over the flow's max_message_size (%zu)",
+                 fh_wire_docs_size(out), limit);
+        fh_wire_docs_close(out);
+        produced = false;
+        if (fh_envelope_set_error(j->env, w->spec->name, why) != 0) {
+            reply_error(w, &j->in, why);
+            job_free(j);
+            return;
+        }
+    }
+    zmq_msg_t env_frame;
+    int rc = fh_envelope_add_route(j->env, w->spec->name, start_us, fh_now_us());
+    if (rc == 0) {
+        j->env->routes[j->env->n_routes - 1]->replica = w->spec->replica;
+        j->env->routes[j->env->n_routes - 1]->replicas = w->spec->replicas;
+    }
+    if (rc != 0 || fh_pb_pack_msg(&j->env->base, &env_frame) != 0) {
+        fh_wire_docs_close(out);
+        reply_error(w, &j->in, "out of memory replying"); /* the documents as they came */
+        job_free(j);
+        return;
+    }
+    if (zmq_msg_size(&env_frame) > limit) {
+        snprintf(why, sizeof why,
+                 "the reply's envelope is %zu bytes, over the flow's max_message_size (%zu)",
+                 zmq_msg_size(&env_frame), limit);
+        zmq_msg_close(&env_frame);
+        fh_wire_docs_close(out);
+        reply_error(w, &j->in, why);
+        job_free(j);
+        return;
+    }
+    /* Passed through, or failed: the documents go on exactly as they came. */
+    if (fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, produced ? out : &j->in,
+                          0) != 0)
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
+    fh_wire_docs_close(out);
+    job_free(j);
+}
+
+/* Marks J failed by this executor with WHY. */
+static void fail(worker *w, fh_job *j, const char *why)
+{
+    if (fh_envelope_set_error(j->env, w->spec->name, why) != 0)
+        fprintf(stderr, "flowhost worker %s: out of memory reporting: %s\n", w->spec->name, why);
+}
+
+/* Runs FN once on the documents of JOBS[0..N) (N > 1: a batch, merged in order), then
+ * answers each, and frees them. */
+static void run(worker *w, fh_handler_fn fn, fh_job *jobs, size_t n)
+{
+    char why[FH_CTX_ERROR_MAX + 128] = "";
+    int64_t start = fh_now_us();
+    fh_docs *all = NULL;
+    fh_wire_docs none;
+    fh_wire_docs_init(&none);
+    fh_wire_docs *out = calloc(n, sizeof *out);
+    bool *produced = calloc(n, sizeof *produced);
+    if (out == NULL || produced == NULL)
+        snprintf(why, sizeof why, "out of memory running a batch");
+    for (size_t k = 0; out != NULL && k < n; k++)
+        fh_wire_docs_init(&out[k]);
+    /* Which requests this call runs: should the process die now, they die with it. */
+    fh_board_begin(w->board, w->self, jobs[0].seq, jobs[n - 1].seq);
+    /* The socket is the beat thread's until the documents are encoded. */
+    fh_worker_beat_enter(&w->beat);
+    for (size_t k = 0; k < n && why[0] == '\0'; k++)
+        if (decode_docs(w, &jobs[k]) != 0)
+            snprintf(why, sizeof why, "%s", fh_last_error());
+    if (why[0] == '\0' && n == 1) {
+        all = jobs[0].docs;
+        jobs[0].docs = NULL;
+    } else if (why[0] == '\0') {
+        all = fh_docs_new();
+        for (size_t k = 0; k < n && why[0] == '\0'; k++) {
+            jobs[k].n_docs = fh_docs_len(jobs[k].docs);
+            if (all == NULL || fh_docs_splice(all, jobs[k].docs, jobs[k].n_docs) != 0)
+                snprintf(why, sizeof why, "out of memory merging a batch");
+        }
+    }
+    size_t given = all ? fh_docs_len(all) : 0;
+    if (why[0] == '\0') {
+        fh_ctx ctx = {.endpoint = jobs[0].env->endpoint, .request_id = jobs[0].env->request_id,
+                      .executor = w->spec->name, .workspace = w->spec->workspace,
+                      .state = w->state, .log_level = w->log_level};
+        int rc = fn(&ctx, all, jobs[0].params);
+        if (rc != 0 || ctx.failed)
+            snprintf(why, sizeof why, "%s", ctx.failed ? ctx.error : fh_strerror(rc));
+        else if (n > 1 && fh_docs_len(all) != given)
+            snprintf(why, sizeof why,
+                     "a batched call must give back as many documents as it was given (%zu, "
+                     "of %zu requests), not %zu",
+                     given, n, fh_docs_len(all));
+    }
+    /* Each request its own documents back, encoded (blobs taken, not copied). */
+    for (size_t k = 0; why[0] == '\0' && k < n; k++) {
+        fh_docs *own = n == 1 ? all : fh_docs_new();
+        if (n == 1)
+            all = NULL;
+        if (own == NULL || (n > 1 && fh_docs_splice(own, all, jobs[k].n_docs) != 0))
+            fail(w, &jobs[k], "out of memory splitting a batch");
+        else if (fh_docs_pack_wire(own, 1, &out[k]) != 0)
+            fail(w, &jobs[k], "out of memory encoding documents");
+        else
+            produced[k] = true;
+        fh_docs_destroy(&own);
+    }
+    fh_worker_beat_leave(&w->beat);
+    for (size_t k = 0; k < n; k++) {
+        if (why[0] != '\0')
+            fail(w, &jobs[k], why);
+        reply(w, &jobs[k], out ? &out[k] : &none, produced ? produced[k] : false, start);
+    }
+    fh_docs_destroy(&all);
+    free(out);
+    free(produced);
+}
+
+/* The batching rule of ENDPOINT, or NULL. */
+static const Flowhost__BatchRule *batch_rule(const worker *w, const char *endpoint)
+{
+    for (size_t i = 0; i < w->spec->n_batching; i++)
+        if (strcmp(w->spec->batching[i]->endpoint, endpoint) == 0)
+            return w->spec->batching[i];
+    return NULL;
+}
+
+/* Whether J can join a batch opened by FIRST: same endpoint, same parameters. */
+static bool joins(const fh_job *first, const fh_job *j)
+{
+    return j->params != NULL && strcmp(first->env->endpoint, j->env->endpoint) == 0 &&
+           fh_value_equal(first->params, j->params);
+}
+
+/* FIRST (moved in) opens a batch by RULE: takes the requests behind it that join, until
+ * the batch holds preferred_batch_size documents or FIRST has waited timeout ms, then
+ * runs them. A request that cannot join is kept in W->next, to run after the batch. */
+static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost__BatchRule *rule)
+{
+    size_t max = rule->preferred_batch_size < FH_BATCH_MAX_REQUESTS ? rule->preferred_batch_size
+                                                                    : FH_BATCH_MAX_REQUESTS;
+    fh_job *jobs = calloc(max > 0 ? max : 1, sizeof *jobs);
+    if (jobs == NULL) { /* no batch: it runs alone */
+        run(w, fn, first, 1);
+        return;
+    }
+    if (decode_docs(w, first) != 0) { /* it fails alone */
+        free(jobs);
+        run(w, fn, first, 1);
+        return;
+    }
+    jobs[0] = *first;
+    size_t n = 1, docs = fh_docs_len(jobs[0].docs);
+    int64_t deadline = jobs[0].arrived_ms + rule->timeout_ms;
+    while (docs < rule->preferred_batch_size && n < max && !w->stop && !w->has_next) {
+        long wait = (long)(deadline - fh_monotonic_ms());
+        zmq_pollitem_t item = {w->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, wait > 0 ? wait : 0) <= 0)
+            break; /* its time is up (or the poll failed): run what is there */
+        fh_wire_msg m;
+        if (fh_wire_recv(w->sock, &m, ZMQ_DONTWAIT) != 0)
+            continue;
+        int cmd = fh_wire_command(&m, 0);
+        if (cmd == FH_CMD_HEARTBEAT) {
+            fh_wire_send(w->sock, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+        } else if (cmd == FH_CMD_DISCONNECT) {
+            w->stop = true;
+        } else if (cmd == FH_CMD_REQUEST) {
+            fh_job j;
+            if (take(w, &m, &j, jobs[0].seq) == 0) {
+                if (joins(&jobs[0], &j) && decode_docs(w, &j) == 0 &&
+                    (docs + fh_docs_len(j.docs) <= rule->preferred_batch_size || docs == 0)) {
+                    docs += fh_docs_len(j.docs);
+                    jobs[n++] = j;
+                } else {
+                    w->next = j; /* it runs after the batch, in its turn */
+                    w->has_next = true;
+                }
+            }
+        }
+        fh_wire_close(&m);
+    }
+    run(w, fn, jobs, n);
+    free(jobs);
+}
+
+/* Runs J (moved in): alone, or as the first of a batch. */
+static void handle(worker *w, fh_job *j)
+{
+    fh_handler_fn fn = fh_worker_lookup(w, j->env->endpoint);
+    if (fn == NULL) { /* nothing is bound to it here: it passes unchanged */
+        fh_wire_docs none;
+        fh_wire_docs_init(&none);
+        reply(w, j, &none, false, fh_now_us());
+        return;
+    }
+    const Flowhost__BatchRule *rule = batch_rule(w, j->env->endpoint);
+    if (rule != NULL && rule->preferred_batch_size > 1)
+        run_batch(w, fn, j, rule);
+    else
+        run(w, fn, j, 1);
+}
+
+void fh_worker_request(worker *w, fh_wire_msg *m)
+{
+    fh_job j;
+    if (take(w, m, &j, 0) == 0)
+        handle(w, &j);
+}
+
+void fh_worker_request_next(worker *w)
+{
+    fh_job j = w->next;
+    w->has_next = false;
+    handle(w, &j);
+}
