@@ -203,28 +203,32 @@ static bool same_ids(const fh_envelope_peek_t *pk, const Flowhost__Envelope *env
            memcmp(pk->endpoint, env->endpoint, pk->endpoint_len) == 0;
 }
 
-/* The reply M of W to slot I, whose envelope was measured well-formed and names the
- * slot's request: passed on as it came, not decoded (the slot's decoded envelope goes
- * stale until something needs it: gw_slot_env). FAILED: it carries an error. */
-static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool failed)
+/* Takes the documents of the reply M into slot I; when they cannot be taken or are over
+ * the limit, fails the request by executor CFG (its documents go on as they came to it)
+ * and returns false. */
+static bool take_docs(fh_gateway *g, int i, fh_wire_msg *m, const fh_flow_executor *cfg)
 {
     slot *s = &g->slots[i];
-    const fh_flow_executor *cfg = w->ex->cfg;
-    zmq_msg_move(&s->env_frame, &m->frames[3]); /* releases the frame it held */
-    s->env_stale = true;
     char why[LIMIT_WHY_MAX] = "";
     fh_wire_docs reply;
     fh_wire_docs_init(&reply);
     if (fh_wire_docs_take(&reply, m, 4) != 0 || !gw_within_limit(g, &reply, "reply", why)) {
         if (why[0] == '\0')
             snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
-        fh_wire_docs_close(&reply); /* the documents go on as they came to the executor */
-        gw_fail(g, i, cfg, why);       /* decodes the envelope, re-encodes it with the error */
-        return;
+        fh_wire_docs_close(&reply);
+        gw_fail(g, i, cfg, why); /* the envelope gets the error, re-encoded */
+        return false;
     }
     fh_wire_docs_close(&s->docs);
     fh_wire_docs_move(&s->docs, &reply);
-    /* What the slot holds now: the new frames, and the envelope decoded before. */
+    return true;
+}
+
+/* Slot I came back from executor CFG (FAILED: with an error): counts what it holds now,
+ * then answers it (an error and on_error skip) or sends it on. */
+static void step_on(fh_gateway *g, int i, const fh_flow_executor *cfg, bool failed)
+{
+    slot *s = &g->slots[i];
     size_t bytes = zmq_msg_size(&s->env_frame) + s->env_decoded + fh_wire_docs_size(&s->docs);
     g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
     s->bytes = bytes;
@@ -234,6 +238,18 @@ static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool fai
         s->step++;
         gw_advance(g, i);
     }
+}
+
+/* The reply M of W to slot I, whose envelope was measured well-formed and names the
+ * slot's request: passed on as it came, not decoded (the slot's decoded envelope goes
+ * stale until something needs it: gw_slot_env). FAILED: it carries an error. */
+static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool failed)
+{
+    slot *s = &g->slots[i];
+    zmq_msg_move(&s->env_frame, &m->frames[3]); /* releases the frame it held */
+    s->env_stale = true;
+    if (take_docs(g, i, m, w->ex->cfg))
+        step_on(g, i, w->ex->cfg, failed);
 }
 
 void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
@@ -291,18 +307,8 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
     s->env = env;
     s->env_stale = false;
     s->env_decoded = decoded;
-    char why[LIMIT_WHY_MAX] = "";
-    fh_wire_docs reply;
-    fh_wire_docs_init(&reply);
-    if (fh_wire_docs_take(&reply, m, 4) != 0 || !gw_within_limit(g, &reply, "reply", why)) {
-        if (why[0] == '\0')
-            snprintf(why, sizeof why, "the executor's reply: %s", fh_last_error());
-        fh_wire_docs_close(&reply); /* the documents go on as they came to the executor */
-        gw_fail(g, i, x->cfg, why);    /* re-encodes the envelope frame */
+    if (!take_docs(g, i, m, x->cfg))
         return;
-    }
-    fh_wire_docs_close(&s->docs);
-    fh_wire_docs_move(&s->docs, &reply);
     if (same) {
         zmq_msg_move(&s->env_frame, &m->frames[3]);
     } else { /* the frame sent on must say what the envelope says */
@@ -310,17 +316,8 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
         if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0)
             zmq_msg_init(&s->env_frame);
     }
-    /* What the slot holds now is what the executor made of it: the budget counts that. */
-    size_t bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
-    g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
-    s->bytes = bytes;
-    bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
-    if (failed && x->cfg->on_error == FH_ON_ERROR_SKIP) {
-        gw_finish(g, i);
-    } else {
-        s->step++;
-        gw_advance(g, i);
-    }
+    step_on(g, i, x->cfg, env->status != NULL &&
+                              env->status->code == FLOWHOST__STATUS__CODE__ERROR);
 }
 
 /* ---- a lost worker's requests ------------------------------------------------------- */

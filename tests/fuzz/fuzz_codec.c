@@ -2,7 +2,8 @@
  * request envelope, as a documents frame (then every document to JSON), as a documents
  * frame followed by 0-3 blob frames (what decodes must survive being packed again, blobs
  * taken into frames, and decoded back to as many documents), and through fh_pb_check /
- * fh_pb_unpack as a WorkerHello and an ExecutorSpec; fh_envelope_decode_ids. For every
+ * fh_pb_unpack as a WorkerHello and an ExecutorSpec; fh_envelope_decode_ids; fh_envelope_peek
+ * (what it reads must be what the full decoder reads). For every
  * message that decodes, fh_pb_measure's prediction must cover what protobuf-c held at
  * most while decoding it (counted by an allocator of its own). */
 #include <stddef.h>
@@ -64,8 +65,24 @@ static void check_prediction(const ProtobufCMessageDescriptor *desc, const uint8
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Flowhost__Envelope *env = NULL;
-    if (fh_envelope_decode(data, size, &env) == 0)
+    fh_envelope_peek_t pk;
+    int peeked = fh_envelope_peek(data, size, &pk);
+    if (fh_envelope_decode(data, size, &env) == 0) {
+        /* What the gateway reads without decoding must be what the decoder reads. */
+        if (peeked == 0) {
+            const char *id = env->request_id, *ep = env->endpoint;
+            int code = env->status ? (int)env->status->code : 0;
+            if ((pk.request_id ? pk.request_id_len != strlen(id) ||
+                                     memcmp(pk.request_id, id, pk.request_id_len) != 0
+                               : id[0] != '\0') ||
+                (pk.endpoint ? pk.endpoint_len != strlen(ep) ||
+                                   memcmp(pk.endpoint, ep, pk.endpoint_len) != 0
+                             : ep[0] != '\0') ||
+                (pk.status_code != 0) != (code != 0))
+                abort();
+        }
         flowhost__envelope__free_unpacked(env, NULL);
+    }
     if (fh_envelope_decode_ids(data, size, &env) == 0)
         flowhost__envelope__free_unpacked(env, NULL);
     check_prediction(&flowhost__envelope__descriptor, data, size);

@@ -321,42 +321,52 @@ int fh_envelope_decode_ids(const void *buf, size_t len, Flowhost__Envelope **out
     return 0;
 }
 
-/* Reads the status message's code (field 1) from the N bytes at P into *CODE (SUCCESS when
- * absent). Returns 0, or FH_E_PROTOCOL when malformed or when the code is given twice. */
+/* Reads the field at *P (before END): its KEY, and its value: *V for a varint, DATA and
+ * *N for a length-delimited one (fixed-width ones are skipped). Advances *P past it.
+ * Returns 0, or -1 when malformed. */
+static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *key, uint64_t *v,
+                      const uint8_t **data, uint64_t *n)
+{
+    if (read_varint(p, end, key) != 0)
+        return -1;
+    switch (*key & 7) {
+    case 0:
+        return read_varint(p, end, v);
+    case 1:
+    case 5: {
+        size_t w = (*key & 7) == 1 ? 8 : 4;
+        if ((size_t)(end - *p) < w)
+            return -1;
+        *p += w;
+        return 0;
+    }
+    case 2:
+        if (read_varint(p, end, n) != 0 || *n > (uint64_t)(end - *p))
+            return -1;
+        *data = *p;
+        *p += *n;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Reads the status message's code (field 1) from P..END into *CODE (SUCCESS when absent).
+ * Returns 0, or FH_E_PROTOCOL when malformed or when the code is given twice. */
 static int peek_status(const uint8_t *p, const uint8_t *end, int *code)
 {
     bool seen = false;
     *code = 0;
     while (p < end) {
-        uint64_t key, v;
-        if (read_varint(&p, end, &key) != 0)
+        uint64_t key, v = 0, n;
+        const uint8_t *data;
+        if (next_field(&p, end, &key, &v, &data, &n) != 0)
             return FH_E_PROTOCOL;
-        switch (key & 7) {
-        case 0:
-            if (read_varint(&p, end, &v) != 0)
+        if (key == (1 << 3 | 0)) {
+            if (seen)
                 return FH_E_PROTOCOL;
-            if (key >> 3 == 1) {
-                if (seen)
-                    return FH_E_PROTOCOL;
-                seen = true;
-                *code = v > 1 ? 1 : (int)v;
-            }
-            break;
-        case 1:
-        case 5: {
-            size_t w = (key & 7) == 1 ? 8 : 4;
-            if ((size_t)(end - p) < w)
-                return FH_E_PROTOCOL;
-            p += w;
-            break;
-        }
-        case 2:
-            if (read_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
-                return FH_E_PROTOCOL;
-            p += v;
-            break;
-        default:
-            return FH_E_PROTOCOL;
+            seen = true;
+            *code = v > 1 ? 1 : (int)v;
         }
     }
     return 0;
@@ -368,41 +378,21 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
     bool seen_status = false;
     memset(out, 0, sizeof *out);
     while (p < end) {
-        uint64_t key, n;
-        if (read_varint(&p, end, &key) != 0)
+        uint64_t key, v, n;
+        const uint8_t *data;
+        if (next_field(&p, end, &key, &v, &data, &n) != 0)
             return FH_E_PROTOCOL;
-        switch (key & 7) {
-        case 0:
-            if (read_varint(&p, end, &n) != 0)
+        if (key == (1 << 3 | 2) || key == (2 << 3 | 2)) {
+            const uint8_t **at = key >> 3 == 1 ? &out->request_id : &out->endpoint;
+            size_t *at_len = key >> 3 == 1 ? &out->request_id_len : &out->endpoint_len;
+            if (*at != NULL)
+                return FH_E_PROTOCOL; /* given twice: the full decoder decides */
+            *at = data;
+            *at_len = (size_t)n;
+        } else if (key == (5 << 3 | 2)) {
+            if (seen_status || peek_status(data, data + n, &out->status_code) != 0)
                 return FH_E_PROTOCOL;
-            break;
-        case 1:
-        case 5: {
-            size_t w = (key & 7) == 1 ? 8 : 4;
-            if ((size_t)(end - p) < w)
-                return FH_E_PROTOCOL;
-            p += w;
-            break;
-        }
-        case 2:
-            if (read_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p))
-                return FH_E_PROTOCOL;
-            if (key >> 3 == 1 || key >> 3 == 2) {
-                const uint8_t **at = key >> 3 == 1 ? &out->request_id : &out->endpoint;
-                size_t *at_len = key >> 3 == 1 ? &out->request_id_len : &out->endpoint_len;
-                if (*at != NULL)
-                    return FH_E_PROTOCOL; /* given twice: the full decoder decides */
-                *at = p;
-                *at_len = (size_t)n;
-            } else if (key >> 3 == 5) {
-                if (seen_status || peek_status(p, p + n, &out->status_code) != 0)
-                    return FH_E_PROTOCOL;
-                seen_status = true;
-            }
-            p += n;
-            break;
-        default:
-            return FH_E_PROTOCOL;
+            seen_status = true;
         }
     }
     return 0;
