@@ -60,20 +60,21 @@ int gw_dequeue(fh_gateway *g, gw_exec *x)
 
 int gw_held_head(const gw_worker *w)
 {
-    return w->held_n > 0 ? w->held[w->held_first] : -1;
+    return w->held_n > 0 ? w->held[w->held_first].slot : -1;
 }
 
 int gw_held_pop(gw_worker *w)
 {
     int i = gw_held_head(w);
     if (i >= 0) {
+        w->held_bytes -= w->held[w->held_first].bytes;
         w->held_first = (w->held_first + 1) % w->ex->credit;
         w->held_n--;
     }
     return i;
 }
 
-/* How many more requests W may be given now. */
+/* How many more requests W may be given now (counted in requests). */
 static uint32_t room(const gw_worker *w)
 {
     if (!w->ready)
@@ -81,6 +82,22 @@ static uint32_t room(const gw_worker *w)
     if (w->down) /* a probe worker gets one request; its answer closes the breaker */
         return w->probing && w->held_n == 0 ? 1 : 0;
     return w->ex->credit - w->held_n;
+}
+
+/* Whether W may be given a request of BYTES now: it has room, and what waits at it
+ * besides the request it runs stays within max_message_size, so that a worker's queue
+ * never holds more than one of the largest messages. */
+static bool takes(const fh_gateway *g, const gw_worker *w, size_t bytes)
+{
+    return room(w) > 0 &&
+           (w->held_n == 0 || w->held_bytes + bytes <= (size_t)g->cfg->max_message_size);
+}
+
+/* The bytes slot I is sent to a worker with. */
+static size_t wire_bytes(const fh_gateway *g, int i)
+{
+    const slot *s = &g->slots[i];
+    return zmq_msg_size((zmq_msg_t *)&s->env_frame) + fh_wire_docs_size(&s->docs);
 }
 
 bool gw_exec_down(const gw_exec *x)
@@ -101,16 +118,16 @@ static bool service_known(const gw_worker *w, int64_t now)
     return w->service_us > 0 && !(w->held_n == 0 && now - w->idle_since_us >= SERVICE_FORGET_US);
 }
 
-/* The replica of X a request should go to now, or NULL when it should wait at X: the one
+/* The replica of X a request of BYTES should go to now, or NULL when it should wait at X: the one
  * that would be done with it soonest (shortest expected delay), among the replicas that
  * take requests; ties go to the one holding fewest, then to the one after the replica
  * chosen last, so that equal replicas take turns. When that replica has no room left,
  * the request waits for it rather than queue behind a slower one: a replica ten times
  * slower gets about a tenth of the requests, and never a line of them. */
-static gw_worker *pick(gw_exec *x)
+static gw_worker *pick(const fh_gateway *g, gw_exec *x, size_t bytes)
 {
     if (x->n_workers == 1)
-        return room(&x->workers[0]) > 0 ? &x->workers[0] : NULL;
+        return takes(g, &x->workers[0], bytes) ? &x->workers[0] : NULL;
     gw_worker *best = NULL;
     int64_t best_us = 0, now = fh_monotonic_us();
     for (size_t k = 0; k < x->n_workers; k++) {
@@ -128,7 +145,7 @@ static gw_worker *pick(gw_exec *x)
             best_us = us;
         }
     }
-    if (best == NULL || room(best) == 0)
+    if (best == NULL || !takes(g, best, bytes))
         return NULL;
     x->turn = (best->replica + 1) % x->n_workers;
     return best;
@@ -150,8 +167,10 @@ static void send_to(fh_gateway *g, gw_worker *w, int i)
     zmq_msg_copy(&env_frame, &s->env_frame);
     if (w->held_n == 0)
         w->head_since_us = fh_monotonic_us();
-    w->held[(w->held_first + w->held_n) % w->ex->credit] = i;
+    size_t bytes = zmq_msg_size(&env_frame) + fh_wire_docs_size(&docs);
+    w->held[(w->held_first + w->held_n) % w->ex->credit] = (gw_held_entry){i, bytes};
     w->held_n++;
+    w->held_bytes += bytes;
     w->sent++;
     s->replica = w->replica;
     if (fh_wire_send_docs(g->back, w->id, w->id_len, FH_CMD_REQUEST, &env_frame, &docs,
@@ -167,7 +186,7 @@ static void send_to(fh_gateway *g, gw_worker *w, int i)
 
 void gw_dispatch(fh_gateway *g, gw_exec *x, int i)
 {
-    gw_worker *w = x->queue_head < 0 ? pick(x) : NULL;
+    gw_worker *w = x->queue_head < 0 ? pick(g, x, wire_bytes(g, i)) : NULL;
     if (w != NULL) {
         send_to(g, w, i);
         return;
@@ -187,7 +206,7 @@ void gw_dispatch(fh_gateway *g, gw_exec *x, int i)
 void gw_feed(fh_gateway *g, gw_exec *x)
 {
     gw_worker *w;
-    while (x->queue_head >= 0 && (w = pick(x)) != NULL)
+    while (x->queue_head >= 0 && (w = pick(g, x, wire_bytes(g, x->queue_head))) != NULL)
         send_to(g, w, gw_dequeue(g, x));
 }
 

@@ -71,6 +71,12 @@ typedef struct slot {
 
 struct gw_exec;
 
+/* A request held at a worker, and the bytes it was sent with. */
+typedef struct gw_held_entry {
+    int slot;
+    size_t bytes;
+} gw_held_entry;
+
 /* One worker process: a replica of an executor. It runs the requests it holds one at a
  * time, in the order it got them (dispatch.c keeps up to its executor's credit there). */
 typedef struct gw_worker {
@@ -84,9 +90,11 @@ typedef struct gw_worker {
     unsigned char id[MAX_ID];     /* the worker's routing id, known once READY */
     size_t id_len;
     bool ready;
-    int *held;                    /* slots sent to it and not answered, oldest first: a
+    gw_held_entry *held;          /* slots sent to it and not answered, oldest first: a
                                      ring of ex->credit entries */
     uint32_t held_first, held_n;  /* ring position of the oldest, and how many */
+    size_t held_bytes;            /* the bytes they were sent with: beyond the first, at
+                                     most max_message_size (the worker's memory) */
     uint64_t sent;                /* requests sent to this process (its board counts the
                                      same way) */
     int64_t head_since_us;        /* when the oldest held request's handler started, as

@@ -65,6 +65,7 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     e->id_len = 0;
     e->sent = 0;
     e->held_first = e->held_n = 0;
+    e->held_bytes = 0;
     e->service_us = 0; /* a new process: nothing known of it */
     if (!fds_free()) {
         /* Client connections hold the descriptors the new worker's connection needs for

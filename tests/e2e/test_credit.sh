@@ -79,4 +79,31 @@ check "timeout: each begun once" \
       "$(wc -l <"$T/timeout.ledger" | tr -d ' '):$(cut -d' ' -f1 "$T/timeout.ledger" | sort -u | wc -l | tr -d ' ')" \
       "5:5"
 stop_flow
+
+# --- what waits at a worker is bounded in bytes, not only in requests ------------------
+cat >"$T/big.yml" <<YML
+jtype: Flow
+version: '1'
+with: {max_message_size: 4194304}
+executors:
+  - {name: led, uses: Ledger, uses_with: {ledger: $T/big.ledger}, credit: 16}
+YML
+start_flow "$T/big.yml"
+python3 -c '
+import json
+for i in range(24):
+    print(json.dumps({"text": str(i) + "x" * 3000000}))
+' >"$T/big.ndjson"
+worker=$(pgrep -P "$FLOW_PID" | head -1)
+rc=0
+"$FLOWHOST" post /index "$T/big.ndjson" --to "$ADDR" --request-size 1 -q --timeout 60000 \
+    --parameters '{"sleep_ms": 100}' >/dev/null 2>&1 || rc=$?
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status")
+check "big: 24 requests of 3 MB answered" "$rc:$(wc -l <"$T/big.ledger" | tr -d ' ')" "0:24"
+# Without a bound in bytes, as many as the gateway's budget lets in (16 MiB) wait at the
+# worker: a peak of 33 MB; with at most max_message_size waiting besides the one it
+# runs, 21 MB.
+check "big: the worker's peak memory stays low (${hwm} kB, under 28,000)" \
+      "$([ "$hwm" -lt 28000 ] && echo yes || echo no)" "yes"
+stop_flow
 done_checks
