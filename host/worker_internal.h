@@ -37,6 +37,9 @@ typedef struct fh_job {
     fh_value *root_owned, *scoped_owned;
     int64_t arrived_ms;           /* when it was taken (fh_monotonic_ms) */
     size_t n_docs;                /* in a batch: how many documents are its own */
+    char *error;                  /* malloc'd: why it cannot be handled (then ENV is NULL,
+                                     or holds only its id and endpoint); answered with it
+                                     in its turn */
 } fh_job;
 
 typedef struct worker {

@@ -12,6 +12,7 @@
 #include "worker_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static const fh_value *scoped_params(const fh_value *root, const char *name, fh_
 
 static void job_free(fh_job *j)
 {
+    free(j->error);
+    j->error = NULL;
     if (j->env)
         flowhost__envelope__free_unpacked(j->env, NULL);
     j->env = NULL;
@@ -56,32 +59,50 @@ static void job_free(fh_job *j)
     j->params = NULL;
 }
 
-/* Answers a request the worker could not handle at all, so that the gateway never waits
- * for it: an envelope with only an error (the gateway knows which request it was), and
- * DOCS (moved; left empty), the documents as they came or none. */
-static void reply_error(worker *w, fh_wire_docs *docs, const char *why)
+/* Answers J, a request the worker could not handle at all, with its error and nothing
+ * else but its documents as they came (or none) and its request id when it could be read:
+ * an envelope the gateway can match to the request it sent. Frees J. */
+static void reply_error(worker *w, fh_job *j)
 {
-    fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, why);
+    fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, j->error);
     Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
     Flowhost__Status st = FLOWHOST__STATUS__INIT;
     st.code = FLOWHOST__STATUS__CODE__ERROR;
     st.executor = w->spec->name;
-    st.description = (char *)why;
+    st.description = j->error;
     env.status = &st;
-    zmq_msg_t env_frame;
-    if (fh_pb_pack_msg(&env.base, &env_frame) != 0) {
-        fh_wire_docs_close(docs);
-        return; /* nothing left to answer with: the executor's timeout is the last resort */
+    if (j->env != NULL) {
+        env.request_id = j->env->request_id;
+        env.endpoint = j->env->endpoint;
     }
-    fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, docs, 0);
+    zmq_msg_t env_frame;
+    if (fh_pb_pack_msg(&env.base, &env_frame) == 0)
+        fh_wire_send_docs(w->sock, NULL, 0, FH_CMD_REPLY, &env_frame, &j->in, 0);
+    /* else nothing is left to answer with: the gateway loses this worker at its deadline
+     * (`timeout`, heartbeats), and the requests behind it go to the next one */
+    job_free(j);
+}
+
+/* Marks J as one that cannot be handled, for WHY (printf-style). */
+static void job_error(fh_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_error(fh_job *j, const char *fmt, ...)
+{
+    free(j->error);
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&j->error, fmt, ap) < 0)
+        j->error = NULL;
+    va_end(ap);
+    if (j->error == NULL)
+        j->error = strdup("out of memory");
 }
 
 /* Takes the REQUEST M into J: its number, envelope, documents (not decoded) and
  * parameters. FIRST: the number of the first request of the batch it may join, 0: none.
- * Returns 0, or -1 when it was malformed: it is answered then, J is empty. */
-static int take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
+ * A request that cannot be read is taken too, with J->error set: it is answered in its
+ * turn, never before a request taken earlier (replies go back in order). */
+static void take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
 {
-    char why[1100];
     memset(j, 0, sizeof *j);
     j->seq = ++w->seq;
     j->arrived_ms = fh_monotonic_ms();
@@ -90,32 +111,34 @@ static int take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
      * were not. */
     fh_board_begin(w->board, w->self, first ? first : j->seq, j->seq);
     fh_wire_docs_init(&j->in);
-    if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
-        snprintf(why, sizeof why, "malformed request: %s", fh_last_error());
-        reply_error(w, &j->in, why);
-        return -1;
-    }
     size_t env_len;
     const void *env_buf = fh_wire_data(m, 2, &env_len);
-    /* The socket is the beat thread's while the request is decoded (an envelope of
-     * max_message_size takes time): a long one keeps its worker heard. */
-    fh_worker_beat_enter(&w->beat);
-    int rc = env_buf == NULL ? FH_E_PROTOCOL
-                             : fh_envelope_decode_max(env_buf, env_len,
-                                                      (size_t)w->spec->max_message_size,
-                                                      &j->env, NULL);
-    fh_worker_beat_leave(&w->beat);
-    if (rc != 0) {
-        j->env = NULL;
-        snprintf(why, sizeof why, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
-        reply_error(w, &j->in, why);
-        return -1;
+    if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
+        job_error(j, "malformed request: %s", fh_last_error());
+    } else {
+        /* The socket is the beat thread's while the request is decoded (an envelope of
+         * max_message_size takes time): a long one keeps its worker heard. */
+        fh_worker_beat_enter(&w->beat);
+        int rc = env_buf == NULL ? FH_E_PROTOCOL
+                                 : fh_envelope_decode_max(env_buf, env_len,
+                                                          (size_t)w->spec->max_message_size,
+                                                          &j->env, NULL);
+        fh_worker_beat_leave(&w->beat);
+        if (rc != 0) {
+            j->env = NULL;
+            job_error(j, "malformed request: %s", env_buf ? fh_last_error() : "no envelope");
+        }
+    }
+    if (j->error != NULL) {
+        /* Its id, if it can be read, so that the gateway can match the answer. */
+        if (env_buf != NULL && fh_envelope_decode_ids(env_buf, env_len, &j->env) != 0)
+            j->env = NULL;
+        return;
     }
     const fh_value *root = (const fh_value *)j->env->parameters;
     if (fh_value_type(root) != FH_TYPE_MAP)
         root = j->root_owned = fh_value_new_map();
     j->params = root ? scoped_params(root, w->spec->name, &j->scoped_owned) : NULL;
-    return 0;
 }
 
 /* Decodes J's documents (once). Returns 0 or an error code, with the error set. */
@@ -147,8 +170,8 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
         fh_wire_docs_close(out);
         produced = false;
         if (fh_envelope_set_error(j->env, w->spec->name, why) != 0) {
-            reply_error(w, &j->in, why);
-            job_free(j);
+            job_error(j, "%s", why);
+            reply_error(w, j);
             return;
         }
     }
@@ -160,8 +183,8 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
     }
     if (rc != 0 || fh_pb_pack_msg(&j->env->base, &env_frame) != 0) {
         fh_wire_docs_close(out);
-        reply_error(w, &j->in, "out of memory replying"); /* the documents as they came */
-        job_free(j);
+        job_error(j, "out of memory replying"); /* the documents as they came */
+        reply_error(w, j);
         return;
     }
     if (zmq_msg_size(&env_frame) > limit) {
@@ -170,8 +193,8 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
                  zmq_msg_size(&env_frame), limit);
         zmq_msg_close(&env_frame);
         fh_wire_docs_close(out);
-        reply_error(w, &j->in, why);
-        job_free(j);
+        job_error(j, "%s", why);
+        reply_error(w, j);
         return;
     }
     /* Passed through, or failed: the documents go on exactly as they came. */
@@ -241,9 +264,15 @@ static void run(worker *w, fh_handler_fn fn, fh_job *jobs, size_t n)
         fh_docs *own = n == 1 ? all : fh_docs_new();
         if (n == 1)
             all = NULL;
-        if (own == NULL || (n > 1 && fh_docs_splice(own, all, jobs[k].n_docs) != 0))
-            fail(w, &jobs[k], "out of memory splitting a batch");
-        else if (fh_docs_pack_wire(own, 1, &out[k]) != 0)
+        if (own == NULL || (n > 1 && fh_docs_splice(own, all, jobs[k].n_docs) != 0)) {
+            /* ALL still holds this request's documents first: none after it may take its
+             * share now. */
+            for (size_t r = k; r < n; r++)
+                fail(w, &jobs[r], "out of memory splitting a batch");
+            fh_docs_destroy(&own);
+            break;
+        }
+        if (fh_docs_pack_wire(own, 1, &out[k]) != 0)
             fail(w, &jobs[k], "out of memory encoding documents");
         else
             produced[k] = true;
@@ -311,15 +340,14 @@ static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost
             w->stop = true;
         } else if (cmd == FH_CMD_REQUEST) {
             fh_job j;
-            if (take(w, &m, &j, jobs[0].seq) == 0) {
-                if (joins(&jobs[0], &j) && decode_docs(w, &j) == 0 &&
-                    (docs + fh_docs_len(j.docs) <= rule->preferred_batch_size || docs == 0)) {
-                    docs += fh_docs_len(j.docs);
-                    jobs[n++] = j;
-                } else {
-                    w->next = j; /* it runs after the batch, in its turn */
-                    w->has_next = true;
-                }
+            take(w, &m, &j, jobs[0].seq);
+            if (j.error == NULL && joins(&jobs[0], &j) && decode_docs(w, &j) == 0 &&
+                (docs + fh_docs_len(j.docs) <= rule->preferred_batch_size || docs == 0)) {
+                docs += fh_docs_len(j.docs);
+                jobs[n++] = j;
+            } else {
+                w->next = j; /* it is answered after the batch, in its turn */
+                w->has_next = true;
             }
         }
         fh_wire_close(&m);
@@ -331,6 +359,10 @@ static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost
 /* Runs J (moved in): alone, or as the first of a batch. */
 static void handle(worker *w, fh_job *j)
 {
+    if (j->error != NULL) {
+        reply_error(w, j);
+        return;
+    }
     fh_handler_fn fn = fh_worker_lookup(w, j->env->endpoint);
     if (fn == NULL) { /* nothing is bound to it here: it passes unchanged */
         fh_wire_docs none;
@@ -348,8 +380,8 @@ static void handle(worker *w, fh_job *j)
 void fh_worker_request(worker *w, fh_wire_msg *m)
 {
     fh_job j;
-    if (take(w, m, &j, 0) == 0)
-        handle(w, &j);
+    take(w, m, &j, 0);
+    handle(w, &j);
 }
 
 void fh_worker_request_next(worker *w)

@@ -274,11 +274,27 @@ static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool fai
 void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
 {
     gw_exec *x = w->ex;
-    int i = gw_held_pop(w);
-    if (i < 0) {
+    int head = gw_held_head(w);
+    if (head < 0) {
         gw_log("dropped a reply from executor '%s': it holds no request", x->cfg->name);
         return;
     }
+    /* A reply answers the oldest request the worker holds. One that names another request
+     * means the worker is out of step (it skipped a reply): every later reply would go to
+     * the wrong request. Its process is given up; what it had not begun goes on. */
+    size_t len;
+    const void *buf = fh_wire_data(m, 3, &len);
+    fh_envelope_peek_t pk;
+    const char *want = g->slots[head].env->request_id;
+    int peeked = buf != NULL ? fh_envelope_peek(buf, len, &pk) : FH_E_PROTOCOL;
+    if (peeked == 0 && pk.request_id_len > 0 &&
+        (pk.request_id_len != strlen(want) || memcmp(pk.request_id, want, pk.request_id_len) != 0)) {
+        char why[300];
+        snprintf(why, sizeof why, "executor '%s' answered out of order", x->cfg->name);
+        gw_lose_worker(g, w, why);
+        return;
+    }
+    int i = gw_held_pop(w);
     /* The next one it holds begins now (it runs them in order), and this one took from
      * when it began until now. */
     int64_t now = fh_monotonic_us(), took = now - w->head_since_us;
@@ -296,13 +312,10 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
      * its way back through gw_advance(). */
     gw_feed(g, x);
     slot *s = &g->slots[i];
-    size_t len;
-    const void *buf = fh_wire_data(m, 3, &len);
-    fh_envelope_peek_t pk;
     if (buf != NULL &&
         fh_pb_measure(&flowhost__envelope__descriptor, buf, len, (size_t)g->cfg->max_message_size,
                       NULL) == 0 &&
-        fh_envelope_peek(buf, len, &pk) == 0 && same_ids(&pk, s->env)) {
+        peeked == 0 && same_ids(&pk, s->env)) {
         pass_on(g, w, i, m, pk.status_code == FLOWHOST__STATUS__CODE__ERROR);
         return;
     }

@@ -304,10 +304,24 @@ int fh_gateway_serve(fh_gateway *g)
         }
         gw_replies_wake(g, items[2].revents & ZMQ_POLLIN);
         gw_door_service(g, items + 3);
+        /* The workers' messages before the signals: a worker that replied and then ended
+         * is answered for by its reply, not taken for one that died with it. */
+        fh_wire_msg m;
+        for (int k = 0; k < BATCH && (items[1].revents & ZMQ_POLLIN) &&
+                        fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0; k++) {
+            gw_on_worker_message(g, &m);
+            fh_wire_close(&m);
+        }
         if (items[0].revents & ZMQ_POLLIN) {
             int sig = gw_read_signals(g);
-            if (sig & 2)
+            if (sig & 2) {
+                /* Whatever a worker said before it ended counts: read it all first. */
+                while (fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
+                    gw_on_worker_message(g, &m);
+                    fh_wire_close(&m);
+                }
                 gw_reap(g);
+            }
             if (sig & 1) {
                 if (g->draining) {
                     gw_log("second signal: stopping now, %zu request%s unanswered", g->inflight,
@@ -320,12 +334,6 @@ int fh_gateway_serve(fh_gateway *g)
                     gw_log("shutting down: answering %zu requests in flight (at most %d ms)",
                            g->inflight, g->cfg->timeout_drain_ms);
             }
-        }
-        fh_wire_msg m;
-        for (int k = 0; k < BATCH && (items[1].revents & ZMQ_POLLIN) &&
-                        fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0; k++) {
-            gw_on_worker_message(g, &m);
-            fh_wire_close(&m);
         }
         for (int k = 0; k < BATCH && n > front && (items[front].revents & ZMQ_POLLIN) &&
                         g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes &&

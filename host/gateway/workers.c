@@ -257,7 +257,14 @@ static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char
             gw_mark_down(g, e, fh_last_error());
         }
     }
-    /* What it had not begun goes to the other replicas, or waits for the new worker. */
+    /* What it had not begun goes to the other replicas, or waits for the new worker;
+     * unless every replica is down (a probe lost): then it gets the breaker's answer, as
+     * every request for the executor does. */
+    if (gw_exec_down(x)) {
+        int i;
+        while ((i = gw_dequeue(g, x)) >= 0)
+            gw_fail(g, i, x->cfg, e->down_reason);
+    }
     gw_feed(g, x);
 }
 

@@ -105,4 +105,34 @@ check "crash: with the crash" "$(jq -r 'select(.status.code == "ERROR") | .statu
 # Every document was in exactly one call that ran to its end, or in the call that crashed.
 check "crash: no document ran twice" "$(awk '{s += $2} END {print s}' "$T/crash.calls")" "24"
 stop_flow
+
+# --- a request that cannot be read while a batch gathers is answered in its turn ---------
+# Led crashes on the second request (crash: true) and, with
+# on_error: ignore, sends it on with the error added: just over max_message_size decoded,
+# the batching worker cannot read it. Its answer must not overtake the batch's.
+cat >"$T/order.yml" <<YML
+jtype: Flow
+version: '1'
+with: {max_message_size: 4096}
+executors:
+  - {name: led, uses: Ledger, uses_with: {ledger: $T/order.ledger}, on_error: ignore}
+  - name: bat
+    uses: Batcher
+    uses_dynamic_batching: {/index: {preferred_batch_size: 8, timeout: 2000}}
+YML
+start_flow "$T/order.yml"
+big=$(head -c 3500 /dev/zero | tr '\0' 'x')
+echo '{"id":"r1","text":"secret of client one"}' >"$T/r1.ndjson"
+echo '{"id":"r2","text":"client two","tags":{"crash":true}}' >"$T/r2.ndjson"
+"$FLOWHOST" post /index "$T/r1.ndjson" --to "$ADDR" -q --timeout 20000 >"$T/r1.out" 2>/dev/null &
+p1=$!
+sleep 0.5
+"$FLOWHOST" post /index "$T/r2.ndjson" --to "$ADDR" -q --timeout 20000 \
+    --parameters "{\"pad\":\"$big\"}" >"$T/r2.out" 2>/dev/null || true
+wait "$p1" || true
+check "order: the first client gets its own document, served" \
+      "$(jq -r '.docs[0].id + " " + .status.code' "$T/r1.out")" "r1 SUCCESS"
+check "order: the second gets its own, with an error" \
+      "$(jq -r '.docs[0].id + " " + .status.code' "$T/r2.out")" "r2 ERROR"
+stop_flow
 done_checks

@@ -366,7 +366,7 @@ static int peek_status(const uint8_t *p, const uint8_t *end, int *code)
             if (seen)
                 return FH_E_PROTOCOL;
             seen = true;
-            *code = v > 1 ? 1 : (int)v;
+            *code = v <= 1 ? (int)v : 2; /* an unknown code: not an error, as decoded */
         }
     }
     return 0;
