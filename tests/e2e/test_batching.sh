@@ -107,9 +107,27 @@ check "crash: no document ran twice" "$(awk '{s += $2} END {print s}' "$T/crash.
 stop_flow
 
 # --- a request that cannot be read while a batch gathers is answered in its turn ---------
-# Led crashes on the second request (crash: true) and, with
-# on_error: ignore, sends it on with the error added: just over max_message_size decoded,
-# the batching worker cannot read it. Its answer must not overtake the batch's.
+# Led crashes on the second request (crash: true) and, with on_error: ignore, sends it on
+# with the error added: a request whose parameters were just under max_message_size
+# decoded is then just over it, and the batching worker cannot read it. Its answer must
+# not overtake the batch's (replies answer requests in order).
+cat >"$T/probe.yml" <<YML
+jtype: Flow
+version: '1'
+with: {max_message_size: 4096}
+executors:
+  - {name: e, uses: Echo}
+YML
+start_flow "$T/probe.yml"
+echo '{"id":"a","text":"a"}' >"$T/a.ndjson"
+lo=2000 hi=4096 # the largest parameter an executor takes, found by bisection
+while [ $((hi - lo)) -gt 1 ]; do
+    mid=$(((lo + hi) / 2))
+    pad=$(head -c $mid /dev/zero | tr '\0' 'x')
+    if "$FLOWHOST" post /index "$T/a.ndjson" --to "$ADDR" -q --timeout 20000 \
+        --parameters "{\"pad\":\"$pad\"}" >/dev/null 2>&1; then lo=$mid; else hi=$mid; fi
+done
+stop_flow
 cat >"$T/order.yml" <<YML
 jtype: Flow
 version: '1'
@@ -118,18 +136,20 @@ executors:
   - {name: led, uses: Ledger, uses_with: {ledger: $T/order.ledger}, on_error: ignore}
   - name: bat
     uses: Batcher
-    uses_dynamic_batching: {/index: {preferred_batch_size: 8, timeout: 2000}}
+    uses_dynamic_batching: {/index: {preferred_batch_size: 8, timeout: 3000}}
 YML
 start_flow "$T/order.yml"
-big=$(head -c 3500 /dev/zero | tr '\0' 'x')
+pad=$(head -c $((lo - 8)) /dev/zero | tr '\0' 'x')
 echo '{"id":"r1","text":"secret of client one"}' >"$T/r1.ndjson"
 echo '{"id":"r2","text":"client two","tags":{"crash":true}}' >"$T/r2.ndjson"
 "$FLOWHOST" post /index "$T/r1.ndjson" --to "$ADDR" -q --timeout 20000 >"$T/r1.out" 2>/dev/null &
 p1=$!
 sleep 0.5
 "$FLOWHOST" post /index "$T/r2.ndjson" --to "$ADDR" -q --timeout 20000 \
-    --parameters "{\"pad\":\"$big\"}" >"$T/r2.out" 2>/dev/null || true
+    --parameters "{\"pad\":\"$pad\"}" >"$T/r2.out" 2>/dev/null || true
 wait "$p1" || true
+check "order: the second could not be read by the batching worker" \
+      "$(jq -r '.status.description' "$T/r2.out" | grep -c 'malformed request' || true)" "1"
 check "order: the first client gets its own document, served" \
       "$(jq -r '.docs[0].id + " " + .status.code' "$T/r1.out")" "r1 SUCCESS"
 check "order: the second gets its own, with an error" \
