@@ -20,6 +20,7 @@
 #define WHY_PORTS "flowhost picks the sockets between its gateway and its workers " \
                   "itself; remove it"
 #define WHY_CONTAINER "flowhost runs C plugins, not containers"
+#define WHY_METRICS "Prometheus metrics come with the HTTP gateway in a next release"
 #define WHY_HTTP_GATEWAY "an option of Jina's HTTP gateway; flowhost's gateway speaks " \
                          "its own protocol over ZeroMQ"
 
@@ -50,6 +51,16 @@ static const fh_jina_key flow_with[] = {
     {"port_ctrl", REFUSE, WHY_PORTS},
     {"compression", REFUSE, "ZeroMQ carries flowhost's messages uncompressed; remove it"},
     {"uses", REFUSE, "a custom gateway is Python code; flowhost has one gateway"},
+    {"return_results", IGNORE, "flowhost always returns the responses to the client"},
+    {"monitoring", LATER, WHY_METRICS},
+    {"port_monitoring", LATER, WHY_METRICS},
+    {"tracing", IGNORE, "flowhost has no OpenTelemetry tracing; routes carry each "
+                        "executor's start and end times"},
+    {"ssl_certfile", LATER, "TLS comes with the HTTP gateway in a next release"},
+    {"ssl_keyfile", LATER, "TLS comes with the HTTP gateway in a next release"},
+    {"timeout_send", REFUSE, "set 'timeout' on the executors, or --timeout on the client"},
+    {"retries", REFUSE, "flowhost does not send a request twice: a request a crash cost "
+                        "gets an error (see docs/reliability.md)"},
     {NULL, IGNORE, NULL},
 };
 
@@ -62,6 +73,20 @@ static const fh_jina_key executor[] = {
     {"uses_after", LATER, "it joins the shards, which are coming in a next release"},
     {"needs", LATER, "a flow is a chain in the order of 'executors' until 'needs' comes "
                      "in a next release; remove it"},
+    {"when", LATER, "conditions come with flows as graphs in a next release; remove it "
+                    "to send every document to the executor"},
+    {"floating", LATER, "floating executors come with flows as graphs in a next release"},
+    {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
+    {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
+    {"monitoring", LATER, WHY_METRICS},
+    {"port_monitoring", LATER, WHY_METRICS},
+    {"tls", LATER, WHY_REMOTE},
+    {"timeout_send", REFUSE, "set 'timeout' (ms) on the executor"},
+    {"retries", REFUSE, "flowhost does not send a request twice: a request a crash cost "
+                        "gets an error (see docs/reliability.md)"},
+    {"grpc_metadata", IGNORE, "flowhost's workers do not speak gRPC"},
+    {"output_array_type", IGNORE, "flowhost's embeddings and tensors keep their own type"},
+    {"exit_on_exceptions", IGNORE, "a handler's error fails its request; the worker serves on"},
     {"method", LATER, "'needs' and 'inspect' are coming in a next release; remove it to "
                       "add the executor to the chain"},
     {"host", LATER, WHY_REMOTE},

@@ -50,6 +50,19 @@ executors:
   - name: a
   - name: b
     needs: [a]"
+jina_fail when "when.yml:5:5: 'when' in executors[0] is not supported yet: conditions come with flows as graphs" \
+"!Flow
+version: '1'
+executors:
+  - name: a
+    when:
+      tags__type: {\$eq: 1}"
+printf '!Flow\nwith:\n  return_results: true\nexecutors: [{name: a}]\n' >"$T/rr.yml"
+rc=0
+"$FLOWHOST" validate "$T/rr.yml" >/dev/null 2>"$T/rr.err" || rc=$?
+check "return_results: loads" "$rc" "0"
+check_contains "return_results: with a warning at its place" "$(cat "$T/rr.err")" \
+      "flowhost: warning: $T/rr.yml:3:3: 'return_results' in with is ignored: flowhost always returns"
 jina_fail shards "shards.yml:4:15: 'shards' in executors[0] is not supported yet" \
 "!Flow
 version: '1'
