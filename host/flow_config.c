@@ -408,14 +408,19 @@ static int check_keys(const src *s, const fh_yaml_node *map, const char *const *
         const fh_jina_key *j = jina == NO_JINA ? NULL
                              : fh_jina_key_find((fh_jina_where)jina, key->text);
         int rc;
-        if (j && j->action == FH_JINA_IGNORE) {
-            if ((rc = warn_at(s, key, "'%s' in %s is ignored: %s", j->key, where, j->why)) < 0)
+        const fh_yaml_node *val = map->items[k];
+        bool off = j && j->action == FH_JINA_LATER_UNLESS_FALSE && val->kind == FH_YAML_SCALAR &&
+                   (strcmp(val->text, "false") == 0 || strcmp(val->text, "False") == 0 ||
+                    strcmp(val->text, "FALSE") == 0);
+        if (j && (j->action == FH_JINA_IGNORE || off)) {
+            if ((rc = warn_at(s, key, "'%s' in %s is ignored: %s", j->key, where,
+                              off ? "it is false" : j->why)) < 0)
                 return rc;
             continue;
         }
         if (j)
             return err_at(s, key, FH_E_PARSE, "'%s' in %s is not supported%s: %s", j->key,
-                          where, j->action == FH_JINA_LATER ? " yet" : "", j->why);
+                          where, j->action == FH_JINA_REFUSE ? "" : " yet", j->why);
         size_t limit = key->len / 3 > 2 ? key->len / 3 : 2;
         if (best && best_d <= limit)
             return err_at(s, key, FH_E_PARSE, "unknown key %s in %s (did you mean '%s'?)",
@@ -698,6 +703,12 @@ static int get_requests(const src *s, const char *key, const fh_yaml_node *n,
         /* Jina 2's default endpoint is '/default'; 'default' and '__default__' are
          * aliases of it that flowhost accepts. */
         bool dflt = strcmp(k->text, "default") == 0 || strcmp(k->text, "__default__") == 0;
+        if (strcmp(k->text, "on") == 0) {
+            rc = err_at(s, k, FH_E_PARSE,
+                        "'%s: on:' is Jina 1's drivers, not supported: bind each endpoint to "
+                        "a handler function, e.g. {/index: index_docs}", key);
+            break;
+        }
         if (k->text[0] != '/' && !dflt) {
             rc = err_at(s, k, FH_E_PARSE,
                         "endpoint %s in '%s' must start with '/' (or be 'default')",
@@ -761,7 +772,16 @@ static int merge_requests(fh_flow_binding **req, size_t *n_req, fh_flow_binding 
 
 /* ---- executors ------------------------------------------------------------------------ */
 
-static const char *const flow_keys[] = {"jtype", "version", "with", "executors", NULL};
+static const char *const flow_keys[] = {"jtype", "version", "with", "executors", "pods",
+                                        NULL};
+
+/* The flow's list of executors: `executors`, or `pods` as Jina 2.0 still named it (a list:
+ * Jina 1's mapping form is refused by read_flow). NULL when neither is there. */
+static const fh_yaml_node *flow_executors(const fh_yaml_node *root)
+{
+    const fh_yaml_node *ex = fh_yaml_map_get(root, "executors", NULL);
+    return ex ? ex : fh_yaml_map_get(root, "pods", NULL);
+}
 static const char *const with_keys[] = {"port", "host", "prefetch", "env", "timeout_ready",
                                         "workspace", "plugin_path", "max_message_size",
                                         "max_inflight", "timeout_drain", "max_connections",
@@ -855,7 +875,7 @@ static int get_type(const src *s, const fh_yaml_node *n, char **out, const fh_ya
  * be dropped without a word, so it is an error naming the tag. */
 static int check_tags(const src *s, const fh_yaml_node *root, bool flow)
 {
-    const fh_yaml_node *ex = flow ? fh_yaml_map_get(root, "executors", NULL) : NULL;
+    const fh_yaml_node *ex = flow ? flow_executors(root) : NULL;
     size_t n = ex && ex->kind == FH_YAML_SEQUENCE ? ex->n : 0, used = 0;
     const fh_yaml_node **allowed = calloc(n + 1, sizeof *allowed);
     if (!allowed)
@@ -1444,11 +1464,14 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     if (root->kind != FH_YAML_MAPPING)
         return err_at(s, root, FH_E_TYPE, "a flow must be a mapping, not %s",
                       node_name(root));
-    const fh_yaml_node *pods;
-    if (root->kind == FH_YAML_MAPPING && fh_yaml_map_get(root, "pods", &pods))
-        return err_at(s, pods, FH_E_PARSE, "'pods' is Jina's legacy flow form, not "
+    const fh_yaml_node *pods_key, *pods = fh_yaml_map_get(root, "pods", &pods_key);
+    if (pods && pods->kind != FH_YAML_SEQUENCE)
+        return err_at(s, pods_key, FH_E_PARSE, "'pods' is Jina's legacy flow form, not "
                       "supported: write version: '1' and the executors as a list under "
                       "'executors:'");
+    if (pods && fh_yaml_map_get(root, "executors", NULL))
+        return err_at(s, pods_key, FH_E_PARSE, "'pods' is Jina 2.0's older name for "
+                      "'executors': keep one of them");
     int rc = check_keys(s, root, flow_keys, "flow", NO_JINA);
     if (rc < 0 || (rc = check_tags(s, root, true)) < 0)
         return rc;
@@ -1476,7 +1499,7 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     if ((rc = read_with(s, cfg, fh_yaml_map_get(root, "with", NULL))) < 0)
         return rc;
 
-    const fh_yaml_node *ex = fh_yaml_map_get(root, "executors", NULL);
+    const fh_yaml_node *ex = flow_executors(root);
     if (!ex)
         return err_at(s, root, FH_E_PARSE,
                       "missing key 'executors' in flow (use 'executors: []' for none)");

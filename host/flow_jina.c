@@ -6,6 +6,7 @@
 
 #define IGNORE FH_JINA_IGNORE
 #define LATER FH_JINA_LATER
+#define LATER_UNLESS_FALSE FH_JINA_LATER_UNLESS_FALSE
 #define REFUSE FH_JINA_REFUSE
 
 /* Shared reasons, so that one key reads the same wherever it is written. */
@@ -35,7 +36,8 @@ static const fh_jina_key flow_with[] = {
     {"no_debug_endpoints", IGNORE, WHY_HTTP_GATEWAY},
     {"no_crud_endpoints", IGNORE, WHY_HTTP_GATEWAY},
     {"expose_endpoints", IGNORE, WHY_HTTP_GATEWAY},
-    {"restful", LATER, "the HTTP gateway is coming in a next release; remove it to serve "
+    {"restful", LATER_UNLESS_FALSE, "the HTTP gateway is coming in a next release; remove "
+                                    "it to serve "
                        "flowhost's protocol"},
     {"runtime_backend", IGNORE, WHY_RUNTIME},
     {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "

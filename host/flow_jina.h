@@ -23,6 +23,8 @@ typedef enum fh_jina_where {
 typedef enum fh_jina_action {
     FH_JINA_IGNORE = 0, /* loads, with a warning that names the key */
     FH_JINA_LATER,      /* an error: "'KEY' ... is not supported yet: WHY" */
+    FH_JINA_LATER_UNLESS_FALSE, /* the same, but `KEY: false` asks for nothing flowhost
+                                   lacks: ignored with a warning */
     FH_JINA_REFUSE      /* an error: "'KEY' ... is not supported: WHY" */
 } fh_jina_action;
 

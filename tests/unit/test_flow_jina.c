@@ -123,6 +123,19 @@ static void test_flow_type_and_version(void **state)
                     "t.yml:1:1: a flow's type must be 'Flow', not 'MyExecutor'");
     assert_contains(parse_fail("!Flow\nwith: {}\npods: {a: {}}\n"),
                     "t.yml:3:1: 'pods' is Jina's legacy flow form");
+    /* Jina 2.0's list under 'pods' is the list of executors; restful: false asks nothing */
+    c = parse_ok("jtype: Flow\nversion: '1'\nwith: {restful: False}\npods: [{name: a}, {name: b}]\n");
+    assert_int_equal(c->n_executors, 2);
+    assert_string_equal(c->executors[1].name, "b");
+    assert_int_equal(c->n_warnings, 1);
+    assert_non_null(strstr(c->warnings[0], "t.yml:3:8: 'restful' in with is ignored: it is false"));
+    fh_flow_config_destroy(&c);
+    assert_contains(parse_fail("!Flow\nexecutors: []\npods: []\n"),
+                    "t.yml:3:1: 'pods' is Jina 2.0's older name for 'executors': keep one");
+    assert_contains(parse_fail("!Flow\nwith: {restful: true}\nexecutors: []\n"),
+                    "t.yml:2:8: 'restful' in with is not supported yet");
+    assert_contains(parse_fail("!Flow\nexecutors:\n  - uses: {jtype: T, requests: {on: {x: y}}}\n"),
+                    "t.yml:3:33: 'requests: on:' is Jina 1's drivers, not supported");
 }
 
 /* The flow's with: port_expose is port, protocol grpc is ignored, Python keys warn. */
