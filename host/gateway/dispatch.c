@@ -3,14 +3,16 @@
  *
  * A worker runs one handler call at a time, in the order it received its requests. So
  * that it never waits a round trip for its next one, the gateway keeps up to its
- * executor's credit of requests at it (a ring, oldest first), and sends each request to
- * the replica with the fewest held: a slow replica holds more and so gets fewer. What no
- * replica has room for waits in the executor's queue, in order, and a request never
- * overtakes one waiting there.
+ * executor's credit of requests at it (a ring, oldest first; besides the one it runs, at
+ * most max_message_size bytes), and sends each request to the replica that would be done
+ * with it soonest. What no replica should take now waits in the executor's queue, in
+ * order, and a request never overtakes one waiting there.
  *
  * Replies come back in the order the requests went: a reply answers the oldest request
- * held. When a worker is lost, its board (board.h) says which request it had begun: that
- * one fails with the worker, the ones behind it go back to the front of the queue. */
+ * held (one that names another request means the worker is out of step, and it is given
+ * up). A reply whose envelope names its request is passed on as it came, not decoded.
+ * When a worker is lost, its board (board.h) says which requests its call was running:
+ * they fail with the worker, the ones behind them go back to the front of the queue. */
 #define _GNU_SOURCE
 #include "gateway_internal.h"
 
