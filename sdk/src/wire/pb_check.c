@@ -358,8 +358,8 @@ static int peek_status(const uint8_t *p, const uint8_t *end, int *code)
     bool seen = false;
     *code = 0;
     while (p < end) {
-        uint64_t key, v = 0, n;
-        const uint8_t *data;
+        uint64_t key, v = 0, n = 0;
+        const uint8_t *data = NULL;
         if (next_field(&p, end, &key, &v, &data, &n) != 0)
             return FH_E_PROTOCOL;
         if (key == (1 << 3 | 0)) {
@@ -378,8 +378,8 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
     bool seen_status = false;
     memset(out, 0, sizeof *out);
     while (p < end) {
-        uint64_t key, v, n;
-        const uint8_t *data;
+        uint64_t key, v = 0, n = 0;
+        const uint8_t *data = NULL;
         if (next_field(&p, end, &key, &v, &data, &n) != 0)
             return FH_E_PROTOCOL;
         if (key == (1 << 3 | 2) || key == (2 << 3 | 2)) {
