@@ -449,14 +449,14 @@ int fh_cmd_post(int argc, char **argv, const char *endpoint)
     opts.no_wait = a.no_wait;
     opts.on_always = on_always;
     opts.user = &pc;
-    int64_t t0 = fh_progress_clock_us();
+    int64_t t0 = fh_monotonic_us();
     /* A source that can wait (NDJSON, a live pipe too) is waited on with the responses:
      * each response is written as soon as it comes, whatever the pace of the input. */
     int rc = source ? fh_client_post_input_fd(client, a.endpoint, fh_source_input, source,
                                               fh_source_wait_fd(source), &opts)
                     : fh_client_post(client, a.endpoint, NULL, &opts);
     char took[32]; /* microseconds: a short post is not "0.000 s" */
-    fh_progress_duration(fh_progress_clock_us() - t0, took, sizeof took);
+    fh_progress_duration(fh_monotonic_us() - t0, took, sizeof took);
     if (rc != 0) {
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
         goto out;

@@ -19,6 +19,7 @@
 #include <flowhost/error.h>
 
 #include "plugin_loader.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -101,13 +102,6 @@ int fh_plugin_scan_report(const char *path, int fd)
 }
 
 /* ---- the parent ----------------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int set_reason(fh_scan_result *out, fh_scan_status status, const char *fmt, const char *arg)
 {
@@ -195,7 +189,7 @@ static int read_report(int fd, pid_t pid, int64_t deadline, fh_scan_result *out)
     size_t used = 0;
     int rc = 0;
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - fh_monotonic_ms();
         if (left <= 0)
             break;
         /* Once it has exited, what it wrote is in the pipe: take it without waiting. */
@@ -241,7 +235,7 @@ static int reap(pid_t pid, int64_t deadline)
     scanner_state st;
     bool late = false;
     while ((st = scanner_state_of(pid)) == SCANNER_RUNNING) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - fh_monotonic_ms();
         if (left <= 0) {
             late = true;
             break;
@@ -303,12 +297,12 @@ int fh_plugin_scan(const char *path, int timeout_ms, fh_scan_result *out)
         close(fds[0]);
         return fh_set_error(FH_E_IO, "cannot start the scanner of %s: %s", path, strerror(err));
     }
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = fh_monotonic_ms() + timeout_ms;
     int rc = read_report(fds[0], pid, deadline, out);
     close(fds[0]);
     /* After a whole report, a second to exit (its destructors run); after a garbled one,
      * none. */
-    int status = reap(pid, rc == 1 ? now_ms() + 1000 : rc < 0 ? now_ms() : deadline);
+    int status = reap(pid, rc == 1 ? fh_monotonic_ms() + 1000 : rc < 0 ? fh_monotonic_ms() : deadline);
     if (rc == FH_E_NOMEM)
         return fh_set_error(rc, "out of memory");
     if (rc == 1)

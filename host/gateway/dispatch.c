@@ -169,12 +169,11 @@ static void send_to(fh_gateway *g, gw_worker *w, int i)
     zmq_msg_copy(&env_frame, &s->env_frame);
     if (w->held_n == 0)
         w->head_since_us = fh_monotonic_us();
-    size_t bytes = zmq_msg_size(&env_frame) + fh_wire_docs_size(&docs);
+    size_t bytes = wire_bytes(g, i);
     w->held[(w->held_first + w->held_n) % w->ex->credit] = (gw_held_entry){i, bytes};
     w->held_n++;
     w->held_bytes += bytes;
     w->sent++;
-    s->replica = w->replica;
     if (fh_wire_send_docs(g->back, w->id, w->id_len, FH_CMD_REQUEST, &env_frame, &docs,
                           ZMQ_DONTWAIT) != 0) {
         /* Its connection is gone (ROUTER_MANDATORY): so is the worker, for the flow. It

@@ -125,9 +125,7 @@ int gw_door_init(fh_gateway *g)
     d->checked_ms = fh_monotonic_ms();
     const fh_flow_config *cfg = g->cfg;
     size_t limit = raise_fd_limit();
-    size_t workers = 0;
-    GW_FOR_WORKERS(g, w)
-        workers++;
+    size_t workers = gw_worker_count(g);
     size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * workers + BACKLOG;
     if (limit <= reserve + 1)
         return fh_set_error(FH_E_STATE, "the descriptor limit (ulimit -n) is %zu: a flow of %zu "

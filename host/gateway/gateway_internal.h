@@ -66,7 +66,6 @@ typedef struct slot {
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */
     bool admitted;                /* counted in its client's requests let in (replies.c) */
-    uint32_t replica;             /* the replica of the executor at STEP that holds it */
 } slot;
 
 struct gw_exec;
@@ -274,6 +273,8 @@ int gw_read_signals(fh_gateway *g);
 /* Starts a process for worker W (its start deadline counts from now). Returns 0 or
  * negative (fh_last_error). */
 int gw_spawn(fh_gateway *g, gw_worker *w);
+/* How many workers the flow has (every replica of every executor). */
+size_t gw_worker_count(const fh_gateway *g);
 /* The worker with process id PID, or NULL. */
 gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid);
 /* GW_FOR_WORKERS(g, w) statement: runs it for every worker w of the flow. */

@@ -82,6 +82,14 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
+size_t gw_worker_count(const fh_gateway *g)
+{
+    size_t n = 0;
+    for (size_t x = 0; x < g->n_execs; x++)
+        n += g->execs[x].n_workers;
+    return n;
+}
+
 gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid)
 {
     GW_FOR_WORKERS(g, w)
@@ -416,13 +424,10 @@ void gw_reap(fh_gateway *g)
         return;
     /* A process started by a plugin that left its worker's group, and whose parent ended,
      * is now the host's child (a subreaper): it must not outlive its worker. */
-    size_t n = 0;
-    GW_FOR_WORKERS(g, w)
-        n++;
-    pid_t *keep = calloc(n ? n : 1, sizeof *keep);
+    pid_t *keep = calloc(gw_worker_count(g) + 1, sizeof *keep);
     if (keep == NULL)
         return; /* the next reap, or the stop, sweeps them */
-    n = 0;
+    size_t n = 0;
     GW_FOR_WORKERS(g, w)
         if (w->pid > 0)
             keep[n++] = w->pid;

@@ -1,19 +1,14 @@
 /* The progress display: see progress.h. */
 #include "progress.h"
 
+#include "util.h"
+
 #include <time.h>
 #include <unistd.h>
 
 #define BAR_WIDTH 20
 #define TTY_REDRAW_US 100000
 #define PLAIN_REDRAW_US 1000000
-
-int64_t fh_progress_clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 double fh_progress_rate(size_t done, int64_t elapsed_us)
 {
@@ -38,7 +33,7 @@ void fh_progress_start(fh_progress *p, FILE *out)
 {
     p->out = out;
     p->tty = isatty(fileno(out));
-    p->start_us = p->drawn_us = fh_progress_clock_us();
+    p->start_us = p->drawn_us = fh_monotonic_us();
     p->done = p->errors = 0;
 }
 
@@ -46,7 +41,7 @@ void fh_progress_update(fh_progress *p, bool error)
 {
     p->done++;
     p->errors += error;
-    int64_t now = fh_progress_clock_us();
+    int64_t now = fh_monotonic_us();
     if (now - p->drawn_us < (p->tty ? TTY_REDRAW_US : PLAIN_REDRAW_US))
         return;
     p->drawn_us = now;
@@ -68,7 +63,7 @@ void fh_progress_update(fh_progress *p, bool error)
 
 void fh_progress_finish(fh_progress *p)
 {
-    int64_t us = fh_progress_clock_us() - p->start_us;
+    int64_t us = fh_monotonic_us() - p->start_us;
     char took[32];
     fh_progress_duration(us, took, sizeof took);
     double rps = fh_progress_rate(p->done, us);

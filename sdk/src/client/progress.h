@@ -12,15 +12,11 @@
 typedef struct fh_progress {
     FILE *out;
     bool tty;
-    int64_t start_us; /* fh_progress_clock_us() at the start */
+    int64_t start_us; /* fh_monotonic_us() (util.h) at the start */
     int64_t drawn_us; /* when the display was last drawn */
     size_t done;
     size_t errors;
 } fh_progress;
-
-/* A monotonic clock in microseconds: a post of a few requests takes well under a
- * millisecond, which a millisecond clock shows as 0 s and 0 RPS. */
-int64_t fh_progress_clock_us(void);
 
 /* Requests per second of DONE requests in ELAPSED_US: 0 when none were done; a time
  * under one microsecond counts as one (never a division by zero, never 0 RPS for
