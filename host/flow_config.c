@@ -1022,6 +1022,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     snprintf(where, sizeof where, "executors[%zu]", i);
     x->timeout_ms = -1;
     x->replicas = 1;
+    x->shards = 1;
     x->credit = FH_FLOW_DEFAULT_CREDIT;
     x->line = n->line;
     x->column = n->column;
@@ -1518,6 +1519,14 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
         rc = read_executor(s, cfg, i, ex->items[i], origins);
     }
     free(origins);
+    /* Each executor follows the one declared before it. */
+    for (size_t i = 1; i < cfg->n_executors && rc == 0; i++) {
+        fh_flow_executor *x = &cfg->executors[i];
+        if (!(x->needs = malloc(sizeof *x->needs)))
+            return nomem();
+        x->needs[0] = i - 1;
+        x->n_needs = 1;
+    }
     return rc;
 }
 
@@ -1526,6 +1535,10 @@ static void free_executor(fh_flow_executor *x)
     for (size_t i = 0; i < x->n_batching; i++)
         free(x->batching[i].endpoint);
     free(x->batching);
+    free(x->needs);
+    for (size_t i = 0; i < x->n_pollings; i++)
+        free(x->pollings[i].endpoint);
+    free(x->pollings);
     free(x->name);
     free(x->plugin);
     free(x->type);

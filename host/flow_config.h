@@ -38,6 +38,20 @@ typedef struct fh_flow_batching {
     int timeout_ms;           /* how long the first request of a batch waits for more */
 } fh_flow_batching;
 
+/* Which shards of a sharded executor get a request (Jina's `polling`). */
+typedef enum fh_polling {
+    FH_POLLING_ANY = 0, /* one shard: the least loaded (Jina's default) */
+    FH_POLLING_ALL      /* every shard; their replies are reduced into one */
+} fh_polling;
+
+/* `polling` of one endpoint, from the map form {'/search': ALL, '/index': ANY}. */
+typedef struct fh_flow_polling {
+    char *endpoint;       /* "/search" */
+    fh_polling polling;
+} fh_flow_polling;
+
+struct fh_when; /* a compiled `when:` condition (flow_when.h) */
+
 typedef struct fh_flow_executor {
     char *name;          /* metas.name: unique in the flow, [A-Za-z0-9_.-]+ */
     char *plugin;        /* absolute path of the .so, or NULL: found by type on the
@@ -60,6 +74,21 @@ typedef struct fh_flow_executor {
     fh_flow_batching *batching; /* uses_dynamic_batching, n_batching entries */
     size_t n_batching;
     fh_on_error on_error;
+    /* The graph (Jina's `needs`): the executors this one runs after, as indexes into the
+       flow's executors, in the order written. Empty: it starts at the gateway (`needs:
+       gateway`, or the first executor without `needs`). Without `needs` an executor
+       follows the one declared before it. Every index is of an executor declared in the
+       flow, never this one, never a floating one, and the graph has no cycle. */
+    size_t *needs;
+    size_t n_needs;
+    bool floating;       /* `floating: true`: gets every request, nobody waits for it */
+    int shards;          /* `shards`: its index is split over this many workers (each with
+                            its replicas), default 1 */
+    fh_polling polling;  /* `polling` for endpoints not in POLLINGS (the map's '*', or
+                            the single value), default ANY */
+    fh_flow_polling *pollings; /* `polling` by endpoint, n_pollings entries */
+    size_t n_pollings;
+    struct fh_when *when; /* `when:`: only the documents that match go to it; NULL: all */
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
 
@@ -70,6 +99,7 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_DEFAULT_CREDIT 16
 #define FH_FLOW_MAX_CREDIT 256
 #define FH_FLOW_MAX_REPLICAS 64
+#define FH_FLOW_MAX_SHARDS 64
 #define FH_FLOW_MAX_BATCH 4096
 #define FH_FLOW_DEFAULT_BATCH_TIMEOUT 10
 
