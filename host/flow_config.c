@@ -1539,6 +1539,7 @@ static void free_executor(fh_flow_executor *x)
     for (size_t i = 0; i < x->n_pollings; i++)
         free(x->pollings[i].endpoint);
     free(x->pollings);
+    free(x->when_text);
     free(x->name);
     free(x->plugin);
     free(x->type);

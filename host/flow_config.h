@@ -89,6 +89,7 @@ typedef struct fh_flow_executor {
     fh_flow_polling *pollings; /* `polling` by endpoint, n_pollings entries */
     size_t n_pollings;
     struct fh_when *when; /* `when:`: only the documents that match go to it; NULL: all */
+    char *when_text;     /* the condition as compact JSON (for messages and plots), or NULL */
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
 
