@@ -30,6 +30,7 @@
 
 static void enqueue(fh_gateway *g, gw_exec *x, int i)
 {
+    x->queued++;
     g->slots[i].next = -1;
     if (x->queue_tail < 0)
         x->queue_head = i;
@@ -41,6 +42,7 @@ static void enqueue(fh_gateway *g, gw_exec *x, int i)
 /* Puts I first in X's queue. */
 static void enqueue_front(fh_gateway *g, gw_exec *x, int i)
 {
+    x->queued++;
     g->slots[i].next = x->queue_head;
     x->queue_head = i;
     if (x->queue_tail < 0)
@@ -51,6 +53,7 @@ int gw_dequeue(fh_gateway *g, gw_exec *x)
 {
     int i = x->queue_head;
     if (i >= 0) {
+        x->queued--;
         x->queue_head = g->slots[i].next;
         if (x->queue_head < 0)
             x->queue_tail = -1;
@@ -252,12 +255,7 @@ static void step_on(fh_gateway *g, int i, const fh_flow_executor *cfg, bool fail
     size_t bytes = zmq_msg_size(&s->env_frame) + s->env_decoded + fh_wire_docs_size(&s->docs);
     g->inflight_bytes = g->inflight_bytes - s->bytes + bytes;
     s->bytes = bytes;
-    if (failed && cfg->on_error == FH_ON_ERROR_SKIP) {
-        gw_finish(g, i);
-    } else {
-        s->step++;
-        gw_advance(g, i);
-    }
+    gw_step_done(g, i, cfg, failed);
 }
 
 /* The reply M of W to slot I, whose envelope was measured well-formed and names the

@@ -179,7 +179,6 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     g->cfg = opts->cfg;
     g->self_exe = opts->self_exe;
     g->sigfd = -1;
-    g->n_execs = opts->cfg->n_executors;
     g->n_slots = opts->max_inflight ? opts->max_inflight : (size_t)opts->cfg->max_inflight;
     /* The last slots are kept for requests that wait: a no_wait request that finds no
      * more room than this is answered "busy". A flow of one slot keeps none: that slot
@@ -189,10 +188,14 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         g->reserve = g->n_slots - 1;
     /* Room for a few of the largest requests at once, and no more. */
     g->max_bytes = (size_t)FH_GATEWAY_BUDGET_MESSAGES * (size_t)opts->cfg->max_message_size;
-    g->execs = calloc(g->n_execs ? g->n_execs : 1, sizeof *g->execs);
-    g->slots = calloc(g->n_slots, sizeof *g->slots);
     int rc;
-    if (g->execs == NULL || g->slots == NULL) {
+    if ((rc = gw_graph_init(g)) != 0)
+        goto failed;
+    /* A request's branches have slots of their own: as many as it can have at once, and
+     * as many again for floating executors' copies, which nobody waits for. */
+    g->n_branches = g->graph.chain ? 0 : g->n_slots * (g->graph.width + 1);
+    g->slots = calloc(g->n_slots + g->n_branches, sizeof *g->slots);
+    if (g->slots == NULL) {
         rc = fh_set_error(FH_E_NOMEM, "out of memory");
         goto failed;
     }
@@ -201,10 +204,11 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     for (size_t i = 0; i < g->n_slots; i++)
         g->slots[i].next = i + 1 < g->n_slots ? (int)i + 1 : -1;
     g->free_head = 0;
+    for (size_t i = 0; i < g->n_branches; i++)
+        g->slots[g->n_slots + i].next = i + 1 < g->n_branches ? (int)(g->n_slots + i + 1) : -1;
+    g->branch_free = g->n_branches > 0 ? (int)g->n_slots : -1;
     for (size_t i = 0; i < g->n_execs; i++) {
         gw_exec *x = &g->execs[i];
-        x->cfg = &g->cfg->executors[i];
-        x->index = i;
         x->queue_head = x->queue_tail = -1;
         x->credit = x->cfg->credit > 0 ? (uint32_t)x->cfg->credit : FH_FLOW_DEFAULT_CREDIT;
         /* A batch forms from the requests waiting at a worker: room for a full one. */
@@ -274,7 +278,8 @@ const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
 
 int fh_gateway_serve(fh_gateway *g)
 {
-    while (!(g->draining && g->inflight == 0)) {
+    /* A drain waits for floating executors' copies too: they are the flow's work. */
+    while (!(g->draining && g->inflight == 0 && g->detached == 0)) {
         /* The client socket last: it is left out while the flow is full. */
         zmq_pollitem_t items[6] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
                                    {g->back, 0, ZMQ_POLLIN, 0},
@@ -361,6 +366,9 @@ void fh_gateway_destroy(fh_gateway **gp)
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
         if (g->slots[i].used)
             gw_slot_free(g, (int)i);
+    for (size_t i = g->n_slots; g->slots && i < g->n_slots + g->n_branches; i++)
+        if (g->slots[i].used)
+            gw_branch_free(g, (int)i);
     gw_door_free(g);
     if (g->front)
         zmq_close(g->front);
@@ -378,7 +386,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         }
         free(g->execs[i].workers);
     }
-    free(g->execs);
+    gw_graph_free(g);
     free(g->slots);
     fh_client_table_free(&g->clients);
     if (g->sigfd >= 0)

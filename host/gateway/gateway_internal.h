@@ -2,6 +2,7 @@
  *   gateway.c  the event loop, set-up, signals, tear-down
  *   clients.c  requests from clients: checks, slots, the way in
  *   routing.c  slots, the walk of a request through the executors, the prefetch gate
+ *   graph.c    flows as graphs: branches, joins, shards, floating executors
  *   dispatch.c the requests held at each worker (credit), the choice of a replica,
  *              replies, and what a lost worker's requests become
  *   workers.c  worker processes: start, READY, deaths, timers, stop
@@ -41,6 +42,8 @@
                                       failure; its first request answered closes it */
 #define STRAY_WAIT_MS 1000         /* the host's last sweep of plugin-started processes */
 #define GW_CREDIT_MAX 256          /* most requests one worker may hold */
+#define GW_MAX_NEEDS 64             /* most needs (or shards, or last executors) one join
+                                      merges */
 #define BATCH 64                   /* messages taken from one socket per loop turn */
 /* Requests ZeroMQ takes in from one client before it stops reading that connection
  * (TCP then holds the client back): while the flow is full, what a client has sent
@@ -61,6 +64,15 @@ typedef struct slot {
     size_t env_decoded;           /* what ENV takes decoded, bytes */
     fh_wire_docs docs;            /* the documents and their blob frames: opaque here */
     size_t step;                  /* index of the executor it is at or waits for */
+    size_t unit;                  /* the executor's shard (g->execs index) it was sent to */
+    int req;                      /* the request it carries: its own index for a request's
+                                     slot, the request's slot for a branch; -1: nobody
+                                     waits for it (a floating executor's copy, or a branch
+                                     of a request already answered) */
+    int sib;                      /* a graph: next branch of the same request; -1 ends */
+    bool carrying;                /* a graph's request slot: it is itself at an executor
+                                     (else it only holds the request while branches run) */
+    struct gw_walk *walk;         /* a graph's request slot: what waits at its joins */
     int64_t start_us;             /* when the gateway took it */
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
@@ -124,13 +136,34 @@ typedef struct gw_worker {
 /* An executor of the flow: its replicas and the requests waiting for one of them. */
 typedef struct gw_exec {
     const fh_flow_executor *cfg;
-    size_t index;                 /* its position in the flow */
+    size_t index;                 /* its position in g->execs (one per shard) */
+    size_t node;                  /* the executor's position in the flow */
+    uint32_t shard, shards;       /* which of the executor's shards it is, of how many */
+    size_t queued;                /* slots in its queue */
     gw_worker *workers;           /* cfg->replicas of them */
     size_t n_workers;
     uint32_t credit;              /* requests one worker may hold, 1..GW_CREDIT_MAX */
     size_t turn;                  /* the replica that wins the next tie */
     int queue_head, queue_tail;   /* slots waiting for a worker with room; -1 when empty */
 } gw_exec;
+
+/* The flow's graph, as the gateway walks it (graph.c). */
+typedef struct gw_graph {
+    bool chain;                   /* each executor follows the one before, one shard each,
+                                     none floating: a request walks alone, step by step */
+    size_t *unit;                 /* per executor: the index of its first shard in execs */
+    size_t **next, *n_next;       /* per executor: the executors that need it */
+    bool *sink;                   /* per executor: nobody needs it and it is not floating:
+                                     the gateway's answer waits for it */
+    size_t *sinks, n_sinks;       /* those, in the flow's order */
+    size_t *sources, n_sources;   /* executors that start at the gateway */
+    size_t *join_at;              /* per executor of several needs: its first input in a
+                                     walk's parts */
+    size_t *shard_at;             /* per sharded executor: its first shard's part */
+    size_t end_at;                /* the sinks' parts (more than one sink) */
+    size_t n_parts;
+    size_t width;                 /* most branches one request has, its own slot aside */
+} gw_graph;
 
 struct fh_gateway {
     const fh_flow_config *cfg;
@@ -142,11 +175,15 @@ struct fh_gateway {
     int sigfd;
     sigset_t oldmask;             /* the signal mask before the gateway started */
     bool mask_changed;
-    gw_exec *execs;
+    gw_exec *execs;               /* one per shard of each executor */
     size_t n_execs;
-    slot *slots;
+    gw_graph graph;
+    slot *slots;                  /* n_slots requests, then n_branches branches */
     size_t n_slots;
+    size_t n_branches;
     int free_head;
+    int branch_free;              /* free list of branch slots */
+    size_t detached;              /* branches nobody waits for, still at work */
     size_t inflight;
     size_t inflight_bytes;        /* documents held in slots, bytes */
     size_t max_bytes;             /* stop reading clients above this */
@@ -189,6 +226,27 @@ void gw_advance(fh_gateway *g, int i);
 void gw_enter_gate(fh_gateway *g, int i);
 /* Slot I is done: its client may let its next parked request in. */
 void gw_release_gate(fh_gateway *g, int i);
+
+/* graph.c: the walk of a request through the flow's graph */
+/* Derives G's graph from its flow and lays out its executors' shards (g->execs, before
+ * their workers are made). Returns 0 or FH_E_NOMEM. */
+int gw_graph_init(fh_gateway *g);
+/* Frees what gw_graph_init made, and the branch slots' walks. */
+void gw_graph_free(fh_gateway *g);
+/* Whether slot I is a branch (not a request's own slot). */
+bool gw_is_branch(const fh_gateway *g, int i);
+/* Slot I (a request) starts its walk: to every executor that starts at the gateway. */
+void gw_walk_start(fh_gateway *g, int i);
+/* Sends slot I to the executor at its step (its shards as their polling says). */
+void gw_walk_send(fh_gateway *g, int i);
+/* Slot I is done with executor X (NULL: the gateway failed it); FAILED: with an error in
+ * its envelope. Sends it on to what follows, waits at a join, or answers the request. */
+void gw_step_done(fh_gateway *g, int i, const fh_flow_executor *x, bool failed);
+/* Request slot I is being answered: its branches are left to finish for nobody, its walk
+ * is freed. */
+void gw_walk_end(fh_gateway *g, int i);
+/* Frees branch slot I. */
+void gw_branch_free(fh_gateway *g, int i);
 
 /* dispatch.c: the requests at each worker, up to its executor's credit */
 /* Sends slot I to the least loaded replica of X with room, queues it at X, or fails it

@@ -27,6 +27,11 @@ int gw_slot_alloc(fh_gateway *g)
     s->used = true;
     s->next = -1;
     s->step = 0;
+    s->unit = 0;
+    s->req = i;
+    s->sib = -1;
+    s->carrying = false;
+    s->walk = NULL;
     s->gated = false;
     s->env = NULL;
     s->env_stale = false;
@@ -40,6 +45,8 @@ int gw_slot_alloc(fh_gateway *g)
 void gw_slot_free(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
+    if (s->walk != NULL)
+        gw_walk_end(g, i);
     gw_replies_forget(g, i);
     g->inflight_bytes -= s->bytes;
     s->bytes = 0;
@@ -104,6 +111,8 @@ void gw_finish(fh_gateway *g, int i)
         gw_slot_free(g, i);
         return;
     }
+    if (s->walk != NULL) /* its branches still at work finish for nobody */
+        gw_walk_end(g, i);
     if (gw_replies_send(g, i, &env_frame) != 0)
         gw_log("dropped the reply to request %s: the client is gone or not reading",
                env->request_id);
@@ -117,32 +126,33 @@ void gw_fail(fh_gateway *g, int i, const fh_flow_executor *x, const char *why)
     slot *s = &g->slots[i];
     if (gw_slot_env(g, i) != 0)
         s->env_stale = false; /* the error goes on the envelope it has */
-    if (fh_envelope_set_error(s->env, x ? x->name : "gateway", why) != 0) {
-        gw_finish(g, i);
-        return;
+    bool set = fh_envelope_set_error(s->env, x ? x->name : "gateway", why) == 0;
+    if (set) { /* the envelope changed: the frame sent on must be re-encoded from it */
+        zmq_msg_close(&s->env_frame);
+        if (fh_pb_pack_msg(&s->env->base, &s->env_frame) != 0)
+            zmq_msg_init(&s->env_frame);
     }
-    /* The envelope changed: the frame sent on must be re-encoded from it. */
-    zmq_msg_close(&s->env_frame);
-    if (fh_pb_pack_msg(&s->env->base, &s->env_frame) != 0)
-        zmq_msg_init(&s->env_frame);
-    if (x != NULL && x->on_error == FH_ON_ERROR_IGNORE && zmq_msg_size(&s->env_frame) > 0) {
-        s->step++;
-        gw_advance(g, i);
-    } else {
-        gw_finish(g, i);
-    }
+    /* Without its error in the frame, a request cannot go on: it is answered. */
+    gw_step_done(g, i, set && zmq_msg_size(&s->env_frame) > 0 ? x : NULL, true);
 }
 
 /* Sends slot I to the executor at its step, queues it there, or answers it. */
 void gw_advance(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
-    if (s->step >= g->n_execs) {
-        gw_finish(g, i);
-        return;
-    }
     if (g->drain_expired) { /* a request let in from its client's gate too late */
         gw_fail(g, i, NULL, g->drain_why);
+        return;
+    }
+    if (!g->graph.chain) {
+        if (s->walk == NULL && !gw_is_branch(g, i))
+            gw_walk_start(g, i);
+        else
+            gw_walk_send(g, i);
+        return;
+    }
+    if (s->step >= g->n_execs) {
+        gw_finish(g, i);
         return;
     }
     gw_dispatch(g, &g->execs[s->step], i);
