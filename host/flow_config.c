@@ -21,6 +21,7 @@
 
 #include <flowhost/error.h>
 
+#include "flow_graph.h"
 #include "flow_jina.h"
 #include "flow_yaml.h"
 #include "util.h"
@@ -791,7 +792,8 @@ static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_meta
                                          "uses_requests", "env", "timeout", "on_error",
                                          "workspace", "override_with", "override_metas",
                                          "override_requests", "replicas", "credit",
-                                         "uses_dynamic_batching", NULL};
+                                         "uses_dynamic_batching", "needs", "floating",
+                                         "shards", "parallel", "polling", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -998,6 +1000,272 @@ done:
     return rc;
 }
 
+/* ---- the graph: needs, floating, shards, polling ------------------------------------ */
+
+/* The boolean value of KEY (node N) into *OUT; *OUT is kept when N is absent or null. */
+static int get_bool(const src *s, const char *key, const fh_yaml_node *n, bool *out)
+{
+    if (!n || is_null(n))
+        return 0;
+    if (n->kind != FH_YAML_SCALAR)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be true or false, not %s", key,
+                      node_name(n));
+    scalar v;
+    int rc = eval_scalar(s, n, &v);
+    if (rc < 0)
+        return rc;
+    free(v.text);
+    if (v.type != FH_YAML_PLAIN_BOOL)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be true or false, not %s", key,
+                      plain_name(v.type));
+    *out = v.b;
+    return 0;
+}
+
+/* One polling value, the scalar N: ANY or ALL in any case, as Jina takes it. AT is where
+ * a mistake is shown (N itself, or the string N was read from). */
+static int polling_value(const src *s, const fh_yaml_node *n, const fh_yaml_node *at,
+                         fh_polling *out)
+{
+    if (n->kind != FH_YAML_SCALAR)
+        return err_at(s, at, FH_E_TYPE, "'polling' must be ANY or ALL, not %s",
+                      node_name(n));
+    scalar v;
+    int rc = eval_scalar(s, n, &v);
+    if (rc < 0)
+        return rc;
+    if (v.type == FH_YAML_PLAIN_STRING && strcasecmp(v.text, "any") == 0)
+        *out = FH_POLLING_ANY;
+    else if (v.type == FH_YAML_PLAIN_STRING && strcasecmp(v.text, "all") == 0)
+        *out = FH_POLLING_ALL;
+    else
+        rc = err_at(s, at, FH_E_PARSE, "'polling' must be ANY or ALL, not %s",
+                    fh_yaml_quote(v.text).s);
+    free(v.text);
+    return rc;
+}
+
+/* `polling` as a map by endpoint, the mapping M: '*' is every other endpoint. AT as in
+ * polling_value (NULL: each entry's own node). */
+static int polling_map(const src *s, const fh_yaml_node *m, const fh_yaml_node *at,
+                       fh_flow_executor *x)
+{
+    if (m->n == 0)
+        return err_at(s, at ? at : m, FH_E_PARSE,
+                      "'polling' by endpoint names no endpoint: write ANY, ALL or "
+                      "{'/search': ALL, '*': ANY}");
+    if (!(x->pollings = calloc(m->n, sizeof *x->pollings)))
+        return nomem();
+    for (size_t k = 0; k < m->n; k++) {
+        const fh_yaml_node *key = m->keys[k];
+        fh_polling p;
+        int rc = polling_value(s, m->items[k], at ? at : m->items[k], &p);
+        if (rc < 0)
+            return rc;
+        if (strcmp(key->text, "*") == 0) {
+            x->polling = p;
+            continue;
+        }
+        if (key->text[0] != '/')
+            return err_at(s, at ? at : key, FH_E_PARSE, "'polling' by endpoint: %s is not "
+                          "an endpoint (they start with '/'; '*' is every other one)",
+                          fh_yaml_quote(key->text).s);
+        fh_flow_polling *e = &x->pollings[x->n_pollings];
+        if (!(e->endpoint = strdup(key->text)))
+            return nomem();
+        e->polling = p;
+        x->n_pollings++;
+    }
+    return 0;
+}
+
+/* `polling` (node N): ANY, ALL, a map by endpoint, or Jina's map written as a string
+ * ("{'/index': ANY, '/search': ALL}", what Jina's command line takes). */
+static int read_polling(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
+{
+    if (n->kind == FH_YAML_MAPPING)
+        return polling_map(s, n, NULL, x);
+    if (n->kind != FH_YAML_SCALAR || n->text[0] != '{')
+        return polling_value(s, n, n, &x->polling);
+    fh_yaml_node *tree = NULL;
+    if (fh_yaml_parse(n->text, n->len, s->name, &tree) < 0 || tree->kind != FH_YAML_MAPPING) {
+        fh_yaml_destroy(&tree);
+        return err_at(s, n, FH_E_PARSE, "'polling' must be ANY, ALL or a map by endpoint "
+                      "such as {'/search': ALL, '*': ANY}, not %s", fh_yaml_quote(n->text).s);
+    }
+    int rc = polling_map(s, tree, n, x);
+    fh_yaml_destroy(&tree);
+    return rc;
+}
+
+/* floating, shards (Jina 2.0's `parallel`) and polling of the flow entry N. */
+static int read_shards(const src *s, const fh_yaml_node *n, const char *where,
+                       fh_flow_executor *x)
+{
+    const fh_yaml_node *sh, *pk, *p = fh_yaml_map_get(n, "polling", &pk);
+    int rc = get_bool(s, "floating", fh_yaml_map_get(n, "floating", NULL), &x->floating);
+    if (rc < 0 || (rc = get_aliased(s, n, "shards", "parallel", &sh)) < 0 ||
+        (rc = get_int(s, "shards", sh, 1, FH_FLOW_MAX_SHARDS, &x->shards)) < 0)
+        return rc;
+    if (!p || is_null(p))
+        return 0;
+    if ((rc = read_polling(s, p, x)) < 0)
+        return rc;
+    /* Jina takes a polling on one shard and does nothing with it; so do we, saying so. */
+    if (x->shards == 1)
+        return warn_at(s, pk, "'polling' in %s does nothing with one shard (shards: 1)",
+                       where);
+    return 0;
+}
+
+/* The executor of CFG named NAME, or -1. */
+static long find_executor(const fh_flow_config *cfg, const char *name)
+{
+    for (size_t j = 0; j < cfg->n_executors; j++)
+        if (strcmp(cfg->executors[j].name, name) == 0)
+            return (long)j;
+    return -1;
+}
+
+/* "names no executor" for the need NAME (node N), with the nearest name if there is one
+ * close enough, else the names there are. */
+static int err_no_executor(const src *s, const fh_flow_config *cfg, const fh_yaml_node *n,
+                           const char *name, const char *who)
+{
+    const char *best = "gateway";
+    size_t best_d = levenshtein(name, best);
+    for (size_t j = 0; j < cfg->n_executors; j++) {
+        size_t d = levenshtein(name, cfg->executors[j].name);
+        if (d < best_d) {
+            best_d = d;
+            best = cfg->executors[j].name;
+        }
+    }
+    size_t len = strlen(name), limit = len / 3 > 2 ? len / 3 : 2;
+    if (best_d <= limit)
+        return err_at(s, n, FH_E_PARSE, "'needs' of '%s': no executor is named %s (did "
+                      "you mean '%s'?)", who, fh_yaml_quote(name).s, best);
+    /* A few names say what names look like; a long list would drown the line. */
+    char list[400] = "";
+    size_t used = 0, shown = cfg->n_executors < 8 ? cfg->n_executors : 8;
+    for (size_t j = 0; j < shown; j++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "",
+                                 cfg->executors[j].name);
+    if (shown < cfg->n_executors)
+        snprintf(list + used, sizeof list - used, ", ... (%zu in all)", cfg->n_executors);
+    return err_at(s, n, FH_E_PARSE, "'needs' of '%s': no executor is named %s (the "
+                  "executors: %s; 'gateway' is the start)", who, fh_yaml_quote(name).s, list);
+}
+
+/* The `needs` (node N, present and not null) of executor I. */
+static int read_needs(const src *s, fh_flow_config *cfg, size_t i, const fh_yaml_node *n)
+{
+    fh_flow_executor *x = &cfg->executors[i];
+    const fh_yaml_node *const *items = &n;
+    size_t count = 1;
+    if (n->kind == FH_YAML_SEQUENCE) {
+        items = (const fh_yaml_node *const *)n->items;
+        count = n->n;
+    } else if (n->kind != FH_YAML_SCALAR) {
+        return err_at(s, n, FH_E_TYPE, "'needs' must be an executor's name or a list of "
+                      "them, not %s", node_name(n));
+    }
+    if (count && !(x->needs = malloc(count * sizeof *x->needs)))
+        return nomem();
+    const fh_yaml_node *gateway = NULL;
+    for (size_t k = 0; k < count; k++) {
+        const fh_yaml_node *it = items[k];
+        char *name;
+        if (it->kind != FH_YAML_SCALAR)
+            return err_at(s, it, FH_E_TYPE, "'needs' must list executors' names, not %s",
+                          node_name(it));
+        int rc = get_string(s, "needs", it, &name);
+        if (rc < 0)
+            return rc;
+        if (!name || !*name) {
+            free(name);
+            return err_at(s, it, FH_E_PARSE, "'needs' of '%s' lists an empty name", x->name);
+        }
+        long j = find_executor(cfg, name);
+        if (strcmp(name, "gateway") == 0 && j < 0) {
+            gateway = it;
+        } else if (j < 0) {
+            rc = err_no_executor(s, cfg, it, name, x->name);
+        } else if ((size_t)j == i) {
+            rc = err_at(s, it, FH_E_PARSE, "'%s' needs itself", x->name);
+        } else if (cfg->executors[j].floating) {
+            rc = err_at(s, it, FH_E_PARSE, "'%s' needs '%s', a floating executor: nobody "
+                        "waits for a floating executor, so '%s' would never run (take '%s' "
+                        "out of its needs, or make it not floating)", x->name, name, x->name,
+                        name);
+        } else {
+            for (size_t m = 0; m < x->n_needs && rc == 0; m++)
+                if (x->needs[m] == (size_t)j)
+                    rc = err_at(s, it, FH_E_PARSE, "'needs' of '%s' names %s twice",
+                                x->name, fh_yaml_quote(name).s);
+            if (rc == 0)
+                x->needs[x->n_needs++] = (size_t)j;
+        }
+        free(name);
+        if (rc < 0)
+            return rc;
+    }
+    /* An executor starts at the gateway, or runs after others and joins them: the
+       gateway as one of several needs would be both. */
+    if (gateway && x->n_needs > 0)
+        return err_at(s, gateway, FH_E_PARSE, "'needs' of '%s' names 'gateway' and "
+                      "executors: it either starts at the gateway or runs after the "
+                      "executors; remove 'gateway'", x->name);
+    return 0;
+}
+
+/* The needs of every executor (read_needs, or by default the executor declared before,
+ * not counting floating ones, as in Jina), then the graph as a whole: no cycle. EX is
+ * the list of flow entries. */
+static int read_graph(const src *s, fh_flow_config *cfg, const fh_yaml_node *ex)
+{
+    size_t last = SIZE_MAX; /* the last executor that is not floating, so far */
+    for (size_t i = 0; i < cfg->n_executors; i++) {
+        fh_flow_executor *x = &cfg->executors[i];
+        const fh_yaml_node *n = fh_yaml_map_get(ex->items[i], "needs", NULL);
+        int rc;
+        if (n && !is_null(n) && !(n->kind == FH_YAML_SEQUENCE && n->n == 0)) {
+            if ((rc = read_needs(s, cfg, i, n)) < 0)
+                return rc;
+        } else if (last != SIZE_MAX) {
+            /* Jina's default too, `needs: []` included: the executor before. */
+            if (!(x->needs = malloc(sizeof *x->needs)))
+                return nomem();
+            x->needs[0] = last;
+            x->n_needs = 1;
+        }
+        if (!x->floating)
+            last = i;
+    }
+    size_t *cycle = malloc(cfg->n_executors * sizeof *cycle), m;
+    if (!cycle)
+        return nomem();
+    int rc = fh_flow_graph_cycle(cfg->executors, cfg->n_executors, cycle, &m);
+    if (rc == 0) {
+        char text[600];
+        size_t used = 0;
+        for (size_t k = 0; k <= m && used < sizeof text; k++)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s%s",
+                                     k ? " -> " : "", cfg->executors[cycle[k % m]].name);
+        if (used >= sizeof text)
+            memcpy(text + sizeof text - 4, "...", 4);
+        /* Shown at the needs of the first declared: it needs one declared later, so it
+           has written needs. */
+        const fh_yaml_node *at = fh_yaml_map_get(ex->items[cycle[0]], "needs", NULL);
+        rc = err_at(s, at ? at : ex->items[cycle[0]], FH_E_PARSE, "'needs' make a cycle: %s "
+                    "(each runs after the one before it)", text);
+    } else if (rc == 1) {
+        rc = 0;
+    }
+    free(cycle);
+    return rc;
+}
+
 static bool valid_name(const char *name)
 {
     size_t n = strlen(name);
@@ -1152,6 +1420,8 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
                       &x->credit)) < 0)
         goto done;
     if ((rc = get_batching(s, fh_yaml_map_get(n, "uses_dynamic_batching", NULL), x)) < 0)
+        goto done;
+    if ((rc = read_shards(s, n, where, x)) < 0)
         goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
     char *on_error;
@@ -1519,14 +1789,8 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
         rc = read_executor(s, cfg, i, ex->items[i], origins);
     }
     free(origins);
-    /* Each executor follows the one declared before it. */
-    for (size_t i = 1; i < cfg->n_executors && rc == 0; i++) {
-        fh_flow_executor *x = &cfg->executors[i];
-        if (!(x->needs = malloc(sizeof *x->needs)))
-            return nomem();
-        x->needs[0] = i - 1;
-        x->n_needs = 1;
-    }
+    if (rc == 0)
+        rc = read_graph(s, cfg, ex);
     return rc;
 }
 

@@ -14,8 +14,6 @@
                        "path (with.plugin_path) or in metas.plugin"
 #define WHY_LOGGING "flowhost's log goes to stderr"
 #define WHY_RUNTIME "every executor of flowhost runs in a process of its own"
-#define WHY_SHARDS "shards are coming in a next release; remove it to run one"
-#define WHY_POLLING "it goes with shards, which are coming in a next release"
 #define WHY_REMOTE "executors on other machines ('host'/'port') are coming in a next " \
                    "release"
 #define WHY_PORTS "flowhost picks the sockets between its gateway and its workers " \
@@ -43,11 +41,10 @@ static const fh_jina_key flow_with[] = {
     {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "
                              "supervision)"},
     {"py_modules", IGNORE, WHY_PY_MODULES},
-    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
-                        "work out, which 'replicas' on an executor does"},
+    {"parallel", REFUSE, "shards are set per executor: write 'shards: N' on it"},
     {"replicas", REFUSE, "replicas are set per executor: write 'replicas: N' on it"},
-    {"shards", LATER, WHY_SHARDS},
-    {"polling", LATER, WHY_POLLING},
+    {"shards", REFUSE, "shards are set per executor: write 'shards: N' on it"},
+    {"polling", REFUSE, "polling is set per executor, beside its 'shards'"},
     {"port_in", REFUSE, WHY_PORTS},
     {"port_out", REFUSE, WHY_PORTS},
     {"port_ctrl", REFUSE, WHY_PORTS},
@@ -67,17 +64,13 @@ static const fh_jina_key flow_with[] = {
 };
 
 static const fh_jina_key executor[] = {
-    {"parallel", LATER, "it is Jina 2.0's name for shards; with polling ANY it shares the "
-                        "work out, which 'replicas: N' does"},
-    {"shards", LATER, WHY_SHARDS},
-    {"polling", LATER, WHY_POLLING},
-    {"uses_before", LATER, "it runs before the shards, which are coming in a next release"},
-    {"uses_after", LATER, "it joins the shards, which are coming in a next release"},
-    {"needs", LATER, "a flow is a chain in the order of 'executors' until 'needs' comes "
-                     "in a next release; remove it"},
+    {"uses_before", LATER, "an executor before the shards is coming in a next release; "
+                           "add it to the flow and make the sharded executor need it"},
+    {"uses_after", LATER, "an executor after the shards is coming in a next release; the "
+                          "gateway reduces the shards' replies: add it to the flow after "
+                          "the sharded executor"},
     {"when", LATER, "conditions come with flows as graphs in a next release; remove it "
                     "to send every document to the executor"},
-    {"floating", LATER, "floating executors come with flows as graphs in a next release"},
     {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"monitoring", LATER, WHY_METRICS},
@@ -89,8 +82,8 @@ static const fh_jina_key executor[] = {
     {"grpc_metadata", IGNORE, "flowhost's workers do not speak gRPC"},
     {"output_array_type", IGNORE, "flowhost's embeddings and tensors keep their own type"},
     {"exit_on_exceptions", IGNORE, "a handler's error fails its request; the worker serves on"},
-    {"method", LATER, "'needs' and 'inspect' are coming in a next release; remove it to "
-                      "add the executor to the chain"},
+    {"method", IGNORE, "Jina 2.0 wrote 'method: needs' on a join; flowhost reads the join "
+                       "from 'needs' alone"},
     {"host", LATER, WHY_REMOTE},
     {"port", LATER, WHY_REMOTE},
     {"external", LATER, WHY_REMOTE},

@@ -4,8 +4,8 @@
  * does. The keys that do not are listed here, each with what flowhost does with it and
  * why, so that the loader never answers a Jina key with a generic "unknown key":
  * a key that only tunes Python's runtime (logging, thread or process, py_modules) is
- * ignored with a warning; a key flowhost will honour in a coming release (replicas,
- * shards, polling, needs, remote executors) is refused as "not supported yet"; a key
+ * ignored with a warning; a key flowhost will honour in a coming release (conditions,
+ * remote executors) is refused as "not supported yet"; a key
  * flowhost will not honour (containers, Jina's ports) is refused with what to do instead.
  * Keys flowhost renames (port_expose, override_with, ...) are read by the loader itself.
  */

@@ -37,19 +37,20 @@ jina_fail() { # jina_fail NAME WANT YAML: validate refuses with exactly WANT
     check "$1: one line" "$(wc -l <"$T/$1.err")" "1"
     check_contains "$1: message" "$(cat "$T/$1.err")" "$2"
 }
-jina_fail parallel "flowhost: parallel.yml:5:5: 'parallel' in executors[0] is not supported yet: it is Jina 2.0's name for shards; with polling ANY it shares the work out, which 'replicas: N' does" \
+jina_fail parallel "flowhost: parallel.yml:6:5: 'parallel' is Jina's older name for 'shards': keep one of them" \
 "!Flow
 version: '1'
 executors:
   - uses: MyExecutor
+    shards: 2
     parallel: 2"
-jina_fail needs "needs.yml:6:5: 'needs' in executors[1] is not supported yet" \
+jina_fail needs "needs.yml:6:13: 'needs' of 'b': no executor is named 'c' (did you mean 'a'?)" \
 "!Flow
 version: '1'
 executors:
   - name: a
   - name: b
-    needs: [a]"
+    needs: [c]"
 jina_fail when "when.yml:5:5: 'when' in executors[0] is not supported yet: conditions come with flows as graphs" \
 "!Flow
 version: '1'
@@ -63,12 +64,12 @@ rc=0
 check "return_results: loads" "$rc" "0"
 check_contains "return_results: with a warning at its place" "$(cat "$T/rr.err")" \
       "flowhost: warning: $T/rr.yml:3:3: 'return_results' in with is ignored: flowhost always returns"
-jina_fail shards "shards.yml:4:15: 'shards' in executors[0] is not supported yet" \
+jina_fail shards "shards.yml:4:23: 'shards' must be between 1 and 64, not 0" \
 "!Flow
 version: '1'
 executors:
-  - {name: a, shards: 2}"
-jina_fail polling "polling.yml:4:5: 'polling' in with is not supported yet" \
+  - {name: a, shards: 0}"
+jina_fail polling "polling.yml:4:5: 'polling' in with is not supported: polling is set per executor" \
 "!Flow
 version: '1'
 with:

@@ -499,8 +499,8 @@ static void test_unknown_key(void **state)
     m = parse_fail(HDR "executors:\n  - uses: {jtype: T, metas: {py_module: [a.py]}}\n",
                    FH_E_PARSE);
     assert_contains(m, "unknown key 'py_module' in metas (valid keys: name, description, workspace, plugin)");
-    m = parse_fail(HDR "executors:\n  - shards: 2\n", FH_E_PARSE);
-    assert_contains(m, "t.yml:4:5: 'shards' in executors[0] is not supported yet");
+    m = parse_fail(HDR "executors:\n  - shards: 65\n", FH_E_RANGE);
+    assert_contains(m, "t.yml:4:13: 'shards' must be between 1 and 64, not 65");
     m = parse_fail(HDR "executors:\n  - replicas: 0\n", FH_E_RANGE);
     assert_contains(m, "t.yml:4:15: 'replicas' must be between 1 and 64, not 0");
     m = parse_fail(HDR "executors:\n  - credit: 257\n", FH_E_RANGE);

@@ -193,11 +193,11 @@ static void test_executor_forms(void **state)
 
     assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - uses: {with: {}}\n"),
                     "t.yml:4:11: missing the executor type in executor YAML");
-    assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - shards: 2\n"),
-                    "t.yml:4:5: 'shards' in executors[0] is not supported yet: shards "
-                    "are coming in a next release");
-    assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - polling: any\n"),
-                    "'polling' in executors[0] is not supported yet");
+    assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - {shards: 2, parallel: 2}\n"),
+                    "t.yml:4:17: 'parallel' is Jina's older name for 'shards': keep one");
+    assert_contains(parse_fail("!Flow\nversion: '1'\nwith: {polling: any}\nexecutors: []\n"),
+                    "t.yml:3:8: 'polling' in with is not supported: polling is set per "
+                    "executor");
     assert_contains(parse_fail("!Flow\nversion: '1'\nexecutors:\n  - timeout_ready: 5\n"),
                     "t.yml:4:5: 'timeout_ready' in executors[0] is not supported: flowhost "
                     "has one start deadline");
