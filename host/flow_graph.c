@@ -182,7 +182,7 @@ bool fh_flow_graph_is_sink(const fh_flow_executor *xs, size_t n, size_t i)
         return false;
     for (size_t j = 0; j < n; j++)
         for (size_t k = 0; k < xs[j].n_needs; k++)
-            if (xs[j].needs[k] == i)
+            if (xs[j].needs[k] == i && !xs[j].floating) /* a floating one waits for nothing */
                 return false;
     return true;
 }

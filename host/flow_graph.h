@@ -31,8 +31,8 @@ int fh_flow_graph_cycle(const fh_flow_executor *xs, size_t n, size_t *cycle,
                         size_t *n_cycle);
 
 /* True when executor I of the N executors of XS is a sink: not floating, and no
- * executor needs it. The gateway's end waits for every sink; a request is complete when
- * each has answered (or was skipped). */
+ * executor needs it but floating ones. The gateway's end waits for every sink; a
+ * request is complete when each has answered (or was skipped). */
 bool fh_flow_graph_is_sink(const fh_flow_executor *xs, size_t n, size_t i);
 
 /* Stores the sinks (fh_flow_graph_is_sink) of the N executors of XS in declaration

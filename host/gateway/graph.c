@@ -36,6 +36,7 @@
 #include <flowhost/error.h>
 
 #include "codec.h"
+#include "flow_graph.h"
 #include "pb.h"
 #include "reduce.h"
 #include "util.h"
@@ -136,10 +137,7 @@ int gw_graph_init(fh_gateway *g)
     }
     for (size_t i = 0; i < n; i++) {
         const fh_flow_executor *x = &cfg->executors[i];
-        bool needed = false;
-        for (size_t k = 0; k < gr->n_next[i]; k++)
-            needed |= !exec_cfg(g, gr->next[i][k])->floating;
-        gr->sink[i] = !x->floating && !needed;
+        gr->sink[i] = fh_flow_graph_is_sink(cfg->executors, n, i);
         if (gr->sink[i])
             gr->sinks[gr->n_sinks++] = i;
         if (x->n_needs > 1) {
@@ -504,14 +502,49 @@ static void settle(fh_gateway *g, int r)
     gw_finish(g, r);
 }
 
-/* Walk WK failed at carrier I (its envelope holds the error): nothing more starts. */
+/* Walk WK failed at carrier I (its envelope holds the error): nothing more starts. A
+ * carrier back after that adds its routes to the answer: every executor that saw the
+ * request is named. */
 static void stop_walk(fh_gateway *g, gw_walk *wk, int i)
 {
     if (!wk->failed) {
         wk->failed = true;
         if (deposit(g, wk, &wk->error, i) != 0)
             wk->error.in = false;
+        return;
     }
+    if (!wk->error.in)
+        return;
+    gw_part carrier = {.in = true};
+    zmq_msg_init(&carrier.env);
+    zmq_msg_copy(&carrier.env, &g->slots[i].env_frame);
+    gw_part *ps[2] = {&wk->error, &carrier};
+    Flowhost__Envelope *env;
+    zmq_msg_t frame;
+    int rc = merge_envelopes(g, wk, ps, 2, &env);
+    zmq_msg_close(&carrier.env);
+    if (rc != 0)
+        return; /* the answer names fewer routes */
+    Flowhost__Envelope *err = NULL;
+    if (fh_envelope_decode_max(zmq_msg_data(&wk->error.env), zmq_msg_size(&wk->error.env),
+                               (size_t)g->cfg->max_message_size, &err, NULL) == 0) {
+        /* The failed envelope stays as it was but for its routes. */
+        Flowhost__Route **routes = err->routes;
+        size_t n = err->n_routes;
+        err->routes = env->routes;
+        err->n_routes = env->n_routes;
+        env->routes = routes;
+        env->n_routes = n;
+        if (fh_pb_pack_msg(&err->base, &frame) == 0) {
+            size_t before = zmq_msg_size(&wk->error.env);
+            zmq_msg_move(&wk->error.env, &frame); /* releases what it held */
+            zmq_msg_close(&frame);
+            wk->bytes = wk->bytes - before + zmq_msg_size(&wk->error.env);
+            g->inflight_bytes = g->inflight_bytes - before + zmq_msg_size(&wk->error.env);
+        }
+        flowhost__envelope__free_unpacked(err, NULL);
+    }
+    flowhost__envelope__free_unpacked(env, NULL);
 }
 
 /* Slot I (request R's own, which has no walk yet) starts its walk. */
@@ -593,14 +626,6 @@ static size_t any_shard(const fh_gateway *g, size_t node)
     return g->graph.unit[node] + best;
 }
 
-static fh_polling polling_of(const fh_flow_executor *x, const char *endpoint)
-{
-    for (size_t k = 0; k < x->n_pollings; k++)
-        if (strcmp(x->pollings[k].endpoint, endpoint) == 0)
-            return x->pollings[k].polling;
-    return x->polling;
-}
-
 /* Slot I goes to executor NODE: detached there when NODE floats. */
 static void send_to_node(fh_gateway *g, int i, size_t node)
 {
@@ -627,7 +652,7 @@ void gw_walk_send(fh_gateway *g, int i)
         gw_dispatch(g, &g->execs[first], i);
         return;
     }
-    if (polling_of(x, s->env->endpoint) == FH_POLLING_ANY) {
+    if (fh_flow_graph_polling(x, s->env->endpoint) == FH_POLLING_ANY) {
         s->unit = any_shard(g, node);
         gw_dispatch(g, &g->execs[s->unit], i);
         return;
@@ -702,8 +727,7 @@ void gw_step_done(fh_gateway *g, int i, const fh_flow_executor *x, bool failed)
         return;
     }
     if (stop || wk->failed) {
-        if (stop)
-            stop_walk(g, wk, i);
+        stop_walk(g, wk, i);
         release(g, i);
         settle(g, r);
         return;
@@ -720,8 +744,8 @@ void gw_step_done(fh_gateway *g, int i, const fh_flow_executor *x, bool failed)
             release(g, i);
             return;
         }
-        gw_part *ps[GW_MAX_NEEDS];
-        size_t n = (size_t)unit->shards;
+        gw_part *ps[GW_MAX_NEEDS] = {NULL};
+        size_t n = unit->shards < GW_MAX_NEEDS ? (size_t)unit->shards : GW_MAX_NEEDS;
         for (size_t k = 0; k < n; k++)
             ps[k] = &wk->parts[g->graph.shard_at[node] + k];
         Flowhost__Envelope *req = NULL;

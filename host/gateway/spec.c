@@ -66,16 +66,21 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     Flowhost__ExecutorSpec spec = FLOWHOST__EXECUTOR_SPEC__INIT;
     char workspace[4200], path[4200], board[4200];
     /* <workspace>/<name>/<replica>: each replica writes its own. metas.workspace is used
-     * as is by an executor of one replica; with several, each gets a folder in it. */
-    if (x->workspace && (x->workspace_per_replica || w->ex->n_workers > 1))
-        snprintf(workspace, sizeof workspace, "%s/%u", x->workspace, w->replica);
+     * as is by an executor of one replica; with several, each gets a folder in it. A
+     * sharded executor's shard s puts its replicas' folders in shard-<s>. */
+    char shard[32] = "";
+    if (w->ex->shards > 1)
+        snprintf(shard, sizeof shard, "shard-%u/", w->ex->shard);
+    if (x->workspace && (x->workspace_per_replica || w->ex->n_workers > 1 || shard[0]))
+        snprintf(workspace, sizeof workspace, "%s/%s%u", x->workspace, shard, w->replica);
     else if (x->workspace)
         snprintf(workspace, sizeof workspace, "%s", x->workspace);
     else if (g->cfg->workspace)
-        snprintf(workspace, sizeof workspace, "%s/%s/%u", g->cfg->workspace, x->name, w->replica);
+        snprintf(workspace, sizeof workspace, "%s/%s/%s%u", g->cfg->workspace, x->name, shard,
+                 w->replica);
     else
-        snprintf(workspace, sizeof workspace, "%s/workspace/%s/%u",
-                 fh_runtime_dir_path(g->rundir), x->name, w->replica);
+        snprintf(workspace, sizeof workspace, "%s/workspace/%s/%s%u",
+                 fh_runtime_dir_path(g->rundir), x->name, shard, w->replica);
     snprintf(path, sizeof path, "%s/exec-%zu-%u.spec", fh_runtime_dir_path(g->rundir), i,
              w->replica);
     snprintf(board, sizeof board, "%s/exec-%zu-%u.board", fh_runtime_dir_path(g->rundir), i,
