@@ -9,6 +9,8 @@ int fh_cmd_run(int argc, char **argv);
  * index, search, update and delete. */
 int fh_cmd_post(int argc, char **argv, const char *endpoint);
 int fh_cmd_validate(int argc, char **argv);
+/* flowhost plot FLOW.yml: the flow's graph as Mermaid or DOT (flow_plot.h). */
+int fh_cmd_plot(int argc, char **argv);
 int fh_cmd_worker(int argc, char **argv);
 /* flowhost docstore check|repair|compact DIR */
 int fh_cmd_docstore(int argc, char **argv);

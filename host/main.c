@@ -16,6 +16,7 @@ static const char usage[] =
     "  index|search|update|delete [INPUT]\n"
     "                          post to /index, /search, /update, /delete\n"
     "  validate FLOW.yml       check a flow without serving it\n"
+    "  plot FLOW.yml           print a flow's graph (Mermaid, or DOT with --format dot)\n"
     "  keygen PATH             make a CURVE key pair (PATH, PATH_secret)\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
     "  docstore check|repair|compact DIR\n"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         return fh_cmd_post(argc - 1, argv + 1, NULL);
     if (strcmp(cmd, "validate") == 0)
         return fh_cmd_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0)
+        return fh_cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return fh_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "docstore") == 0)

@@ -16,6 +16,7 @@
 
 #include "flow_config.h"
 #include "flow_graph.h"
+#include "flow_plot.h"
 
 #define HDR "jtype: Flow\nversion: '1'\nexecutors:\n"
 
@@ -425,6 +426,42 @@ static void test_long_chain(void **state)
     free(y);
 }
 
+/* ---- the picture's labels --------------------------------------------------------- */
+
+/* The plot of C in FORMAT, as a new string the caller frees. */
+static char *plot(const fh_flow_config *c, fh_plot_format format)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(fh_flow_plot(c, format, f), 0);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+/* A condition's text (compact JSON, from flow_when) holds quotes, '#', '<' and '\\':
+ * each format gets it escaped so that the picture still parses; polling by endpoint is
+ * listed with '*' last. */
+static void test_plot_labels(void **state)
+{
+    (void)state;
+    fh_flow_config *c = parse_ok(HDR "  - name: a\n"
+                                     "  - {name: b, shards: 2, polling: {/search: ALL, "
+                                     "/index: ANY}}\n");
+    c->executors[0].when_text = strdup("{\"tags__k\":{\"$lt\":\"<#\\\\\"}}");
+    assert_non_null(c->executors[0].when_text);
+    char *m = plot(c, FH_PLOT_MERMAID);
+    assert_contains(m, "    x0[\"a<br/>when {#quot;tags__k#quot;:{#quot;$lt#quot;:"
+                       "#quot;#lt;#35;\\\\#quot;}}\"]\n");
+    assert_contains(m, "    x1[\"b<br/>2 shards, polling /search: ALL, /index: ANY, *: ANY\"]\n");
+    free(m);
+    char *d = plot(c, FH_PLOT_DOT);
+    assert_contains(d, "  x0 [label=\"a\\nwhen {\\\"tags__k\\\":{\\\"$lt\\\":\\\"<#\\\\\\\\\\\"}}\"];\n");
+    free(d);
+    fh_flow_config_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_jina_files),
         cmocka_unit_test(test_order_and_sinks),
         cmocka_unit_test(test_long_chain),
+        cmocka_unit_test(test_plot_labels),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);
 }
