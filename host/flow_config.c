@@ -22,6 +22,7 @@
 #include <flowhost/error.h>
 
 #include "flow_jina.h"
+#include "flow_when.h"
 #include "flow_yaml.h"
 #include "util.h"
 
@@ -585,6 +586,12 @@ static int to_value(const src *s, const fh_yaml_node *n, fh_value **out)
     return 0;
 }
 
+/* A scalar of a `when:` condition, typed as every other value of the flow. */
+static int when_scalar(void *ctx, const fh_yaml_node *n, fh_value **out)
+{
+    return to_value(ctx, n, out);
+}
+
 /* Sets every entry of the mapping N (KEY) over the map DST. */
 static int merge_map(const src *s, const char *key, const fh_yaml_node *n, fh_value *dst)
 {
@@ -791,7 +798,7 @@ static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_meta
                                          "uses_requests", "env", "timeout", "on_error",
                                          "workspace", "override_with", "override_metas",
                                          "override_requests", "replicas", "credit",
-                                         "uses_dynamic_batching", NULL};
+                                         "uses_dynamic_batching", "when", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -1152,6 +1159,11 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
                       &x->credit)) < 0)
         goto done;
     if ((rc = get_batching(s, fh_yaml_map_get(n, "uses_dynamic_batching", NULL), x)) < 0)
+        goto done;
+    const fh_yaml_node *wn = fh_yaml_map_get(n, "when", NULL);
+    if (wn && !is_null(wn) &&
+        (rc = fh_when_compile_yaml(wn, s->name, when_scalar, (void *)s, &x->when,
+                                   &x->when_text)) < 0)
         goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
     char *on_error;
@@ -1539,6 +1551,7 @@ static void free_executor(fh_flow_executor *x)
     for (size_t i = 0; i < x->n_pollings; i++)
         free(x->pollings[i].endpoint);
     free(x->pollings);
+    fh_when_destroy(&x->when);
     free(x->when_text);
     free(x->name);
     free(x->plugin);
