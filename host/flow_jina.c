@@ -75,8 +75,6 @@ static const fh_jina_key executor[] = {
     {"uses_after", LATER, "it joins the shards, which are coming in a next release"},
     {"needs", LATER, "a flow is a chain in the order of 'executors' until 'needs' comes "
                      "in a next release; remove it"},
-    {"when", LATER, "conditions come with flows as graphs in a next release; remove it "
-                    "to send every document to the executor"},
     {"floating", LATER, "floating executors come with flows as graphs in a next release"},
     {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
