@@ -13,6 +13,7 @@
 #include <flowhost/error.h>
 #include <flowhost/json.h>
 
+#include "flow_config.h"
 #include "flow_when.h"
 #include "flow_yaml.h"
 
@@ -252,6 +253,26 @@ static void test_json(void **state)
     fh_when_destroy(NULL);
 }
 
+/* The loader fills an executor's `when` and `when_text`, with ${VAR} expanded and typed. */
+static void test_loader(void **state)
+{
+    (void)state;
+    const char *yaml = "jtype: Flow\nexecutors:\n  - name: a\n  - name: b\n    when:\n"
+                       "      tags__n:\n        $gte: ${FH_WHEN_N}\n";
+    setenv("FH_WHEN_N", "2", 1);
+    fh_flow_config *cfg = NULL;
+    assert_int_equal(fh_flow_config_parse(yaml, strlen(yaml), "f.yml", "/tmp", &cfg), 0);
+    assert_null(cfg->executors[0].when);
+    assert_null(cfg->executors[0].when_text);
+    assert_non_null(cfg->executors[1].when);
+    assert_string_equal(cfg->executors[1].when_text, "{\"tags__n\":{\"$gte\":2}}");
+    fh_flow_config_destroy(&cfg);
+    const char *bad = "jtype: Flow\nexecutors:\n  - name: a\n    when: {tags__n: {$gte: [1]}}\n";
+    assert_int_not_equal(fh_flow_config_parse(bad, strlen(bad), "f.yml", "/tmp", &cfg), 0);
+    assert_null(cfg);
+    assert_contains(fh_last_error(), "f.yml:4:28: '$gte' needs a number or a string, not a list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_nesting),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_loader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
