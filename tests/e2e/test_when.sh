@@ -4,7 +4,8 @@
 # executors with complementary conditions each get their share; the handler runs with
 # none when none match; a handler that gives back another number of documents puts them
 # where the first matching one was; with dynamic batching each request is filtered on its
-# own; a mistake in a condition is a one-line error with file, line and column.
+# own; blobs stay with their documents; a mistake in a condition is a one-line error with
+# file, line and column.
 source "$(dirname "$0")/lib.sh"
 
 # Documents 1..8: lang en on the odd ones, n = 0..7, d7 without tags at all.
@@ -104,6 +105,21 @@ given=$(jq -r '.docs[] | select(.tags.given) | .tags.given' "$T/batch.out" | sor
 check "batched: a call took the matching documents of several requests (given $given)" \
       "$([ "$given" -ge 2 ] && [ "$given" -le 4 ] && echo yes)" "yes"
 stop_flow
+
+# --- blobs (frames of their own on the wire) stay with their documents ----------------
+for i in 0 1 2 3 4 5; do
+    blob=$(head -c $((100000 + i)) /dev/urandom | base64 -w0)
+    echo "{\"id\":\"b$i\",\"blob\":\"$blob\",\"tags\":{\"k\":$((i % 2))}}"
+done >"$T/blobs.ndjson"
+printf 'jtype: Flow\nexecutors:\n  - name: odd\n    uses: Mark\n    when: {tags__k: {$eq: 1}}\n' \
+    >"$T/blob.yml"
+"$FLOWHOST" post /x "$T/blobs.ndjson" --flow "$T/blob.yml" --request-size 6 -q --timeout 30000 \
+    >"$T/blobs.out" 2>"$T/run.log"
+check "blobs: every blob back with its document, in order" \
+      "$(jq -c '.docs[] | [.id, .blob]' "$T/blobs.out" | md5sum)" \
+      "$(jq -c '[.id, .blob]' "$T/blobs.ndjson" | md5sum)"
+check "blobs: only the odd ones went to the handler" \
+      "$(jq -r '[.docs[] | select(.text == "+odd") | .id] | join(" ")' "$T/blobs.out")" "b1 b3 b5"
 
 # --- mistakes: one line, file:line:column -----------------------------------------------
 bad() { # bad NAME 'WHEN' NEEDLE
