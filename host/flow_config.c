@@ -23,6 +23,7 @@
 
 #include "flow_graph.h"
 #include "flow_jina.h"
+#include "flow_when.h"
 #include "flow_yaml.h"
 #include "util.h"
 
@@ -586,6 +587,12 @@ static int to_value(const src *s, const fh_yaml_node *n, fh_value **out)
     return 0;
 }
 
+/* A scalar of a `when:` condition, typed as every other value of the flow. */
+static int when_scalar(void *ctx, const fh_yaml_node *n, fh_value **out)
+{
+    return to_value(ctx, n, out);
+}
+
 /* Sets every entry of the mapping N (KEY) over the map DST. */
 static int merge_map(const src *s, const char *key, const fh_yaml_node *n, fh_value *dst)
 {
@@ -793,7 +800,8 @@ static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_meta
                                          "workspace", "override_with", "override_metas",
                                          "override_requests", "replicas", "credit",
                                          "uses_dynamic_batching", "needs", "floating",
-                                         "shards", "parallel", "polling", NULL};
+                                         "shards", "parallel", "polling", "when",
+                                         NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -1423,6 +1431,11 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         goto done;
     if ((rc = read_shards(s, n, where, x)) < 0)
         goto done;
+    const fh_yaml_node *wn = fh_yaml_map_get(n, "when", NULL);
+    if (wn && !is_null(wn) &&
+        (rc = fh_when_compile_yaml(wn, s->name, when_scalar, (void *)s, &x->when,
+                                   &x->when_text)) < 0)
+        goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);
     char *on_error;
     if ((rc = get_string(s, "on_error", oe, &on_error)) < 0)
@@ -1803,6 +1816,7 @@ static void free_executor(fh_flow_executor *x)
     for (size_t i = 0; i < x->n_pollings; i++)
         free(x->pollings[i].endpoint);
     free(x->pollings);
+    fh_when_destroy(&x->when);
     free(x->when_text);
     free(x->name);
     free(x->plugin);

@@ -69,8 +69,6 @@ static const fh_jina_key executor[] = {
     {"uses_after", LATER, "an executor after the shards is coming in a next release; the "
                           "gateway reduces the shards' replies: add it to the flow after "
                           "the sharded executor"},
-    {"when", LATER, "conditions come with flows as graphs in a next release; remove it "
-                    "to send every document to the executor"},
     {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"monitoring", LATER, WHY_METRICS},

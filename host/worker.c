@@ -20,6 +20,7 @@
 #include "board.h"
 #include "codec.h"
 #include "context.h"
+#include "flow_when.h"
 #include "pb.h"
 #include "plugin_loader.h"
 #include "util.h"
@@ -91,6 +92,8 @@ static int start_executor(worker *w)
     if (rc != 0)
         return rc;
     if ((rc = fh_worker_build_routes(w)) != 0)
+        return rc;
+    if (w->spec->when[0] != '\0' && (rc = fh_when_compile_json(w->spec->when, &w->when)) != 0)
         return rc;
     if ((rc = mkdir_p(w->spec->workspace)) != 0)
         return rc;
@@ -228,6 +231,7 @@ out:
     if (w.zctx)
         zmq_ctx_term(w.zctx);
     free(w.routes);
+    fh_when_destroy(&w.when);
     free(w.loaded.path);
     fh_board_close(&w.board);
     flowhost__executor_spec__free_unpacked(w.spec, NULL);

@@ -2,6 +2,7 @@
  *   worker.c          start-up, the serve loop, the end
  *   worker_routes.c   which handler an endpoint runs
  *   worker_request.c  a request from the socket to its reply; dynamic batching
+ *   worker_when.c     `when:`: the documents the handler gets, and the others put back
  * Everything here runs on the worker's main thread (worker_beat.h borrows the socket
  * while a handler runs). */
 #ifndef FH_HOST_WORKER_INTERNAL_H
@@ -18,6 +19,9 @@
 #include "plugin_loader.h"
 #include "wire.h"
 #include "worker_beat.h"
+
+typedef struct fh_when_aside fh_when_aside; /* worker_when.c */
+struct fh_when;                             /* flow_when.h */
 
 typedef struct route_entry {
     const char *endpoint; /* borrowed from the plugin or the spec */
@@ -37,6 +41,7 @@ typedef struct fh_job {
     fh_value *root_owned, *scoped_owned;
     int64_t arrived_ms;           /* when it was taken (fh_monotonic_ms) */
     size_t n_docs;                /* in a batch: how many documents are its own */
+    fh_when_aside *aside;         /* the documents `when` kept from the handler, or NULL */
     char *error;                  /* malloc'd: why it cannot be handled (then ENV is NULL,
                                      or holds only its id and endpoint); answered with it
                                      in its turn */
@@ -61,6 +66,7 @@ typedef struct worker {
                                       did not fit it: it runs next */
     bool has_next;
     bool stop;                     /* a DISCONNECT came while a batch was gathered */
+    struct fh_when *when;          /* the spec's `when`, compiled; NULL: every document */
 } worker;
 
 /* worker_routes.c */
@@ -78,5 +84,17 @@ fh_handler_fn fh_worker_lookup(const worker *w, const char *endpoint);
 void fh_worker_request(worker *w, fh_wire_msg *m);
 /* Handles W->next, the request a batch left behind. */
 void fh_worker_request_next(worker *w);
+
+/* worker_when.c */
+/* Keeps in J's decoded documents only those W's condition matches, setting the others
+ * aside in J->aside (none when nothing is set aside or W has no condition). Returns 0, or
+ * FH_E_NOMEM with J's documents unchanged. */
+int fh_worker_when_pick(const worker *w, fh_job *j);
+/* Puts the documents set aside from J back into OWN, J's documents as the handler gave
+ * them, by the rule of worker_when.c, and frees J->aside. Returns 0, or FH_E_NOMEM with
+ * OWN unchanged (J->aside is then freed with J). */
+int fh_worker_when_restore(fh_job *j, fh_docs *own);
+/* Frees *A (and the documents in it) and sets it to NULL. Accepts NULL. */
+void fh_worker_when_aside_free(fh_when_aside **a);
 
 #endif

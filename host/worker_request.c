@@ -54,6 +54,7 @@ static void job_free(fh_job *j)
     j->env = NULL;
     fh_wire_docs_close(&j->in);
     fh_docs_destroy(&j->docs);
+    fh_worker_when_aside_free(&j->aside);
     fh_value_destroy(&j->scoped_owned);
     fh_value_destroy(&j->root_owned);
     j->params = NULL;
@@ -232,7 +233,7 @@ static void run(worker *w, fh_handler_fn fn, fh_job *jobs, size_t n)
     /* The socket is the beat thread's until the documents are encoded. */
     fh_worker_beat_enter(&w->beat);
     for (size_t k = 0; k < n && why[0] == '\0'; k++)
-        if (decode_docs(w, &jobs[k]) != 0)
+        if (decode_docs(w, &jobs[k]) != 0 || fh_worker_when_pick(w, &jobs[k]) != 0)
             snprintf(why, sizeof why, "%s", fh_last_error());
     if (why[0] == '\0' && n == 1) {
         all = jobs[0].docs;
@@ -272,7 +273,9 @@ static void run(worker *w, fh_handler_fn fn, fh_job *jobs, size_t n)
             fh_docs_destroy(&own);
             break;
         }
-        if (fh_docs_pack_wire(own, 1, &out[k]) != 0)
+        if (fh_worker_when_restore(&jobs[k], own) != 0)
+            fail(w, &jobs[k], fh_last_error());
+        else if (fh_docs_pack_wire(own, 1, &out[k]) != 0)
             fail(w, &jobs[k], "out of memory encoding documents");
         else
             produced[k] = true;

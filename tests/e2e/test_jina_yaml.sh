@@ -51,13 +51,10 @@ executors:
   - name: a
   - name: b
     needs: [c]"
-jina_fail when "when.yml:5:5: 'when' in executors[0] is not supported yet: conditions come with flows as graphs" \
-"!Flow
-version: '1'
-executors:
-  - name: a
-    when:
-      tags__type: {\$eq: 1}"
+printf '!Flow\nversion: "1"\nexecutors:\n  - name: a\n    when:\n      tags__type: {$eq: 1}\n' >"$T/when.yml"
+rc=0
+"$FLOWHOST" validate "$T/when.yml" >/dev/null 2>&1 || rc=$?
+check "when: Jina 3's condition loads" "$rc" "0"
 printf '!Flow\nwith:\n  return_results: true\nexecutors: [{name: a}]\n' >"$T/rr.yml"
 rc=0
 "$FLOWHOST" validate "$T/rr.yml" >/dev/null 2>"$T/rr.err" || rc=$?
