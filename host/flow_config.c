@@ -1066,7 +1066,7 @@ static int polling_map(const src *s, const fh_yaml_node *m, const fh_yaml_node *
         return nomem();
     for (size_t k = 0; k < m->n; k++) {
         const fh_yaml_node *key = m->keys[k];
-        fh_polling p;
+        fh_polling p = FH_POLLING_ANY; /* set by polling_value when it returns 0 */
         int rc = polling_value(s, m->items[k], at ? at : m->items[k], &p);
         if (rc < 0)
             return rc;

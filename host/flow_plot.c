@@ -92,19 +92,19 @@ static void write_label(FILE *out, fh_plot_format format, const label *l)
 
 /* Node ids are x0, x1, ... by declaration: names may hold '.' and '-', which neither
  * format takes in an id. */
-static void write_node(FILE *out, fh_plot_format format, size_t i, const fh_flow_executor *x)
+static void write_node(FILE *out, fh_plot_format format, size_t i, const fh_flow_executor *x,
+                       label *l)
 {
-    static label l; /* 6 KiB: off the stack; the plot is written by one thread */
-    executor_label(x, &l);
+    executor_label(x, l);
     if (format == FH_PLOT_MERMAID) {
         fprintf(out, "    x%zu[\"", i);
-        write_label(out, format, &l);
+        write_label(out, format, l);
         fputs("\"]\n", out);
         if (x->floating)
             fprintf(out, "    class x%zu floating\n", i);
     } else {
         fprintf(out, "  x%zu [label=\"", i);
-        write_label(out, format, &l);
+        write_label(out, format, l);
         fprintf(out, "\"%s];\n", x->floating ? ", style=dashed" : "");
     }
 }
@@ -132,9 +132,11 @@ int fh_flow_plot(const fh_flow_config *cfg, fh_plot_format format, FILE *out)
     size_t n = cfg->n_executors;
     size_t *order = malloc((n ? n : 1) * sizeof *order);
     size_t *sinks = malloc((n ? n : 1) * sizeof *sinks);
-    if (!order || !sinks) {
+    label *l = malloc(sizeof *l); /* 6 KiB: not on the stack */
+    if (!order || !sinks || !l) {
         free(order);
         free(sinks);
+        free(l);
         return fh_set_error(FH_E_NOMEM, "out of memory");
     }
     int rc = fh_flow_graph_order(cfg->executors, n, order);
@@ -142,6 +144,7 @@ int fh_flow_plot(const fh_flow_config *cfg, fh_plot_format format, FILE *out)
     if (rc < 0) {
         free(order);
         free(sinks);
+        free(l);
         return rc == FH_E_NOMEM ? fh_set_error(rc, "out of memory")
                                 : fh_set_error(rc, "the flow's needs make a cycle");
     }
@@ -154,7 +157,7 @@ int fh_flow_plot(const fh_flow_config *cfg, fh_plot_format format, FILE *out)
         fputs("  gw_in [label=\"gateway\", shape=ellipse];\n", out);
     }
     for (size_t k = 0; k < n; k++)
-        write_node(out, format, order[k], &cfg->executors[order[k]]);
+        write_node(out, format, order[k], &cfg->executors[order[k]], l);
     if (format == FH_PLOT_MERMAID)
         fputs("    gw_out([\"gateway\"])\n", out);
     else
@@ -176,6 +179,7 @@ int fh_flow_plot(const fh_flow_config *cfg, fh_plot_format format, FILE *out)
         fputs("}\n", out);
     free(order);
     free(sinks);
+    free(l);
     if (fflush(out) != 0 || ferror(out))
         return fh_set_error(FH_E_IO, "writing the plot failed");
     return 0;
