@@ -8,7 +8,11 @@
  * their order. When it gives back another number, its documents all go in at the place
  * of the first matching document (at the end when none matched), the documents set
  * aside keeping their order around them. A failing handler changes nothing: the
- * request's documents go on as they came (worker_request.c). */
+ * request's documents go on as they came (worker_request.c).
+ * In a branch of a graph that leads to a join (the spec's when_only_matched), the
+ * documents set aside are not put back, as in Jina: each branch carries the documents it
+ * handled, and the join brings them together (otherwise a branch's untouched copy of a
+ * document would take the place of another branch's changes). */
 #include "worker_internal.h"
 
 #include <stdlib.h>
@@ -25,6 +29,7 @@ struct fh_when_aside {
     bool *matched;                 /* per document as it came: whether it matched */
     size_t n;                      /* documents as they came */
     size_t n_matched;
+    bool drop_rest;                /* the others are not put back (when_only_matched) */
 };
 
 void fh_worker_when_aside_free(fh_when_aside **a)
@@ -68,6 +73,7 @@ int fh_worker_when_pick(const worker *w, fh_job *j)
     }
     docs->n_docs = kept;
     a->n_matched = kept;
+    a->drop_rest = w->spec->when_only_matched;
     if (kept == n) /* nothing set aside: nothing to put back */
         fh_worker_when_aside_free(&a);
     j->aside = a;
@@ -79,6 +85,10 @@ int fh_worker_when_restore(fh_job *j, fh_docs *own)
     fh_when_aside *a = j->aside;
     if (a == NULL)
         return 0;
+    if (a->drop_rest) { /* a branch before a join carries only what it handled */
+        fh_worker_when_aside_free(&j->aside);
+        return 0;
+    }
     Flowhost__DocumentArray *out = FH_PB_DOCS(own), *rest = a->rest;
     size_t n_out = out->n_docs, n_rest = rest->n_docs, total = n_out + n_rest;
     Flowhost__Document **all = malloc((total ? total : 1) * sizeof *all);

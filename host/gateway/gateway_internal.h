@@ -157,6 +157,8 @@ typedef struct gw_graph {
                                      the gateway's answer waits for it */
     size_t *sinks, n_sinks;       /* those, in the flow's order */
     size_t *sources, n_sources;   /* executors that start at the gateway */
+    bool *feeds_join;             /* per executor: a join comes after it (its branch's
+                                     documents are brought together there) */
     size_t *join_at;              /* per executor of several needs: its first input in a
                                      walk's parts */
     size_t *shard_at;             /* per sharded executor: its first shard's part */

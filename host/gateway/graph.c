@@ -151,6 +151,19 @@ int gw_graph_init(fh_gateway *g)
         if (!x->floating)
             gr->width += x->shards > 1 ? (size_t)x->shards : 1;
     }
+    /* Whether a join comes after each executor: in reverse topological order would do;
+     * the flow is small, so each looks down its successors until the marks settle. */
+    if (!(gr->feeds_join = calloc(n, sizeof *gr->feeds_join)))
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < gr->n_next[i] && !gr->feeds_join[i]; k++) {
+                size_t t = gr->next[i][k];
+                if (cfg->executors[t].n_needs > 1 || gr->feeds_join[t])
+                    changed = gr->feeds_join[i] = true;
+            }
+    }
     if (gr->n_sinks > GW_MAX_NEEDS)
         return fh_set_error(FH_E_RANGE, "more than %d executors end the flow", GW_MAX_NEEDS);
     if (gr->n_sinks > 1) {
@@ -171,6 +184,7 @@ void gw_graph_free(fh_gateway *g)
     free(gr->sinks);
     free(gr->sources);
     free(gr->join_at);
+    free(gr->feeds_join);
     free(gr->shard_at);
     free(gr->unit);
     free(g->execs);

@@ -102,6 +102,7 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     spec.has_requests = x->has_requests;
     spec.max_message_size = g->cfg->max_message_size;
     spec.when = x->when_text ? x->when_text : (char *)"";
+    spec.when_only_matched = g->graph.feeds_join && g->graph.feeds_join[w->ex->node];
     Flowhost__RequestBinding *rb = calloc(x->n_requests + 1, sizeof *rb);
     Flowhost__RequestBinding **rbp = calloc(x->n_requests + 1, sizeof *rbp);
     Flowhost__BatchRule *br = calloc(x->n_batching + 1, sizeof *br);

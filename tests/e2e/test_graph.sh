@@ -133,4 +133,28 @@ check "floating: answered before the 1.5 s floating executors were done" \
       "$(jq -r "$TIME"' (.routes[0].end_time | t) - (.routes[0].start_time | t) < 1.2' <<<"$out")" "true"
 stop_flow
 
+# --- conditions on the branches of a join: each branch carries what it handled -------------
+cat >"$T/when.yml" <<YML
+executors:
+  - {name: split, uses: Branch}
+  - name: text
+    uses: Mark
+    needs: split
+    when: {tags__kind: {\$eq: text}}
+  - name: image
+    uses: Mark
+    needs: split
+    when: {tags__kind: {\$eq: image}}
+  - {name: rank, uses: Branch, needs: [text, image]}
+YML
+start_flow "$T/when.yml"
+out=$(printf '%s\n' '{"id":"t1","text":"a","tags":{"kind":"text"}}' '{"id":"i1","text":"b","tags":{"kind":"image"}}' \
+                     '{"id":"t2","text":"c","tags":{"kind":"text"}}' '{"id":"o1","text":"d","tags":{"kind":"other"}}' |
+      "$FLOWHOST" post /index - --to "$ADDR" -q --timeout 20000 2>/dev/null | jq -c .)
+check "when in branches: each document changed by the branch its condition chose, none lost to an untouched copy" \
+      "$(jq -r '[.docs[] | .id + "=" + .text] | join(" ")' <<<"$out")" "t1=a+text t2=c+text i1=b+image"
+check "when in branches: the join ran on each of them" \
+      "$(jq -r '[.docs[] | [.chunks[].text] | join(",")] | unique | join(" ")' <<<"$out")" "split,rank"
+stop_flow
+
 done_checks
