@@ -1,7 +1,7 @@
 /* The merge of several document arrays into one: the documents that the branches of a
  * join send back, or the replies of the shards of an executor polled with ALL.
  *
- * The rule (docs/graphs-reduce.md says it for users):
+ * The rule (docs/flow-yaml.md, "Joins and shards", says it for users):
  *   - the parts are taken in order (the order of `needs`, or of the shards); the result
  *     holds the documents of the first part in their order, then each document of a later
  *     part whose id the result does not hold yet, appended as it comes;
