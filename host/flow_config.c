@@ -1483,6 +1483,12 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
                     fh_yaml_quote(chosen).s, MAX_NAME_LEN);
         goto done;
     }
+    if (strcmp(chosen, "gateway") == 0) { /* `needs: gateway` and routes name the gateway */
+        rc = err_at(s, name_node, FH_E_PARSE,
+                    "executor name 'gateway' is the flow's gateway (in 'needs' and routes): "
+                    "choose another name");
+        goto done;
+    }
     /* The entry's workspace (Jina's runtime workspace) wins over metas.workspace, and
      * holds a folder per executor and replica, as with.workspace does. */
     if ((rc = get_path(s, "workspace", fh_yaml_map_get(n, "workspace", NULL), &entry_ws)) < 0)

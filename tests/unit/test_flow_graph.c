@@ -125,11 +125,6 @@ static void test_needs_forms(void **state)
     assert_string_equal(needs_of(c, 7), "g");
     fh_flow_config_destroy(&c);
 
-    /* an executor named gateway is that executor */
-    c = parse_ok(HDR "  - name: gateway\n  - name: b\n    needs: gateway\n");
-    assert_string_equal(needs_of(c, 1), "gateway");
-    fh_flow_config_destroy(&c);
-
     /* ${VAR} in a need */
     setenv("FH_TEST_NEED", "a", 1);
     c = parse_ok(HDR "  - name: a\n  - name: b\n  - name: c\n    needs: ${FH_TEST_NEED}\n");
@@ -183,6 +178,9 @@ static void test_needs_errors(void **state)
                  "b; 'gateway' is the start)");
     expect_error(HDR "  - name: a\n  - name: b\n    needs: [a, b]\n", FH_E_PARSE,
                  "6:16: 'b' needs itself");
+    expect_error(HDR "  - name: gateway\n", FH_E_PARSE,
+                 "4:11: executor name 'gateway' is the flow's gateway (in 'needs' and "
+                 "routes): choose another name");
     expect_error(HDR "  - name: a\n  - name: b\n    needs:\n      - a\n      - a\n",
                  FH_E_PARSE, "8:9: 'needs' of 'b' names 'a' twice");
     expect_error(HDR "  - name: a\n  - name: b\n    needs: [gateway, a]\n", FH_E_PARSE,
