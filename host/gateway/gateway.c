@@ -191,9 +191,12 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     int rc;
     if ((rc = gw_graph_init(g)) != 0)
         goto failed;
-    /* A request's branches have slots of their own: as many as it can have at once, and
-     * as many again for floating executors' copies, which nobody waits for. */
-    g->n_branches = g->graph.chain ? 0 : g->n_slots * (g->graph.width + 1);
+    /* A request's branches have slots of their own: as many as it can have at once; and
+     * floating executors' copies, which nobody waits for: as many requests' worth as the
+     * flow takes requests, a copy to shards polled ALL taking a slot per shard. */
+    size_t fw = g->graph.float_width > 0 ? g->graph.float_width : 1;
+    g->detached_max = g->n_slots * fw;
+    g->n_branches = g->graph.chain ? 0 : g->n_slots * (g->graph.width + 1) + g->detached_max;
     g->slots = calloc(g->n_slots + g->n_branches, sizeof *g->slots);
     if (g->slots == NULL) {
         rc = fh_set_error(FH_E_NOMEM, "out of memory");

@@ -165,6 +165,8 @@ typedef struct gw_graph {
     size_t end_at;                /* the sinks' parts (more than one sink) */
     size_t n_parts;
     size_t width;                 /* most branches one request has, its own slot aside */
+    size_t float_width;           /* most slots a copy for a floating executor takes (its
+                                     shards); 0: no floating executor */
 } gw_graph;
 
 struct fh_gateway {
@@ -186,6 +188,7 @@ struct fh_gateway {
     int free_head;
     int branch_free;              /* free list of branch slots */
     size_t detached;              /* branches nobody waits for, still at work */
+    size_t detached_max;          /* floating executors' copies out at most, in slots */
     size_t inflight;
     size_t inflight_bytes;        /* documents held in slots, bytes */
     size_t max_bytes;             /* stop reading clients above this */

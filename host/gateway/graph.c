@@ -20,12 +20,13 @@
  * carrier still out is back it is answered with that error (the first one). With
  * on_error ignore it goes on, marked failed. A floating executor gets a copy nobody waits
  * for (detached): its errors are logged and counted, and at most as many copies as the
- * flow has request slots are out at once (more are dropped, and said so).
+ * flow has request slots are out at once, times the shards of the widest floating
+ * executor (more are dropped, and said so).
  *
  * Re-entry: sending a carrier may fail it at once (an executor that is down), which comes
- * back here. A walk cannot end while a carrier is still being handled: every carrier's
- * output is needed by some sink, and the carrier in hand is counted live until it is
- * sent on or released, last. */
+ * back here, and may even complete the request (on_error ignore). A walk is answered
+ * only once no carrier of it is live, and the carrier in hand is counted live until it is
+ * sent on or released, last: the walk outlives every function working on it. */
 #define _GNU_SOURCE
 #include "gateway_internal.h"
 
@@ -55,6 +56,7 @@ typedef struct gw_walk {
     bool failed;           /* an executor failed it (on_error skip): nothing more starts */
     bool answered;         /* its answer is on its way: nothing more is done for it */
     gw_part error;         /* then: the first failed envelope and documents, its answer */
+    gw_part answer;        /* its answer, once its last sink is in */
     zmq_msg_t request_env; /* the envelope as the client sent it: a join's parameters */
     size_t bytes;          /* what its parts hold (counted in g->inflight_bytes) */
     uint32_t end_wait;     /* sinks not in yet */
@@ -148,8 +150,11 @@ int gw_graph_init(fh_gateway *g)
             gr->shard_at[i] = gr->n_parts;
             gr->n_parts += (size_t)x->shards;
         }
+        size_t shards = x->shards > 1 ? (size_t)x->shards : 1;
         if (!x->floating)
-            gr->width += x->shards > 1 ? (size_t)x->shards : 1;
+            gr->width += shards;
+        else if (shards > gr->float_width)
+            gr->float_width = shards;
     }
     /* Whether a join comes after each executor: in reverse topological order would do;
      * the flow is small, so each looks down its successors until the marks settle. */
@@ -273,7 +278,7 @@ static int hold(fh_gateway *g, int i, zmq_msg_t *env, fh_wire_docs *docs)
 static int branch_alloc(fh_gateway *g, int r)
 {
     int b = g->branch_free;
-    if (b < 0)
+    if (b < 0 || (r < 0 && g->detached >= g->detached_max))
         return -1;
     slot *d = &g->slots[b];
     g->branch_free = d->next;
@@ -450,28 +455,6 @@ static int merge_into(fh_gateway *g, gw_walk *wk, gw_part *const *p, size_t n, i
 static void send_to_node(fh_gateway *g, int i, size_t node);
 static void output(fh_gateway *g, int i);
 
-/* Request R is answered with what slot I carries (I is R itself, or a branch, freed). */
-static void answer_with(fh_gateway *g, int r, int i)
-{
-    gw_walk *wk = g->slots[r].walk;
-    wk->answered = true;
-    wk->live--;
-    if (i != r) {
-        slot *s = &g->slots[i];
-        zmq_msg_t env;
-        fh_wire_docs docs;
-        zmq_msg_init(&env);
-        zmq_msg_move(&env, &s->env_frame);
-        fh_wire_docs_init(&docs);
-        fh_wire_docs_move(&docs, &s->docs);
-        gw_branch_free(g, i);
-        if (hold(g, r, &env, &docs) != 0)
-            fh_envelope_set_error(g->slots[r].env, "gateway", "out of memory at the end");
-    }
-    g->slots[r].carrying = false;
-    gw_finish(g, r);
-}
-
 /* Carrier I of a walk is done: a branch is freed, the request's slot only holds it. */
 static void release(fh_gateway *g, int i)
 {
@@ -489,7 +472,7 @@ static void release(fh_gateway *g, int i)
     }
 }
 
-/* Request R's walk has nothing out: a failed request is answered with its error. */
+/* Request R's walk has nothing out: it is answered with its error, or its answer. */
 static void settle(fh_gateway *g, int r)
 {
     slot *s = &g->slots[r];
@@ -497,23 +480,35 @@ static void settle(fh_gateway *g, int r)
     if (wk == NULL || wk->live > 0 || wk->answered)
         return;
     wk->answered = true;
-    if (wk->failed) {
+    gw_part *p = wk->failed ? &wk->error : &wk->answer;
+    if (p->in) {
         zmq_msg_t env;
         fh_wire_docs docs;
         zmq_msg_init(&env);
-        zmq_msg_copy(&env, &wk->error.env);
-        if (fh_wire_docs_share(&docs, &wk->error.docs) != 0)
+        zmq_msg_copy(&env, &p->env);
+        if (fh_wire_docs_share(&docs, &p->docs) != 0)
             fh_wire_docs_init(&docs);
         if (hold(g, r, &env, &docs) != 0)
-            fh_envelope_set_error(s->env, "gateway", "out of memory answering an error");
+            fh_envelope_set_error(s->env, "gateway", "out of memory answering the request");
         gw_finish(g, r);
         return;
     }
-    /* Cannot happen: every carrier ends at a sink. Said rather than left hanging. */
+    /* Only out of memory gets here: said rather than left hanging. */
     gw_slot_env(g, r);
     fh_envelope_set_error(s->env, "gateway", "the request's walk through the flow ended "
-                                              "without an answer");
+                                              "without an answer (out of memory)");
     gw_finish(g, r);
+}
+
+/* Request R's answer is what carrier I holds: kept, and sent once nothing of the request
+ * is out any more (a carrier that failed at once may still be on its way back). */
+static void answer_with(fh_gateway *g, int r, int i)
+{
+    gw_walk *wk = g->slots[r].walk;
+    if (deposit(g, wk, &wk->answer, i) != 0)
+        wk->answer.in = false; /* settle says so */
+    release(g, i);
+    settle(g, r);
 }
 
 /* Walk WK failed at carrier I (its envelope holds the error): nothing more starts. A
@@ -561,6 +556,13 @@ static void stop_walk(fh_gateway *g, gw_walk *wk, int i)
     flowhost__envelope__free_unpacked(env, NULL);
 }
 
+/* A copy for floating executor NODE was not made: too many are out (or no memory). */
+static void behind(fh_gateway *g, size_t node, const char *request_id)
+{
+    gw_log("floating executor '%s' is behind: request %s not sent to it (%zu copies out)",
+           exec_cfg(g, node)->name, request_id, g->detached);
+}
+
 /* Slot I (request R's own, which has no walk yet) starts its walk. */
 void gw_walk_start(fh_gateway *g, int i)
 {
@@ -596,15 +598,12 @@ void gw_walk_start(fh_gateway *g, int i)
         if (src == own)
             continue;
         bool floating = exec_cfg(g, src)->floating;
-        if (floating && g->detached >= g->n_slots) {
-            gw_log("floating executor '%s' is behind: request %s not sent to it",
-                   exec_cfg(g, src)->name, s->env->request_id);
-            continue;
-        }
         int b = copy_of(g, i, floating ? -1 : i);
         if (b < 0) {
-            if (floating)
+            if (floating) {
+                behind(g, src, s->env->request_id);
                 continue;
+            }
             gw_fail(g, i, NULL, "the flow has no room for the request's branches");
             return;
         }
@@ -673,6 +672,11 @@ void gw_walk_send(fh_gateway *g, int i)
     }
     /* ALL: a carrier per shard, their replies merged when all are back. */
     gw_walk *wk = walk_of(g, i);
+    if (s->req < 0 && g->detached + (size_t)x->shards - 1 > g->detached_max) {
+        behind(g, node, s->env->request_id); /* a floating one: not sent at all */
+        gw_branch_free(g, i);
+        return;
+    }
     int carriers[GW_MAX_NEEDS];
     carriers[0] = i;
     uint32_t made = 1;
@@ -689,6 +693,11 @@ void gw_walk_send(fh_gateway *g, int i)
             if (wk != NULL)
                 wk->live--;
             gw_branch_free(g, carriers[k]);
+        }
+        if (s->req < 0) {
+            behind(g, node, s->env->request_id);
+            gw_branch_free(g, i);
+            return;
         }
         gw_fail(g, i, NULL, "the flow has no room for the request's branches to every shard");
         return;
@@ -795,11 +804,18 @@ static void drop_made(fh_gateway *g, gw_walk *wk, const int *go, size_t n, int i
 }
 
 /* Completes the join of executor T in walk WK: its inputs merged, in the order of its
- * needs, into a new carrier of request R. Returns it, or -1 (WHY says why). */
+ * needs, into a new carrier of request R. Returns it, -2 when T floats and no copy can be
+ * made now (it is skipped), or -1 (WHY says why). */
 static int join(fh_gateway *g, gw_walk *wk, int r, size_t t, char *why, size_t why_len)
 {
     const fh_flow_executor *tx = exec_cfg(g, t);
     int b = branch_alloc(g, tx->floating ? -1 : r);
+    if (b < 0 && tx->floating) { /* a floating join is skipped, never the request */
+        for (size_t q = 0; q < tx->n_needs; q++)
+            part_close(g, wk, &wk->parts[g->graph.join_at[t] + q]);
+        behind(g, t, g->slots[r].env->request_id);
+        return -2;
+    }
     if (b < 0) {
         snprintf(why, why_len, "the flow has no room for the request's branches");
         return -1;
@@ -840,11 +856,6 @@ static void output(fh_gateway *g, int i)
         size_t t = gr->next[node][k];
         const fh_flow_executor *tx = exec_cfg(g, t);
         if (tx->n_needs == 1) {
-            if (tx->floating && g->detached >= g->n_slots) {
-                gw_log("floating executor '%s' is behind: request %s not sent to it",
-                       tx->name, s->env->request_id);
-                continue;
-            }
             go[n_go] = -1;
             go_to[n_go++] = t;
             continue;
@@ -861,6 +872,8 @@ static void output(fh_gateway *g, int i)
         if (--wk->need_wait[t] > 0)
             continue;
         int b = join(g, wk, r, t, why, sizeof why);
+        if (b == -2)
+            continue;
         if (b < 0) {
             drop_made(g, wk, go, n_go, i);
             gw_fail(g, i, NULL, why); /* the walk ends with this error once all are back */
@@ -896,8 +909,7 @@ static void output(fh_gateway *g, int i)
         bool floating = exec_cfg(g, go_to[k])->floating;
         int b = copy_of(g, i, floating ? -1 : r);
         if (b < 0 && floating) {
-            gw_log("floating executor '%s' missed request %s: no room for a copy",
-                   exec_cfg(g, go_to[k])->name, s->env->request_id);
+            behind(g, go_to[k], s->env->request_id);
             continue;
         }
         if (b < 0) {
@@ -957,6 +969,7 @@ void gw_walk_end(fh_gateway *g, int i)
     for (size_t k = 0; k < g->graph.n_parts; k++)
         part_close(g, wk, &wk->parts[k]);
     part_close(g, wk, &wk->error);
+    part_close(g, wk, &wk->answer);
     zmq_msg_close(&wk->request_env);
     free(wk->need_wait);
     free(wk);
