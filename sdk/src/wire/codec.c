@@ -235,6 +235,30 @@ int fh_envelope_add_route(Flowhost__Envelope *env, const char *executor, int64_t
     return 0;
 }
 
+int fh_envelope_append_route(const void *env, size_t len, const Flowhost__Route *route,
+                             zmq_msg_t *out)
+{
+    /* The key of field 4, length-delimited: (4 << 3) | 2. */
+    enum { ROUTES_KEY = 4 << 3 | 2 };
+    size_t rlen = protobuf_c_message_get_packed_size(&route->base);
+    uint8_t head[1 + 10];
+    size_t h = 0;
+    head[h++] = ROUTES_KEY;
+    for (uint64_t v = rlen; ; v >>= 7) { /* the length, a varint */
+        head[h++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+        if (v < 0x80)
+            break;
+    }
+    if (zmq_msg_init_size(out, len + h + rlen) != 0)
+        return fh_set_error(FH_E_NOMEM, "out of memory adding a route");
+    uint8_t *p = zmq_msg_data(out);
+    if (len > 0)
+        memcpy(p, env, len);
+    memcpy(p + len, head, h);
+    protobuf_c_message_pack(&route->base, p + len + h);
+    return 0;
+}
+
 int fh_envelope_set_error(Flowhost__Envelope *env, const char *executor,
                           const char *description)
 {
