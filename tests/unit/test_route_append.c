@@ -61,8 +61,8 @@ static void check_same(const Flowhost__Envelope *a, const Flowhost__Envelope *b)
     }
 }
 
-static void appended_equals_reencoded(size_t routes, bool error, const char *name,
-                                      uint32_t replica, uint32_t replicas)
+static void appended_equals_reencoded_at(size_t routes, bool error, const char *name,
+                                         uint32_t replica, uint32_t replicas, int64_t start)
 {
     Flowhost__Envelope *env = sample(routes, error);
     zmq_msg_t in, appended, expected;
@@ -70,12 +70,22 @@ static void appended_equals_reencoded(size_t routes, bool error, const char *nam
 
     Flowhost__Route r = FLOWHOST__ROUTE__INIT;
     r.executor = (char *)name;
-    r.start_time_us = 1764770000123456;
-    r.end_time_us = 1764770000123999;
+    r.start_time_us = start;
+    r.end_time_us = start + 543;
     r.replica = replica;
     r.replicas = replicas;
     assert_int_equal(fh_envelope_append_route(zmq_msg_data(&in), zmq_msg_size(&in), &r, &appended),
                      0);
+
+    /* Byte for byte what protobuf-c packs for the route alone, after the key and length. */
+    size_t rlen = protobuf_c_message_get_packed_size(&r.base);
+    uint8_t *packed = malloc(rlen + 1);
+    assert_non_null(packed);
+    protobuf_c_message_pack(&r.base, packed);
+    assert_int_equal(zmq_msg_size(&appended), zmq_msg_size(&in) + 1 + (rlen < 128 ? 1 : 2) + rlen);
+    assert_memory_equal((uint8_t *)zmq_msg_data(&appended) + zmq_msg_size(&appended) - rlen, packed,
+                        rlen);
+    free(packed);
 
     assert_int_equal(fh_envelope_add_route(env, name, r.start_time_us, r.end_time_us), 0);
     env->routes[env->n_routes - 1]->replica = replica;
@@ -106,6 +116,20 @@ static void appended_equals_reencoded(size_t routes, bool error, const char *nam
     zmq_msg_close(&in);
     zmq_msg_close(&appended);
     zmq_msg_close(&expected);
+}
+
+static void appended_equals_reencoded(size_t routes, bool error, const char *name,
+                                      uint32_t replica, uint32_t replicas)
+{
+    appended_equals_reencoded_at(routes, error, name, replica, replicas, 1764770000123456);
+}
+
+/* A clock before 1970 (negative times take ten bytes of varint) and one at 0 (left out). */
+static void test_odd_times(void **state)
+{
+    (void)state;
+    appended_equals_reencoded_at(1, false, "p", 0, 0, -5);
+    appended_equals_reencoded_at(1, false, "p", 0, 0, -543);
 }
 
 static void test_first_route(void **state)
@@ -155,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_after_routes_and_a_status),
         cmocka_unit_test(test_long_name),
         cmocka_unit_test(test_empty_envelope),
+        cmocka_unit_test(test_odd_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
