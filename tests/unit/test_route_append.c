@@ -30,7 +30,7 @@ static Flowhost__Envelope *sample(size_t routes, bool error)
     assert_int_equal(fh_map_set(params, "k", fh_value_new_int(42)), 0);
     env->parameters = FH_PB_VALUE(params);
     for (size_t i = 0; i < routes; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "ex%zu", i);
         assert_int_equal(fh_envelope_add_route(env, name, 1000 + (int64_t)i, 2000 + (int64_t)i), 0);
     }
