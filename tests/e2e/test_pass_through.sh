@@ -53,9 +53,9 @@ check "error: routes up to the executor that failed, status names it" \
 stop_flow
 
 # --- memory: a pass-through worker does not decode wide parameters -------------------
-# 2 x 100,000 parameters (about 2 MB on the wire) decode into about 30 MB of protobuf-c
-# structs; passed on as bytes they cost the worker the frame and its copy with the
-# route: 4-5 MB.
+# 2 x 100,000 parameters (about 2 MB on the wire) decoded and encoded again took the
+# worker's peak up by 38.8 MB (measured); passed on as bytes they cost it the frame and
+# its copy with the route: 6 MB (7 MB under AddressSanitizer).
 cat >"$T/one.yml" <<YML
 jtype: Flow
 version: '1'
@@ -67,9 +67,9 @@ worker=$(pgrep -P "$FLOW_PID" | head -1)
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 "$TOOLS/fh_wide_params" "$ADDR" 10 1 >/dev/null
 base=$(hwm_kb "$worker")
-out=$("$TOOLS/fh_wide_params" "$ADDR" 100000 3)
+out=$("$TOOLS/fh_wide_params" "$ADDR" 100000 1)
 grown=$(( $(hwm_kb "$worker") - base ))
-check "wide: three requests of 200,000 parameters pass" "$(echo "$out" | sort | uniq -c | tr -s ' ')" " 3 SUCCESS"
+check "wide: a request of 200,000 parameters passes" "$out" "SUCCESS"
 check "wide: the worker's peak grows by little (${grown} kB, under 12,000)" \
       "$([ "$grown" -lt 12000 ] && echo yes || echo no)" "yes"
 stop_flow
