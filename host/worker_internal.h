@@ -33,7 +33,14 @@ typedef struct route_entry {
  * answered. */
 typedef struct fh_job {
     uint64_t seq;                 /* the n-th REQUEST this process received */
-    Flowhost__Envelope *env;      /* decoded */
+    Flowhost__Envelope *env;      /* decoded; NULL for a request passed on unchanged
+                                     (PASS), whose envelope is only measured */
+    zmq_msg_t raw;                /* the envelope as it came (when HAS_RAW): the reply
+                                     is these bytes with a route appended, unless the
+                                     worker writes into the envelope (CHANGED) */
+    bool has_raw, changed;
+    bool pass;                    /* no handler: it goes on unchanged, ENV not decoded */
+    fh_handler_fn fn;             /* its handler (NULL when PASS) */
     fh_wire_docs in;              /* its documents as they came */
     fh_docs *docs;                /* decoded, once needed (NULL before) */
     const fh_value *params;       /* as the executor sees them (scoped): borrowed from
@@ -74,8 +81,9 @@ typedef struct worker {
  * FH_E_NOTFOUND (a handler name the type does not have) / FH_E_NOMEM, with the error
  * set. */
 int fh_worker_build_routes(worker *w);
-/* The handler ENDPOINT runs, or NULL: the request passes unchanged. */
-fh_handler_fn fh_worker_lookup(const worker *w, const char *endpoint);
+/* The handler ENDPOINT (LEN bytes, not NUL-terminated) runs, or NULL: the request
+ * passes unchanged. */
+fh_handler_fn fh_worker_lookup(const worker *w, const char *endpoint, size_t len);
 
 /* worker_request.c */
 /* Handles the REQUEST M (the caller's; its frames may be moved): decodes it, runs its

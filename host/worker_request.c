@@ -52,6 +52,9 @@ static void job_free(fh_job *j)
     if (j->env)
         flowhost__envelope__free_unpacked(j->env, NULL);
     j->env = NULL;
+    if (j->has_raw)
+        zmq_msg_close(&j->raw);
+    j->has_raw = false;
     fh_wire_docs_close(&j->in);
     fh_docs_destroy(&j->docs);
     fh_worker_when_aside_free(&j->aside);
@@ -72,6 +75,9 @@ static void reply_error(worker *w, fh_job *j)
     st.executor = w->spec->name;
     st.description = j->error;
     env.status = &st;
+    if (j->env == NULL && j->has_raw &&
+        fh_envelope_decode_ids(zmq_msg_data(&j->raw), zmq_msg_size(&j->raw), &j->env) != 0)
+        j->env = NULL;
     if (j->env != NULL) {
         env.request_id = j->env->request_id;
         env.endpoint = j->env->endpoint;
@@ -98,6 +104,40 @@ static void job_error(fh_job *j, const char *fmt, ...)
         j->error = strdup("out of memory");
 }
 
+/* Reads J's envelope BUF (LEN bytes) within the flow's max_message_size and finds its
+ * handler. A request that no handler takes goes on unchanged: only the top level of its
+ * envelope is read, for its endpoint, and nothing is allocated for it (the bytes go back
+ * as they came, with a route appended), so its size needs no bound here beyond the
+ * frame's own: the gateway measures every reply it receives against max_message_size
+ * before it reads it. Returns 0, or an error code with the error set. */
+static int decode_envelope(worker *w, fh_job *j, const void *buf, size_t len)
+{
+    size_t max = (size_t)w->spec->max_message_size;
+    fh_envelope_peek_t pk;
+    if (fh_envelope_peek(buf, len, &pk) == 0 &&
+        fh_worker_lookup(w, pk.endpoint ? (const char *)pk.endpoint : "", pk.endpoint_len) ==
+            NULL) {
+        j->pass = true;
+        return 0;
+    }
+    int rc = fh_envelope_decode_max(buf, len, max, &j->env, NULL);
+    if (rc == 0)
+        j->fn = fh_worker_lookup(w, j->env->endpoint, strlen(j->env->endpoint));
+    return rc;
+}
+
+/* Decodes the envelope of J, a request passed on unchanged, when the worker must write
+ * into it after all. Returns 0 or an error code. */
+static int need_env(worker *w, fh_job *j)
+{
+    if (j->env != NULL)
+        return 0;
+    if (!j->has_raw)
+        return FH_E_PROTOCOL;
+    return fh_envelope_decode_max(zmq_msg_data(&j->raw), zmq_msg_size(&j->raw),
+                                  (size_t)w->spec->max_message_size, &j->env, NULL);
+}
+
 /* Takes the REQUEST M into J: its number, envelope, documents (not decoded) and
  * parameters. FIRST: the number of the first request of the batch it may join, 0: none.
  * A request that cannot be read is taken too, with J->error set: it is answered in its
@@ -112,18 +152,23 @@ static void take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
      * were not. */
     fh_board_begin(w->board, w->self, first ? first : j->seq, j->seq);
     fh_wire_docs_init(&j->in);
-    size_t env_len;
-    const void *env_buf = fh_wire_data(m, 2, &env_len);
+    size_t env_len = 0;
+    const void *env_buf = NULL;
+    /* The envelope's frame is kept: a reply that changes nothing in it but its routes is
+     * these bytes with the route appended (fh_envelope_append_route), never decoded and
+     * encoded again. (Moved first: a small frame's bytes live inside its zmq_msg_t.) */
+    if (m->n > 2 && zmq_msg_init(&j->raw) == 0 && zmq_msg_move(&j->raw, &m->frames[2]) == 0) {
+        j->has_raw = true;
+        env_buf = zmq_msg_data(&j->raw);
+        env_len = zmq_msg_size(&j->raw);
+    }
     if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
         job_error(j, "malformed request: %s", fh_last_error());
     } else {
         /* The socket is the beat thread's while the request is decoded (an envelope of
          * max_message_size takes time): a long one keeps its worker heard. */
         fh_worker_beat_enter(&w->beat);
-        int rc = env_buf == NULL ? FH_E_PROTOCOL
-                                 : fh_envelope_decode_max(env_buf, env_len,
-                                                          (size_t)w->spec->max_message_size,
-                                                          &j->env, NULL);
+        int rc = env_buf == NULL ? FH_E_PROTOCOL : decode_envelope(w, j, env_buf, env_len);
         fh_worker_beat_leave(&w->beat);
         if (rc != 0) {
             j->env = NULL;
@@ -136,6 +181,8 @@ static void take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
             j->env = NULL;
         return;
     }
+    if (j->pass)
+        return; /* its parameters are nobody's business here */
     const fh_value *root = (const fh_value *)j->env->parameters;
     if (fh_value_type(root) != FH_TYPE_MAP)
         root = j->root_owned = fh_value_new_map();
@@ -170,19 +217,33 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
                  fh_wire_docs_size(out), limit);
         fh_wire_docs_close(out);
         produced = false;
-        if (fh_envelope_set_error(j->env, w->spec->name, why) != 0) {
+        j->changed = true;
+        if (need_env(w, j) != 0 || fh_envelope_set_error(j->env, w->spec->name, why) != 0) {
             job_error(j, "%s", why);
             reply_error(w, j);
             return;
         }
     }
     zmq_msg_t env_frame;
-    int rc = fh_envelope_add_route(j->env, w->spec->name, start_us, fh_now_us());
-    if (rc == 0) {
+    int64_t end_us = fh_now_us();
+    int rc;
+    if (j->has_raw && !j->changed) {
+        /* The envelope as it came, its route appended: nothing decoded or encoded. */
+        Flowhost__Route r = FLOWHOST__ROUTE__INIT;
+        r.executor = w->spec->name;
+        r.start_time_us = start_us;
+        r.end_time_us = end_us;
+        r.replica = w->spec->replica;
+        r.replicas = w->spec->replicas;
+        rc = fh_envelope_append_route(zmq_msg_data(&j->raw), zmq_msg_size(&j->raw), &r,
+                                      &env_frame);
+    } else if ((rc = need_env(w, j)) == 0 &&
+               (rc = fh_envelope_add_route(j->env, w->spec->name, start_us, end_us)) == 0) {
         j->env->routes[j->env->n_routes - 1]->replica = w->spec->replica;
         j->env->routes[j->env->n_routes - 1]->replicas = w->spec->replicas;
+        rc = fh_pb_pack_msg(&j->env->base, &env_frame);
     }
-    if (rc != 0 || fh_pb_pack_msg(&j->env->base, &env_frame) != 0) {
+    if (rc != 0) {
         fh_wire_docs_close(out);
         job_error(j, "out of memory replying"); /* the documents as they came */
         reply_error(w, j);
@@ -209,7 +270,8 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
 /* Marks J failed by this executor with WHY. */
 static void fail(worker *w, fh_job *j, const char *why)
 {
-    if (fh_envelope_set_error(j->env, w->spec->name, why) != 0)
+    j->changed = true; /* the reply is encoded from ENV */
+    if (need_env(w, j) != 0 || fh_envelope_set_error(j->env, w->spec->name, why) != 0)
         fprintf(stderr, "flowhost worker %s: out of memory reporting: %s\n", w->spec->name, why);
 }
 
@@ -366,8 +428,8 @@ static void handle(worker *w, fh_job *j)
         reply_error(w, j);
         return;
     }
-    fh_handler_fn fn = fh_worker_lookup(w, j->env->endpoint);
-    if (fn == NULL) { /* nothing is bound to it here: it passes unchanged */
+    fh_handler_fn fn = j->fn;
+    if (j->pass) { /* nothing is bound to it here: it passes unchanged */
         fh_wire_docs none;
         fh_wire_docs_init(&none);
         reply(w, j, &none, false, fh_now_us());

@@ -123,10 +123,11 @@ done:
     return rc;
 }
 
-fh_handler_fn fh_worker_lookup(const worker *w, const char *endpoint)
+fh_handler_fn fh_worker_lookup(const worker *w, const char *endpoint, size_t len)
 {
     for (size_t i = 0; i < w->n_routes; i++)
-        if (strcmp(w->routes[i].endpoint, endpoint) == 0)
+        if (strncmp(w->routes[i].endpoint, endpoint, len) == 0 &&
+            w->routes[i].endpoint[len] == '\0')
             return w->routes[i].handler;
     return w->default_handler;
 }

@@ -133,6 +133,16 @@ int fh_docs_decode_wire(const fh_wire_docs *in, fh_docs **out);
 int fh_envelope_add_route(Flowhost__Envelope *env, const char *executor, int64_t start_us,
                           int64_t end_us);
 
+/* Appends ROUTE to the encoded envelope ENV (LEN bytes) without decoding it: OUT (a new
+ * frame, initialised here; the caller sends or closes it) gets ENV's bytes unchanged,
+ * then field 4 (routes) holding ROUTE. Protobuf gathers a repeated field wherever it
+ * stands in a message, so whoever decodes OUT finds ENV's routes, then ROUTE, as
+ * fh_envelope_add_route and fh_pb_pack_msg would give (only the bytes' order differs).
+ * ENV is not checked: append only to an envelope known to be well-formed. Returns 0 or
+ * FH_E_NOMEM (OUT is then not initialised). */
+int fh_envelope_append_route(const void *env, size_t len, const Flowhost__Route *route,
+                             zmq_msg_t *out);
+
 /* Sets ENV's status to ERROR from EXECUTOR with DESCRIPTION (copied). Returns 0 or
  * FH_E_NOMEM. */
 int fh_envelope_set_error(Flowhost__Envelope *env, const char *executor,

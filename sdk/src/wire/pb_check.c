@@ -57,8 +57,12 @@ static int add(walk *w, size_t n)
 }
 
 /* Reads a varint at *P (< END) into *V. Returns 0, or -1 when it is cut or too long. */
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static inline int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+    if (*p < end && **p < 0x80) { /* most keys and lengths: one byte */
+        *v = *(*p)++;
+        return 0;
+    }
     *v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (*p >= end)
@@ -116,6 +120,17 @@ static size_t packed_count(ProtobufCType type, const uint8_t *p, size_t n)
     }
 }
 
+/* DESC's field number ID, or NULL. Every message of flowhost.proto numbers its fields
+ * 1..n in order, so the field is usually at index ID - 1; protobuf-c's own lookup (a
+ * search over ranges, in another library) is the way for the rest. */
+static inline const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *desc,
+                                                       uint64_t id)
+{
+    if (id - 1 < desc->n_fields && desc->fields[id - 1].id == id)
+        return &desc->fields[id - 1];
+    return protobuf_c_message_descriptor_get_field(desc, (unsigned)id);
+}
+
 static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                         const uint8_t *end, int depth)
 {
@@ -134,8 +149,7 @@ static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const u
         if (read_varint(&p, end, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff)
             return fh_set_error(FH_E_PROTOCOL, "malformed message (bad field key)");
         members++;
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+        const ProtobufCFieldDescriptor *f = field_of(desc, key >> 3);
         size_t index = f ? (size_t)(f - desc->fields) : 0;
         bool counted = f != NULL && index < COUNTED_FIELDS;
         bool first = !counted || !(seen & (UINT64_C(1) << index));

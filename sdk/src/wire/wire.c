@@ -13,25 +13,24 @@ int fh_wire_recv(void *sock, fh_wire_msg *m, int flags)
     m->truncated = 0;
     m->dropped_bytes = 0;
     for (;;) {
-        zmq_msg_t part;
-        zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, sock, m->n == 0 ? flags : 0) < 0) {
+        /* Straight into the message's next frame while there is room (no move). */
+        zmq_msg_t extra, *part = m->n < FH_WIRE_MAX_FRAMES ? &m->frames[m->n] : &extra;
+        zmq_msg_init(part);
+        if (zmq_msg_recv(part, sock, m->n == 0 ? flags : 0) < 0) {
             int err = errno;
-            zmq_msg_close(&part);
+            zmq_msg_close(part);
             fh_wire_close(m);
             if (err == EAGAIN)
                 return FH_E_TIMEOUT;
             return fh_set_error(FH_E_ZMQ, "receive: %s", zmq_strerror(err));
         }
-        int more = zmq_msg_more(&part);
-        if (m->n < FH_WIRE_MAX_FRAMES) {
-            zmq_msg_init(&m->frames[m->n]);
-            zmq_msg_move(&m->frames[m->n++], &part);
-            zmq_msg_close(&part);
+        int more = zmq_msg_more(part);
+        if (part != &extra) {
+            m->n++;
         } else {
             m->truncated = 1;
-            m->dropped_bytes += zmq_msg_size(&part);
-            zmq_msg_close(&part);
+            m->dropped_bytes += zmq_msg_size(part);
+            zmq_msg_close(part);
         }
         if (!more)
             return 0;
