@@ -103,7 +103,8 @@ static int start_executor(worker *w)
     fh_ctx ctx = {.executor = w->spec->name, .workspace = w->spec->workspace,
                   .log_level = w->log_level};
     fh_metas metas = {sizeof(fh_metas), w->spec->name, w->spec->description, w->spec->workspace,
-                      w->spec->replica, w->spec->replicas > 0 ? w->spec->replicas : 1};
+                      w->spec->replica, w->spec->replicas > 0 ? w->spec->replicas : 1,
+                      w->spec->shard, w->spec->shards > 0 ? w->spec->shards : 1};
     fh_value *empty = NULL;
     const fh_value *with = (const fh_value *)w->spec->uses_with;
     if (with == NULL)
@@ -181,9 +182,10 @@ int fh_worker_main(const char *spec_path)
         fprintf(stderr, "flowhost worker: %s\n", fh_last_error());
         return 1;
     }
-    char replica[16];
+    char replica[16], shard[16];
     snprintf(replica, sizeof replica, "%u", w.spec->replica);
-    if (setenv("FLOWHOST_REPLICA", replica, 1) != 0 ||
+    snprintf(shard, sizeof shard, "%u", w.spec->shard);
+    if (setenv("FLOWHOST_REPLICA", replica, 1) != 0 || setenv("FLOWHOST_SHARD", shard, 1) != 0 ||
         (w.spec->board[0] != '\0' && fh_board_open(w.spec->board, &w.board) != 0)) {
         fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name,
                 errno == ENOMEM ? "out of memory" : fh_last_error());

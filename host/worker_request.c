@@ -235,12 +235,17 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
         r.end_time_us = end_us;
         r.replica = w->spec->replica;
         r.replicas = w->spec->replicas;
+        r.shard = w->spec->shard;
+        r.shards = w->spec->shards;
         rc = fh_envelope_append_route(zmq_msg_data(&j->raw), zmq_msg_size(&j->raw), &r,
                                       &env_frame);
     } else if ((rc = need_env(w, j)) == 0 &&
                (rc = fh_envelope_add_route(j->env, w->spec->name, start_us, end_us)) == 0) {
-        j->env->routes[j->env->n_routes - 1]->replica = w->spec->replica;
-        j->env->routes[j->env->n_routes - 1]->replicas = w->spec->replicas;
+        Flowhost__Route *route = j->env->routes[j->env->n_routes - 1];
+        route->replica = w->spec->replica;
+        route->replicas = w->spec->replicas;
+        route->shard = w->spec->shard;
+        route->shards = w->spec->shards;
         rc = fh_pb_pack_msg(&j->env->base, &env_frame);
     }
     if (rc != 0) {

@@ -98,6 +98,8 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     spec.index = (uint32_t)i;
     spec.replica = w->replica;
     spec.replicas = (uint32_t)w->ex->n_workers;
+    spec.shard = w->ex->shard;
+    spec.shards = w->ex->shards;
     spec.board = board;
     spec.has_requests = x->has_requests;
     spec.max_message_size = g->cfg->max_message_size;

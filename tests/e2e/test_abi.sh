@@ -14,6 +14,6 @@ timeout 30 "$FLOWHOST" run "$T/old.yml" >"$T/out" 2>"$T/err" || rc=$?
 check "a plugin of ABI 1: run fails" "$rc" "1"
 check "a plugin of ABI 1: one line on stderr" "$(wc -l <"$T/err")" "1"
 check_contains "a plugin of ABI 1: the reason" "$(cat "$T/err")" \
-    "oldabi.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.1"
+    "oldabi.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.2"
 check "no sanitizer report" "$(grep -c -E 'Sanitizer|runtime error:' "$T/err" || true)" "0"
 done_checks

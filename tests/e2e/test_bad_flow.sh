@@ -103,7 +103,7 @@ for cmd in run post; do
     expect_fail_clean "$cmd, a text file as plugin" $want "executor 'textfile' failed to start" \
         "cannot load plugin" "$T/x.so" -- "${pre[@]}" notplugin.yml
     expect_fail_clean "$cmd, plugin of ABI 3" $want "executor 'future' failed to start" "badabi.so" \
-        "plugin built for flowhost ABI 3.0, this flowhost runs ABI 2.1" -- "${pre[@]}" badabi.yml
+        "plugin built for flowhost ABI 3.0, this flowhost runs ABI 2.2" -- "${pre[@]}" badabi.yml
     expect_fail_clean "$cmd, no such type in the plugin" $want "executor 'notype' failed to start" \
         "echo.so has no executor type 'NoSuchType' (it has: Echo)" -- "${pre[@]}" notype.yml
     expect_fail_clean "$cmd, type not on the plugin path" $want "executor 'nowhere' failed to start" \

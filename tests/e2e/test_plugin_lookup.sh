@@ -209,7 +209,7 @@ run >/dev/null || rc=$?
 err=$(cat "$T/err")
 check "uses: Nope, with a plugin of ABI 1 on the path: fails" "$rc" "2"
 check_contains "... naming the plugin of another ABI" "$err" \
-    "legacy.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.1"
+    "legacy.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.2"
 check "... before the library that is not a plugin, counted for want of room" \
     "$(grep -c -E 'legacy.so: plugin built .*; and [0-9]+ more$' "$T/err")" "1"
 check "... the error is one line" "$(wc -l <"$T/err" | tr -d ' ')" "1"

@@ -105,7 +105,7 @@ static void test_other_major(void **state)
     (void)state;
     fh_plugin_descriptor d = {FH_PLUGIN_MAGIC, 1, 0, sizeof d, good_types, {NULL}};
     assert_error(fh_plugin_check_descriptor(&d, "old.so"),
-                 "old.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.1");
+                 "old.so: plugin built for flowhost ABI 1.0, this flowhost runs ABI 2.2");
 }
 
 int main(void)

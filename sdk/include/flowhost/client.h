@@ -172,6 +172,9 @@ const char *fh_response_route(const fh_response *resp, size_t i, int64_t *start_
 /* The replica (0-based) of the executor of the I-th route that served the request, or -1
  * when that executor has one replica (or I is out of range). In JSON: "replica". */
 int fh_response_route_replica(const fh_response *resp, size_t i);
+/* The shard of a sharded executor that served route I, or -1 when the executor has one
+ * shard (or I is out of range). */
+int fh_response_route_shard(const fh_response *resp, size_t i);
 /* The request's parameters as sent (a map, never NULL). */
 const fh_value *fh_response_parameters(const fh_response *resp);
 /* The documents of the response (never NULL; decoded on first use; NULL only when they

@@ -54,7 +54,7 @@ extern "C" {
 
 #define FH_ABI_MAJOR 2 /* changes when the ABI breaks: the worker refuses other majors.
                         * 2: fh_binding holds its endpoints inline and a kind */
-#define FH_ABI_MINOR 1 /* grows when fields are added at the end of a struct */
+#define FH_ABI_MINOR 2 /* grows when fields are added at the end of a struct */
 #define FH_PLUGIN_MAGIC 0x46485031u /* "FHP1" */
 
 /* The context of a call into the plugin (init or a handler). Owned by the worker; valid
@@ -71,6 +71,9 @@ typedef struct fh_metas {
     uint32_t replica;        /* which replica this worker is: 0 .. replicas - 1 */
     uint32_t replicas;       /* how many replicas the executor has (`replicas`, 1 when not
                                 set) */
+    /* ABI 2.2 */
+    uint32_t shard;          /* which shard this worker serves: 0 .. shards - 1 */
+    uint32_t shards;         /* how many shards the executor has (`shards`, 1 when not set) */
 } fh_metas;
 
 /* Called once before any handler. USES_WITH is the executor's `with` map (never NULL,

@@ -774,6 +774,13 @@ int fh_response_route_replica(const fh_response *r, size_t i)
     return (int)r->env->routes[i]->replica;
 }
 
+int fh_response_route_shard(const fh_response *r, size_t i)
+{
+    if (i >= r->env->n_routes || r->env->routes[i]->shards <= 1)
+        return -1;
+    return (int)r->env->routes[i]->shard;
+}
+
 const fh_value *fh_response_parameters(const fh_response *r)
 {
     if (fh_value_type((const fh_value *)r->env->parameters) == FH_TYPE_MAP)
@@ -809,6 +816,9 @@ static json_t *routes_json(const fh_response *r)
         int replica = fh_response_route_replica(r, i);
         if (route != NULL && replica >= 0)
             json_object_set_new(route, "replica", json_integer(replica));
+        int shard = fh_response_route_shard(r, i);
+        if (route != NULL && shard >= 0)
+            json_object_set_new(route, "shard", json_integer(shard));
         json_array_append_new(routes, route);
     }
     return routes;
