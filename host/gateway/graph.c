@@ -356,7 +356,8 @@ static int deposit(fh_gateway *g, gw_walk *wk, gw_part *p, int i)
 static bool same_route(const Flowhost__Route *a, const Flowhost__Route *b)
 {
     return a->start_time_us == b->start_time_us && a->end_time_us == b->end_time_us &&
-           a->replica == b->replica && strcmp(a->executor, b->executor) == 0;
+           a->replica == b->replica && a->shard == b->shard &&
+           strcmp(a->executor, b->executor) == 0;
 }
 
 /* The envelope of a merge of the N parts P: the request's (its id, endpoint,
