@@ -4,6 +4,7 @@
  *                    [--blob] [--window W] [--requests N] [--lat-requests N]
  *                    [--warmup N] [--reps R] [--segments S] [--label TEXT]
  *                    [--replicas N] [--credit C] [--with YAML] [--batching YAML]
+ *                    [--shape chain|fan|join] [--shards N]
  *       starts a flow of K executors (pass: entries without `uses`, the built-in
  *       pass-through; else every executor uses PLUGIN.so), then per repetition posts
  *       N requests with W in flight (throughput, and the latency of each of those
@@ -13,7 +14,10 @@
  *       and under load. --segments S adds the throughput of each S-th of the run.
  *       Every executor gets `replicas: N`, `credit: C`, `uses_with: YAML` and
  *       `uses_dynamic_batching: YAML` when they are given (YAML in flow style, e.g.
- *       --batching '{/bench: {preferred_batch_size: 32, timeout: 10}}').
+ *       --batching '{/bench: {preferred_batch_size: 32, timeout: 10}}'). --shape fan starts
+ *       every executor at the gateway (branches in parallel, merged in the response);
+ *       join adds a pass-through executor that needs them all; --shards N gives every
+ *       executor N shards polled ALL.
  *   flow_bench ready --bin FLOWHOST [--k K] [--reps R]
  *       starts and stops a flow of K pass-through executors R times: time from spawning
  *       `flowhost run` to its ready line. One JSON object. */
@@ -39,6 +43,10 @@ typedef struct flow_proc {
 
 typedef struct exec_opts {
     int replicas, credit;     /* 0: not set */
+    int shards;               /* 0: not set; else every executor has them, polled ALL */
+    const char *shape;        /* chain (default), fan: every executor starts at the gateway
+                                 (the response merges them), join: the same, then one
+                                 pass-through executor that needs them all */
     const char *with;         /* uses_with, or NULL */
     const char *batching;     /* uses_dynamic_batching, or NULL */
 } exec_opts;
@@ -53,8 +61,13 @@ static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo
     if (y == NULL)
         return -1;
     fprintf(y, "jtype: Flow\nversion: '1'\nwith:\n  workspace: %s/ws\nexecutors:\n", f->dir);
+    const char *shape = xo != NULL && xo->shape != NULL ? xo->shape : "chain";
     for (int i = 0; i < k; i++) {
         fprintf(y, "  - name: exec%d\n", i);
+        if (strcmp(shape, "chain") != 0)
+            fprintf(y, "    needs: gateway\n");
+        if (xo != NULL && xo->shards > 1)
+            fprintf(y, "    shards: %d\n    polling: ALL\n", xo->shards);
         if (uses != NULL && strcmp(uses, "pass") != 0)
             fprintf(y, "    uses: %s\n", uses);
         if (xo != NULL && xo->replicas > 0)
@@ -65,6 +78,12 @@ static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo
             fprintf(y, "    uses_with: %s\n", xo->with);
         if (xo != NULL && xo->batching != NULL)
             fprintf(y, "    uses_dynamic_batching: %s\n", xo->batching);
+    }
+    if (strcmp(shape, "join") == 0) {
+        fprintf(y, "  - name: join\n    needs: [");
+        for (int i = 0; i < k; i++)
+            fprintf(y, "%sexec%d", i ? ", " : "", i);
+        fprintf(y, "]\n");
     }
     return fclose(y);
 }
@@ -280,6 +299,8 @@ int main(int argc, char **argv)
                                          {"credit", required_argument, NULL, 'C'},
                                          {"with", required_argument, NULL, 'W'},
                                          {"batching", required_argument, NULL, 'D'},
+                                         {"shape", required_argument, NULL, 'P'},
+                                         {"shards", required_argument, NULL, 'H'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 2;
@@ -301,6 +322,8 @@ int main(int argc, char **argv)
         case 'C': xo.credit = atoi(optarg); break;
         case 'W': xo.with = optarg; break;
         case 'D': xo.batching = optarg; break;
+        case 'P': xo.shape = optarg; break;
+        case 'H': xo.shards = atoi(optarg); break;
         default: return 2;
         }
     }

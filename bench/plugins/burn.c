@@ -6,7 +6,10 @@
  * the same CPU and then sleeps the difference (slow as a replica on a loaded or remote
  * machine is, without taking a CPU from the others here).
  *
- *   uses_with: {call_us: 1000, doc_us: 0, slow_replica: -1, slow_factor: 10, slow_sleep: 0}
+ * With sleep_us, every call then sleeps that long too (an executor that waits).
+ *
+ *   uses_with: {call_us: 1000, doc_us: 0, slow_replica: -1, slow_factor: 10, slow_sleep: 0,
+ *               sleep_us: 0}
  */
 #include <flowhost/executor.h>
 
@@ -17,6 +20,8 @@
 typedef struct burn {
     int64_t call_ns, doc_ns; /* CPU time per call and per document */
     int64_t sleep_factor;    /* > 1: then sleep (factor - 1) times the CPU time burnt */
+    int64_t sleep_ns;        /* then sleep this long per call (a call that waits: I/O, a
+                                remote model) */
 } burn;
 
 static int64_t cpu_ns(void)
@@ -34,6 +39,7 @@ static int burn_init(fh_ctx *ctx, const fh_value *with, const fh_metas *metas, v
     b->call_ns = fh_map_get_int(with, "call_us", 1000) * 1000;
     b->doc_ns = fh_map_get_int(with, "doc_us", 0) * 1000;
     b->sleep_factor = 1;
+    b->sleep_ns = fh_map_get_int(with, "sleep_us", 0) * 1000;
     int64_t slow = fh_map_get_int(with, "slow_replica", -1);
     int64_t factor = fh_map_get_int(with, "slow_factor", 10);
     /* metas->replica is ABI 2.1: read it only when the worker's struct has it */
@@ -63,8 +69,8 @@ static int burn_call(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
     int64_t until = cpu_ns() + cost;
     while (cpu_ns() < until)
         ;
-    if (b->sleep_factor > 1) {
-        int64_t ns = cost * (b->sleep_factor - 1);
+    if (b->sleep_factor > 1 || b->sleep_ns > 0) {
+        int64_t ns = cost * (b->sleep_factor - 1) + b->sleep_ns;
         struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
