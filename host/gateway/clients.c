@@ -93,6 +93,7 @@ bool gw_within_limit(const fh_gateway *g, const fh_wire_docs *docs, const char *
 void gw_refuse_slot(fh_gateway *g, int i, const char *why)
 {
     slot *s = &g->slots[i];
+    s->env_stale = false; /* the answer is the envelope as decoded (its ids), not the frame */
     fh_wire_docs_close(&s->docs);
     fh_wire_docs_init(&s->docs);
     if (s->env->parameters != NULL) {
@@ -135,12 +136,27 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
         return;
     }
     const void *envbuf = fh_wire_data(m, 3, &envlen);
-    Flowhost__Envelope *env;
+    Flowhost__Envelope *env = NULL;
     size_t decoded = 0;
-    /* The envelope may cost at most max_message_size decoded, checked before decoding. */
-    int rc = envbuf == NULL ? FH_E_PROTOCOL
-                            : fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size,
-                                                     &env, &decoded);
+    /* A well-formed envelope within max_message_size decoded (measured), without a status:
+     * only its ids are decoded now; the frame goes on as it came, decoded only if the
+     * gateway ever needs more (gw_slot_env). */
+    fh_envelope_peek_t pk;
+    bool raw = envbuf != NULL &&
+               fh_pb_measure(&flowhost__envelope__descriptor, envbuf, envlen,
+                             (size_t)g->cfg->max_message_size, NULL) == 0 &&
+               fh_envelope_peek(envbuf, envlen, &pk) == 0 && !pk.has_status &&
+               fh_envelope_decode_ids(envbuf, envlen, &env) == 0;
+    if (raw) {
+        env->no_wait = pk.no_wait;
+        decoded = sizeof *env + strlen(env->request_id) + strlen(env->endpoint) + 2;
+    }
+    /* Else in full: it may cost at most max_message_size decoded, checked before. */
+    int rc = raw ? 0
+         : envbuf == NULL
+             ? FH_E_PROTOCOL
+             : fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size, &env,
+                                      &decoded);
     if (rc == FH_E_RANGE) {
         /* Well-formed but refused (too large decoded, a NUL in a string): its id can be
          * read, so the client hears why instead of waiting. */
@@ -186,6 +202,7 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     slot *s = &g->slots[i];
     if (env->status == NULL) {
         zmq_msg_move(&s->env_frame, &m->frames[3]);
+        s->env_stale = raw; /* the frame says more than the ids decoded */
     } else { /* a client cannot send a request already failed: the frame sent on to the
               * executors must not say so either, so it is encoded again */
         flowhost__status__free_unpacked(env->status, NULL);

@@ -132,6 +132,55 @@ static void test_odd_times(void **state)
     appended_equals_reencoded_at(1, false, "p", 0, 0, -543);
 }
 
+/* The gateway's answer: its route first, the prefetch over what the envelope says, as the
+ * full decode, re-encode and insertion at the front would give. */
+static void wrapped_equals_reencoded(size_t routes, bool error, uint32_t prefetch)
+{
+    Flowhost__Envelope *env = sample(routes, error);
+    env->prefetch = 3; /* a later prefetch must win */
+    zmq_msg_t in, wrapped, expected;
+    assert_int_equal(fh_pb_pack_msg(&env->base, &in), 0);
+    Flowhost__Route r = FLOWHOST__ROUTE__INIT;
+    r.executor = (char *)"gateway";
+    r.start_time_us = 1764770000000001;
+    r.end_time_us = 1764770000999999;
+    assert_int_equal(fh_envelope_wrap_reply(zmq_msg_data(&in), zmq_msg_size(&in), &r, prefetch,
+                                            &wrapped),
+                     0);
+    assert_int_equal(fh_envelope_add_route(env, "gateway", r.start_time_us, r.end_time_us), 0);
+    Flowhost__Route *gw = env->routes[env->n_routes - 1];
+    memmove(env->routes + 1, env->routes, (env->n_routes - 1) * sizeof *env->routes);
+    env->routes[0] = gw;
+    env->prefetch = prefetch;
+    assert_int_equal(fh_pb_pack_msg(&env->base, &expected), 0);
+    Flowhost__Envelope *got = NULL, *want = NULL;
+    assert_int_equal(fh_pb_measure(&flowhost__envelope__descriptor, zmq_msg_data(&wrapped),
+                                   zmq_msg_size(&wrapped), FH_DECODE_DEFAULT_MAX, NULL),
+                     0);
+    assert_int_equal(fh_envelope_decode(zmq_msg_data(&wrapped), zmq_msg_size(&wrapped), &got), 0);
+    assert_int_equal(fh_envelope_decode(zmq_msg_data(&expected), zmq_msg_size(&expected), &want),
+                     0);
+    check_same(got, want);
+    assert_string_equal(got->routes[0]->executor, "gateway");
+    assert_int_equal(got->prefetch, prefetch);
+    /* The envelope's own prefetch stays in the bytes, and a 0 is written too. */
+    assert_int_equal(zmq_msg_size(&wrapped), zmq_msg_size(&expected) + 2 + (prefetch == 0 ? 2 : 0));
+    flowhost__envelope__free_unpacked(got, NULL);
+    flowhost__envelope__free_unpacked(want, NULL);
+    flowhost__envelope__free_unpacked(env, NULL);
+    zmq_msg_close(&in);
+    zmq_msg_close(&wrapped);
+    zmq_msg_close(&expected);
+}
+
+static void test_wrap_reply(void **state)
+{
+    (void)state;
+    wrapped_equals_reencoded(0, false, 0);
+    wrapped_equals_reencoded(3, false, 8);
+    wrapped_equals_reencoded(2, true, 300);
+}
+
 static void test_first_route(void **state)
 {
     (void)state;
@@ -176,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_route),
+        cmocka_unit_test(test_wrap_reply),
         cmocka_unit_test(test_after_routes_and_a_status),
         cmocka_unit_test(test_long_name),
         cmocka_unit_test(test_empty_envelope),

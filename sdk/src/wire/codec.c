@@ -273,6 +273,25 @@ static size_t put_route(uint8_t *p, const Flowhost__Route *r)
     return n;
 }
 
+int fh_envelope_wrap_reply(const void *env, size_t len, const Flowhost__Route *first,
+                           uint32_t prefetch, zmq_msg_t *out)
+{
+    size_t rlen = put_route(NULL, first);
+    size_t h = 1 + put_varint(NULL, rlen); /* the key of field 4, length-delimited; the length */
+    size_t tail = 1 + put_varint(NULL, prefetch);
+    if (zmq_msg_init_size(out, h + rlen + len + tail) != 0)
+        return fh_set_error(FH_E_NOMEM, "out of memory answering");
+    uint8_t *p = zmq_msg_data(out);
+    p[0] = 4 << 3 | 2;
+    put_varint(p + 1, rlen);
+    put_route(p + h, first);
+    if (len > 0)
+        memcpy(p + h + rlen, env, len);
+    p[h + rlen + len] = 6 << 3 | 0;
+    put_varint(p + h + rlen + len + 1, prefetch);
+    return 0;
+}
+
 int fh_envelope_append_route(const void *env, size_t len, const Flowhost__Route *route,
                              zmq_msg_t *out)
 {

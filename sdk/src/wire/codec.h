@@ -82,6 +82,8 @@ typedef struct fh_envelope_peek_t {
     const uint8_t *request_id, *endpoint;
     size_t request_id_len, endpoint_len;
     int status_code;              /* FLOWHOST__STATUS__CODE__*, SUCCESS when absent */
+    bool has_status;              /* a status is there (whatever its code) */
+    bool no_wait;                 /* the request's no_wait (the last one given) */
 } fh_envelope_peek_t;
 
 /* Reads the request id, endpoint and status code of the envelope BUF (LEN bytes) into
@@ -140,6 +142,15 @@ int fh_envelope_add_route(Flowhost__Envelope *env, const char *executor, int64_t
  * fh_envelope_add_route and fh_pb_pack_msg would give (only the bytes' order differs).
  * ENV is not checked: append only to an envelope known to be well-formed. Returns 0 or
  * FH_E_NOMEM (OUT is then not initialised). */
+/* The gateway's answer from the encoded envelope ENV (LEN bytes), without decoding it:
+ * OUT (a new frame, initialised here) gets field 4 holding FIRST, then ENV's bytes, then
+ * field 6 (prefetch) holding PREFETCH, 0 too. Whoever decodes OUT finds FIRST before
+ * ENV's routes, and PREFETCH whatever ENV said (a later scalar wins). ENV is not
+ * checked: use it only on an envelope known to be well-formed. Returns 0 or FH_E_NOMEM
+ * (OUT is then not initialised). */
+int fh_envelope_wrap_reply(const void *env, size_t len, const Flowhost__Route *first,
+                           uint32_t prefetch, zmq_msg_t *out);
+
 int fh_envelope_append_route(const void *env, size_t len, const Flowhost__Route *route,
                              zmq_msg_t *out);
 

@@ -406,7 +406,9 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
         } else if (key == (5 << 3 | 2)) {
             if (seen_status || peek_status(data, data + n, &out->status_code) != 0)
                 return FH_E_PROTOCOL;
-            seen_status = true;
+            seen_status = out->has_status = true;
+        } else if (key == (7 << 3 | 0)) {
+            out->no_wait = v != 0;
         }
     }
     return 0;
