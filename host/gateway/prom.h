@@ -103,7 +103,7 @@ size_t fh_prom_series(const fh_prom *p, int family, const size_t *rows);
 
 /* The updates. None allocates, formats or fails: a family or series out of range, or a
  * type that does not fit (adding to a histogram), is ignored. O(1) but for observe, which
- * finds its bucket by a binary search over at most FH_PROM_MAX_BOUNDS bounds. */
+ * compares the value with each bound (at most FH_PROM_MAX_BOUNDS), without a branch. */
 
 /* Adds N to counter (or gauge) series SERIES of FAMILY. Counters wrap at 2^64. */
 void fh_prom_add(fh_prom *p, int family, size_t series, uint64_t n);
