@@ -268,7 +268,7 @@ int fh_metrics_new(const fh_metrics_layout *l, fh_metrics **out)
         slots *= 2;
     m->index_mask = slots - 1;
     m->units = calloc(l->n_units ? l->n_units : 1, sizeof *m->units);
-    m->names = malloc(max * (FH_METRICS_ENDPOINT_MAX + 1));
+    m->names = calloc(max, FH_METRICS_ENDPOINT_MAX + 1);
     m->index = malloc(slots * sizeof *m->index);
     int rc = !m->units || !m->names || !m->index ? fail_nomem() : fh_prom_new(&m->prom);
     if (rc == 0) {
