@@ -100,10 +100,14 @@ int fh_prom_dim(fh_prom *p, const char *const *labels, size_t n, size_t rows)
         return fh_set_error(FH_E_INVAL, "metrics: a dimension takes 1 to %d labels and 1 to "
                             "%zu rows, not %zu and %zu", FH_PROM_MAX_LABELS,
                             FH_PROM_MAX_SERIES, n, rows);
-    for (size_t l = 0; l < n; l++)
+    for (size_t l = 0; l < n; l++) {
         if (!valid_label_name(labels[l]))
             return fh_set_error(FH_E_INVAL, "metrics: '%s' is not a label name a dimension "
                                 "may use", labels[l] ? labels[l] : "(null)");
+        for (size_t k = 0; k < l; k++)
+            if (strcmp(labels[k], labels[l]) == 0)
+                return fh_set_error(FH_E_INVAL, "metrics: label '%s' twice", labels[l]);
+    }
     prom_dim *grown = realloc(p->dims, (p->n_dims + 1) * sizeof *grown);
     if (!grown)
         return fh_set_error(FH_E_NOMEM, "metrics: out of memory");
@@ -254,7 +258,10 @@ static inline uint64_t *cell(fh_prom *p, int family, size_t series, fh_prom_type
     if (family < 0 || (size_t)family >= p->n_fams)
         return NULL;
     prom_family *f = &p->fams[family];
-    if (series >= f->n_series || (f->type == FH_PROM_HISTOGRAM) != (want == FH_PROM_HISTOGRAM))
+    /* Adding fits a counter or a gauge; setting, only a gauge (a counter never goes
+     * down); observing, only a histogram. */
+    bool fits = want == FH_PROM_COUNTER ? f->type != FH_PROM_HISTOGRAM : f->type == want;
+    if (series >= f->n_series || !fits)
         return NULL;
     return &f->cells[series * f->cells_per];
 }

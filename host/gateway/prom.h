@@ -70,7 +70,7 @@ void fh_prom_destroy(fh_prom **p);
 
 /* Declares a dimension of ROWS rows (at least 1) whose rows hold the N label names
  * LABELS[0..N-1] (1..FH_PROM_MAX_LABELS, copied; each a valid Prometheus label name:
- * [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", not "le"). Every row starts empty
+ * [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", not "le"; none twice). Every row starts empty
  * (not printed). Returns the dimension's id (>= 0), or FH_E_INVAL (a bad name or count,
  * with fh_last_error() naming it) or FH_E_NOMEM. */
 int fh_prom_dim(fh_prom *p, const char *const *labels, size_t n, size_t rows);
@@ -102,13 +102,13 @@ int fh_prom_family(fh_prom *p, const char *name, const char *help, fh_prom_type 
 size_t fh_prom_series(const fh_prom *p, int family, const size_t *rows);
 
 /* The updates. None allocates, formats or fails: a family or series out of range, or a
- * type that does not fit (adding to a histogram), is ignored. O(1) but for observe, which
+ * type that does not fit (adding to a histogram, setting a counter), is ignored. O(1) but for observe, which
  * compares the value with each bound (at most FH_PROM_MAX_BOUNDS), without a branch. */
 
 /* Adds N to counter (or gauge) series SERIES of FAMILY. Counters wrap at 2^64. */
 void fh_prom_add(fh_prom *p, int family, size_t series, uint64_t n);
 
-/* Sets gauge series SERIES of FAMILY to V. */
+/* Sets gauge series SERIES of FAMILY to V (a counter is never set: it only goes up). */
 void fh_prom_set(fh_prom *p, int family, size_t series, int64_t v);
 
 /* Records V (in the histogram's integer unit) into histogram series SERIES of FAMILY: the

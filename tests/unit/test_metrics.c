@@ -426,6 +426,9 @@ static void test_bad_declarations(void **state)
     const char *ok[] = {"a"}, *two[] = {"b", "a"};
     int d = fh_prom_dim(p, ok, 1, 2), d2 = fh_prom_dim(p, two, 2, 1);
     assert_true(d >= 0 && d2 >= 0);
+    const char *twice[] = {"a", "a"};
+    assert_int_equal(fh_prom_dim(p, twice, 2, 1), FH_E_INVAL);
+    assert_non_null(strstr(fh_last_error(), "label 'a' twice"));
     assert_int_equal(fh_prom_dim(p, ok, 1, 0), FH_E_INVAL);
     assert_int_equal(fh_prom_dim(p, ok, 0, 1), FH_E_INVAL);
     /* A row is given its values once. */
@@ -462,7 +465,12 @@ static void test_bad_declarations(void **state)
     assert_int_equal(fh_prom_family(p, "t7", "", (fh_prom_type)9, NULL, 0, NULL, 0, 1),
                      FH_E_INVAL);
     int h = fh_prom_family(p, "t8", "", FH_PROM_HISTOGRAM, NULL, 0, up, 2, 1000);
-    assert_true(h >= 0);
+    int c = fh_prom_family(p, "t9_total", "", FH_PROM_COUNTER, NULL, 0, NULL, 0, 1);
+    assert_true(h >= 0 && c >= 0);
+    fh_prom_add(p, c, 0, 5);
+    fh_prom_set(p, c, 0, 1); /* a counter only goes up */
+    fh_prom_observe(p, c, 0, 1);
+    assert_int_equal(fh_prom_value(p, c, 0), 5);
     /* The wrong update for a type, a series out of range: ignored. */
     fh_prom_add(p, h, 0, 5);
     fh_prom_set(p, h, 0, 5);
