@@ -2,6 +2,7 @@
  * layout, the endpoint bound, and the calls the gateway makes (see metrics.h). */
 #include "metrics.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,25 @@ void fh_metrics_set_worker(fh_metrics *m, size_t unit, uint32_t replica, uint64_
     size_t row = worker_row(m, unit, replica);
     if (row != SIZE_MAX)
         fh_prom_set(m->prom, m->fam[F_HELD], row, gauge(held));
+}
+
+/* ---- read back ---- */
+
+double fh_metrics_request_quantile(const fh_metrics *m, int endpoint, double q)
+{
+    if (endpoint >= 0 && (size_t)endpoint > m->max_endpoints)
+        return NAN;
+    return fh_prom_quantile(m->prom, m->fam[F_REQUEST_DURATION],
+                            endpoint >= 0 ? (size_t)endpoint : 0,
+                            endpoint >= 0 ? 1 : m->max_endpoints + 1, q);
+}
+
+double fh_metrics_executor_quantile(const fh_metrics *m, size_t unit, double q)
+{
+    if (unit >= m->n_units)
+        return NAN;
+    return fh_prom_quantile(m->prom, m->fam[F_EXEC_DURATION], m->units[unit].worker_row,
+                            m->units[unit].replicas, q);
 }
 
 int fh_metrics_write(const fh_metrics *m, fh_prom_buf *out)

@@ -122,6 +122,14 @@ void fh_metrics_set_unit(fh_metrics *m, size_t unit, uint64_t queued, uint32_t r
 /* Requests sent to replica REPLICA of UNIT and not answered yet (its credit in use). */
 void fh_metrics_set_worker(fh_metrics *m, size_t unit, uint32_t replica, uint64_t held);
 
+/* Read back, for a status page: the Q quantile (0..1), in seconds, of the durations of
+ * the requests answered on endpoint id ENDPOINT (or on every endpoint when ENDPOINT is
+ * negative), or of the handler calls of UNIT (every replica), estimated as Prometheus'
+ * histogram_quantile() would from the same buckets (fh_prom_quantile). NaN when nothing
+ * was observed there yet, or out of range. */
+double fh_metrics_request_quantile(const fh_metrics *m, int endpoint, double q);
+double fh_metrics_executor_quantile(const fh_metrics *m, size_t unit, double q);
+
 /* Appends every metric to OUT in Prometheus' text format 0.0.4 (prom.h says how, and
  * who owns OUT), to be served with the content type FH_METRICS_CONTENT_TYPE. Returns 0,
  * or FH_E_NOMEM (OUT's contents are then to be discarded). */

@@ -7,6 +7,7 @@
 #include "prom.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -308,6 +309,34 @@ uint64_t fh_prom_value(const fh_prom *p, int family, size_t series)
     for (size_t b = 0; b <= f->n_bounds; b++)
         count += c[b];
     return count;
+}
+
+double fh_prom_quantile(const fh_prom *p, int family, size_t first, size_t n, double q)
+{
+    if (family < 0 || (size_t)family >= p->n_fams || !(q >= 0 && q <= 1))
+        return NAN;
+    const prom_family *f = &p->fams[family];
+    if (f->type != FH_PROM_HISTOGRAM)
+        return NAN;
+    uint64_t counts[FH_PROM_MAX_BOUNDS + 1] = {0}, total = 0;
+    for (size_t s = first; s < f->n_series && s - first < n; s++) {
+        const uint64_t *c = &f->cells[s * f->cells_per];
+        for (size_t b = 0; b <= f->n_bounds; b++) {
+            counts[b] += c[b];
+            total += c[b];
+        }
+    }
+    if (total == 0)
+        return NAN;
+    double rank = q * (double)total, below = 0, scale = (double)f->scale;
+    for (size_t b = 0; b < f->n_bounds; b++) {
+        if (counts[b] && below + (double)counts[b] >= rank) {
+            double lo = b ? (double)f->bounds[b - 1] : 0, hi = (double)f->bounds[b];
+            return (lo + (hi - lo) * (rank - below) / (double)counts[b]) / scale;
+        }
+        below += (double)counts[b];
+    }
+    return (double)f->bounds[f->n_bounds - 1] / scale;
 }
 
 /* ---- the writer ---- */

@@ -119,6 +119,15 @@ void fh_prom_observe(fh_prom *p, int family, size_t series, uint64_t v);
  * the count of a histogram's series, or 0 out of range. For tests and status pages. */
 uint64_t fh_prom_value(const fh_prom *p, int family, size_t series);
 
+/* The Q quantile (0 <= Q <= 1) of the sum of the N histogram series FIRST..FIRST+N-1 of
+ * FAMILY, in the printed unit (observations divided by the scale), estimated as
+ * Prometheus' histogram_quantile() does: the bucket the rank Q x count falls in, and a
+ * linear interpolation between its bounds (the first bucket starts at 0; a rank in the
+ * +Inf bucket gives the last finite bound). NaN when the series hold no observation, Q is
+ * out of range or FAMILY is not a histogram; series out of range are left out. For status
+ * pages: reads, never changes anything. */
+double fh_prom_quantile(const fh_prom *p, int family, size_t first, size_t n, double q);
+
 /* True when the N bytes at S are valid UTF-8 (no overlong form, surrogate or code point
  * past U+10FFFF): the writer prints them as they are, escapes aside, where it replaces
  * each byte of an invalid sequence with U+FFFD. */

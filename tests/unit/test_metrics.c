@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "metrics.h"
 #include "prom.h"
@@ -482,6 +483,60 @@ static void test_bad_declarations(void **state)
     fh_prom_destroy(&p);
 }
 
+/* Quantiles read back as Prometheus' histogram_quantile() estimates them. */
+static void test_quantiles(void **state)
+{
+    (void)state;
+    fh_prom *p;
+    assert_int_equal(fh_prom_new(&p), 0);
+    static const uint64_t bounds[] = {1000, 2000, 4000};
+    const char *lab[] = {"s"};
+    int d = fh_prom_dim(p, lab, 1, 3);
+    int h = fh_prom_family(p, "t_seconds", "", FH_PROM_HISTOGRAM, &d, 1, bounds, 3, 1000000);
+    int c = fh_prom_family(p, "t_total", "", FH_PROM_COUNTER, NULL, 0, NULL, 0, 1);
+    assert_true(h >= 0 && c >= 0);
+    assert_true(isnan(fh_prom_quantile(p, h, 0, 1, 0.5))); /* nothing observed */
+    for (int i = 0; i < 10; i++)
+        fh_prom_observe(p, h, 0, 1500); /* all in (0.001, 0.002] */
+    assert_float_equal(fh_prom_quantile(p, h, 0, 1, 0.5), 0.0015, 1e-12);
+    assert_float_equal(fh_prom_quantile(p, h, 0, 1, 0.9), 0.0019, 1e-12);
+    assert_float_equal(fh_prom_quantile(p, h, 0, 1, 0), 0.001, 1e-12);
+    assert_float_equal(fh_prom_quantile(p, h, 0, 1, 1), 0.002, 1e-12);
+    /* Series 1: 3 in the first bucket (from 0), 1 past the last bound. */
+    for (int i = 0; i < 3; i++)
+        fh_prom_observe(p, h, 1, 500);
+    fh_prom_observe(p, h, 1, 9000);
+    assert_float_equal(fh_prom_quantile(p, h, 1, 1, 0.5), 0.001 * 2 / 3, 1e-12);
+    assert_float_equal(fh_prom_quantile(p, h, 1, 1, 0.99), 0.004, 1e-12); /* +Inf: last bound */
+    /* Series 0 and 1 together: 14 observations, the median (rank 7) is the 4th of the
+     * 10 in (0.001, 0.002]. */
+    assert_float_equal(fh_prom_quantile(p, h, 0, 2, 0.5), 0.0014, 1e-12);
+    assert_float_equal(fh_prom_quantile(p, h, 0, 99, 0.5), 0.0014, 1e-12); /* range cut */
+    assert_true(isnan(fh_prom_quantile(p, h, 2, 1, 0.5)));
+    assert_true(isnan(fh_prom_quantile(p, h, 0, 1, 1.5)));
+    assert_true(isnan(fh_prom_quantile(p, h, 0, 1, NAN)));
+    assert_true(isnan(fh_prom_quantile(p, c, 0, 1, 0.5)));
+    assert_true(isnan(fh_prom_quantile(p, 42, 0, 1, 0.5)));
+    fh_prom_destroy(&p);
+
+    fh_metrics *m = small_flow(0);
+    for (int i = 0; i < 9; i++)
+        fh_metrics_executor_call(m, 0, 0, 80, 0);   /* replica 0: le 0.0001 */
+    fh_metrics_executor_call(m, 0, 1, 7000, 0);     /* replica 1: (0.005, 0.01] */
+    assert_float_equal(fh_metrics_executor_quantile(m, 0, 0.5), 0.0001 * 5 / 9, 1e-12);
+    assert_float_equal(fh_metrics_executor_quantile(m, 0, 0.95), 0.0075, 1e-12);
+    assert_true(isnan(fh_metrics_executor_quantile(m, 1, 0.5)));
+    assert_true(isnan(fh_metrics_executor_quantile(m, 3, 0.5)));
+    int a = fh_metrics_endpoint(m, "/a"), b = fh_metrics_endpoint(m, "/b");
+    fh_metrics_request_done(m, a, FH_METRICS_SUCCESS, 2000); /* (0.001, 0.0025] */
+    fh_metrics_request_done(m, b, FH_METRICS_SUCCESS, 40000); /* (0.025, 0.05] */
+    assert_float_equal(fh_metrics_request_quantile(m, a, 0.5), 0.00175, 1e-12);
+    assert_float_equal(fh_metrics_request_quantile(m, b, 0.5), 0.0375, 1e-12);
+    assert_float_equal(fh_metrics_request_quantile(m, -1, 0.5), 0.0025, 1e-12);
+    assert_true(isnan(fh_metrics_request_quantile(m, 33, 0.5)));
+    fh_metrics_destroy(&m);
+}
+
 /* A buffer reused across scrapes: the same text, no growth. */
 static void test_buffer_reuse(void **state)
 {
@@ -524,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_empty_layout),
         cmocka_unit_test(test_bad_layouts),
         cmocka_unit_test(test_bad_declarations),
+        cmocka_unit_test(test_quantiles),
         cmocka_unit_test(test_buffer_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
