@@ -274,8 +274,46 @@ static int string_field(req_ctx *c, const char *key, const json_t *v, size_t max
     return 0;
 }
 
+/* The least protobuf-c allocates for the value J decoded: a Flowhost__Value for each
+ * value, a Flowhost__MapEntry for each key. fh_pb_measure counts at least this much, so
+ * that refusing on it refuses nothing the flow would take, and does so before the SDK
+ * builds the values. Recursion is bounded by jansson's parsing depth. */
+static size_t value_cost(const json_t *j)
+{
+    size_t cost = sizeof(Flowhost__Value);
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach ((json_t *)j, key, v)
+            cost += sizeof(Flowhost__MapEntry) + value_cost(v);
+    } else if (json_is_array(j)) {
+        json_array_foreach (j, i, v)
+            cost += value_cost(v);
+    }
+    return cost;
+}
+
+/* The same for a document in the SDK's JSON: its struct, its tags, its chunks and
+ * matches (their nesting is bounded by fh_rest_doc_from_jina). */
+static size_t doc_cost(const json_t *j)
+{
+    size_t cost = sizeof(Flowhost__Document);
+    const json_t *tags = json_object_get(j, "tags");
+    if (json_is_object(tags))
+        cost += value_cost(tags);
+    const char *lists[] = {"chunks", "matches"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t i;
+        json_t *child;
+        json_array_foreach (json_object_get(j, lists[k]), i, child)
+            cost += doc_cost(child);
+    }
+    return cost;
+}
+
 /* data[I] into a new document in *OUT. */
-static int data_item(req_ctx *c, json_t *item, size_t i, fh_doc **out)
+static int data_item(req_ctx *c, json_t *item, size_t i, size_t *cost, fh_doc **out)
 {
     fh_rest_step at[2] = {{"data", 0}, {NULL, i}};
     if (json_is_string(item)) { /* Jina 2 makes a document of a string's content */
@@ -298,6 +336,12 @@ static int data_item(req_ctx *c, json_t *item, size_t i, fh_doc **out)
                        type_name(item));
     char why[400];
     int rc = fh_rest_doc_from_jina(item, why, sizeof why);
+    size_t max = FH_DECODE_DOCS_FACTOR * c->max;
+    if (rc == 0 && (*cost += doc_cost(item)) > max)
+        return fail_at(c, FH_E_RANGE, at, 2,
+                       "data[%zu]: the documents take more than %zu bytes decoded (%d x the "
+                       "flow's max_message_size)",
+                       i, max, FH_DECODE_DOCS_FACTOR);
     if (rc == 0 && (rc = fh_doc_from_jansson(item, out)) != 0)
         snprintf(why, sizeof why, "%s", fh_last_error());
     if (rc != 0)
@@ -312,9 +356,10 @@ static int read_data(req_ctx *c, json_t *data, fh_docs **out)
     fh_docs *docs = fh_docs_new();
     if (docs == NULL)
         return fail_at(c, FH_E_NOMEM, NULL, 0, "out of memory");
+    size_t cost = 0;
     for (size_t i = 0; i < json_array_size(data); i++) {
         fh_doc *d = NULL;
-        int rc = data_item(c, json_array_get(data, i), i, &d);
+        int rc = data_item(c, json_array_get(data, i), i, &cost, &d);
         if (rc == 0 && fh_docs_append(docs, d) != 0)
             rc = fail_at(c, FH_E_NOMEM, NULL, 0, "out of memory");
         if (rc != 0) {
@@ -396,6 +441,12 @@ static int read_fields(req_ctx *c, json_t *root, const char *url_endpoint, req_f
 /* Packs the envelope of F into OUT's frame and checks its decoded size. */
 static int pack_envelope(req_ctx *c, const req_fields *f, bool no_wait, fh_rest_request *out)
 {
+    fh_rest_step params_at = {"parameters", 0};
+    if (f->parameters && value_cost(f->parameters) > c->max)
+        return fail_at(c, FH_E_RANGE, &params_at, 1,
+                       "'parameters' take more than %zu bytes decoded (the flow's "
+                       "max_message_size)",
+                       c->max);
     fh_value *params = NULL;
     int rc = f->parameters && json_is_object(f->parameters)
                  ? fh_value_from_jansson(f->parameters, &params)

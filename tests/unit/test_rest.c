@@ -377,7 +377,9 @@ static void test_request_memory_bound(void **state)
     print_message("body %zu bytes, %s (%d): peak RSS grew %ld KiB (%.1f x the body)\n", o,
                   rc == 0 ? "accepted" : "refused", err.http_status, grown_kb,
                   grown_kb * 1024.0 / (double)o);
-    assert_true(grown_kb * 1024L < 40L * (long)max); /* generous: measured ~ see report */
+    /* jansson's tree alone is ~10 x this body; the SDK's values built from it before
+       their decoded size was checked once took ~28 x */
+    assert_true(grown_kb * 1024L < 16L * (long)max);
 }
 
 /* ---- responses ---------------------------------------------------------------------- */
