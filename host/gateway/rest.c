@@ -14,6 +14,58 @@
 #include "pb.h"
 #include "util.h"
 
+/* Length of the valid UTF-8 sequence at S (N bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range: no overlong form,
+                                           no surrogate, nothing past U+10FFFF */
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xBF))
+            return 0;
+    return len;
+}
+
+/* Makes S one line of valid UTF-8, in place: what jansson quotes near a syntax error is
+ * the raw input (a newline, a tab), and a message cut to fit its buffer may end inside a
+ * character; either would break the error's JSON or its one line. Control characters
+ * become spaces, bytes of no valid character '?'. */
+static void clean_message(char *s)
+{
+    unsigned char *in = (unsigned char *)s, *out = in;
+    size_t n = strlen(s);
+    while (n > 0) {
+        size_t len = utf8_len(in, n);
+        if (len == 0) {
+            *out++ = '?';
+            in++;
+            n--;
+            continue;
+        }
+        if (len == 1 && (*in < 0x20 || *in == 0x7F)) {
+            *out++ = ' ';
+        } else {
+            memmove(out, in, len);
+            out += len;
+        }
+        in += len;
+        n -= len;
+    }
+    *out = '\0';
+}
+
 int fh_rest_fail(fh_rest_error *err, int code, int status, int line, int column,
                  const char *fmt, ...)
 {
@@ -32,6 +84,7 @@ int fh_rest_fail(fh_rest_error *err, int code, int status, int line, int column,
                  text);
     else
         snprintf(err->message, sizeof err->message, "%s", text);
+    clean_message(err->message);
     return code;
 }
 
@@ -527,9 +580,9 @@ void fh_rest_request_close(fh_rest_request *r)
     request_empty(r);
 }
 
-/* Bytes of body per JSON value a body must average, at least, when it is as long as
- * the limit: jansson takes about 48 bytes a value, so its tree stays within about 12 x
- * max_bytes whatever the body holds. */
+/* A body may hold at most one JSON value per this many bytes of the limit: jansson
+ * takes about 40 bytes a value (measured: test_request_memory_bound), so that its tree
+ * stays within about 10 x max_bytes whatever the body holds. */
 #define REST_BYTES_PER_VALUE 4
 
 int fh_rest_parse_request(const char *body, size_t len, const fh_rest_parse_options *o,

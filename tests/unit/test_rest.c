@@ -582,6 +582,37 @@ static void test_response_frame_and_limits(void **state)
     parsed_free(&p);
 }
 
+/* jansson quotes the text near a syntax error as it is: a raw newline, or a UTF-8
+ * sequence cut short, must not reach the message (one line, valid UTF-8 for the JSON of
+ * the error). */
+static void test_error_message_clean(void **state)
+{
+    (void)state;
+    const char *bodies[] = {"{\"data\": [\"h\\\n00e9\"]}", "{\"data\": [\"a\tb\"]}",
+                            "{\"data\": [\"\xc3\"]}", "{\"data\": [x\xe2\x82]}",
+                            "{\"data\": [\"\xf0\x9f\x90\"]}", NULL};
+    /* a long name in a message, cut to fit it, maybe inside a character */
+    char long_key[1200];
+    size_t o = (size_t)sprintf(long_key, "{\"data\": [{\"tensor\": {\"dtype\": \"f\", \"xx");
+    for (int k = 0; k < 500; k++)
+        o += (size_t)sprintf(long_key + o, "\xc3\xa9");
+    sprintf(long_key + o, "\": 1}}]}");
+    bodies[sizeof bodies / sizeof bodies[0] - 1] = long_key;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        parsed p;
+        fh_rest_error err;
+        assert_int_not_equal(parse_ep(bodies[i], "/index", 1 << 20, &p, &err), 0);
+        assert_int_equal(err.http_status, 400);
+        for (const char *c = err.message; *c; c++)
+            if ((unsigned char)*c < 0x20)
+                fail_msg("control character 0x%02x in '%s'", *c, err.message);
+        char *text = fh_rest_error_json(&err);
+        if (text == NULL)
+            fail_msg("no JSON for the error '%s'", err.message);
+        free(text);
+    }
+}
+
 static void test_error_json(void **state)
 {
     (void)state;
@@ -765,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_response_reposts),
         cmocka_unit_test(test_response_error),
         cmocka_unit_test(test_response_frame_and_limits),
+        cmocka_unit_test(test_error_message_clean),
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_openapi),
