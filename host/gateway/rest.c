@@ -433,11 +433,17 @@ typedef struct req_fields {
 
 static int read_fields(req_ctx *c, json_t *root, const char *url_endpoint, req_fields *f)
 {
-    const char *key;
+    const char *key, *seen[K_UNKNOWN] = {NULL};
     json_t *v;
     json_object_foreach (root, key, v) {
         fh_rest_step at = {key, 0};
-        switch (key_of(key)) {
+        enum req_key k = key_of(key);
+        if (k != K_UNKNOWN && seen[k] != NULL) /* exec_endpoint and execEndpoint */
+            return fail_at(c, FH_E_PARSE, &at, 1, "'%s' and '%s' are the same key", seen[k],
+                           key);
+        if (k != K_UNKNOWN)
+            seen[k] = key;
+        switch (k) {
         case K_DATA:
             if (!json_is_array(v) && !json_is_null(v))
                 return fail_at(c, FH_E_TYPE, &at, 1,

@@ -186,6 +186,8 @@ static void test_request_wrong_types(void **state)
               "groundtruth", 1, 11);
     parse_bad("{\"data\": [], \"top_k\": 3}", "/index", 1 << 20, 400, "unknown key 'top_k'",
               1, 23);
+    parse_bad("{\"exec_endpoint\": \"/a\", \"execEndpoint\": \"/b\"}", NULL, 1 << 20, 400,
+              "'exec_endpoint' and 'execEndpoint' are the same key", 1, 41);
     parse_bad("{\"target_peapod\": \"enc*\"}", "/index", 1 << 20, 400, "not supported", 1, 19);
     parse_bad("{\"request_id\": 12}", "/index", 1 << 20, 400, "'request_id' must be a string",
               1, 16);
