@@ -94,6 +94,7 @@ void gw_refuse_slot(fh_gateway *g, int i, const char *why)
 {
     slot *s = &g->slots[i];
     s->env_stale = false; /* the answer is the envelope as decoded (its ids), not the frame */
+    s->rejected = true;
     fh_wire_docs_close(&s->docs);
     fh_wire_docs_init(&s->docs);
     if (s->env->parameters != NULL) {

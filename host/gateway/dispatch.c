@@ -190,6 +190,7 @@ static void send_to(fh_gateway *g, gw_worker *w, int i)
 
 void gw_dispatch(fh_gateway *g, gw_exec *x, int i)
 {
+    g->slots[i].at_us = fh_monotonic_us();
     gw_worker *w = x->queue_head < 0 ? pick(g, x, wire_bytes(g, i)) : NULL;
     if (w != NULL) {
         send_to(g, w, i);
@@ -201,6 +202,7 @@ void gw_dispatch(fh_gateway *g, gw_exec *x, int i)
                 send_to(g, &x->workers[k], i);
                 return;
             }
+        gw_observe_error(g, x, FH_METRICS_E_UNAVAILABLE);
         gw_fail(g, i, x->cfg, x->workers[0].down_reason);
         return;
     }
@@ -266,6 +268,8 @@ static void pass_on(fh_gateway *g, gw_worker *w, int i, fh_wire_msg *m, bool fai
     slot *s = &g->slots[i];
     zmq_msg_move(&s->env_frame, &m->frames[3]); /* releases the frame it held */
     s->env_stale = true;
+    if (failed)
+        gw_observe_error(g, w->ex, FH_METRICS_E_HANDLER);
     if (take_docs(g, i, m, w->ex->cfg))
         step_on(g, i, w->ex->cfg, failed);
 }
@@ -297,6 +301,7 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
     /* The next one it holds begins now (it runs them in order), and this one took from
      * when it began until now. */
     int64_t now = fh_monotonic_us(), took = now - w->head_since_us;
+    gw_observe_call(g, w, i, w->head_since_us, now);
     w->service_us = w->service_us > 0 ? (7 * w->service_us + took) / 8 : took;
     w->head_since_us = now;
     if (w->held_n == 0)
@@ -347,8 +352,10 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
         if (fh_pb_pack_msg(&env->base, &s->env_frame) != 0)
             zmq_msg_init(&s->env_frame);
     }
-    step_on(g, i, x->cfg, env->status != NULL &&
-                              env->status->code == FLOWHOST__STATUS__CODE__ERROR);
+    bool failed = env->status != NULL && env->status->code == FLOWHOST__STATUS__CODE__ERROR;
+    if (failed)
+        gw_observe_error(g, x, FH_METRICS_E_HANDLER);
+    step_on(g, i, x->cfg, failed);
 }
 
 /* ---- a lost worker's requests ------------------------------------------------------- */
@@ -384,7 +391,10 @@ void gw_release_held(fh_gateway *g, gw_worker *w, pid_t pid, const char *why)
     for (uint32_t k = n; k-- > 0;)
         if (answered + 1 + k > last)
             enqueue_front(g, x, held[k]);
+    fh_metrics_error_kind kind = w->timing_out ? FH_METRICS_E_TIMEOUT : FH_METRICS_E_CRASH;
     for (uint32_t k = 0; k < n && answered + 1 + k <= last; k++) {
+        gw_observe_error(g, x, kind);
+        g->slots[held[k]].timed_out = w->timing_out;
         if (answered + 1 + k >= first) {
             gw_fail(g, held[k], x->cfg, why);
         } else {

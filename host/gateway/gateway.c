@@ -238,6 +238,8 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
             }
         }
     }
+    if ((rc = gw_observe_init(g)) != 0)
+        goto failed;
     /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
     sigset_t mask;
     sigemptyset(&mask);
@@ -389,6 +391,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         }
         free(g->execs[i].workers);
     }
+    gw_observe_free(g);
     gw_graph_free(g);
     free(g->slots);
     fh_client_table_free(&g->clients);

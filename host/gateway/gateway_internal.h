@@ -3,6 +3,7 @@
  *   clients.c  requests from clients: checks, slots, the way in
  *   routing.c  slots, the walk of a request through the executors, the prefetch gate
  *   graph.c    flows as graphs: branches, joins, shards, floating executors
+ *   observe.c  what the gateway tells its metrics
  *   dispatch.c the requests held at each worker (credit), the choice of a replica,
  *              replies, and what a lost worker's requests become
  *   workers.c  worker processes: start, READY, deaths, timers, stop
@@ -20,6 +21,7 @@
 #include <sys/types.h>
 
 #include "client_table.h"
+#include "metrics.h"
 #include "flowhost.pb-c.h"
 #include "gateway.h"
 #include "runtime_dir.h"
@@ -77,6 +79,10 @@ typedef struct slot {
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */
+    int64_t at_us;                /* when it reached the executor it is at or waits for
+                                     (fh_monotonic_us): its queue wait starts there */
+    bool timed_out;               /* an executor's timeout failed it */
+    bool rejected;                /* refused at the door: never let in */
     bool admitted;                /* counted in its client's requests let in (replies.c) */
 } slot;
 
@@ -124,6 +130,9 @@ typedef struct gw_worker {
     int64_t pinged_ms;            /* when it was last sent a HEARTBEAT */
     int64_t restart_at_ms;        /* a new worker is due then (backoff); 0: none */
     int start_failures;           /* deaths before READY, in a row */
+    bool timing_out;              /* given up for the timeout of the request it runs */
+    uint64_t starts;              /* processes started for it: all but the first are
+                                     restarts */
     bool down;                    /* circuit breaker open: it gets no requests (but see
                                      probing); when every replica is down, requests for
                                      the executor get an error at once */
@@ -196,6 +205,7 @@ struct fh_gateway {
     fh_client_table clients;      /* clients with requests inside, for prefetch */
     struct gw_replies *replies;   /* replies clients have not taken (replies.c) */
     struct gw_door *door;         /* who gets in, how many (door.c) */
+    fh_metrics *metrics;          /* what it counts (observe.c); NULL: not counted */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
@@ -252,6 +262,23 @@ void gw_step_done(fh_gateway *g, int i, const fh_flow_executor *x, bool failed);
 void gw_walk_end(fh_gateway *g, int i);
 /* Frees branch slot I. */
 void gw_branch_free(fh_gateway *g, int i);
+
+/* observe.c: the metrics (metrics.h) */
+/* Builds G's metrics from its executors' shards and replicas. Returns 0 or an error. */
+int gw_observe_init(fh_gateway *g);
+/* Frees them. */
+void gw_observe_free(fh_gateway *g);
+/* Slot I is answered with ENV_FRAME: counted by endpoint and status, with its duration. */
+void gw_observe_answer(fh_gateway *g, int i, const zmq_msg_t *env_frame);
+/* W answered slot I, whose handler began at BEGAN_US and ended at NOW_US (monotonic). */
+void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us, int64_t now_us);
+/* Executor shard X failed a request for KIND. X may be NULL (the gateway): not counted. */
+void gw_observe_error(fh_gateway *g, const gw_exec *x, fh_metrics_error_kind kind);
+/* A new process was started for W after its first. */
+void gw_observe_restart(fh_gateway *g, const gw_worker *w);
+/* Appends the flow's metrics, its gauges read now, to OUT (Prometheus' text format).
+ * Returns 0, FH_E_STATE (no metrics) or FH_E_NOMEM. */
+int gw_metrics_text(fh_gateway *g, fh_prom_buf *out);
 
 /* dispatch.c: the requests at each worker, up to its executor's credit */
 /* Sends slot I to the least loaded replica of X with room, queues it at X, or fails it

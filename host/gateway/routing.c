@@ -32,6 +32,9 @@ int gw_slot_alloc(fh_gateway *g)
     s->sib = -1;
     s->carrying = false;
     s->walk = NULL;
+    s->at_us = 0;
+    s->timed_out = false;
+    s->rejected = false;
     s->gated = false;
     s->env = NULL;
     s->env_stale = false;
@@ -90,6 +93,7 @@ int gw_slot_env(fh_gateway *g, int i)
 static void send_answer(fh_gateway *g, int i, zmq_msg_t *env_frame)
 {
     slot *s = &g->slots[i];
+    gw_observe_answer(g, i, env_frame);
     if (s->walk != NULL) /* its branches still at work finish for nobody */
         gw_walk_end(g, i);
     if (gw_replies_send(g, i, env_frame) != 0)

@@ -79,6 +79,9 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
         return 0;
     }
     e->started_ms = fh_monotonic_ms();
+    e->timing_out = false;
+    if (e->starts++ > 0)
+        gw_observe_restart(g, e);
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
@@ -130,8 +133,10 @@ void gw_mark_down(fh_gateway *g, gw_worker *e, const char *why)
     }
     gw_log("%s (a new worker is tried in %d ms)", e->down_reason, BREAKER_PROBE_MS);
     int i;
-    while ((i = gw_dequeue(g, x)) >= 0)
+    while ((i = gw_dequeue(g, x)) >= 0) {
+        gw_observe_error(g, x, FH_METRICS_E_UNAVAILABLE);
         gw_fail(g, i, x->cfg, e->down_reason);
+    }
 }
 
 /* A READY from a worker. Returns 0, or negative when the executor could not start
@@ -270,8 +275,10 @@ static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char
      * every request for the executor does. */
     if (gw_exec_down(x)) {
         int i;
-        while ((i = gw_dequeue(g, x)) >= 0)
+        while ((i = gw_dequeue(g, x)) >= 0) {
+            gw_observe_error(g, x, FH_METRICS_E_UNAVAILABLE);
             gw_fail(g, i, x->cfg, e->down_reason);
+        }
     }
     gw_feed(g, x);
 }
@@ -355,6 +362,7 @@ static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next
         if (now >= due) {
             snprintf(why, sizeof why, "executor '%s' timed out after %d ms", cfg->name,
                      cfg->timeout_ms);
+            e->timing_out = true;
             gw_lose_worker(g, e, why);
             return;
         }
