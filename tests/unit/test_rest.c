@@ -513,11 +513,21 @@ static void test_response_reposts(void **state)
              " \"scores\": {\"s\": {\"value\": 0.25}}, \"buffer\": \"AAEC\", \"embedding\": [0.1, 2],"
              " \"blob\": {\"dense\": {\"buffer\": \"AQAAAAAAAAA=\", \"shape\": [1], \"dtype\": \"<i8\"}},"
              " \"chunks\": [{\"text\": \"c\", \"chunks\": [{\"text\": \"cc\"}]}],"
-             " \"matches\": [{\"id\": \"m\", \"scores\": {\"cos\": {\"value\": 1}}}]}, \"plain\"]}",
+             " \"matches\": [{\"id\": \"m\", \"scores\": {\"cos\": {\"value\": 1}}}]}, \"plain\","
+             /* embeddings the SDK's number arrays would turn into 1-D float32 */
+             " {\"embedding\": {\"dense\": {\"buffer\": \"mpmZmZmZuT8AAAAAAAAAQA==\", \"shape\": [2],"
+             " \"dtype\": \"<f8\"}}},"
+             " {\"embedding\": {\"dtype\": \"float32\", \"shape\": [1, 2], \"data\": \"AADAPwAAAMA=\"},"
+             " \"chunks\": [{\"embedding\": {\"dtype\": \"float64\", \"shape\": [1],"
+             " \"data\": \"AAAAAAAA8D8=\"}}]}]}",
              "/index", &p);
     json_t *first = round_trip(&p, false);
     parsed_free(&p);
     json_t *docs = json_object_get(json_object_get(first, "data"), "docs");
+    json_t *e64 = json_object_get(json_array_get(docs, 2), "embedding");
+    assert_string_equal(json_string_value(json_object_get(e64, "dtype")), "float64");
+    json_t *e2d = json_object_get(json_array_get(docs, 3), "embedding");
+    assert_int_equal(json_array_size(json_object_get(e2d, "shape")), 2);
     json_t *again = json_pack("{s:O}", "data", docs);
     char *body = json_dumps(again, JSON_COMPACT);
     json_decref(again);
