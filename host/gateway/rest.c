@@ -294,9 +294,10 @@ static enum req_key key_of(const char *k)
     return K_UNKNOWN;
 }
 
-/* JSON values in TEXT, counted from its structure (every value but the first follows a
- * ',' , ':' , '[' or '{' is one itself), strings skipped whole. An upper bound of what
- * jansson allocates nodes for. */
+/* What jansson's tree of TEXT costs, in units of about one small node (~40 bytes),
+ * counted from its structure without parsing it: every value but the first follows a
+ * ',' , ':' , '[' or '{' (counted at the ',', '[' and '{'), and every string, key or
+ * value, takes one more for its copy. An upper bound, linear in LEN. */
 static size_t count_values(const char *t, size_t len)
 {
     size_t n = 1;
@@ -304,6 +305,7 @@ static size_t count_values(const char *t, size_t len)
         char c = t[i];
         if (c == '"') {
             i = skip_string(t, len, i) - 1;
+            n++;
         } else if (c == ',' || c == '[' || c == '{') {
             n++;
         }
@@ -365,10 +367,41 @@ static size_t doc_cost(const json_t *j)
     return cost;
 }
 
-/* data[I] into a new document in *OUT. */
-static int data_item(req_ctx *c, json_t *item, size_t i, size_t *cost, fh_doc **out)
+/* Checks data[I] and what it adds to *COST, the least the documents take decoded, and
+ * turns a document object from Jina 2's forms into the SDK's (fh_rest_doc_from_jina). */
+static int data_check(req_ctx *c, json_t *item, size_t i, size_t *cost)
 {
     fh_rest_step at[2] = {{"data", 0}, {NULL, i}};
+    size_t max = FH_DECODE_DOCS_FACTOR * c->max;
+    if (json_is_string(item)) {
+        *cost += sizeof(Flowhost__Document) + json_string_length(item);
+    } else if (json_is_array(item)) {
+        return fail_at(c, FH_E_TYPE, at, 2,
+                       "data[%zu] is an array: pairs of (document, groundtruth) are not "
+                       "supported; give a document object or a string",
+                       i);
+    } else if (!json_is_object(item)) {
+        return fail_at(c, FH_E_TYPE, at, 2,
+                       "data[%zu] must be a document object or a string, not %s", i,
+                       type_name(item));
+    } else {
+        char why[400];
+        int rc = fh_rest_doc_from_jina(item, why, sizeof why);
+        if (rc != 0)
+            return fail_at(c, rc, at, 2, "data[%zu]: %s", i, why);
+        *cost += doc_cost(item);
+    }
+    if (*cost > max)
+        return fail_at(c, FH_E_RANGE, at, 2,
+                       "data[%zu]: the documents take more than %zu bytes decoded (%d x the "
+                       "flow's max_message_size)",
+                       i, max, FH_DECODE_DOCS_FACTOR);
+    return 0;
+}
+
+/* data[I], checked, into a new document in *OUT. */
+static int data_item(req_ctx *c, json_t *item, size_t i, fh_doc **out)
+{
     if (json_is_string(item)) { /* Jina 2 makes a document of a string's content */
         fh_doc *d = fh_doc_new();
         if (d == NULL || fh_doc_set_text(d, json_string_value(item)) != 0) {
@@ -378,41 +411,30 @@ static int data_item(req_ctx *c, json_t *item, size_t i, size_t *cost, fh_doc **
         *out = d;
         return 0;
     }
-    if (json_is_array(item))
-        return fail_at(c, FH_E_TYPE, at, 2,
-                       "data[%zu] is an array: pairs of (document, groundtruth) are not "
-                       "supported; give a document object or a string",
-                       i);
-    if (!json_is_object(item))
-        return fail_at(c, FH_E_TYPE, at, 2,
-                       "data[%zu] must be a document object or a string, not %s", i,
-                       type_name(item));
-    char why[400];
-    int rc = fh_rest_doc_from_jina(item, why, sizeof why);
-    size_t max = FH_DECODE_DOCS_FACTOR * c->max;
-    if (rc == 0 && (*cost += doc_cost(item)) > max)
-        return fail_at(c, FH_E_RANGE, at, 2,
-                       "data[%zu]: the documents take more than %zu bytes decoded (%d x the "
-                       "flow's max_message_size)",
-                       i, max, FH_DECODE_DOCS_FACTOR);
-    if (rc == 0 && (rc = fh_doc_from_jansson(item, out)) != 0)
-        snprintf(why, sizeof why, "%s", fh_last_error());
+    fh_rest_step at[2] = {{"data", 0}, {NULL, i}};
+    int rc = fh_doc_from_jansson(item, out);
     if (rc != 0)
-        return fail_at(c, rc, at, 2, "data[%zu]: %s", i, why);
+        return fail_at(c, rc, at, 2, "data[%zu]: %s", i, fh_last_error());
     return 0;
 }
 
-/* DATA (an array) into a new document array in *OUT; each item is dropped from the
+/* DATA (an array) into a new document array in *OUT. Every item is checked, and what
+ * the documents take decoded, before the first is built; each item is dropped from the
  * tree once converted, so that the tree and the documents are not both held whole. */
 static int read_data(req_ctx *c, json_t *data, fh_docs **out)
 {
+    size_t cost = 0;
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        int rc = data_check(c, json_array_get(data, i), i, &cost);
+        if (rc != 0)
+            return rc;
+    }
     fh_docs *docs = fh_docs_new();
     if (docs == NULL)
         return fail_at(c, FH_E_NOMEM, NULL, 0, "out of memory");
-    size_t cost = 0;
     for (size_t i = 0; i < json_array_size(data); i++) {
         fh_doc *d = NULL;
-        int rc = data_item(c, json_array_get(data, i), i, &cost, &d);
+        int rc = data_item(c, json_array_get(data, i), i, &d);
         if (rc == 0 && fh_docs_append(docs, d) != 0)
             rc = fail_at(c, FH_E_NOMEM, NULL, 0, "out of memory");
         if (rc != 0) {
@@ -586,9 +608,9 @@ void fh_rest_request_close(fh_rest_request *r)
     request_empty(r);
 }
 
-/* A body may hold at most one JSON value per this many bytes of the limit: jansson
- * takes about 40 bytes a value (measured: test_request_memory_bound), so that its tree
- * stays within about 10 x max_bytes whatever the body holds. */
+/* A body may hold at most one unit of count_values per this many bytes of the limit:
+ * jansson takes about 40 bytes a unit (measured: test_request_memory_tags and _strings),
+ * so that its tree stays within about 10 x max_bytes whatever the body holds. */
 #define REST_BYTES_PER_VALUE 4
 
 int fh_rest_parse_request(const char *body, size_t len, const fh_rest_parse_options *o,
@@ -611,8 +633,8 @@ int fh_rest_parse_request(const char *body, size_t len, const fh_rest_parse_opti
     size_t values = count_values(body, len);
     if (values > c.max / REST_BYTES_PER_VALUE + 1)
         return fh_rest_fail(err, FH_E_RANGE, 413, 0, 0,
-                            "the body holds %zu JSON values, more than the %zu a body may "
-                            "(one per %d bytes of max_message_size)",
+                            "the body holds %zu JSON values and strings, more than the %zu a "
+                            "body may (one per %d bytes of max_message_size)",
                             values, c.max / REST_BYTES_PER_VALUE + 1, REST_BYTES_PER_VALUE);
     size_t start = skip_ws(body, len, 0);
     json_error_t je;

@@ -33,9 +33,9 @@
 
 /* Why a call failed: the status to answer with, and where in the body. */
 typedef struct fh_rest_error {
-    int http_status;   /* 400 bad JSON or wrong types, 404 unknown path, 405 wrong
-                          method, 413 over a limit, 500 anything else (out of memory, a
-                          reply that cannot be written) */
+    int http_status;   /* 400 bad JSON or wrong types, 413 over a limit, 500 anything
+                          else (out of memory, a reply that cannot be written); paths
+                          are classified by fh_rest_match (404, 405) */
     int line, column;  /* 1-based position in the body the message is about; 0 when it
                           is not about a place */
     char message[512]; /* one line, the position in front when known:
@@ -72,7 +72,10 @@ typedef struct fh_rest_request {
 /* Parses BODY (LEN bytes, need not be NUL-terminated; an empty body is {}) as Jina 2's
  * request model into *OUT (not initialised on entry). Refused, with ERR filled and *OUT
  * left empty (nothing to close):
- *   413  LEN over O->max_bytes, or the envelope or documents over their decoded bounds;
+ *   413  LEN over O->max_bytes; more than O->max_bytes / 4 JSON values (strings count
+ *        twice), checked on the text before it is parsed; parameters over max_bytes or
+ *        documents over FH_DECODE_DOCS_FACTOR x max_bytes decoded, checked before the
+ *        SDK builds them (so that memory stays within about 10 x max_bytes);
  *   400  not JSON (jansson's message, with line and column), not an object, an unknown
  *        key, a key of the wrong type, no endpoint (POST /post without exec_endpoint), an
  *        exec_endpoint that differs from the URL's, a target_peapod (flowhost does not

@@ -9,6 +9,7 @@
 #include <flowhost/error.h>
 
 #include "json_internal.h"
+#include "pb.h"
 
 /* ---- Jina 2 to the SDK -------------------------------------------------------------- */
 
@@ -284,16 +285,17 @@ static bool take(json_t *to, const char *name, json_t *from, const char *key, js
     return def != NULL && json_object_set_new(to, name, def) == 0;
 }
 
-static json_t *doc_to_jina(json_t *sdk, int depth);
+static json_t *doc_to_jina(json_t *sdk, const Flowhost__Document *d);
 
-/* The array at KEY of SDK with each document rewritten; an empty array when absent. */
-static json_t *children_to_jina(json_t *sdk, const char *key, int depth)
+/* The array at KEY of SDK (the JSON of D's chunks or matches, KIDS) with each document
+ * rewritten; an empty array when absent. */
+static json_t *children_to_jina(json_t *sdk, const char *key, Flowhost__Document *const *kids)
 {
     json_t *in = json_object_get(sdk, key), *out = json_array();
     size_t i;
     json_t *child;
     json_array_foreach (in, i, child) {
-        json_t *c = out ? doc_to_jina(child, depth + 1) : NULL;
+        json_t *c = out ? doc_to_jina(child, kids[i]) : NULL;
         if (c == NULL || json_array_append_new(out, c) != 0) {
             json_decref(out);
             return NULL;
@@ -318,9 +320,41 @@ static json_t *scores_to_jina(json_t *sdk)
     return out;
 }
 
-/* SDK's JSON of a document (depth bounded by the SDK's writer) in Jina 2's shape. */
-static json_t *doc_to_jina(json_t *sdk, int depth)
+/* The embedding of D as the SDK writes a tensor, {dtype, shape, data}, when the SDK's
+ * array of numbers would not read back the same: the SDK writes a float64 or an n-d
+ * embedding as a flat array, which it reads as a 1-D float32 one. NULL (with *KEEP true)
+ * when the array is exact; NULL with *KEEP false when out of memory. */
+static json_t *embedding_exact(const Flowhost__Document *d, bool *keep)
 {
+    const Flowhost__NdArray *e = d->embedding;
+    *keep = true;
+    if (e == NULL || (strcmp(e->dtype, "float32") == 0 && e->n_shape <= 1))
+        return NULL;
+    /* the SDK's own writer, through a document that holds the array as its tensor */
+    *keep = false;
+    fh_doc *tmp = fh_doc_new();
+    if (tmp == NULL || fh_doc_set_tensor(tmp, e->dtype, e->shape, e->n_shape, e->buffer.data,
+                                         e->buffer.len) != 0) {
+        fh_doc_destroy(&tmp);
+        return NULL;
+    }
+    json_t *j = fh_doc_to_jansson(tmp);
+    json_t *t = json_incref(json_object_get(j, "tensor"));
+    json_decref(j);
+    fh_doc_destroy(&tmp);
+    return t;
+}
+
+/* SDK, the SDK's JSON of the document D (depth bounded by the SDK's writer), in Jina 2's
+ * shape. */
+static json_t *doc_to_jina(json_t *sdk, const Flowhost__Document *d)
+{
+    bool keep;
+    json_t *emb = embedding_exact(d, &keep);
+    if (emb == NULL && !keep)
+        return NULL;
+    if (emb != NULL && json_object_set_new(sdk, "embedding", emb) != 0)
+        return NULL;
     json_t *o = json_object();
     bool ok = o && take(o, "id", sdk, "id", json_string("")) &&
               take(o, "granularity", sdk, "granularity", json_integer(0)) &&
@@ -328,9 +362,9 @@ static json_t *doc_to_jina(json_t *sdk, int depth)
               take(o, "parentId", sdk, "parent_id", json_string("")) &&
               take(o, "text", sdk, "text", json_string("")) &&
               take(o, "uri", sdk, "uri", json_string("")) &&
-              json_object_set_new(o, "chunks", children_to_jina(sdk, "chunks", depth)) == 0 &&
+              json_object_set_new(o, "chunks", children_to_jina(sdk, "chunks", d->chunks)) == 0 &&
               take(o, "weight", sdk, "weight", json_real(0.0)) &&
-              json_object_set_new(o, "matches", children_to_jina(sdk, "matches", depth)) == 0 &&
+              json_object_set_new(o, "matches", children_to_jina(sdk, "matches", d->matches)) == 0 &&
               take(o, "mimeType", sdk, "mime_type", json_string("")) &&
               take(o, "tags", sdk, "tags", json_object()) &&
               take(o, "embedding", sdk, "embedding", json_null()) &&
@@ -349,7 +383,7 @@ json_t *fh_rest_doc_to_jina(const fh_doc *d)
     json_t *sdk = fh_doc_to_jansson(d);
     if (sdk == NULL)
         return NULL;
-    json_t *o = doc_to_jina(sdk, 0);
+    json_t *o = doc_to_jina(sdk, FH_PB_CDOC(d));
     json_decref(sdk);
     if (o == NULL)
         fh_set_error(FH_E_NOMEM, "out of memory writing a document's JSON");

@@ -43,7 +43,8 @@ int fh_rest_doc_from_jina(json_t *j, char *why, size_t why_len);
 /* The response JSON of D: the SDK's JSON with Jina 2's names and defaults (id,
  * granularity, adjacency, parentId, text, uri, chunks, weight, matches, mimeType, tags,
  * embedding, scores as {name: {value}}, then blob and tensor when set), chunks and
- * matches likewise. A new reference, or NULL with fh_last_error() set. */
+ * matches likewise. An embedding other than 1-D float32 is written {dtype, shape, data},
+ * so that it reads back as it was. A new reference, or NULL with fh_last_error() set. */
 json_t *fh_rest_doc_to_jina(const fh_doc *d);
 
 #endif
