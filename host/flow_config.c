@@ -542,55 +542,34 @@ static int find_plugin(const src *s, const fh_yaml_node *n, const char *text, ch
 
 /* ---- values --------------------------------------------------------------------------- */
 
-/* The YAML node N as a new fh_value: mappings, lists and typed scalars. */
-static int to_value(const src *s, const fh_yaml_node *n, fh_value **out)
+/* The scalar N of a flow file as a new value: `${VAR}` expanded, typed by the schema's
+ * rule (fh_yaml_scalar_fn, with the flow's source as CTX). */
+static int config_scalar(void *ctx, const fh_yaml_node *n, fh_value **out)
 {
-    *out = NULL;
-    fh_value *v = NULL;
-    int rc = 0;
-    if (n->kind == FH_YAML_SCALAR) {
-        scalar sc;
-        if ((rc = eval_scalar(s, n, &sc)) < 0)
-            return rc;
-        switch (sc.type) {
-        case FH_YAML_PLAIN_NULL: v = fh_value_new_null(); break;
-        case FH_YAML_PLAIN_BOOL: v = fh_value_new_bool(sc.b); break;
-        case FH_YAML_PLAIN_INT: v = fh_value_new_int(sc.i); break;
-        case FH_YAML_PLAIN_DOUBLE: v = fh_value_new_double(sc.d); break;
-        default: v = fh_value_new_string(sc.text); break;
-        }
-        free(sc.text);
-        if (!v)
-            return nomem();
-        *out = v;
-        return 0;
+    const src *s = ctx;
+    scalar sc;
+    int rc = eval_scalar(s, n, &sc);
+    if (rc < 0)
+        return rc;
+    fh_value *v;
+    switch (sc.type) {
+    case FH_YAML_PLAIN_NULL: v = fh_value_new_null(); break;
+    case FH_YAML_PLAIN_BOOL: v = fh_value_new_bool(sc.b); break;
+    case FH_YAML_PLAIN_INT: v = fh_value_new_int(sc.i); break;
+    case FH_YAML_PLAIN_DOUBLE: v = fh_value_new_double(sc.d); break;
+    default: v = fh_value_new_string(sc.text); break;
     }
-    v = n->kind == FH_YAML_MAPPING ? fh_value_new_map() : fh_value_new_list();
+    free(sc.text);
     if (!v)
         return nomem();
-    for (size_t i = 0; i < n->n && rc == 0; i++) {
-        fh_value *item;
-        if ((rc = to_value(s, n->items[i], &item)) < 0)
-            break;
-        if (n->kind == FH_YAML_MAPPING)
-            rc = fh_map_set(v, n->keys[i]->text, item);
-        else
-            rc = fh_list_append(v, item);
-        if (rc < 0)
-            rc = nomem();
-    }
-    if (rc < 0) {
-        fh_value_destroy(&v);
-        return rc;
-    }
     *out = v;
     return 0;
 }
 
-/* A scalar of a `when:` condition, typed as every other value of the flow. */
-static int when_scalar(void *ctx, const fh_yaml_node *n, fh_value **out)
+/* The YAML node N as a new fh_value: mappings, lists and typed scalars. */
+static int to_value(const src *s, const fh_yaml_node *n, fh_value **out)
 {
-    return to_value(ctx, n, out);
+    return fh_yaml_to_value(n, s->name, config_scalar, (void *)s, out);
 }
 
 /* Sets every entry of the mapping N (KEY) over the map DST. */
@@ -1433,7 +1412,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         goto done;
     const fh_yaml_node *wn = fh_yaml_map_get(n, "when", NULL);
     if (wn && !is_null(wn) &&
-        (rc = fh_when_compile_yaml(wn, s->name, when_scalar, (void *)s, &x->when,
+        (rc = fh_when_compile_yaml(wn, s->name, config_scalar, (void *)s, &x->when,
                                    &x->when_text)) < 0)
         goto done;
     const fh_yaml_node *oe = fh_yaml_map_get(n, "on_error", NULL);

@@ -128,59 +128,6 @@ static const fh_yaml_node *yitem(const fh_yaml_node *y, size_t i)
     return y != NULL && y->kind != FH_YAML_SCALAR && i < y->n ? y->items[i] : NULL;
 }
 
-/* ---- the YAML tree as a value ------------------------------------------------------------ */
-
-static int plain_scalar(const fh_yaml_node *n, const char *name, fh_value **out)
-{
-    bool b;
-    int64_t i;
-    double d;
-    if (n->quoted) {
-        *out = fh_value_new_string(n->text);
-    } else {
-        switch (fh_yaml_type_plain(n->text, &b, &i, &d)) {
-        case FH_YAML_PLAIN_NULL: *out = fh_value_new_null(); break;
-        case FH_YAML_PLAIN_BOOL: *out = fh_value_new_bool(b); break;
-        case FH_YAML_PLAIN_INT: *out = fh_value_new_int(i); break;
-        case FH_YAML_PLAIN_DOUBLE: *out = fh_value_new_double(d); break;
-        case FH_YAML_PLAIN_INT_RANGE:
-            return fh_set_error(FH_E_RANGE, "%s:%d:%d: integer %s does not fit 64 bits", name,
-                                n->line, n->column, fh_yaml_quote(n->text).s);
-        default: *out = fh_value_new_string(n->text); break;
-        }
-    }
-    return *out ? 0 : nomem();
-}
-
-static int yaml_value(const fh_yaml_node *n, const char *name, fh_when_scalar_fn scalar,
-                      void *ctx, fh_value **out)
-{
-    *out = NULL;
-    if (n->kind == FH_YAML_SCALAR)
-        return scalar ? scalar(ctx, n, out) : plain_scalar(n, name, out);
-    fh_value *v = n->kind == FH_YAML_MAPPING ? fh_value_new_map() : fh_value_new_list();
-    if (v == NULL)
-        return nomem();
-    int rc = 0;
-    for (size_t i = 0; i < n->n && rc == 0; i++) {
-        fh_value *item;
-        if ((rc = yaml_value(n->items[i], name, scalar, ctx, &item)) < 0)
-            break;
-        if (n->kind == FH_YAML_MAPPING)
-            rc = fh_map_set(v, n->keys[i]->text, item);
-        else
-            rc = fh_list_append(v, item);
-        if (rc < 0)
-            rc = nomem();
-    }
-    if (rc < 0) {
-        fh_value_destroy(&v);
-        return rc;
-    }
-    *out = v;
-    return 0;
-}
-
 /* ---- compiling ------------------------------------------------------------------------- */
 
 static void node_free(w_node *n)
@@ -475,7 +422,7 @@ int fh_when_compile_yaml(const fh_yaml_node *node, const char *name, fh_when_sca
     *text = NULL;
     cc c = {name ? name : "flow"};
     fh_value *v;
-    int rc = yaml_value(node, c.name, scalar, ctx, &v);
+    int rc = fh_yaml_to_value(node, c.name, scalar, ctx, &v);
     if (rc < 0 || (rc = compile(&c, v, node, out)) < 0)
         return rc;
     /* After the checks: a number JSON cannot hold (.inf) has been refused by then. */

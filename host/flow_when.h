@@ -40,9 +40,8 @@
 typedef struct fh_when fh_when;
 
 /* Turns the YAML scalar N into a new value in *OUT (the caller's): the flow loader's rule
- * (`${VAR}` expanded, a plain scalar typed, a quoted one a string). Returns 0, or a
- * negative FH_E... code with the error set ("FILE:LINE:COLUMN: ..."). */
-typedef int (*fh_when_scalar_fn)(void *ctx, const fh_yaml_node *n, fh_value **out);
+ * (`${VAR}` expanded, a plain scalar typed, a quoted one a string): fh_yaml_scalar_fn. */
+typedef fh_yaml_scalar_fn fh_when_scalar_fn;
 
 /* Compiles the condition at NODE (a `when:` value of the flow file NAME) into a new
  * condition in *OUT and its compact JSON (what fh_when_compile_json takes back) in

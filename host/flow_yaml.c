@@ -501,3 +501,56 @@ int fh_yaml_parse(const char *text, size_t len, const char *name, fh_yaml_node *
     *out = bld.root;
     return 0;
 }
+
+/* ---- the tree as a value ------------------------------------------------------------------ */
+
+static int plain_scalar(const fh_yaml_node *n, const char *name, fh_value **out)
+{
+    bool b;
+    int64_t i;
+    double d;
+    if (n->quoted) {
+        *out = fh_value_new_string(n->text);
+    } else {
+        switch (fh_yaml_type_plain(n->text, &b, &i, &d)) {
+        case FH_YAML_PLAIN_NULL: *out = fh_value_new_null(); break;
+        case FH_YAML_PLAIN_BOOL: *out = fh_value_new_bool(b); break;
+        case FH_YAML_PLAIN_INT: *out = fh_value_new_int(i); break;
+        case FH_YAML_PLAIN_DOUBLE: *out = fh_value_new_double(d); break;
+        case FH_YAML_PLAIN_INT_RANGE:
+            return fh_set_error(FH_E_RANGE, "%s:%d:%d: integer %s does not fit 64 bits", name,
+                                n->line, n->column, fh_yaml_quote(n->text).s);
+        default: *out = fh_value_new_string(n->text); break;
+        }
+    }
+    return *out ? 0 : fh_set_error(FH_E_NOMEM, "out of memory");
+}
+
+int fh_yaml_to_value(const fh_yaml_node *n, const char *name, fh_yaml_scalar_fn scalar,
+                     void *ctx, fh_value **out)
+{
+    *out = NULL;
+    if (n->kind == FH_YAML_SCALAR)
+        return scalar ? scalar(ctx, n, out) : plain_scalar(n, name, out);
+    fh_value *v = n->kind == FH_YAML_MAPPING ? fh_value_new_map() : fh_value_new_list();
+    if (v == NULL)
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n->n && rc == 0; i++) {
+        fh_value *item;
+        if ((rc = fh_yaml_to_value(n->items[i], name, scalar, ctx, &item)) < 0)
+            break;
+        if (n->kind == FH_YAML_MAPPING)
+            rc = fh_map_set(v, n->keys[i]->text, item);
+        else
+            rc = fh_list_append(v, item);
+        if (rc < 0)
+            rc = fh_set_error(FH_E_NOMEM, "out of memory");
+    }
+    if (rc < 0) {
+        fh_value_destroy(&v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}

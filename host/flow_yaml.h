@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <flowhost/value.h>
+
 #define FH_YAML_MAX_DEPTH 64
 #define FH_YAML_MAX_NODES 20000
 
@@ -98,5 +100,16 @@ fh_yaml_quoted fh_yaml_quote(const char *text);
 
 /* fh_yaml_quote of the LEN bytes at TEXT (which need not be NUL-terminated). */
 fh_yaml_quoted fh_yaml_quote_n(const char *text, size_t len);
+
+/* Turns the scalar N into a new value in *OUT (the caller's). Returns 0, or a negative
+ * FH_E... code with the error set ("FILE:LINE:COLUMN: ..."). */
+typedef int (*fh_yaml_scalar_fn)(void *ctx, const fh_yaml_node *n, fh_value **out);
+
+/* The tree at N as a new value in *OUT (the caller's): mappings, lists, and scalars typed
+ * by SCALAR with CTX, or, SCALAR NULL, by fh_yaml_type_plain (a quoted scalar is a
+ * string; an integer over 64 bits an error naming NAME:LINE:COLUMN). Returns 0 or the
+ * negative FH_E... code of the first scalar refused, or FH_E_NOMEM; *OUT is then NULL. */
+int fh_yaml_to_value(const fh_yaml_node *n, const char *name, fh_yaml_scalar_fn scalar,
+                     void *ctx, fh_value **out);
 
 #endif

@@ -227,6 +227,9 @@ int gw_write_spec(fh_gateway *g, gw_worker *w);
 int gw_slot_alloc(fh_gateway *g);
 /* Frees slot I and everything it holds. */
 void gw_slot_free(fh_gateway *g, int i);
+/* Releases what slot I holds (its envelope, frames, bytes counted) and marks it unused:
+ * the part of freeing a request's slot and a branch's that is the same. */
+void gw_slot_clear(fh_gateway *g, int i);
 /* Makes slot I's decoded envelope the latest (decodes its frame when it is stale).
  * Returns 0, or an error code (out of memory: the envelope stays the one before). */
 int gw_slot_env(fh_gateway *g, int i);

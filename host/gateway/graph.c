@@ -231,14 +231,7 @@ void gw_branch_free(fh_gateway *g, int i)
         g->detached--;
     else
         unlink_branch(g, i);
-    g->inflight_bytes -= s->bytes;
-    s->bytes = 0;
-    if (s->env)
-        flowhost__envelope__free_unpacked(s->env, NULL);
-    s->env = NULL;
-    zmq_msg_close(&s->env_frame);
-    fh_wire_docs_close(&s->docs);
-    s->used = false;
+    gw_slot_clear(g, i);
     s->next = g->branch_free;
     g->branch_free = i;
 }

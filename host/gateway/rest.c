@@ -227,27 +227,6 @@ typedef struct req_ctx {
     fh_rest_error *err;
 } req_ctx;
 
-static const char *type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
-}
 
 /* A 400 about the value at STEPS, with its position when found. */
 static int fail_at(req_ctx *c, int code, const fh_rest_step *steps, size_t n, const char *fmt,
@@ -320,7 +299,7 @@ static int string_field(req_ctx *c, const char *key, const json_t *v, size_t max
     fh_rest_step at = {key, 0};
     if (!json_is_string(v))
         return fail_at(c, FH_E_TYPE, &at, 1, "'%s' must be a string, not %s", key,
-                       type_name(v));
+                       fh_json_type_name(v));
     size_t n = json_string_length(v);
     if (n == 0 || n > max)
         return fail_at(c, FH_E_PARSE, &at, 1, "'%s' must hold 1 to %zu bytes, not %zu", key,
@@ -383,7 +362,7 @@ static int data_check(req_ctx *c, json_t *item, size_t i, size_t *cost)
     } else if (!json_is_object(item)) {
         return fail_at(c, FH_E_TYPE, at, 2,
                        "data[%zu] must be a document object or a string, not %s", i,
-                       type_name(item));
+                       fh_json_type_name(item));
     } else {
         char why[400];
         int rc = fh_rest_doc_from_jina(item, why, sizeof why);
@@ -469,13 +448,13 @@ static int read_fields(req_ctx *c, json_t *root, const char *url_endpoint, req_f
         case K_DATA:
             if (!json_is_array(v) && !json_is_null(v))
                 return fail_at(c, FH_E_TYPE, &at, 1,
-                               "'data' must be an array of documents, not %s", type_name(v));
+                               "'data' must be an array of documents, not %s", fh_json_type_name(v));
             f->data = v;
             break;
         case K_PARAMETERS:
             if (!json_is_object(v) && !json_is_null(v))
                 return fail_at(c, FH_E_TYPE, &at, 1, "'parameters' must be an object, not %s",
-                               type_name(v));
+                               fh_json_type_name(v));
             f->parameters = v;
             break;
         case K_ENDPOINT: {
@@ -650,7 +629,7 @@ int fh_rest_parse_request(const char *body, size_t len, const fh_rest_parse_opti
     fh_docs *docs = NULL;
     if (!json_is_object(root)) {
         rc = fail_at(&c, FH_E_TYPE, NULL, 0, "the body must be a JSON object, not %s",
-                     type_name(root));
+                     fh_json_type_name(root));
     } else if ((rc = read_fields(&c, root, o->endpoint, &f)) == 0 &&
                (rc = pack_envelope(&c, &f, o->no_wait, out)) == 0) {
         if (f.data && json_is_array(f.data))

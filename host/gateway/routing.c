@@ -45,12 +45,9 @@ int gw_slot_alloc(fh_gateway *g)
     return i;
 }
 
-void gw_slot_free(fh_gateway *g, int i)
+void gw_slot_clear(fh_gateway *g, int i)
 {
     slot *s = &g->slots[i];
-    if (s->walk != NULL)
-        gw_walk_end(g, i);
-    gw_replies_forget(g, i);
     g->inflight_bytes -= s->bytes;
     s->bytes = 0;
     if (s->env)
@@ -59,6 +56,15 @@ void gw_slot_free(fh_gateway *g, int i)
     zmq_msg_close(&s->env_frame);
     fh_wire_docs_close(&s->docs);
     s->used = false;
+}
+
+void gw_slot_free(fh_gateway *g, int i)
+{
+    slot *s = &g->slots[i];
+    if (s->walk != NULL)
+        gw_walk_end(g, i);
+    gw_replies_forget(g, i);
+    gw_slot_clear(g, i);
     s->next = g->free_head;
     g->free_head = i;
     g->inflight--;

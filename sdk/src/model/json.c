@@ -315,7 +315,7 @@ static int report(int code, const struct fh_json_error *err)
     return fh_set_error(code, "%s", err->text);
 }
 
-static const char *json_type_name(const json_t *j)
+const char *fh_json_type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT:
@@ -624,7 +624,7 @@ static int type_fail(parse_ctx *c, const char *path, const char *key, const char
                      const json_t *got)
 {
     return parse_fail(c, FH_E_TYPE, key, "field '%s%s' must be %s, not %s", path, key, want,
-                      json_type_name(got));
+                      fh_json_type_name(got));
 }
 
 static int field_string(parse_ctx *c, const char *path, const char *key, const json_t *v,
@@ -756,7 +756,7 @@ static int field_scores(parse_ctx *c, const char *path, const char *key, const j
     json_object_foreach ((json_t *)v, name, x) {
         if (!json_is_number(x))
             return parse_fail(c, FH_E_TYPE, name, "score '%s%s.%s' must be a number, not %s",
-                              path, key, name, json_type_name(x));
+                              path, key, name, fh_json_type_name(x));
         if (fh_doc_set_score((fh_doc *)d, name, json_number_value(x)) < 0)
             return parse_fail(c, FH_E_NOMEM, NULL, "out of memory");
     }
@@ -894,7 +894,7 @@ static int doc_from(const json_t *j, int depth, parse_ctx *c, const char *path,
                           path, FH_JSON_MAX_DOC_DEPTH);
     if (!json_is_object(j))
         return parse_fail(c, FH_E_TYPE, NULL, "a document must be a JSON object, not %s",
-                          json_type_name(j));
+                          fh_json_type_name(j));
     Flowhost__Document *d = malloc(sizeof *d);
     if (!d)
         return parse_fail(c, FH_E_NOMEM, NULL, "out of memory");

@@ -45,4 +45,8 @@ struct fh_json_error {
  * with its own file name and line. Returns 0, FH_E_PARSE, FH_E_TYPE or FH_E_NOMEM. */
 int fh_doc_parse_json(const char *text, size_t len, fh_doc **out, struct fh_json_error *err);
 
+/* "an object", "an array", "a string", "an integer", "a real", "a boolean" or "null":
+ * the JSON type of J for a message (a static string). */
+const char *fh_json_type_name(const json_t *j);
+
 #endif
