@@ -320,24 +320,36 @@ static int get_string(const src *s, const char *key, const fh_yaml_node *n, char
     return 0;
 }
 
+/* The scalar value of KEY (node N), which must be of type WANT (WHAT names it in the
+ * message: "an integer"), into *V (its text freed). Returns 1, 0 when N is absent or
+ * null (*V untouched), or a negative error. */
+static int get_typed(const src *s, const char *key, const fh_yaml_node *n, fh_yaml_plain want,
+                     const char *what, scalar *v)
+{
+    if (!n || is_null(n))
+        return 0;
+    if (n->kind != FH_YAML_SCALAR)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be %s, not %s", key, what, node_name(n));
+    int rc = eval_scalar(s, n, v);
+    if (rc < 0)
+        return rc;
+    free(v->text);
+    v->text = NULL;
+    if (v->type != want)
+        return err_at(s, n, FH_E_TYPE, "'%s' must be %s, not %s", key, what,
+                      plain_name(v->type));
+    return 1;
+}
+
 /* The integer value of KEY (node N) in MIN..MAX into *OUT; *OUT is kept when N is absent
  * or null. */
 static int get_int(const src *s, const char *key, const fh_yaml_node *n, int64_t min,
                    int64_t max, int *out)
 {
-    if (!n || is_null(n))
-        return 0;
-    if (n->kind != FH_YAML_SCALAR)
-        return err_at(s, n, FH_E_TYPE, "'%s' must be an integer, not %s", key,
-                      node_name(n));
     scalar v;
-    int rc = eval_scalar(s, n, &v);
-    if (rc < 0)
+    int rc = get_typed(s, key, n, FH_YAML_PLAIN_INT, "an integer", &v);
+    if (rc <= 0)
         return rc;
-    free(v.text);
-    if (v.type != FH_YAML_PLAIN_INT)
-        return err_at(s, n, FH_E_TYPE, "'%s' must be an integer, not %s", key,
-                      plain_name(v.type));
     if (v.i < min || v.i > max)
         return err_at(s, n, FH_E_RANGE, "'%s' must be between %" PRId64 " and %" PRId64
                       ", not %" PRId64, key, min, max, v.i);
@@ -992,19 +1004,10 @@ done:
 /* The boolean value of KEY (node N) into *OUT; *OUT is kept when N is absent or null. */
 static int get_bool(const src *s, const char *key, const fh_yaml_node *n, bool *out)
 {
-    if (!n || is_null(n))
-        return 0;
-    if (n->kind != FH_YAML_SCALAR)
-        return err_at(s, n, FH_E_TYPE, "'%s' must be true or false, not %s", key,
-                      node_name(n));
     scalar v;
-    int rc = eval_scalar(s, n, &v);
-    if (rc < 0)
+    int rc = get_typed(s, key, n, FH_YAML_PLAIN_BOOL, "true or false", &v);
+    if (rc <= 0)
         return rc;
-    free(v.text);
-    if (v.type != FH_YAML_PLAIN_BOOL)
-        return err_at(s, n, FH_E_TYPE, "'%s' must be true or false, not %s", key,
-                      plain_name(v.type));
     *out = v.b;
     return 0;
 }
