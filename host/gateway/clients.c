@@ -69,6 +69,7 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     s->client_len = idlen;
     s->env = env;
     s->start_us = fh_now_us();
+    s->start_mono_us = fh_monotonic_us();
     s->admitted = false;
     return i;
 }
@@ -110,11 +111,20 @@ void gw_refuse_slot(fh_gateway *g, int i, const char *why)
 
 static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
 {
-    size_t idlen;
+    size_t idlen, envlen;
     const void *id = fh_wire_data(m, 0, &idlen);
     if (gw_replies_unread(g, id, idlen)) { /* it would not read the answer either */
         flowhost__envelope__free_unpacked(env, NULL);
         return;
+    }
+    /* The answer is the envelope as the client sent it but for its parameters: decoded
+     * whole when it can be (ENV may hold its ids only). */
+    const void *envbuf = fh_wire_data(m, 3, &envlen);
+    Flowhost__Envelope *full;
+    if (envbuf != NULL && env->parameters == NULL &&
+        fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size, &full, NULL) == 0) {
+        flowhost__envelope__free_unpacked(env, NULL);
+        env = full;
     }
     int i = take_slot(g, m, env);
     if (i >= 0)

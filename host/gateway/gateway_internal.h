@@ -75,7 +75,8 @@ typedef struct slot {
     bool carrying;                /* a graph's request slot: it is itself at an executor
                                      (else it only holds the request while branches run) */
     struct gw_walk *walk;         /* a graph's request slot: what waits at its joins */
-    int64_t start_us;             /* when the gateway took it */
+    int64_t start_us;             /* when the gateway took it (fh_now_us: for its route) */
+    int64_t start_mono_us;        /* the same on the monotonic clock (its duration) */
     int next;                     /* free list, executor queue or parked link; -1 ends */
     bool gated;                   /* counted in its client's in-flight requests */
     size_t bytes;                 /* the request's size as taken in (for max_bytes) */

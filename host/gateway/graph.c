@@ -286,6 +286,7 @@ static int branch_alloc(fh_gateway *g, int r)
         g->detached++;
     }
     d->start_us = r >= 0 ? g->slots[r].start_us : fh_now_us();
+    d->start_mono_us = r >= 0 ? g->slots[r].start_mono_us : fh_monotonic_us();
     return b;
 }
 
@@ -512,6 +513,7 @@ static void stop_walk(fh_gateway *g, gw_walk *wk, int i)
 {
     if (!wk->failed) {
         wk->failed = true;
+        g->slots[g->slots[i].req].timed_out = g->slots[i].timed_out; /* its answer's cause */
         if (deposit(g, wk, &wk->error, i) != 0)
             wk->error.in = false;
         return;
@@ -798,8 +800,8 @@ static void drop_made(fh_gateway *g, gw_walk *wk, const int *go, size_t n, int i
 }
 
 /* Completes the join of executor T in walk WK: its inputs merged, in the order of its
- * needs, into a new carrier of request R. Returns it, -2 when T floats and no copy can be
- * made now (it is skipped), or -1 (WHY says why). */
+ * needs, into a new carrier of request R. Returns it, -2 when T floats and its copy
+ * cannot be made or merged (it is skipped, and said), or -1 (WHY says why). */
 static int join(fh_gateway *g, gw_walk *wk, int r, size_t t, char *why, size_t why_len)
 {
     const fh_flow_executor *tx = exec_cfg(g, t);
@@ -828,6 +830,11 @@ static int join(fh_gateway *g, gw_walk *wk, int r, size_t t, char *why, size_t w
         if (!tx->floating)
             wk->live--;
         gw_branch_free(g, b);
+        if (tx->floating) { /* nobody waits for it: said, never the request's failure */
+            gw_log("floating executor '%s' skipped request %s: %s", tx->name,
+                   g->slots[r].env->request_id, why);
+            return -2;
+        }
         return -1;
     }
     g->slots[b].step = t;

@@ -59,7 +59,7 @@ void gw_observe_answer(fh_gateway *g, int i, const zmq_msg_t *env_frame)
              pk.status_code != FLOWHOST__STATUS__CODE__SUCCESS)
         status = FH_METRICS_ERROR;
     int endpoint = fh_metrics_endpoint(g->metrics, s->env ? s->env->endpoint : NULL);
-    fh_metrics_request_done(g->metrics, endpoint, status, fh_now_us() - s->start_us);
+    fh_metrics_request_done(g->metrics, endpoint, status, fh_monotonic_us() - s->start_mono_us);
 }
 
 void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us, int64_t now_us)

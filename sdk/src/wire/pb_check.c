@@ -131,6 +131,28 @@ static inline const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDes
     return protobuf_c_message_descriptor_get_field(desc, (unsigned)id);
 }
 
+/* The wire type a field of TYPE is written with (a repeated number may also come packed,
+ * as 2): protobuf-c refuses any other. */
+static int wire_type_of(ProtobufCType type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return 2;
+    default: /* the varints: ints, bool, enum */
+        return 0;
+    }
+}
+
 static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                         const uint8_t *end, int depth)
 {
@@ -194,6 +216,10 @@ static int walk_message(walk *w, const ProtobufCMessageDescriptor *desc, const u
             continue;
         }
         bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+        int want = wire_type_of(f->type);
+        if ((int)(key & 7) != want && !(repeated && want != 2 && (key & 7) == 2))
+            return fh_set_error(FH_E_PROTOCOL, "malformed message (field '%s' of %s with wire "
+                                "type %d)", f->name, desc->short_name, (int)(key & 7));
         if (repeated) { /* one array per field, its block's overhead added at the end */
             size_t count = 1;
             if ((key & 7) == 2 && f->type != PROTOBUF_C_TYPE_STRING &&
@@ -386,6 +412,16 @@ static int peek_status(const uint8_t *p, const uint8_t *end, int *code)
     return 0;
 }
 
+/* A varint bool as protobuf-c reads it: true when any of its bytes P..END has a bit set
+ * besides the continuation bit (bits past the 64th count too). */
+static bool varint_bool(const uint8_t *p, const uint8_t *end)
+{
+    for (; p < end; p++)
+        if (*p & 0x7f)
+            return true;
+    return false;
+}
+
 int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
 {
     const uint8_t *p = buf, *end = p + len;
@@ -393,7 +429,7 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
     memset(out, 0, sizeof *out);
     while (p < end) {
         uint64_t key, v = 0, n = 0;
-        const uint8_t *data = NULL;
+        const uint8_t *data = NULL, *field = p;
         if (next_field(&p, end, &key, &v, &data, &n) != 0)
             return FH_E_PROTOCOL;
         if (key == (1 << 3 | 2) || key == (2 << 3 | 2)) {
@@ -408,7 +444,9 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
                 return FH_E_PROTOCOL;
             seen_status = out->has_status = true;
         } else if (key == (7 << 3 | 0)) {
-            out->no_wait = v != 0;
+            while (*field & 0x80) /* past the key, however long it was written */
+                field++;
+            out->no_wait = varint_bool(field + 1, p);
         }
     }
     return 0;
