@@ -123,6 +123,12 @@ static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const
     Flowhost__Envelope *full;
     if (envbuf != NULL && env->parameters == NULL &&
         fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size, &full, NULL) == 0) {
+        char *t = full->request_id; /* the ids as checked (and tamed for the log) */
+        full->request_id = env->request_id;
+        env->request_id = t;
+        t = full->endpoint;
+        full->endpoint = env->endpoint;
+        env->endpoint = t;
         flowhost__envelope__free_unpacked(env, NULL);
         env = full;
     }
