@@ -79,6 +79,7 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
         return 0;
     }
     e->started_ms = fh_monotonic_ms();
+    e->starts++; /* health: restarts */
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
