@@ -46,6 +46,9 @@ int gw_metrics_text(fh_gateway *g, fh_prom_buf *out) __attribute__((weak));
 #define SCAN_MS 100              /* deadlines and read timeouts are checked this often */
 #define MAX_TLS_FILE (1 << 20)   /* a certificate or key file larger than this is refused */
 #define RETRY_AFTER "1"          /* seconds a 503 asks the client to wait */
+/* Connections taken beyond http_max_connections, to be told 503 rather than left in the
+ * listen queue; beyond these, connections do wait there (the kernel's bounded queue). */
+#define SPARE_CONNECTIONS 32
 
 /* One TCP connection (MHD's socket context). */
 typedef struct http_conn {
@@ -100,6 +103,7 @@ struct gw_http {
     char *openapi, *docs;     /* GET /openapi.json and GET /docs, made once */
     size_t openapi_len, docs_len;
     http_conn *conns;         /* every open connection */
+    size_t n_conns;
     req_list pending;         /* read, waiting for a slot: in order */
     req_list inside;          /* carried by slots */
     int64_t next_scan_ms;
@@ -362,6 +366,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->hc = ci ? ci->socket_context : NULL;
+        if (h->n_conns > (size_t)g->cfg->http_max_connections) {
+            /* One of the spare connections: told so, and closed. */
+            char why[160];
+            snprintf(why, sizeof why, "busy: the flow serves %d HTTP connections at most "
+                     "(http_max_connections); try again later", g->cfg->http_max_connections);
+            struct MHD_Response *resp = error_response(g, why);
+            if (resp != NULL) {
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            }
+            return queue(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+        }
         const char *ep = NULL, *allow = NULL;
         enum MHD_Result out;
         switch (fh_rest_match(&h->eps, method, url, &ep, &allow)) {
@@ -498,6 +514,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = ci ? ci->connect_fd : -1;
         c->since_ms = fh_monotonic_ms();
+        h->n_conns++;
         c->next = h->conns;
         if (h->conns)
             h->conns->prev = c;
@@ -514,6 +531,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         h->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    h->n_conns--;
     free(c);
     *socket_ctx = NULL;
 }
@@ -634,7 +652,7 @@ int gw_http_init(fh_gateway *g)
         flags, 0, NULL, NULL, on_request, g,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: every message goes there */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections + SPARE_CONNECTIONS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_size,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, g,
