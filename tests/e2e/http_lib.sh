@@ -7,11 +7,11 @@ start_http_flow() {
     "$FLOWHOST" run --address-file "$T/addr" "$1" 2>"$T/run.log" &
     FLOW_PID=$!
     for _ in $(seq 1 300); do
-        [ "$(wc -l <"$T/addr" 2>/dev/null || echo 0)" -ge 2 ] && break
+        [ -f "$T/addr" ] && [ "$(wc -l <"$T/addr")" -ge 2 ] && break
         kill -0 "$FLOW_PID" 2>/dev/null || fail "flow $1 did not start"
         sleep 0.05
     done
-    [ "$(wc -l <"$T/addr" 2>/dev/null || echo 0)" -ge 2 ] || fail "flow $1 not ready after 15 s"
+    [ -f "$T/addr" ] && [ "$(wc -l <"$T/addr")" -ge 2 ] || fail "flow $1 not ready after 15 s"
     ADDR=$(sed -n 1p "$T/addr")
     URL=$(sed -n 2p "$T/addr")
 }
