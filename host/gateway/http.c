@@ -108,6 +108,10 @@ struct gw_http {
     req_list inside;          /* carried by slots */
     int64_t next_scan_ms;
     char *tls_cert, *tls_key; /* the PEM files' contents (MHD keeps pointers to them) */
+    bool starting;            /* MHD_start_daemon runs: its messages go to START_WHY */
+    char start_why[300];
+    int64_t log_second_ms;    /* mhd_log's rate: the second it counts in... */
+    size_t log_lines, log_dropped; /* ...lines logged and dropped in it */
 };
 
 /* ---- lists -------------------------------------------------------------------------- */
@@ -538,15 +542,35 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* ---- the gateway's side ------------------------------------------------------------- */
 
+#define LOG_PER_SECOND 10 /* libmicrohttpd's lines logged per second, at most */
+
+/* libmicrohttpd's messages: while the server starts, kept for the error that says why it
+ * could not; then logged, at most LOG_PER_SECOND a second (bad clients are many). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct gw_http *h = cls;
     char line[600];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == '.'))
         line[--n] = '\0';
-    gw_log("http: %s", line);
+    if (h->starting) {
+        if (h->start_why[0] == '\0') /* the first says most: later ones follow from it */
+            snprintf(h->start_why, sizeof h->start_why, "%s", line);
+        return;
+    }
+    int64_t now = fh_monotonic_ms();
+    if (now - h->log_second_ms >= 1000) {
+        if (h->log_dropped > 0)
+            gw_log("http: %zu more messages of libmicrohttpd not shown", h->log_dropped);
+        h->log_second_ms = now;
+        h->log_lines = 0;
+        h->log_dropped = 0;
+    }
+    if (h->log_lines++ < LOG_PER_SECOND)
+        gw_log("http: %s", line);
+    else
+        h->log_dropped++;
 }
 
 /* The contents of the PEM file PATH into *OUT (new, NUL-terminated). */
@@ -648,9 +672,10 @@ int gw_http_init(fh_gateway *g)
         {h->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {h->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
         {MHD_OPTION_END, 0, NULL}};
+    h->starting = true;
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, g,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: every message goes there */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: every message goes there */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections + SPARE_CONNECTIONS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_size,
@@ -660,10 +685,12 @@ int gw_http_init(fh_gateway *g)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
+    h->starting = false;
     if (h->d == NULL)
-        return fh_set_error(FH_E_IO, "cannot serve HTTP on %s:%d%s", cfg->host, cfg->port_http,
-                            h->tls ? " (is the certificate and key pair valid?)"
-                                   : " (is the port in use?)");
+        return fh_set_error(FH_E_IO, "cannot serve HTTP on %s:%d: %s", cfg->host, cfg->port_http,
+                            h->start_why[0] ? h->start_why
+                            : h->tls ? "is the certificate and key pair valid?"
+                                     : "is the port in use?");
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     if (di == NULL || pi == NULL)
