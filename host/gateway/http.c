@@ -49,6 +49,7 @@ int gw_metrics_text(fh_gateway *g, fh_prom_buf *out) __attribute__((weak));
 /* Connections taken beyond http_max_connections, to be told 503 rather than left in the
  * listen queue; beyond these, connections do wait there (the kernel's bounded queue). */
 #define SPARE_CONNECTIONS 32
+#define RESUME_PER_TURN 8        /* stalled bodies let go on reading in one loop turn */
 
 /* One TCP connection (MHD's socket context). */
 typedef struct http_conn {
@@ -78,12 +79,15 @@ typedef struct gw_http_req {
     size_t len, cap;
     bool too_big;             /* over max_message_size: 413 queued, the rest dropped */
     bool no_wait;             /* X-Flowhost-No-Wait: refused at once when the flow is full */
+    size_t expect;            /* its Content-Length, or max_message_size when not given */
     int timeout_ms;           /* its deadline, from when it is read whole */
     int64_t deadline_ms;
     fh_rest_request rr;       /* the converted request (REQ_PENDING) */
     bool has_rr;
     int slot;                 /* REQ_INSIDE: the slot carrying it; else -1 */
     bool suspended;
+    bool stalled;             /* reading, suspended: the bodies held are over the budget */
+    size_t held;              /* bytes it counts in h->held */
     struct MHD_Response *response; /* REQ_ANSWERED, while suspended: queued on resume */
     unsigned status;
 } http_req;
@@ -106,9 +110,13 @@ struct gw_http {
     size_t n_conns;
     req_list pending;         /* read, waiting for a slot: in order */
     req_list inside;          /* carried by slots */
+    req_list stalled;         /* reading, suspended until the bodies held fit the budget */
+    size_t held;              /* bytes of bodies being read and of requests pending: at
+                                 most the gateway's max_bytes (and a chunk) */
     int64_t next_scan_ms;
     char *tls_cert, *tls_key; /* the PEM files' contents (MHD keeps pointers to them) */
     bool starting;            /* MHD_start_daemon runs: its messages go to START_WHY */
+    bool stopping;            /* gw_http_free runs: nothing is suspended any more */
     char start_why[300];
     int64_t log_second_ms;    /* mhd_log's rate: the second it counts in... */
     size_t log_lines, log_dropped; /* ...lines logged and dropped in it */
@@ -145,7 +153,16 @@ static void list_remove(req_list *l, http_req *r)
 /* The list R is on, by its state, or NULL. */
 static req_list *list_of(struct gw_http *h, http_req *r)
 {
+    if (r->stalled)
+        return &h->stalled;
     return r->state == REQ_PENDING ? &h->pending : r->state == REQ_INSIDE ? &h->inside : NULL;
+}
+
+/* R now holds BYTES of body or converted request. */
+static void set_held(struct gw_http *h, http_req *r, size_t bytes)
+{
+    h->held = h->held - r->held + bytes;
+    r->held = bytes;
 }
 
 /* ---- responses ---------------------------------------------------------------------- */
@@ -209,6 +226,7 @@ static void answer_later(fh_gateway *g, http_req *r, unsigned status, struct MHD
         fh_rest_request_close(&r->rr);
         r->has_rr = false;
     }
+    set_held(h, r, 0);
     r->state = REQ_ANSWERED;
     r->response = resp; /* NULL (out of memory): the connection is closed on resume */
     r->status = status;
@@ -299,6 +317,9 @@ static bool read_headers(const fh_gateway *g, http_req *r, char *why, size_t siz
     }
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    r->expect = (size_t)g->cfg->max_message_size;
+    if (cl != NULL && strtoull(cl, NULL, 10) <= (unsigned long long)g->cfg->max_message_size)
+        r->expect = (size_t)strtoull(cl, NULL, 10);
     if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)g->cfg->max_message_size) {
         r->too_big = true;
         snprintf(why, size, "the body is %s bytes, over the flow's max_message_size (%d)", cl,
@@ -326,6 +347,7 @@ static enum MHD_Result body_read(fh_gateway *g, http_req *r)
     free(r->body);
     r->body = NULL;
     r->len = r->cap = 0;
+    set_held(h, r, rc == 0 ? zmq_msg_size(&r->rr.envelope) + fh_wire_docs_size(&r->rr.docs) : 0);
     if (rc != 0) {
         char *body = fh_rest_error_json(&err);
         struct MHD_Response *resp = body ? make_response(g, body, strlen(body), "application/json")
@@ -435,19 +457,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->state != REQ_READING) /* suspended: not called */
         return MHD_YES;
+    if (h->stopping) /* the server stops: a request still reading is closed */
+        return MHD_NO;
     if (*upload_size > 0) {
         size_t n = *upload_size;
-        *upload_size = 0;
         size_t max = (size_t)g->cfg->max_message_size;
         if (r->too_big || r->len + n > max) {
             /* Over the limit (a body without Content-Length): nothing more is kept; the
              * answer goes once the client has sent it (MHD takes no answer midway). */
+            *upload_size = 0;
             free(r->body);
             r->body = NULL;
             r->len = r->cap = 0;
             r->too_big = true;
+            set_held(h, r, 0);
             return MHD_YES;
         }
+        if (r->held == 0 && h->held > 0 && h->held + r->expect > g->max_bytes) {
+            /* A body starts: it takes room for all of it (Content-Length, else
+             * max_message_size) in the bodies' budget, so that a body once started is
+             * never held up and the budget never deadlocks. Without room, it waits, its
+             * first chunk unread (MHD keeps it in its bounded buffer), until there is
+             * (resume_stalled). The client is not the slow one: no read timeout meanwhile. */
+            r->stalled = true;
+            if (r->hc)
+                r->hc->busy = true;
+            list_push(&h->stalled, r);
+            MHD_suspend_connection(conn);
+            r->suspended = true;
+            return MHD_YES;
+        }
+        *upload_size = 0;
+        if (r->held == 0)
+            set_held(h, r, r->expect > n ? r->expect : n);
         if (r->len + n > r->cap) {
             size_t cap = r->cap ? r->cap : 4096;
             while (cap < r->len + n)
@@ -492,6 +534,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         g->slots[r->slot].http = NULL;
         r->slot = -1;
     }
+    set_held(h, r, 0);
     if (r->hc != NULL) {
         r->hc->busy = false;
         r->hc->since_ms = fh_monotonic_ms();
@@ -556,7 +599,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         line[--n] = '\0';
     if (h->starting) {
         if (h->start_why[0] == '\0') /* the first says most: later ones follow from it */
-            snprintf(h->start_why, sizeof h->start_why, "%s", line);
+            snprintf(h->start_why, sizeof h->start_why, "%.299s", line);
         return;
     }
     int64_t now = fh_monotonic_ms();
@@ -724,16 +767,25 @@ void gw_http_free(fh_gateway *g)
     if (h == NULL)
         return;
     if (h->d != NULL) {
+        h->stopping = true;
         /* Requests still waiting are let go: their slots answer for nobody. */
         for (req_list *l = &h->pending; l->head;)
             answer_error_later(g, l->head, MHD_HTTP_SERVICE_UNAVAILABLE, "the flow stopped");
+        while (h->stalled.head != NULL) {
+            http_req *r = h->stalled.head;
+            list_remove(&h->stalled, r);
+            r->stalled = r->suspended = false;
+            MHD_resume_connection(r->conn);
+        }
         for (req_list *l = &h->inside; l->head;) {
             http_req *r = l->head;
             g->slots[r->slot].http = NULL;
             r->slot = -1;
             answer_error_later(g, r, MHD_HTTP_SERVICE_UNAVAILABLE, "the flow stopped");
         }
-        MHD_run(h->d);
+        /* MHD resumes them in MHD_run; one that was reading is closed there (stopping). */
+        for (int k = 0; k < 3; k++)
+            MHD_run(h->d);
         MHD_stop_daemon(h->d);
     }
     fh_rest_endpoints_clear(&h->eps);
@@ -762,6 +814,8 @@ int gw_http_timer(const fh_gateway *g)
     MHD_UNSIGNED_LONG_LONG t;
     if (MHD_get_timeout(h->d, &t) == MHD_YES)
         wait = t > 1000 ? 1000 : (int)t;
+    if (h->stalled.head != NULL && h->held < g->max_bytes)
+        return 0; /* stalled bodies may go on */
     if (h->conns != NULL || h->pending.n || h->inside.n) {
         int64_t left = h->next_scan_ms - fh_monotonic_ms();
         int scan = left < 0 ? 0 : (int)left;
@@ -810,6 +864,7 @@ static void admit(fh_gateway *g)
         fh_wire_docs_move(&s->docs, &r->rr.docs);
         fh_rest_request_close(&r->rr);
         r->has_rr = false;
+        set_held(h, r, 0);
         size_t decoded = sizeof *env + strlen(env->request_id) + strlen(env->endpoint) + 2;
         s->bytes = zmq_msg_size(&s->env_frame) + decoded + fh_wire_docs_size(&s->docs);
         s->env_decoded = decoded;
@@ -856,6 +911,26 @@ static void scan(fh_gateway *g, int64_t now)
                "(http_read_timeout)", cut, cut == 1 ? "" : "s", g->cfg->http_read_timeout_ms);
 }
 
+/* Lets stalled bodies go on reading when the bodies held fit the budget again: a few a
+ * turn (each may add a chunk of at most http_max_header_size before it is counted). */
+static void resume_stalled(fh_gateway *g)
+{
+    struct gw_http *h = g->http;
+    for (int k = 0; k < RESUME_PER_TURN; k++) {
+        http_req *r = h->stalled.head;
+        if (r == NULL || h->held >= g->max_bytes)
+            return;
+        list_remove(&h->stalled, r);
+        r->stalled = false;
+        r->suspended = false;
+        if (r->hc) { /* reading again: the read timeout counts anew */
+            r->hc->busy = false;
+            r->hc->since_ms = fh_monotonic_ms();
+        }
+        MHD_resume_connection(r->conn);
+    }
+}
+
 void gw_http_service(fh_gateway *g)
 {
     struct gw_http *h = g->http;
@@ -863,6 +938,7 @@ void gw_http_service(fh_gateway *g)
         return;
     MHD_run(h->d);
     admit(g);
+    resume_stalled(g);
     int64_t now = fh_monotonic_ms();
     if (now >= h->next_scan_ms)
         scan(g, now);

@@ -92,6 +92,61 @@ esac
 check "after a large header, the flow serves" "$(http_code GET /health/live)" "200"
 stop_flow
 
+# ---- bodies held while they arrive: within the byte budget -----------------------------------
+# 40 clients each send most of a 4,000,000-byte body and stop: 160 MB if every body were
+# kept; the gateway keeps at most 4 x max_message_size (16 MiB) of bodies, the others wait
+# unread in their sockets.
+cat >"$T/bodies.yml" <<'EOF'
+jtype: Flow
+version: '1'
+with:
+  protocol: [zmq, http]
+  max_message_size: 4194304
+  http_read_timeout: 30000
+executors:
+  - name: slow
+    uses: Sleep
+EOF
+start_http_flow "$T/bodies.yml"
+HOSTPORT=${URL#http://}
+rss0=$(rss_kb "$FLOW_PID")
+python3 - "$HOSTPORT" "$T/sent" <<'PY' &
+import select, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+chunk = b"a" * 65536
+socks, left = [], {}
+for _ in range(40):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"POST /index HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n")
+    s.setblocking(False)
+    socks.append(s)
+    left[s] = 3900000
+end = time.monotonic() + 4
+sent = 0
+while time.monotonic() < end and any(left.values()):
+    _, w, _ = select.select([], [s for s in socks if left[s]], [], 0.2)
+    for s in w:
+        try:
+            n = s.send(chunk[:min(len(chunk), left[s])])
+        except BlockingIOError:
+            continue
+        left[s] -= n
+        sent += n
+open(sys.argv[2], "w").write("%d\n" % sent)
+time.sleep(2)
+PY
+BODIES=$!
+for _ in $(seq 1 200); do [ -s "$T/sent" ] && break; sleep 0.05; done
+sleep 0.5
+rss1=$(rss_kb "$FLOW_PID")
+echo "# 40 unfinished 4 MB bodies: $(( $(cat "$T/sent") / 1048576 )) MiB sent; host RSS $rss0 KiB before, $rss1 KiB while they wait"
+[ $((rss1 - rss0)) -lt 49152 ] || fail "unfinished bodies took $((rss1 - rss0)) KiB of the host (over 48 MiB)"
+check "unfinished bodies take at most the byte budget (and a margin)" "ok" "ok"
+wait "$BODIES"
+sleep 0.3
+check "after they went, the flow serves" "$(http_code POST /index -d '{"data": ["x"]}')" "200"
+stop_flow
+
 # ---- over http_max_connections: a clear refusal; keep-alive off ------------------------------
 cat >"$T/few.yml" <<'EOF'
 jtype: Flow
