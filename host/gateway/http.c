@@ -13,7 +13,10 @@
  * written; its slot is detached the same way.
  *
  * Bounds: connections (http_max_connections), header size (http_max_header_size: MHD's
- * memory per connection), body size (max_message_size), the time to send a whole request
+ * memory per connection), body size (max_message_size), the bodies held at once (those
+ * being read, each counted at its Content-Length from its start, and the requests
+ * waiting for a slot: the gateway's byte budget, 4 x max_message_size; without room, a
+ * new body is answered 503), the time to send a whole request
  * (http_read_timeout: a connection that has not, from its start or from its previous
  * answer, is shut down: slowloris and idle keep-alive connections alike). */
 #define _GNU_SOURCE
@@ -49,7 +52,6 @@ int gw_metrics_text(fh_gateway *g, fh_prom_buf *out) __attribute__((weak));
 /* Connections taken beyond http_max_connections, to be told 503 rather than left in the
  * listen queue; beyond these, connections do wait there (the kernel's bounded queue). */
 #define SPARE_CONNECTIONS 32
-#define RESUME_PER_TURN 8        /* stalled bodies let go on reading in one loop turn */
 
 /* One TCP connection (MHD's socket context). */
 typedef struct http_conn {
@@ -78,15 +80,17 @@ typedef struct gw_http_req {
     char *body;               /* what arrived of the body, at most max_message_size */
     size_t len, cap;
     bool too_big;             /* over max_message_size: 413 queued, the rest dropped */
+    bool no_room;             /* a body without Content-Length outgrew the bodies' budget:
+                                 the rest dropped, 503 once it is in */
     bool no_wait;             /* X-Flowhost-No-Wait: refused at once when the flow is full */
-    size_t expect;            /* its Content-Length, or max_message_size when not given */
+    bool has_length;          /* it has a Content-Length... */
+    size_t expect;            /* ...of this many bytes */
     int timeout_ms;           /* its deadline, from when it is read whole */
     int64_t deadline_ms;
     fh_rest_request rr;       /* the converted request (REQ_PENDING) */
     bool has_rr;
     int slot;                 /* REQ_INSIDE: the slot carrying it; else -1 */
     bool suspended;
-    bool stalled;             /* reading, suspended: the bodies held are over the budget */
     size_t held;              /* bytes it counts in h->held */
     struct MHD_Response *response; /* REQ_ANSWERED, while suspended: queued on resume */
     unsigned status;
@@ -110,9 +114,8 @@ struct gw_http {
     size_t n_conns;
     req_list pending;         /* read, waiting for a slot: in order */
     req_list inside;          /* carried by slots */
-    req_list stalled;         /* reading, suspended until the bodies held fit the budget */
     size_t held;              /* bytes of bodies being read and of requests pending: at
-                                 most the gateway's max_bytes (and a chunk) */
+                                 most the gateway's max_bytes */
     int64_t next_scan_ms;
     char *tls_cert, *tls_key; /* the PEM files' contents (MHD keeps pointers to them) */
     bool starting;            /* MHD_start_daemon runs: its messages go to START_WHY */
@@ -153,8 +156,6 @@ static void list_remove(req_list *l, http_req *r)
 /* The list R is on, by its state, or NULL. */
 static req_list *list_of(struct gw_http *h, http_req *r)
 {
-    if (r->stalled)
-        return &h->stalled;
     return r->state == REQ_PENDING ? &h->pending : r->state == REQ_INSIDE ? &h->inside : NULL;
 }
 
@@ -317,9 +318,8 @@ static bool read_headers(const fh_gateway *g, http_req *r, char *why, size_t siz
     }
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    r->expect = (size_t)g->cfg->max_message_size;
-    if (cl != NULL && strtoull(cl, NULL, 10) <= (unsigned long long)g->cfg->max_message_size)
-        r->expect = (size_t)strtoull(cl, NULL, 10);
+    r->has_length = cl != NULL;
+    r->expect = cl != NULL ? (size_t)strtoull(cl, NULL, 10) : 0;
     if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)g->cfg->max_message_size) {
         r->too_big = true;
         snprintf(why, size, "the body is %s bytes, over the flow's max_message_size (%d)", cl,
@@ -373,6 +373,15 @@ static enum MHD_Result body_read(fh_gateway *g, http_req *r)
     MHD_suspend_connection(r->conn);
     r->suspended = true;
     return MHD_YES;
+}
+
+/* 503 for a body the bodies' budget has no room for. */
+static enum MHD_Result busy_bodies(fh_gateway *g, http_req *r)
+{
+    char why[200];
+    snprintf(why, sizeof why, "busy: the request bodies being received take the gateway's "
+             "budget (%zu bytes); try again later", g->max_bytes);
+    return queue_error(g, r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -439,6 +448,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!read_headers(g, r, why, sizeof why))
             return queue_error(g, r, r->too_big ? MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST,
                                why);
+        /* A body with a Content-Length takes room for all of it now in the bodies'
+         * budget (those being read and those waiting for a slot): without room, 503. */
+        if (r->has_length && r->expect > 0) {
+            if (h->held + r->expect > g->max_bytes)
+                return busy_bodies(g, r);
+            set_held(h, r, r->expect);
+        }
         return MHD_YES;
     }
     if (r->state == REQ_ANSWERED) {
@@ -462,7 +478,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size > 0) {
         size_t n = *upload_size;
         size_t max = (size_t)g->cfg->max_message_size;
-        if (r->too_big || r->len + n > max) {
+        if (r->too_big || r->no_room || r->len + n > max) {
             /* Over the limit (a body without Content-Length): nothing more is kept; the
              * answer goes once the client has sent it (MHD takes no answer midway). */
             *upload_size = 0;
@@ -473,23 +489,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             set_held(h, r, 0);
             return MHD_YES;
         }
-        if (r->held == 0 && h->held > 0 && h->held + r->expect > g->max_bytes) {
-            /* A body starts: it takes room for all of it (Content-Length, else
-             * max_message_size) in the bodies' budget, so that a body once started is
-             * never held up and the budget never deadlocks. Without room, it waits, its
-             * first chunk unread (MHD keeps it in its bounded buffer), until there is
-             * (resume_stalled). The client is not the slow one: no read timeout meanwhile. */
-            r->stalled = true;
-            if (r->hc)
-                r->hc->busy = true;
-            list_push(&h->stalled, r);
-            MHD_suspend_connection(conn);
-            r->suspended = true;
-            return MHD_YES;
-        }
         *upload_size = 0;
-        if (r->held == 0)
-            set_held(h, r, r->expect > n ? r->expect : n);
+        if (r->len + n > r->held) {
+            /* A body without Content-Length: it takes room as it grows. Without room,
+             * the rest is dropped and the answer is 503 once it is in. */
+            if (h->held + (r->len + n - r->held) > g->max_bytes) {
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+                set_held(h, r, 0);
+                r->no_room = true;
+                return MHD_YES;
+            }
+            set_held(h, r, r->len + n);
+        }
         if (r->len + n > r->cap) {
             size_t cap = r->cap ? r->cap : 4096;
             while (cap < r->len + n)
@@ -506,6 +519,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->len += n;
         return MHD_YES;
     }
+    if (r->no_room)
+        return busy_bodies(g, r);
     if (r->too_big) {
         char why[200];
         snprintf(why, sizeof why, "the body is over the flow's max_message_size (%d bytes)",
@@ -771,12 +786,6 @@ void gw_http_free(fh_gateway *g)
         /* Requests still waiting are let go: their slots answer for nobody. */
         for (req_list *l = &h->pending; l->head;)
             answer_error_later(g, l->head, MHD_HTTP_SERVICE_UNAVAILABLE, "the flow stopped");
-        while (h->stalled.head != NULL) {
-            http_req *r = h->stalled.head;
-            list_remove(&h->stalled, r);
-            r->stalled = r->suspended = false;
-            MHD_resume_connection(r->conn);
-        }
         for (req_list *l = &h->inside; l->head;) {
             http_req *r = l->head;
             g->slots[r->slot].http = NULL;
@@ -814,8 +823,6 @@ int gw_http_timer(const fh_gateway *g)
     MHD_UNSIGNED_LONG_LONG t;
     if (MHD_get_timeout(h->d, &t) == MHD_YES)
         wait = t > 1000 ? 1000 : (int)t;
-    if (h->stalled.head != NULL && h->held < g->max_bytes)
-        return 0; /* stalled bodies may go on */
     if (h->conns != NULL || h->pending.n || h->inside.n) {
         int64_t left = h->next_scan_ms - fh_monotonic_ms();
         int scan = left < 0 ? 0 : (int)left;
@@ -911,26 +918,6 @@ static void scan(fh_gateway *g, int64_t now)
                "(http_read_timeout)", cut, cut == 1 ? "" : "s", g->cfg->http_read_timeout_ms);
 }
 
-/* Lets stalled bodies go on reading when the bodies held fit the budget again: a few a
- * turn (each may add a chunk of at most http_max_header_size before it is counted). */
-static void resume_stalled(fh_gateway *g)
-{
-    struct gw_http *h = g->http;
-    for (int k = 0; k < RESUME_PER_TURN; k++) {
-        http_req *r = h->stalled.head;
-        if (r == NULL || h->held >= g->max_bytes)
-            return;
-        list_remove(&h->stalled, r);
-        r->stalled = false;
-        r->suspended = false;
-        if (r->hc) { /* reading again: the read timeout counts anew */
-            r->hc->busy = false;
-            r->hc->since_ms = fh_monotonic_ms();
-        }
-        MHD_resume_connection(r->conn);
-    }
-}
-
 void gw_http_service(fh_gateway *g)
 {
     struct gw_http *h = g->http;
@@ -938,7 +925,6 @@ void gw_http_service(fh_gateway *g)
         return;
     MHD_run(h->d);
     admit(g);
-    resume_stalled(g);
     int64_t now = fh_monotonic_ms();
     if (now >= h->next_scan_ms)
         scan(g, now);

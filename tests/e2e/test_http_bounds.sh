@@ -94,8 +94,8 @@ stop_flow
 
 # ---- bodies held while they arrive: within the byte budget -----------------------------------
 # 40 clients each send most of a 4,000,000-byte body and stop: 160 MB if every body were
-# kept; the gateway keeps at most 4 x max_message_size (16 MiB) of bodies, the others wait
-# unread in their sockets.
+# kept; the gateway keeps at most 4 x max_message_size (16 MiB) of bodies: the others are
+# answered 503 at once, and a curl that comes meanwhile too.
 cat >"$T/bodies.yml" <<'EOF'
 jtype: Flow
 version: '1'
@@ -130,6 +130,9 @@ while time.monotonic() < end and any(left.values()):
             n = s.send(chunk[:min(len(chunk), left[s])])
         except BlockingIOError:
             continue
+        except OSError:      # answered 503 and closed
+            left[s] = 0
+            continue
         left[s] -= n
         sent += n
 open(sys.argv[2], "w").write("%d\n" % sent)
@@ -142,6 +145,11 @@ rss1=$(rss_kb "$FLOW_PID")
 echo "# 40 unfinished 4 MB bodies: $(( $(cat "$T/sent") / 1048576 )) MiB sent; host RSS $rss0 KiB before, $rss1 KiB while they wait"
 [ $((rss1 - rss0)) -lt 49152 ] || fail "unfinished bodies took $((rss1 - rss0)) KiB of the host (over 48 MiB)"
 check "unfinished bodies take at most the byte budget (and a margin)" "ok" "ok"
+head -c 1000000 /dev/zero | tr '\0' 'b' | sed 's/^/{"data": ["/; s/$/"]}/' >"$T/mega.json"
+code=$(http_code POST /index --data-binary @"$T/mega.json")
+check "while the budget is taken, a new body: 503" "$code" "503"
+check_contains "503: says why" "$(jq -r .detail "$T/body")" "bodies being received"
+check "while the budget is taken, a request without a body is served" "$(http_code GET /health/live)" "200"
 wait "$BODIES"
 sleep 0.3
 check "after they went, the flow serves" "$(http_code POST /index -d '{"data": ["x"]}')" "200"
