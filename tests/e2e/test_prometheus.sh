@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# GET /metrics with real Prometheus parts: `promtool check metrics` passes on what a flow
+# serves under load, and a Prometheus server on loopback scrapes the flow while it serves
+# requests and reads a request-duration quantile and the request count back from its own
+# query API (Debian's `prometheus` package, which scripts/setup installs).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/http_lib.sh"
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "skipped: prometheus / promtool not installed (scripts/setup installs them)"
+    exit 0
+fi
+
+cat >"$T/flow.yml" <<'YML'
+jtype: Flow
+version: '1'
+with:
+  protocol: [zmq, http]
+executors:
+  - {name: a, uses: Sleep}
+  - {name: b, uses: Sleep, replicas: 2}
+YML
+start_http_flow "$T/flow.yml"
+seq 1 200 | jq -c '{id: ("d" + tostring), text: tostring}' >"$T/docs.ndjson"
+load() { # load N: N requests of 2 documents, 1 ms each, through the ZeroMQ port
+    "$FLOWHOST" post /index "$T/docs.ndjson" --to "$ADDR" -q --request-size 2 --size "$(( $1 * 2 ))" \
+        -p '{"sleep_ms": 1}' >/dev/null
+}
+load 50
+curl -s -m 10 "$URL/metrics" -o "$T/metrics.txt"
+check "GET /metrics: promtool check metrics prints nothing and passes" \
+      "$(promtool check metrics <"$T/metrics.txt" 2>&1; echo "rc=$?")" "rc=0"
+check "GET /metrics: the 50 requests counted" \
+      "$(awk '/^flowhost_requests_total\{.*endpoint="\/index".*status="success"/ {print $2}' "$T/metrics.txt")" "50"
+check "GET /metrics: each replica of b has its handler histogram" \
+      "$(grep -c '^flowhost_executor_duration_seconds_count{executor="b"' "$T/metrics.txt")" "2"
+
+# A Prometheus server on loopback, scraping every second.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+target=${URL#http://}
+cat >"$T/prometheus.yml" <<YML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: flowhost
+    static_configs: [{targets: ['$target']}]
+YML
+prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
+    --web.listen-address="127.0.0.1:$port" >"$T/prometheus.log" 2>&1 &
+prom=$!
+trap 'kill $prom 2>/dev/null || true; cleanup' EXIT
+query() { # query PROMQL: the first result's value, or ""
+    curl -s -m 5 -G "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$1" |
+        jq -r '.data.result[0].value[1] // empty' 2>/dev/null || true
+}
+for _ in $(seq 1 100); do
+    [ "$(query 'up{job="flowhost"}')" = "1" ] && break
+    sleep 0.2
+done
+check "Prometheus scrapes the flow (up = 1)" "$(query 'up{job="flowhost"}')" "1"
+# Load while it scrapes: a few seconds of requests.
+for _ in 1 2 3 4 5 6; do load 40; sleep 0.5; done
+for _ in $(seq 1 50); do
+    total=$(query 'sum(flowhost_requests_total{status="success"})')
+    [ "${total%.*}" = "290" ] && break
+    sleep 0.2
+done
+check "Prometheus has every request counted" "${total%.*}" "290"
+p50=$(query 'histogram_quantile(0.5, sum by (le) (flowhost_executor_duration_seconds_bucket{executor="a"}))')
+check "a p50 of a's handler, read back from Prometheus, is a number above 1 ms and under 1 s" \
+      "$(python3 -c "import sys; v=float('$p50' or 'nan'); print('ok' if 0.001 <= v < 1 else 'bad: %r' % v)")" "ok"
+kill "$prom" 2>/dev/null || true
+wait "$prom" 2>/dev/null || true
+stop_flow
+done_checks
