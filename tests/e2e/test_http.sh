@@ -57,12 +57,9 @@ check "GET /health/live: 200" "$(http_code GET /health/live)" "200"
 check "GET /health/ready: 200" "$(http_code GET /health/ready)" "200"
 check "GET /health/ready: both executors" "$(jq -c '[.executors[] | [.name, .ready, .replicas_ready, .replicas, .restarts]]' "$T/body")" \
       '[["slow",true,1,1,0],["fail",true,1,1,0]]'
-code=$(http_code GET /metrics)
-if [ "$code" = 404 ]; then
-    check_contains "GET /metrics without metrics: says so" "$(cat "$T/body")" "metrics are not enabled"
-else
-    check "GET /metrics: 200" "$code" "200"
-fi
+check "GET /metrics: 200" "$(http_code GET /metrics)" "200"
+check_contains "GET /metrics: Prometheus' text format" "$(cat "$T/headers")" "text/plain; version=0.0.4"
+check_contains "GET /metrics: the requests counted" "$(cat "$T/body")" 'flowhost_requests_total{endpoint="/index"'
 check "POST /health/live: 405" "$(http_code POST /health/live)" "405"
 
 # ---- refusals -----------------------------------------------------------------------------
