@@ -2,7 +2,8 @@
 # GET /metrics with real Prometheus parts: `promtool check metrics` passes on what a flow
 # serves under load, and a Prometheus server on loopback scrapes the flow while it serves
 # requests and reads a request-duration quantile and the request count back from its own
-# query API (Debian's `prometheus` package, which scripts/setup installs).
+# query API (Debian's `prometheus` package, which scripts/setup installs); and what a
+# request's status is counted as in a graph (a branch's timeout is the request's).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/http_lib.sh"
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
@@ -69,5 +70,28 @@ check "a p50 of a's handler, read back from Prometheus, is a number above 1 ms a
       "$(python3 -c "import sys; v=float('$p50' or 'nan'); print('ok' if 0.001 <= v < 1 else 'bad: %r' % v)")" "ok"
 kill "$prom" 2>/dev/null || true
 wait "$prom" 2>/dev/null || true
+stop_flow
+# The status of a request in the metrics: a timeout inside a branch of a graph counts as
+# the request's timeout, and as the executor's; a handler's error as an error.
+cat >"$T/graph.yml" <<'YML'
+jtype: Flow
+version: '1'
+with:
+  protocol: [zmq, http]
+executors:
+  - {name: p, uses: Branch, needs: gateway}
+  - {name: q, uses: Branch, needs: gateway, timeout: 300}
+  - {name: j, uses: Branch, needs: [p, q]}
+YML
+start_http_flow "$T/graph.yml"
+echo '{"id": "x"}' | "$FLOWHOST" post /index - --to "$ADDR" -q -p '{"q": {"sleep_ms": 1000}}' >/dev/null 2>&1 || true
+echo '{"id": "x"}' | "$FLOWHOST" post /index - --to "$ADDR" -q -p '{"p": {"fail": true}}' >/dev/null 2>&1 || true
+echo '{"id": "x"}' | "$FLOWHOST" post /index - --to "$ADDR" -q >/dev/null 2>&1 || true
+curl -s -m 10 "$URL/metrics" -o "$T/graph_metrics.txt"
+status_count() { awk -v s="status=\"$1\"" 'index($0, "flowhost_requests_total{") == 1 && index($0, s) {n += $2} END {print n + 0}' "$T/graph_metrics.txt"; }
+check "graph: requests by status (timeout, error, success)" \
+      "$(status_count timeout) $(status_count error) $(status_count success)" "1 1 1"
+check "graph: q's timeout counted as q's" \
+      "$(awk 'index($0, "flowhost_executor_errors_total{") == 1 && index($0, "executor=\"q\"") && index($0, "kind=\"timeout\"") {print $2}' "$T/graph_metrics.txt")" "1"
 stop_flow
 done_checks
