@@ -15,6 +15,8 @@ int fh_cmd_worker(int argc, char **argv);
 /* flowhost docstore check|repair|compact DIR */
 int fh_cmd_docstore(int argc, char **argv);
 int fh_cmd_keygen(int argc, char **argv);
+/* flowhost ping HOST:PORT: 0 the flow is ready, 1 not ready or no answer, 2 bad usage. */
+int fh_cmd_ping(int argc, char **argv);
 /* flowhost plugin-scan FILE: the scanner process of plugin lookups (plugin_scan.h). */
 int fh_cmd_plugin_scan(int argc, char **argv);
 

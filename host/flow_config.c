@@ -785,7 +785,10 @@ static const char *const with_keys[] = {"port", "host", "prefetch", "env", "time
                                         "workspace", "plugin_path", "max_message_size",
                                         "max_inflight", "timeout_drain", "max_connections",
                                         "server_key", "client_keys", "port_expose",
-                                        "protocol", NULL};
+                                        "protocol", "port_http", "restful", "ssl_certfile",
+                                        "ssl_keyfile", "http_max_connections",
+                                        "http_max_header_size", "http_read_timeout",
+                                        "http_keep_alive", "http_timeout", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
                                          "workspace", "override_with", "override_metas",
@@ -1618,28 +1621,132 @@ int fh_flow_config_allow_key(fh_flow_config *cfg, const char *key)
 
 /* ---- the flow ------------------------------------------------------------------------- */
 
-/* with.protocol: Jina's gateway speaks gRPC by default, or HTTP or WebSocket. flowhost's
- * gateway speaks one protocol, its own over ZeroMQ, which takes the place of gRPC. */
-static int read_protocol(const src *s, const fh_yaml_node *n)
+/* One protocol the gateway serves: 0 flowhost's over ZeroMQ ('zmq', or Jina's 'grpc', in
+ * whose place it stands), 1 HTTP; negative when N names none (an error). */
+static int read_one_protocol(const src *s, const fh_yaml_node *n)
 {
     char *p;
     int rc = get_string(s, "protocol", n, &p);
-    if (rc < 0 || !p)
+    if (rc < 0)
         return rc;
-    bool grpc = strcasecmp(p, "grpc") == 0;
-    bool later = strcasecmp(p, "http") == 0 || strcasecmp(p, "websocket") == 0;
-    if (grpc)
-        rc = warn_at(s, n, "'protocol: %s' is ignored: flowhost's gateway speaks its own "
-                     "protocol over ZeroMQ (flowhost post, libflowhost)", p);
-    else if (later)
-        rc = err_at(s, n, FH_E_PARSE, "'protocol: %s' is not supported yet: the HTTP "
-                    "gateway is coming in a next release; remove it to serve flowhost's "
-                    "protocol over ZeroMQ", p);
+    if (!p)
+        return err_at(s, n, FH_E_TYPE, "'protocol' must be 'zmq', 'http' or 'grpc', not null");
+    if (strcasecmp(p, "zmq") == 0)
+        rc = 0;
+    else if (strcasecmp(p, "http") == 0)
+        rc = 1;
+    else if (strcasecmp(p, "grpc") == 0)
+        rc = warn_at(s, n, "'protocol: %s' is read as 'zmq': flowhost's own protocol over "
+                     "ZeroMQ (flowhost post, libflowhost) takes the place of gRPC", p);
+    else if (strcasecmp(p, "websocket") == 0)
+        rc = err_at(s, n, FH_E_PARSE, "'protocol: %s' is not supported: flowhost's gateway "
+                    "speaks 'zmq' (its own protocol) and 'http'", p);
     else
-        rc = err_at(s, n, FH_E_PARSE, "'protocol' must be 'grpc', 'http' or 'websocket' "
-                    "(Jina's), not %s", fh_yaml_quote(p).s);
+        rc = err_at(s, n, FH_E_PARSE, "'protocol' must be 'zmq', 'http' or 'grpc', not %s",
+                    fh_yaml_quote(p).s);
     free(p);
     return rc;
+}
+
+/* with.protocol and with.port, Jina 3's way: one protocol or a list of them, and one
+ * port or a list of as many, the Nth port for the Nth protocol (a single port is the
+ * first protocol's). The ZeroMQ socket is always served (flowhost's own clients need
+ * it): on an ephemeral port when the protocols do not name it. Then port_http, restful,
+ * and what only HTTP uses, which needs HTTP on. */
+static int read_protocols(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
+{
+    const fh_yaml_node *pk, *p = fh_yaml_map_get(w, "protocol", &pk);
+    const fh_yaml_node *port; /* Jina 2 calls the gateway's port port_expose */
+    int rc = get_aliased(s, w, "port", "port_expose", &port);
+    if (rc < 0)
+        return rc;
+    int kinds[2] = {0, -1}; /* the protocols in their order: zmq alone by default */
+    size_t n = 1;
+    if (p && !is_null(p)) {
+        if (p->kind == FH_YAML_MAPPING)
+            return err_at(s, p, FH_E_TYPE, "'protocol' must be a string or a list of strings, "
+                          "not a mapping");
+        n = p->kind == FH_YAML_SEQUENCE ? p->n : 1;
+        if (n == 0 || n > 2)
+            return err_at(s, p, FH_E_PARSE, "'protocol' must name 1 or 2 protocols ('zmq', "
+                          "'http'), not %zu", n);
+        for (size_t i = 0; i < n; i++) {
+            const fh_yaml_node *item = p->kind == FH_YAML_SEQUENCE ? p->items[i] : p;
+            if ((rc = read_one_protocol(s, item)) < 0)
+                return rc;
+            kinds[i] = rc;
+            if (i == 1 && kinds[0] == kinds[1])
+                return err_at(s, item, FH_E_PARSE, "'protocol' names %s twice",
+                              rc ? "http" : "zmq (or grpc)");
+        }
+    }
+    cfg->http = kinds[0] == 1 || kinds[1] == 1;
+    if (port && port->kind == FH_YAML_SEQUENCE) {
+        if (port->n != n)
+            return err_at(s, port, FH_E_PARSE, "'port' lists %zu ports for %zu protocol%s: one "
+                          "port per protocol, in the order of 'protocol'", port->n, n,
+                          n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++)
+            if ((rc = get_int(s, "port", port->items[i], 0, 65535,
+                              kinds[i] ? &cfg->port_http : &cfg->port)) < 0)
+                return rc;
+    } else if ((rc = get_int(s, "port", port, 0, 65535,
+                             kinds[0] ? &cfg->port_http : &cfg->port)) < 0) {
+        return rc;
+    }
+    const fh_yaml_node *ph = fh_yaml_map_get(w, "port_http", NULL);
+    if (ph && !is_null(ph)) {
+        if (p && !is_null(p) && !cfg->http)
+            return err_at(s, ph, FH_E_PARSE, "'port_http' needs 'http' in 'protocol'");
+        if (cfg->http && cfg->port_http != 0)
+            return err_at(s, ph, FH_E_PARSE, "'port_http' and 'port' both give the HTTP port: "
+                          "keep one of them");
+        if ((rc = get_int(s, "port_http", ph, 0, 65535, &cfg->port_http)) < 0)
+            return rc;
+        cfg->http = true;
+    }
+    /* Jina 2's switch for its HTTP gateway. */
+    const fh_yaml_node *rk, *r = fh_yaml_map_get(w, "restful", &rk);
+    bool restful = false;
+    if ((rc = get_bool(s, "restful", r, &restful)) < 0)
+        return rc;
+    if (restful && p && !is_null(p) && !cfg->http)
+        return err_at(s, rk, FH_E_PARSE, "'restful: true' and a 'protocol' without 'http' "
+                      "disagree: keep one of them");
+    cfg->http = cfg->http || restful;
+    static const char *const http_only[] = {"ssl_certfile", "ssl_keyfile",
+                                            "http_max_connections", "http_max_header_size",
+                                            "http_read_timeout", "http_keep_alive",
+                                            "http_timeout", NULL};
+    for (const char *const *k = http_only; *k && !cfg->http; k++) {
+        const fh_yaml_node *key;
+        if (fh_yaml_map_get(w, *k, &key) != NULL)
+            return err_at(s, key, FH_E_PARSE, "'%s' is an option of the HTTP gateway, which "
+                          "is off: add 'protocol: [zmq, http]'", *k);
+    }
+    if (!cfg->http)
+        return 0;
+    const fh_yaml_node *ck, *c = fh_yaml_map_get(w, "ssl_certfile", &ck);
+    const fh_yaml_node *kk, *k = fh_yaml_map_get(w, "ssl_keyfile", &kk);
+    if ((rc = get_path(s, "ssl_certfile", c, &cfg->ssl_certfile)) < 0 ||
+        (rc = get_path(s, "ssl_keyfile", k, &cfg->ssl_keyfile)) < 0)
+        return rc;
+    if ((cfg->ssl_certfile == NULL) != (cfg->ssl_keyfile == NULL))
+        return err_at(s, cfg->ssl_certfile ? ck : kk, FH_E_PARSE, "'%s' needs '%s': TLS takes "
+                      "the certificate and its key", cfg->ssl_certfile ? "ssl_certfile"
+                      : "ssl_keyfile", cfg->ssl_certfile ? "ssl_keyfile" : "ssl_certfile");
+    if ((rc = get_int(s, "http_max_connections", fh_yaml_map_get(w, "http_max_connections", NULL),
+                      1, 65536, &cfg->http_max_connections)) < 0 ||
+        (rc = get_int(s, "http_max_header_size", fh_yaml_map_get(w, "http_max_header_size", NULL),
+                      4096, 16 << 20, &cfg->http_max_header_size)) < 0 ||
+        (rc = get_int(s, "http_read_timeout", fh_yaml_map_get(w, "http_read_timeout", NULL),
+                      100, 3600000, &cfg->http_read_timeout_ms)) < 0 ||
+        (rc = get_bool(s, "http_keep_alive", fh_yaml_map_get(w, "http_keep_alive", NULL),
+                       &cfg->http_keep_alive)) < 0 ||
+        (rc = get_int(s, "http_timeout", fh_yaml_map_get(w, "http_timeout", NULL), 1,
+                      86400000, &cfg->http_timeout_ms)) < 0)
+        return rc;
+    return 0;
 }
 
 static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
@@ -1649,13 +1756,9 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
     int rc;
     if ((rc = want_mapping(s, "with", w)) < 0 ||
         (rc = check_keys(s, w, with_keys, "with", FH_JINA_FLOW_WITH)) < 0 ||
-        (rc = read_protocol(s, fh_yaml_map_get(w, "protocol", NULL))) < 0)
+        (rc = read_protocols(s, cfg, w)) < 0)
         return rc;
-    const fh_yaml_node *port; /* Jina 2 calls the gateway's port port_expose */
-    if ((rc = get_aliased(s, w, "port", "port_expose", &port)) < 0)
-        return rc;
-    if ((rc = get_int(s, "port", port, 0, 65535, &cfg->port)) < 0 ||
-        (rc = get_int(s, "prefetch", fh_yaml_map_get(w, "prefetch", NULL), 0, INT_MAX,
+    if ((rc = get_int(s, "prefetch", fh_yaml_map_get(w, "prefetch", NULL), 0, INT_MAX,
                       &cfg->prefetch)) < 0 ||
         (rc = get_int(s, "timeout_ready", fh_yaml_map_get(w, "timeout_ready", NULL), -1,
                       INT_MAX, &cfg->timeout_ready_ms)) < 0 ||
@@ -1824,6 +1927,8 @@ void fh_flow_config_destroy(fh_flow_config **c)
     free(cfg->path);
     free(cfg->dir);
     free(cfg->host);
+    free(cfg->ssl_certfile);
+    free(cfg->ssl_keyfile);
     free(cfg->workspace);
     free(cfg->client_keys);
     explicit_bzero(&cfg->server_key, sizeof cfg->server_key);
@@ -1853,6 +1958,11 @@ static int parse(const char *text, size_t len, const char *name, const char *dir
     cfg->max_inflight = FH_FLOW_DEFAULT_MAX_INFLIGHT;
     cfg->timeout_drain_ms = FH_FLOW_DEFAULT_TIMEOUT_DRAIN;
     cfg->max_connections = FH_FLOW_DEFAULT_MAX_CONNECTIONS;
+    cfg->http_max_connections = FH_FLOW_DEFAULT_HTTP_CONNECTIONS;
+    cfg->http_max_header_size = FH_FLOW_DEFAULT_HTTP_HEADER;
+    cfg->http_read_timeout_ms = FH_FLOW_DEFAULT_HTTP_READ_TIMEOUT;
+    cfg->http_keep_alive = true;
+    cfg->http_timeout_ms = FH_FLOW_DEFAULT_HTTP_TIMEOUT;
     cfg->path = strdup(name);
     cfg->dir = strdup(dir);
     cfg->host = strdup("127.0.0.1");

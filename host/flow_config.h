@@ -103,12 +103,34 @@ typedef struct fh_flow_executor {
 #define FH_FLOW_MAX_SHARDS 64
 #define FH_FLOW_MAX_BATCH 4096
 #define FH_FLOW_DEFAULT_BATCH_TIMEOUT 10
+#define FH_FLOW_DEFAULT_HTTP_CONNECTIONS 1024
+#define FH_FLOW_DEFAULT_HTTP_HEADER 32768
+#define FH_FLOW_DEFAULT_HTTP_READ_TIMEOUT 30000
+#define FH_FLOW_DEFAULT_HTTP_TIMEOUT 60000
 
 typedef struct fh_flow_config {
     char *path;              /* the YAML file as given, for messages */
     char *dir;               /* absolute folder of the YAML file */
     char *host;              /* with.host, default "127.0.0.1" */
     int port;                /* with.port, 0: an ephemeral port */
+    /* The HTTP gateway (docs/http.md), on when with.protocol names http (or
+       with.restful / with.port_http say so). */
+    bool http;               /* serve HTTP+JSON beside the ZeroMQ socket */
+    int port_http;           /* its port on HOST, 0: an ephemeral port */
+    char *ssl_certfile;      /* with.ssl_certfile (absolute, PEM), or NULL: no TLS */
+    char *ssl_keyfile;       /* with.ssl_keyfile; given exactly when ssl_certfile is */
+    int http_max_connections; /* HTTP connections at once, default
+                                 FH_FLOW_DEFAULT_HTTP_CONNECTIONS */
+    int http_max_header_size; /* bytes a connection may use for its request line and
+                                 headers (libmicrohttpd's per-connection memory),
+                                 default FH_FLOW_DEFAULT_HTTP_HEADER */
+    int http_read_timeout_ms; /* a client sends a whole request within this from its
+                                 connection or its previous answer, else it is cut;
+                                 default FH_FLOW_DEFAULT_HTTP_READ_TIMEOUT */
+    bool http_keep_alive;    /* connections serve several requests, default true */
+    int http_timeout_ms;     /* an HTTP request not answered within this gets 504,
+                                default FH_FLOW_DEFAULT_HTTP_TIMEOUT (a request may ask
+                                for its own with X-Flowhost-Timeout) */
     int prefetch;            /* with.prefetch, default 0 (no per-client cap) */
     int timeout_ready_ms;    /* with.timeout_ready, default 60000; -1: wait forever. The
                                 deadline of every start of a worker, restarts too */

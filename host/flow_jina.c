@@ -20,8 +20,8 @@
                   "itself; remove it"
 #define WHY_CONTAINER "flowhost runs C plugins, not containers"
 #define WHY_METRICS "Prometheus metrics come with the HTTP gateway in a next release"
-#define WHY_HTTP_GATEWAY "an option of Jina's HTTP gateway; flowhost's gateway speaks " \
-                         "its own protocol over ZeroMQ"
+#define WHY_HTTP_GATEWAY "an option of Jina's HTTP gateway that flowhost's does not " \
+                         "take (docs/http.md)"
 
 static const fh_jina_key flow_with[] = {
     {"name", IGNORE, "the flow's name is not used (the log names the flow by its file)"},
@@ -34,9 +34,6 @@ static const fh_jina_key flow_with[] = {
     {"no_debug_endpoints", IGNORE, WHY_HTTP_GATEWAY},
     {"no_crud_endpoints", IGNORE, WHY_HTTP_GATEWAY},
     {"expose_endpoints", IGNORE, WHY_HTTP_GATEWAY},
-    {"restful", LATER_UNLESS_FALSE, "the HTTP gateway is coming in a next release; remove "
-                                    "it to serve "
-                       "flowhost's protocol"},
     {"runtime_backend", IGNORE, WHY_RUNTIME},
     {"timeout_ctrl", IGNORE, "flowhost watches its workers with heartbeats (see Worker "
                              "supervision)"},
@@ -55,8 +52,6 @@ static const fh_jina_key flow_with[] = {
     {"port_monitoring", LATER, WHY_METRICS},
     {"tracing", IGNORE, "flowhost has no OpenTelemetry tracing; routes carry each "
                         "executor's start and end times"},
-    {"ssl_certfile", LATER, "TLS comes with the HTTP gateway in a next release"},
-    {"ssl_keyfile", LATER, "TLS comes with the HTTP gateway in a next release"},
     {"timeout_send", REFUSE, "set 'timeout' on the executors, or --timeout on the client"},
     {"retries", REFUSE, "flowhost does not send a request twice: a request a crash cost "
                         "gets an error (see docs/reliability.md)"},

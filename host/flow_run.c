@@ -27,11 +27,13 @@ int fh_self_exe(char *buf, size_t size)
     return 0;
 }
 
-static void print_banner(const fh_flow_config *cfg, const char *address)
+static void print_banner(const fh_flow_config *cfg, const char *address, const char *http)
 {
     fprintf(stderr, "flowhost: flow %s is ready to use\n", cfg->path);
-    fprintf(stderr, "\tProtocol:     flowhost over ZeroMQ (tcp)\n");
+    fprintf(stderr, "\tProtocol:     flowhost over ZeroMQ (tcp)%s\n", http ? ", HTTP" : "");
     fprintf(stderr, "\tLocal access: %s\n", address);
+    if (http != NULL)
+        fprintf(stderr, "\tHTTP:         %s (API: %s/docs)\n", http, http);
     if (cfg->curve)
         fprintf(stderr, "\tServer key:   %s (clients must have keys: with.client_keys)\n",
                 cfg->server_key.public_key);
@@ -41,12 +43,14 @@ static void print_banner(const fh_flow_config *cfg, const char *address)
     fprintf(stderr, "%s\n", cfg->n_executors ? "" : " (none)");
 }
 
-static int write_address_file(const char *path, const char *address)
+/* ADDRESS, and the HTTP URL on a second line when there is one. */
+static int write_address_file(const char *path, const char *address, const char *http)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%s\n", address) < 0 || fclose(f) != 0)
+    if (f == NULL || fprintf(f, "%s\n%s%s", address, http ? http : "", http ? "\n" : "") < 0 ||
+        fclose(f) != 0)
         return fh_set_error(FH_E_IO, "cannot write %s: %s", tmp, strerror(errno));
     /* rename: a reader never sees a half-written file. */
     if (rename(tmp, path) != 0)
@@ -66,13 +70,14 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     }
     if (rc != 0)
         return rc;
-    const char *address = fh_gateway_address(g);
-    if (opts->address_file != NULL && (rc = write_address_file(opts->address_file, address)) != 0) {
+    const char *address = fh_gateway_address(g), *http = fh_gateway_http_url(g);
+    if (opts->address_file != NULL &&
+        (rc = write_address_file(opts->address_file, address, http)) != 0) {
         fh_gateway_destroy(&g);
         return rc;
     }
     if (opts->banner)
-        print_banner(cfg, address);
+        print_banner(cfg, address, http);
     if (opts->ready_fd >= 0) {
         /* With keys, the flow's public key follows: its owner connects with it. */
         dprintf(opts->ready_fd, "%s%s%s\n", address, cfg->curve ? " " : "",

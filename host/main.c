@@ -17,6 +17,7 @@ static const char usage[] =
     "                          post to /index, /search, /update, /delete\n"
     "  validate FLOW.yml       check a flow without serving it\n"
     "  plot FLOW.yml           print a flow's graph (Mermaid, or DOT with --format dot)\n"
+    "  ping HOST:PORT          exit 0 when the flow there is ready (a probe)\n"
     "  keygen PATH             make a CURVE key pair (PATH, PATH_secret)\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
     "  docstore check|repair|compact DIR\n"
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
         return fh_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "docstore") == 0)
         return fh_cmd_docstore(argc - 1, argv + 1);
+    if (strcmp(cmd, "ping") == 0)
+        return fh_cmd_ping(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return fh_cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin-scan") == 0) /* the workers' scanner: not in the usage */

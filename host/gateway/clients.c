@@ -147,9 +147,20 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
         gw_log("dropped a client message: %s", cmd < 0 ? fh_last_error() : "bad routing id");
         return;
     }
+    if (cmd == FH_CMD_HEARTBEAT) { /* a probe (flowhost ping): answered with the flow's
+                                    * readiness, "" when ready, else why not */
+        char why[300];
+        gw_flow_ready(g, why, sizeof why);
+        zmq_msg_t pay;
+        if (zmq_msg_init_size(&pay, strlen(why)) == 0) {
+            memcpy(zmq_msg_data(&pay), why, strlen(why));
+            fh_wire_send(g->front, fh_wire_data(m, 0, &idlen), idlen, FH_CMD_HEARTBEAT, &pay, 1,
+                         ZMQ_DONTWAIT);
+        }
+        return;
+    }
     if (cmd != FH_CMD_REQUEST) {
-        if (cmd != FH_CMD_HEARTBEAT)
-            gw_log("dropped a client message: unexpected command %d", cmd);
+        gw_log("dropped a client message: unexpected command %d", cmd);
         return;
     }
     const void *envbuf = fh_wire_data(m, 3, &envlen);

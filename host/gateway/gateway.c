@@ -268,7 +268,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     GW_FOR_WORKERS(g, w)
         if ((rc = gw_write_spec(g, w)) != 0 || (rc = gw_spawn(g, w)) != 0)
             goto failed;
-    if ((rc = wait_ready(g)) != 0)
+    if ((rc = wait_ready(g)) != 0 || (rc = gw_http_init(g)) != 0)
         goto failed;
     *out = g;
     return 0;
@@ -283,21 +283,26 @@ const char *fh_gateway_address(const fh_gateway *g) { return g->address; }
 
 int fh_gateway_serve(fh_gateway *g)
 {
-    /* A drain waits for floating executors' copies too: they are the flow's work. */
-    while (!(g->draining && g->inflight == 0 && g->detached == 0)) {
+    /* A drain waits for floating executors' copies too: they are the flow's work; and for
+     * the HTTP answers to be written. */
+    while (!(g->draining && g->inflight == 0 && g->detached == 0 && !gw_http_busy(g))) {
         /* The client socket last: it is left out while the flow is full. */
-        zmq_pollitem_t items[6] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[7] = {{NULL, g->sigfd, ZMQ_POLLIN, 0},
                                    {g->back, 0, ZMQ_POLLIN, 0},
                                    {NULL, gw_replies_fd(g), ZMQ_POLLIN, 0}};
-        size_t n = 3 + gw_door_poll_items(g, items + 3), front = n;
+        size_t n = 3 + gw_door_poll_items(g, items + 3);
+        n += gw_http_poll_items(g, items + n); /* HTTP */
+        size_t front = n;
         items[front] = (zmq_pollitem_t){g->front, 0, ZMQ_POLLIN, 0};
         /* A full flow stops reading clients: they wait in ZeroMQ's bounded queues. */
         bool room = g->inflight < g->n_slots && g->inflight_bytes < g->max_bytes;
         if (room)
             n++;
-        int wait = gw_check_timers(g), door = gw_door_timer(g);
+        int wait = gw_check_timers(g), door = gw_door_timer(g), http = gw_http_timer(g);
         if (door >= 0 && (wait < 0 || door < wait))
             wait = door;
+        if (http >= 0 && (wait < 0 || http < wait))
+            wait = http;
         if (g->draining) {
             int64_t left = g->drain_deadline_ms - fh_monotonic_ms();
             if (left <= 0) {
@@ -351,6 +356,7 @@ int fh_gateway_serve(fh_gateway *g)
             gw_on_client_message(g, &m);
             fh_wire_close(&m);
         }
+        gw_http_service(g); /* HTTP: after the replies that answer its requests */
     }
     return 0;
 }
@@ -368,6 +374,7 @@ void fh_gateway_destroy(fh_gateway **gp)
                 fh_supervisor_kill_all(&w->pid, 1);
         fh_supervisor_end_children(STRAY_WAIT_MS);
     }
+    gw_http_free(g); /* HTTP: its requests let go before their slots are freed */
     for (size_t i = 0; g->slots && i < g->n_slots; i++)
         if (g->slots[i].used)
             gw_slot_free(g, (int)i);

@@ -38,6 +38,10 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out);
 /* "HOST:PORT" of the client socket. Borrowed from G. */
 const char *fh_gateway_address(const fh_gateway *g);
 
+/* The HTTP gateway's URL ("http://HOST:PORT", or https with TLS), or NULL when the flow
+ * serves no HTTP. Borrowed from G. */
+const char *fh_gateway_http_url(const fh_gateway *g);
+
 /* Serves until SIGINT or SIGTERM, then drains: stops taking requests, answers those in
  * flight, and returns 0; those still in flight after the flow's timeout_drain are
  * answered with an error (and their workers killed) first. A second signal while

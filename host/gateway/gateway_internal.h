@@ -10,6 +10,8 @@
  *   spec.c     the executor spec file each worker reads
  *   replies.c  replies clients have not taken: counted, and bounded
  *   door.c     the client socket's door: keys, connections, what one connection holds
+ *   http.c     the HTTP gateway: REST (rest.h), health, metrics, on libmicrohttpd
+ *   health.c   whether the flow is ready, executor by executor
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -85,6 +87,12 @@ typedef struct slot {
     bool timed_out;               /* an executor's timeout failed it */
     bool rejected;                /* refused at the door: never let in */
     bool admitted;                /* counted in its client's requests let in (replies.c) */
+    /* HTTP: a slot whose client is an HTTP request (http.c) rather than a ZeroMQ
+       routing id; its answer goes back through gw_http_answer. */
+    bool via_http;
+    struct gw_http_req *http;     /* the request waiting for the answer; NULL once it is
+                                     gone (connection closed, or answered 504): the answer
+                                     is then dropped */
 } slot;
 
 struct gw_exec;
@@ -207,6 +215,7 @@ struct fh_gateway {
     struct gw_replies *replies;   /* replies clients have not taken (replies.c) */
     struct gw_door *door;         /* who gets in, how many (door.c) */
     fh_metrics *metrics;          /* what it counts (observe.c); NULL: not counted */
+    struct gw_http *http;         /* the HTTP gateway (http.c), or NULL when off */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
@@ -359,6 +368,42 @@ void gw_door_service(fh_gateway *g, const zmq_pollitem_t *items);
 int gw_door_timer(const fh_gateway *g);
 /* Counts message M (from the client socket) as given to the gateway by its connection. */
 void gw_door_delivered(fh_gateway *g, const fh_wire_msg *m);
+
+/* http.c: the HTTP gateway. Every function is a no-op (or says "none") when the flow
+ * serves no HTTP. */
+/* Starts the HTTP server on the flow's host and port_http (TLS with ssl_certfile). Call
+ * once the workers are ready. Returns 0 or negative (fh_last_error: what and where). */
+int gw_http_init(fh_gateway *g);
+/* Answers what waits with 503, stops the server, frees it: before the slots are freed. */
+void gw_http_free(fh_gateway *g);
+/* "HOST:PORT" the HTTP server listens on (borrowed from G), or NULL when off. */
+const char *gw_http_address(const fh_gateway *g);
+/* Whether the HTTP server speaks TLS. */
+bool gw_http_tls(const fh_gateway *g);
+/* Puts the server's descriptor in ITEMS (room for 1); returns how many. */
+size_t gw_http_poll_items(fh_gateway *g, zmq_pollitem_t *items);
+/* The ms until gw_http_service wants to run again, or -1. */
+int gw_http_timer(const fh_gateway *g);
+/* Every loop turn: reads and writes connections, lets waiting requests in as the flow
+ * has room (refuses them when draining), answers 504 past deadlines, cuts slow readers. */
+void gw_http_service(fh_gateway *g);
+/* Draining: whether HTTP requests are still waiting or being answered (false once the
+ * drain deadline passed). */
+bool gw_http_busy(const fh_gateway *g);
+/* gw_finish for an HTTP slot I: writes the answer ENV_FRAME (consumed) and the slot's
+ * documents as Jina's JSON to its request, or drops it when the request is gone. */
+void gw_http_answer(fh_gateway *g, int i, zmq_msg_t *env_frame);
+/* Slot I (HTTP) is freed without an answer: its request gets a 500 now. */
+void gw_http_detach(fh_gateway *g, int i);
+
+/* health.c */
+/* Whether every executor has a ready replica for each of its shards and the flow is not
+ * draining; if not, WHY (SIZE bytes) says which is not, else it is "". */
+bool gw_flow_ready(const fh_gateway *g, char *why, size_t size);
+/* GET /health/ready's body: {"ready", "draining", "why", "executors": [{"name", "ready",
+ * "replicas_ready", "replicas", "restarts"}]}; *READY as gw_flow_ready. A new string the
+ * caller frees, or NULL when out of memory. */
+char *gw_health_json(const fh_gateway *g, bool *ready);
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
 int gw_read_signals(fh_gateway *g);

@@ -39,6 +39,8 @@ int gw_slot_alloc(fh_gateway *g)
     s->env = NULL;
     s->env_stale = false;
     s->env_decoded = 0;
+    s->via_http = false; /* HTTP: set by http.c */
+    s->http = NULL;
     zmq_msg_init(&s->env_frame);
     fh_wire_docs_init(&s->docs);
     g->inflight++;
@@ -63,6 +65,8 @@ void gw_slot_free(fh_gateway *g, int i)
     slot *s = &g->slots[i];
     if (s->walk != NULL)
         gw_walk_end(g, i);
+    if (s->http != NULL) /* HTTP: freed unanswered */
+        gw_http_detach(g, i);
     gw_replies_forget(g, i);
     gw_slot_clear(g, i);
     s->next = g->free_head;
@@ -102,7 +106,9 @@ static void send_answer(fh_gateway *g, int i, zmq_msg_t *env_frame)
     gw_observe_answer(g, i, env_frame);
     if (s->walk != NULL) /* its branches still at work finish for nobody */
         gw_walk_end(g, i);
-    if (gw_replies_send(g, i, env_frame) != 0)
+    if (s->via_http) /* HTTP: the answer is JSON on its connection */
+        gw_http_answer(g, i, env_frame);
+    else if (gw_replies_send(g, i, env_frame) != 0)
         gw_log("dropped the reply to request %s: the client is gone or not reading",
                s->env->request_id);
     gw_release_gate(g, i);

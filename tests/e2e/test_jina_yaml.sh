@@ -78,11 +78,11 @@ version: '1'
 executors:
   - name: a
     port_in: 45678"
-jina_fail http "http.yml:4:13: 'protocol: http' is not supported yet" \
+jina_fail websocket "websocket.yml:4:13: 'protocol: websocket' is not supported" \
 "!Flow
 version: '1'
 with:
-  protocol: http
+  protocol: websocket
 executors: []"
 jina_fail legacy "legacy.yml:2:1: 'pods' is Jina's legacy flow form" \
 "!Flow

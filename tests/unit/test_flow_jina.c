@@ -127,13 +127,14 @@ static void test_flow_type_and_version(void **state)
     c = parse_ok("jtype: Flow\nversion: '1'\nwith: {restful: False}\npods: [{name: a}, {name: b}]\n");
     assert_int_equal(c->n_executors, 2);
     assert_string_equal(c->executors[1].name, "b");
-    assert_int_equal(c->n_warnings, 1);
-    assert_non_null(strstr(c->warnings[0], "t.yml:3:8: 'restful' in with is ignored: it is false"));
+    assert_int_equal(c->n_warnings, 0);
+    assert_false(c->http);
     fh_flow_config_destroy(&c);
     assert_contains(parse_fail("!Flow\nexecutors: []\npods: []\n"),
                     "t.yml:3:1: 'pods' is Jina 2.0's older name for 'executors': keep one");
-    assert_contains(parse_fail("!Flow\nwith: {restful: true}\nexecutors: []\n"),
-                    "t.yml:2:8: 'restful' in with is not supported yet");
+    c = parse_ok("!Flow\nwith: {restful: true}\nexecutors: []\n"); /* Jina 2's HTTP gateway */
+    assert_true(c->http);
+    fh_flow_config_destroy(&c);
     assert_contains(parse_fail("!Flow\nexecutors:\n  - uses: {jtype: T, requests: {on: {x: y}}}\n"),
                     "t.yml:3:33: 'requests: on:' is Jina 1's drivers, not supported");
 }
@@ -147,7 +148,8 @@ static void test_flow_with(void **state)
     assert_int_equal(c->port, 12345);
     assert_int_equal(c->n_warnings, 2);
     assert_contains(c->warnings[0], "t.yml:6:3: 'log_config' in with is ignored");
-    assert_contains(c->warnings[1], "t.yml:5:13: 'protocol: GRPC' is ignored");
+    assert_contains(c->warnings[1], "t.yml:5:13: 'protocol: GRPC' is read as 'zmq'");
+    assert_false(c->http);
     fh_flow_config_destroy(&c);
     c = parse_ok("!Flow\nversion: '1'\nwith:\n  port_expose: ${{ ENV.FH_JINA_PORT }}\n"
                  "executors: []\n");
@@ -156,8 +158,70 @@ static void test_flow_with(void **state)
     assert_contains(parse_fail("!Flow\nversion: '1'\nwith: {port: 1, port_expose: 2}\n"
                                "executors: []\n"),
                     "'port_expose' is Jina's older name for 'port': keep one of them");
-    assert_contains(parse_fail("!Flow\nversion: '1'\nwith: {protocol: zmq}\nexecutors: []\n"),
-                    "t.yml:3:18: 'protocol' must be 'grpc', 'http' or 'websocket'");
+    assert_contains(parse_fail("!Flow\nversion: '1'\nwith: {protocol: soap}\nexecutors: []\n"),
+                    "t.yml:3:18: 'protocol' must be 'zmq', 'http' or 'grpc', not 'soap'");
+}
+
+/* Jina 3's protocol and port forms, port_http, TLS and the HTTP bounds. */
+static void test_flow_protocols(void **state)
+{
+    (void)state;
+    fh_flow_config *c = parse_ok("!Flow\nwith: {protocol: [zmq, http], port: [5001, 5002]}\n"
+                                 "executors: []\n");
+    assert_true(c->http);
+    assert_int_equal(c->port, 5001);
+    assert_int_equal(c->port_http, 5002);
+    assert_true(c->http_keep_alive);
+    assert_int_equal(c->http_timeout_ms, FH_FLOW_DEFAULT_HTTP_TIMEOUT);
+    assert_int_equal(c->http_max_connections, FH_FLOW_DEFAULT_HTTP_CONNECTIONS);
+    fh_flow_config_destroy(&c);
+    c = parse_ok("!Flow\nwith: {protocol: [http, grpc], port: [5002, 5001]}\nexecutors: []\n");
+    assert_int_equal(c->port, 5001);
+    assert_int_equal(c->port_http, 5002);
+    fh_flow_config_destroy(&c);
+    c = parse_ok("!Flow\nwith: {protocol: http, port: 8080}\nexecutors: []\n");
+    assert_true(c->http);
+    assert_int_equal(c->port_http, 8080);
+    assert_int_equal(c->port, 0); /* ZeroMQ still served, on an ephemeral port */
+    fh_flow_config_destroy(&c);
+    c = parse_ok("!Flow\nwith: {port: 5001, port_http: 5002, http_timeout: 500, "
+                 "http_keep_alive: false, http_read_timeout: 2000, http_max_connections: 10, "
+                 "http_max_header_size: 8192}\nexecutors: []\n");
+    assert_true(c->http);
+    assert_int_equal(c->port, 5001);
+    assert_int_equal(c->port_http, 5002);
+    assert_int_equal(c->http_timeout_ms, 500);
+    assert_false(c->http_keep_alive);
+    assert_int_equal(c->http_read_timeout_ms, 2000);
+    assert_int_equal(c->http_max_connections, 10);
+    assert_int_equal(c->http_max_header_size, 8192);
+    fh_flow_config_destroy(&c);
+    c = parse_ok("!Flow\nwith: {protocol: [zmq, http], ssl_certfile: c.pem, ssl_keyfile: k.pem}\n"
+                 "executors: []\n");
+    assert_non_null(strstr(c->ssl_certfile, "/c.pem"));
+    assert_non_null(strstr(c->ssl_keyfile, "/k.pem"));
+    fh_flow_config_destroy(&c);
+    assert_contains(parse_fail("!Flow\nwith: {protocol: [zmq, http], port: [1]}\nexecutors: []\n"),
+                    "t.yml:2:37: 'port' lists 1 ports for 2 protocols");
+    assert_contains(parse_fail("!Flow\nwith: {protocol: [http, http]}\nexecutors: []\n"),
+                    "t.yml:2:25: 'protocol' names http twice");
+    assert_contains(parse_fail("!Flow\nwith: {protocol: websocket}\nexecutors: []\n"),
+                    "'protocol: websocket' is not supported");
+    assert_contains(parse_fail("!Flow\nwith: {protocol: zmq, port_http: 1}\nexecutors: []\n"),
+                    "'port_http' needs 'http' in 'protocol'");
+    assert_contains(parse_fail("!Flow\nwith: {protocol: http, port: 1, port_http: 2}\n"
+                               "executors: []\n"),
+                    "'port_http' and 'port' both give the HTTP port");
+    assert_contains(parse_fail("!Flow\nwith: {ssl_certfile: c.pem}\nexecutors: []\n"),
+                    "'ssl_certfile' is an option of the HTTP gateway, which is off");
+    assert_contains(parse_fail("!Flow\nwith: {restful: true, ssl_certfile: c.pem}\n"
+                               "executors: []\n"),
+                    "'ssl_certfile' needs 'ssl_keyfile'");
+    assert_contains(parse_fail("!Flow\nwith: {restful: true, http_read_timeout: 5}\n"
+                               "executors: []\n"),
+                    "'http_read_timeout' must be between 100 and 3600000, not 5");
+    assert_contains(parse_fail("!Flow\nwith: {restful: true, protocol: zmq}\nexecutors: []\n"),
+                    "'restful: true' and a 'protocol' without 'http' disagree");
 }
 
 /* An executor YAML typed by its tag, with Jina's keys; the entry's Jina keys. */
@@ -221,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_tree_tags),
         cmocka_unit_test(test_flow_type_and_version),
         cmocka_unit_test(test_flow_with),
+        cmocka_unit_test(test_flow_protocols),
         cmocka_unit_test(test_executor_forms),
     };
     return cmocka_run_group_tests(tests, setup_all, NULL);

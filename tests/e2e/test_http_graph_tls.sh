@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The HTTP gateway on a graph flow (a diamond, its branches joined), and over TLS with a
+# self-signed certificate made here (openssl), checked by curl --cacert; a certificate
+# that does not load stops the flow with a one-line reason.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/http_lib.sh"
+
+# ---- a diamond: a -> (b, c) -> d, through HTTP ---------------------------------------------
+cat >"$T/diamond.yml" <<'EOF2'
+jtype: Flow
+version: '1'
+with:
+  protocol: http
+executors:
+  - {name: a, uses: Branch}
+  - {name: b, uses: Branch, needs: a}
+  - {name: c, uses: Branch, needs: a}
+  - {name: d, uses: Branch, needs: [b, c]}
+EOF2
+start_http_flow "$T/diamond.yml"
+code=$(http_code POST /index -d '{"data": [{"id": "x1", "text": "hi"}], "parameters": {"b": {"sleep_ms": 100}}}')
+check "graph over HTTP: 200" "$code" "200"
+check "graph over HTTP: success" "$(jq -r .status.code "$T/body")" "0"
+check "graph over HTTP: the join's chunks" "$(jq -r '[.data.docs[0].chunks[].text] | join(",")' "$T/body")" "a,b,c,d"
+check "graph over HTTP: routes, the gateway first" "$(jq -r '[.routes[].pod] | sort | join(",")' "$T/body"):$(jq -r '.routes[0].pod' "$T/body")" \
+      "a,b,c,d,gateway:gateway"
+check "graph over HTTP: /health/ready lists 4 executors" "$(http_code GET /health/ready):$(jq '.executors | length' "$T/body")" "200:4"
+stop_flow
+
+# ---- TLS -------------------------------------------------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null ||
+    fail "openssl could not make a certificate"
+cat >"$T/tls.yml" <<EOF2
+jtype: Flow
+version: '1'
+with:
+  protocol: [zmq, http]
+  ssl_certfile: $T/cert.pem
+  ssl_keyfile: $T/key.pem
+executors:
+  - {name: slow, uses: Sleep}
+EOF2
+start_http_flow "$T/tls.yml"
+check "TLS: the URL is https" "${URL%%://*}" "https"
+check "TLS: GET /health/live" "$(http_code GET /health/live --cacert "$T/cert.pem")" "200"
+code=$(http_code POST /index --cacert "$T/cert.pem" -d '{"data": ["secret"], "parameters": {"n": 1}}')
+check "TLS: POST /index" "$code" "200"
+check "TLS: the document back" "$(jq -r '.data.docs[0].text' "$T/body")" "secret"
+rc=0
+curl -s -m 5 -o /dev/null "$URL/health/live" 2>/dev/null || rc=$?
+check "TLS: a client that does not trust the certificate is refused (curl 60)" "$rc" "60"
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://${URL#https://}/health/live" 2>/dev/null || true)
+check "TLS: plain HTTP on the TLS port gets no answer" "${code:-000}" "000"
+check_contains "TLS: libmicrohttpd's complaint is logged" "$(cat "$T/run.log")" "flowhost: http: Error: received handshake"
+check "TLS: still serving" "$(http_code GET /health/live --cacert "$T/cert.pem")" "200"
+stop_flow
+
+echo "not a certificate" >"$T/bad.pem"
+sed "s|$T/cert.pem|$T/bad.pem|" "$T/tls.yml" >"$T/badtls.yml"
+expect_fail "TLS: a bad certificate" 1 "cannot serve HTTP" "x509 certificate" -- "$FLOWHOST" run "$T/badtls.yml"
+sed "s|$T/cert.pem|$T/missing.pem|" "$T/tls.yml" >"$T/missing.yml"
+expect_fail "TLS: a missing certificate" 1 "ssl_certfile" "missing.pem" -- "$FLOWHOST" run "$T/missing.yml"
+done_checks
