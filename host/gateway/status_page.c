@@ -59,7 +59,7 @@ static const char PAGE_HEAD[] =
     "th,td{padding:8px 10px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}\n"
     "th:first-child,td:first-child{text-align:left}\n"
     "th{font-size:13px;color:var(--mute);font-weight:600}\n"
-    "tbody tr:last-child td{border-bottom:none}\n"
+    "tbody tr:last-child td,tbody tr:last-child th{border-bottom:none}\n"
     "td .note{color:var(--mute);font-size:12px;margin-left:6px}\n"
     ".dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:8px;background:var(--mute)}\n"
     ".dot.ok{background:var(--ok)}.dot.warn{background:var(--warn)}.dot.bad{background:var(--bad)}\n"
