@@ -891,7 +891,6 @@ static void admit(fh_gateway *g)
         env->no_wait = r->no_wait;
         s->env = env;
         s->client_len = 0;
-        s->start_us = fh_now_us();
         s->admitted = false;
         s->http = r;
         s->via_http = true;
