@@ -169,4 +169,29 @@ wait "$FLOW_PID" || rc=$?
 FLOW_PID=""
 check "the flow stops with status 0" "$rc" "0"
 check "no sanitizer report" "$(grep -c -E 'Sanitizer|runtime error:' "$T/run.log" || true)" "0"
+
+# ---- an executor that cannot start again: not ready -----------------------------------------
+cat >"$T/fragile.yml" <<EOF
+jtype: Flow
+version: '1'
+with:
+  protocol: [zmq, http]
+  workspace: $T/ws
+executors:
+  - {name: fragile, uses: Fragile}
+EOF
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:handle_segv=0"
+start_http_flow "$T/fragile.yml"
+code=$(http_code POST /index -d '{"data": [{"text": "b", "tags": {"break": true}}]}')
+check "a crash: 200 with the error inside" "$code:$(jq -r .status.code "$T/body")" "200:3"
+for _ in $(seq 1 100); do
+    [ "$(http_code GET /health/ready)" = 503 ] && break
+    sleep 0.1
+done
+check "an executor without a ready replica: /health/ready 503" "$(http_code GET /health/ready)" "503"
+check "/health/ready names it" "$(jq -c '[.ready, .executors[0].name, .executors[0].ready, .executors[0].replicas_ready, .executors[0].replicas, (.executors[0].restarts > 0)]' "$T/body")" \
+      '[false,"fragile",false,0,1,true]'
+check "/health/live is still 200" "$(http_code GET /health/live)" "200"
+expect_fail "ping: not ready" 1 "is not ready: executor 'fragile' has no ready replica" -- "$FLOWHOST" ping "$ADDR"
+stop_flow
 done_checks

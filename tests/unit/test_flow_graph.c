@@ -315,8 +315,9 @@ static void test_jina_files(void **state)
     assert_string_equal(needs_of(c, 2), "");
     assert_int_equal(c->executors[2].polling, FH_POLLING_ALL);
     assert_string_equal(needs_of(c, 3), "left,right");
-    assert_int_equal(c->n_warnings, 2); /* restful: false, method: needs */
-    assert_contains(c->warnings[1], "'method' in executors[3] is ignored");
+    assert_int_equal(c->n_warnings, 1); /* method: needs (restful: false is a flow key) */
+    assert_contains(c->warnings[0], "'method' in executors[3] is ignored");
+    assert_false(c->http);
     fh_flow_config_destroy(&c);
 
     c = load_ok("jina_graph3.yml");
