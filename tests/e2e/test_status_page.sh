@@ -18,7 +18,8 @@ STARTED=$SECONDS
 # Five seconds of the page's virtual time: a few refreshes from /metrics.
 browse() {
     HOME=$T timeout 60 "$BROWSER" --headless --no-sandbox --disable-gpu --no-first-run \
-        --user-data-dir="$T/chrome" --virtual-time-budget=5000 "$@" 2>>"$T/chrome.log"
+        --user-data-dir="$T/chrome" --enable-logging=stderr --v=0 \
+        --virtual-time-budget=5000 "$@" 2>>"$T/chrome.log"
 }
 
 # figure ID: the text of the page's element ID (a flow figure) in $T/dom.html.
@@ -79,21 +80,44 @@ echo "requests answered on the page: $total1, then $total2 after 40 more"
 check "the page's request count grows under load" "$total2" "45"
 check_contains "a request rate with its unit" "$(figure f-rate)" "req/s"
 
+# Failures show: a worker that crashes (restarted) and a handler that fails, each
+# counted against its executor, marked, and in the flow's failed requests.
+check "a crash in 'left': the request's error" "$(http_code POST /index -d '{"data": [{"text": "x"}], "parameters": {"left": {"crash": true}}}'):$(jq -r .status.code "$T/body")" "200:3"
+check "a failure in 'right': the request's error" "$(http_code POST /index -d '{"data": [{"text": "x"}], "parameters": {"right": {"fail": true}}}'):$(jq -r .status.code "$T/body")" "200:3"
+for _ in $(seq 1 100); do
+    [ "$(http_code GET /health/ready)" = 200 ] && break
+    sleep 0.1
+done
+check "left's worker is back" "$(http_code GET /health/ready)" "200"
+browse --dump-dom "$URL/" >"$T/dom.html" || fail "chromium could not load $URL/ the third time"
+check "left: 1 restart, 1 error, both marked" \
+    "$(grep -o '<tr id="x-left">.*' "$T/dom.html" | grep -o '<td data-k="\(restarts\|errors\)"[^<]*' | tr '\n' ' ')" \
+    '<td data-k="restarts" class="num-bad">1 <td data-k="errors" class="num-bad">1 '
+check "right: no restart, 1 error" "$(cell right restarts):$(cell right errors)" "0:1"
+check "encode: neither" "$(cell encode restarts):$(cell encode errors)" "0:0"
+check "the flow's failed requests" "$(figure f-errors)" "2"
+check "left: ready again" "$(cell left replicas)" "1 / 1"
+check "no script error in the page" "$(grep -c -E 'Uncaught|CONSOLE.*(Error|error)' "$T/chrome.log" || true)" "0"
+
 # The request latency the page shows is one the flow had: no request has taken longer
 # than this test has run (an HTTP request timed from an unset clock once read as hours,
 # the page's p50 and p99 as the top bucket, 60 s).
 elapsed=$((SECONDS - STARTED + 1))
 http_code GET /metrics >/dev/null
 read -r sum count < <(awk '/^flowhost_request_duration_seconds_sum/ {s += $2} /^flowhost_request_duration_seconds_count/ {c += $2} END {print s, c}' "$T/body")
-check "request durations counted" "$count" "45"
+check "request durations counted" "$count" "47"
 check "the requests' durations sum under the test's own run ($elapsed s)" \
     "$(awk -v s="$sum" -v e="$elapsed" 'BEGIN {print (s < e) ? "yes" : "no: " s " s"}')" "yes"
 check "the page's p99 is not the top bucket" "$( [ "$(figure f-p99)" != "60.0 s" ] && echo yes || figure f-p99)" "yes"
 
+# A screenshot (under load, so that the rate shows).
+(for _ in $(seq 1 200); do curl -s -m 5 -o /dev/null "$URL/index" -d '{"data": [{"text": "load"}]}' || break; done) &
+LOAD_PID=$!
 # A screenshot, kept beside the build (the test's folder goes when it ends).
 shot=$T/status-page.png
 browse --screenshot="$shot" --window-size=1200,800 --hide-scrollbars "$URL/" >/dev/null ||
     fail "chromium could not take a screenshot"
+wait "$LOAD_PID" || true
 check "screenshot: a PNG" "$(head -c 4 "$shot" | tail -c 3)" "PNG"
 keep=${FH_BUILD_DIR:-$T}/tests/status-page.png
 mkdir -p "$(dirname "$keep")" && cp "$shot" "$keep"
