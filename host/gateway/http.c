@@ -121,6 +121,7 @@ struct gw_http {
     char *tls_cert, *tls_key; /* the PEM files' contents (MHD keeps pointers to them) */
     bool starting;            /* MHD_start_daemon runs: its messages go to START_WHY */
     bool stopping;            /* gw_http_free runs: nothing is suspended any more */
+    bool resumed;             /* a connection was resumed since MHD_run last ran */
     char start_why[300];
     int64_t log_second_ms;    /* mhd_log's rate: the second it counts in... */
     size_t log_lines, log_dropped; /* ...lines logged and dropped in it */
@@ -235,6 +236,7 @@ static void answer_later(fh_gateway *g, http_req *r, unsigned status, struct MHD
     if (r->suspended) {
         r->suspended = false;
         MHD_resume_connection(r->conn);
+        h->resumed = true;
     }
 }
 
@@ -951,13 +953,18 @@ void gw_http_service(fh_gateway *g)
     struct gw_http *h = g->http;
     if (h == NULL)
         return;
+    h->resumed = false;
     MHD_run(h->d);
+    h->resumed = false;
     admit(g);
     int64_t now = fh_monotonic_ms();
     if (now >= h->next_scan_ms)
         scan(g, now);
     /* What admit and scan answered is written at once, not at the next turn. */
-    MHD_run(h->d);
+    if (h->resumed) {
+        h->resumed = false;
+        MHD_run(h->d);
+    }
 }
 
 bool gw_http_busy(const fh_gateway *g)
