@@ -68,8 +68,6 @@ static int take_slot(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env)
     memcpy(s->client, id, idlen);
     s->client_len = idlen;
     s->env = env;
-    s->start_us = fh_now_us();
-    s->start_mono_us = fh_monotonic_us();
     s->admitted = false;
     return i;
 }

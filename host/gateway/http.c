@@ -40,6 +40,7 @@
 #include "codec.h"
 #include "prom.h"
 #include "rest.h"
+#include "status_page.h"
 #include "util.h"
 
 #define SCAN_MS 100              /* deadlines and read timeouts are checked this often */
@@ -283,6 +284,32 @@ static bool own_path(fh_gateway *g, http_req *r, const char *method, const char 
     return true;
 }
 
+/* ---- the status page (status_page.h) ------------------------------------------------ */
+
+/* Answers GET / with the status page; false when PATH is another. */
+static bool status_page_path(fh_gateway *g, http_req *r, const char *method, const char *path,
+                             enum MHD_Result *out)
+{
+    if (strcmp(path, "/") != 0)
+        return false;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        struct MHD_Response *resp = error_response(g, "method not allowed: this path takes GET");
+        if (resp != NULL)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        *out = queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+        return true;
+    }
+    char *page;
+    size_t len;
+    if (fh_status_page_html(g->cfg, &page, &len) != 0) {
+        *out = queue_error(g, r, MHD_HTTP_INTERNAL_SERVER_ERROR, fh_last_error());
+        return true;
+    }
+    *out = queue(r, MHD_HTTP_OK, make_response(g, page, len, "text/html; charset=utf-8"));
+    free(page);
+    return true;
+}
+
 /* ---- requests ----------------------------------------------------------------------- */
 
 /* Reads X-Flowhost-Timeout (ms) and X-Flowhost-No-Wait into R: false (WHY set) when one
@@ -429,6 +456,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         case FH_REST_NOT_REST: {
             if (own_path(g, r, method, url, &out))
+                return out;
+            if (status_page_path(g, r, method, url, &out))
                 return out;
             char why[200];
             snprintf(why, sizeof why, "no such path: %.120s", url);
@@ -858,7 +887,6 @@ static void admit(fh_gateway *g)
         env->no_wait = r->no_wait;
         s->env = env;
         s->client_len = 0;
-        s->start_us = fh_now_us();
         s->admitted = false;
         s->http = r;
         s->via_http = true;

@@ -30,6 +30,10 @@ int gw_slot_alloc(fh_gateway *g)
     s->unit = 0;
     s->req = i;
     s->sib = -1;
+    /* A request's clocks start when it takes its slot, whichever door it came through:
+       its route and its duration (observe.c) read them. */
+    s->start_us = fh_now_us();
+    s->start_mono_us = fh_monotonic_us();
     s->carrying = false;
     s->walk = NULL;
     s->at_us = 0;

@@ -80,7 +80,7 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     }
     e->started_ms = fh_monotonic_ms();
     e->timing_out = false;
-    if (e->starts++ > 0)
+    if (e->starts++ > 0) /* health and metrics: restarts */
         gw_observe_restart(g, e);
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
