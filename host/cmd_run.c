@@ -3,12 +3,14 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <flowhost/error.h>
 
 #include "commands.h"
 #include "flow_config.h"
 #include "flow_run.h"
+#include "log.h"
 
 static const char usage[] =
     "usage: flowhost run [OPTIONS] FLOW.yml\n"
@@ -25,6 +27,9 @@ static const char usage[] =
     "                       the reason when the flow cannot start; no banner\n"
     "  --owner-key KEY      with --ready-fd: the public key of the program that starts the\n"
     "                       flow, let in too when the flow has keys (with.server_key)\n"
+    "  --log-format FORMAT  text (default) or json: one JSON object a line, for the host\n"
+    "                       and every worker (time, level, executor, replica, request_id,\n"
+    "                       message); the same as FLOWHOST_LOG_FORMAT=json\n"
     "  -h, --help           this text\n";
 
 int fh_cmd_run(int argc, char **argv)
@@ -32,6 +37,7 @@ int fh_cmd_run(int argc, char **argv)
     static const struct option longopts[] = {{"address-file", required_argument, NULL, 'a'},
                                               {"ready-fd", required_argument, NULL, 'r'},
                                               {"owner-key", required_argument, NULL, 'o'},
+                                              {"log-format", required_argument, NULL, 'l'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     fh_flow_run_options o = {.banner = true, .ready_fd = -1};
@@ -56,6 +62,14 @@ int fh_cmd_run(int argc, char **argv)
             break;
         }
         case 'o': owner_key = optarg; break;
+        case 'l':
+            /* Through the environment: the workers, started later, read it too. */
+            if ((strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) ||
+                setenv("FLOWHOST_LOG_FORMAT", optarg, 1) != 0) {
+                fprintf(stderr, "flowhost: --log-format must be text or json, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -73,8 +87,11 @@ int fh_cmd_run(int argc, char **argv)
             fprintf(stderr, "flowhost: %s\n", fh_last_error());
         return 2;
     }
-    for (size_t i = 0; i < cfg->n_warnings; i++)
-        fprintf(stderr, "flowhost: warning: %s\n", cfg->warnings[i]);
+    for (size_t i = 0; i < cfg->n_warnings; i++) {
+        char line[1200];
+        snprintf(line, sizeof line, "warning: %s", cfg->warnings[i]);
+        fh_log_emit(NULL, FH_LOG_WARNING, NULL, line);
+    }
     if (owner_key != NULL && cfg->curve && fh_flow_config_allow_key(cfg, owner_key) != 0) {
         if (o.ready_fd >= 0)
             dprintf(o.ready_fd, "!--owner-key: %s\n", fh_last_error());
@@ -86,7 +103,7 @@ int fh_cmd_run(int argc, char **argv)
     o.self_exe = self;
     int rc = fh_flow_run(cfg, &o);
     if (rc != 0 && rc != FH_E_NOTREADY_REPORTED)
-        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        fh_log_emit(NULL, FH_LOG_ERROR, NULL, fh_last_error());
     fh_flow_config_destroy(&cfg);
     return rc == 0 ? 0 : 1;
 }

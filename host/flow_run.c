@@ -16,6 +16,7 @@
 #include <flowhost/error.h>
 
 #include "gateway.h"
+#include "log.h"
 #include "util.h"
 
 int fh_self_exe(char *buf, size_t size)
@@ -29,6 +30,16 @@ int fh_self_exe(char *buf, size_t size)
 
 static void print_banner(const fh_flow_config *cfg, const char *address, const char *http)
 {
+    if (fh_log_json()) { /* one line, as every other */
+        char line[4096];
+        int n = snprintf(line, sizeof line, "flow %s is ready to use: ZeroMQ %s%s%s, executors",
+                         cfg->path, address, http ? ", HTTP " : "", http ? http : "");
+        for (size_t i = 0; i < cfg->n_executors && n > 0 && (size_t)n < sizeof line; i++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s", i ? "," : "",
+                          cfg->executors[i].name);
+        fh_log_emit(NULL, FH_LOG_INFO, NULL, line);
+        return;
+    }
     fprintf(stderr, "flowhost: flow %s is ready to use\n", cfg->path);
     fprintf(stderr, "\tProtocol:     flowhost over ZeroMQ (tcp)%s\n", http ? ", HTTP" : "");
     fprintf(stderr, "\tLocal access: %s\n", address);

@@ -2,6 +2,7 @@
  * workers' socket and a signalfd. */
 #define _GNU_SOURCE
 #include "gateway_internal.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +34,7 @@ void gw_log(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "flowhost: %s\n", line);
+    fh_log_emit(NULL, FH_LOG_WARNING, NULL, line); /* the host's lines: something to see to */
 }
 
 

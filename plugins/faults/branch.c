@@ -6,7 +6,8 @@
  *   fail      true: the call fails;
  *   crash     true: the worker dies (SIGSEGV);
  *   add_doc   true: a document of its own is appended (id "from-NAME");
- *   text      a string: every document's text becomes it. */
+ *   text      a string: every document's text becomes it;
+ *   log       a string: logged (fh_ctx_log, level info) during the call. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static int branch_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
         raise(SIGSEGV);
     if (fh_map_get_bool(params, "fail", false))
         return fh_ctx_fail(ctx, "%s asked to fail", name);
+    const char *say = fh_map_get_string(params, "log", NULL);
+    if (say != NULL)
+        fh_ctx_log(ctx, FH_LOG_INFO, "%s", say);
     const char *text = fh_map_get_string(params, "text", NULL);
     for (size_t i = 0; i < fh_docs_len(docs); i++) {
         fh_doc *d = fh_docs_at(docs, i);

@@ -1,5 +1,6 @@
 /* The context plugin code receives: accessors, logging, failure. */
 #include "context.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,7 @@ void fh_ctx_log(fh_ctx *ctx, fh_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    /* One write per line so that lines of several workers do not interleave. */
-    fprintf(stderr, "%s [%s] %s\n", ctx->executor, level_names[level], line);
+    fh_log_emit(ctx->executor, level, ctx->request_id, line);
 }
 
 int fh_ctx_fail(fh_ctx *ctx, const char *fmt, ...)
