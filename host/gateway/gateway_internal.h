@@ -10,7 +10,8 @@
  *   spec.c     the executor spec file each worker reads
  *   replies.c  replies clients have not taken: counted, and bounded
  *   door.c     the client socket's door: keys, connections, what one connection holds
- *   http.c     the HTTP gateway: REST (rest.h), health, metrics, on libmicrohttpd
+ *   http.c     the HTTP gateway: REST (rest.h), health, metrics, on libmicrohttpd (its
+ *              server in this loop; http_request.c: one request; http_internal.h)
  *   health.c   whether the flow is ready, executor by executor
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H

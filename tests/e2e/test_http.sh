@@ -167,6 +167,25 @@ FLOW_PID=""
 check "the flow stops with status 0" "$rc" "0"
 check "no sanitizer report" "$(grep -c -E 'Sanitizer|runtime error:' "$T/run.log" || true)" "0"
 
+# ---- a second signal while HTTP requests are inside: they are told, the host exits 0 -------
+start_http_flow "$T/flow.yml"
+curl -s -m 10 -o "$T/stop1" -w '%{http_code}' "$URL/index" -d '{"parameters": {"sleep_ms": 3000}}' >"$T/stop1.code" &
+S1=$!
+curl -s -m 10 -o "$T/stop2" -w '%{http_code}' "$URL/index" -d '{"parameters": {"sleep_ms": 3000}}' >"$T/stop2.code" &
+S2=$!
+sleep 0.5
+kill -TERM "$FLOW_PID"
+sleep 0.3
+kill -TERM "$FLOW_PID"
+rc=0
+wait "$FLOW_PID" || rc=$?
+FLOW_PID=""
+check "a second signal: the flow exits 0" "$rc" "0"
+wait "$S1" "$S2" || true
+check "a second signal: the requests inside are told" "$(cat "$T/stop1.code") $(cat "$T/stop2.code")" "503 503"
+check_contains "a second signal: why" "$(cat "$T/stop1")" "the flow stopped"
+check "a second signal: no sanitizer report, no abort" "$(grep -c -E 'Sanitizer|runtime error:|Fatal error' "$T/run.log" || true)" "0"
+
 # ---- an executor that cannot start again: not ready -----------------------------------------
 cat >"$T/fragile.yml" <<EOF
 jtype: Flow
