@@ -17,7 +17,8 @@
  *       --batching '{/bench: {preferred_batch_size: 32, timeout: 10}}'). --shape fan starts
  *       every executor at the gateway (branches in parallel, merged in the response);
  *       join adds a pass-through executor that needs them all; --shards N gives every
- *       executor N shards polled ALL.
+ *       executor N shards polled ALL; --no-metrics turns the flow's metrics off
+ *       (with.monitoring: false).
  *   flow_bench ready --bin FLOWHOST [--k K] [--reps R]
  *       starts and stops a flow of K pass-through executors R times: time from spawning
  *       `flowhost run` to its ready line. One JSON object. */
@@ -44,6 +45,7 @@ typedef struct flow_proc {
 typedef struct exec_opts {
     int replicas, credit;     /* 0: not set */
     int shards;               /* 0: not set; else every executor has them, polled ALL */
+    bool no_metrics;          /* with.monitoring: false */
     const char *shape;        /* chain (default), fan: every executor starts at the gateway
                                  (the response merges them), join: the same, then one
                                  pass-through executor that needs them all */
@@ -60,7 +62,8 @@ static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo
     FILE *y = fopen(f->yaml, "w");
     if (y == NULL)
         return -1;
-    fprintf(y, "jtype: Flow\nversion: '1'\nwith:\n  workspace: %s/ws\nexecutors:\n", f->dir);
+    fprintf(y, "jtype: Flow\nversion: '1'\nwith:\n  workspace: %s/ws\n%sexecutors:\n", f->dir,
+            xo != NULL && xo->no_metrics ? "  monitoring: false\n" : "");
     const char *shape = xo != NULL && xo->shape != NULL ? xo->shape : "chain";
     for (int i = 0; i < k; i++) {
         fprintf(y, "  - name: exec%d\n", i);
@@ -301,6 +304,7 @@ int main(int argc, char **argv)
                                          {"batching", required_argument, NULL, 'D'},
                                          {"shape", required_argument, NULL, 'P'},
                                          {"shards", required_argument, NULL, 'H'},
+                                         {"no-metrics", no_argument, NULL, 'M'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 2;
@@ -324,6 +328,7 @@ int main(int argc, char **argv)
         case 'D': xo.batching = optarg; break;
         case 'P': xo.shape = optarg; break;
         case 'H': xo.shards = atoi(optarg); break;
+        case 'M': xo.no_metrics = true; break;
         default: return 2;
         }
     }

@@ -785,7 +785,8 @@ static const char *const with_keys[] = {"port", "host", "prefetch", "env", "time
                                         "workspace", "plugin_path", "max_message_size",
                                         "max_inflight", "timeout_drain", "max_connections",
                                         "server_key", "client_keys", "port_expose",
-                                        "protocol", "port_http", "restful", "ssl_certfile",
+                                        "protocol", "port_http", "restful", "monitoring",
+                                        "ssl_certfile",
                                         "ssl_keyfile", "http_max_connections",
                                         "http_max_header_size", "http_read_timeout",
                                         "http_keep_alive", "http_timeout", NULL};
@@ -1767,7 +1768,9 @@ static int read_with(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
         (rc = get_int(s, "max_inflight", fh_yaml_map_get(w, "max_inflight", NULL), 1, 65536,
                       &cfg->max_inflight)) < 0 ||
         (rc = get_int(s, "timeout_drain", fh_yaml_map_get(w, "timeout_drain", NULL), 0,
-                      INT_MAX, &cfg->timeout_drain_ms)) < 0)
+                      INT_MAX, &cfg->timeout_drain_ms)) < 0 ||
+        (rc = get_bool(s, "monitoring", fh_yaml_map_get(w, "monitoring", NULL),
+                       &cfg->monitoring)) < 0)
         return rc;
     const fh_yaml_node *h = fh_yaml_map_get(w, "host", NULL);
     char *host;
@@ -1958,6 +1961,7 @@ static int parse(const char *text, size_t len, const char *name, const char *dir
     cfg->max_inflight = FH_FLOW_DEFAULT_MAX_INFLIGHT;
     cfg->timeout_drain_ms = FH_FLOW_DEFAULT_TIMEOUT_DRAIN;
     cfg->max_connections = FH_FLOW_DEFAULT_MAX_CONNECTIONS;
+    cfg->monitoring = true;
     cfg->http_max_connections = FH_FLOW_DEFAULT_HTTP_CONNECTIONS;
     cfg->http_max_header_size = FH_FLOW_DEFAULT_HTTP_HEADER;
     cfg->http_read_timeout_ms = FH_FLOW_DEFAULT_HTTP_READ_TIMEOUT;

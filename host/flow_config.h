@@ -142,6 +142,8 @@ typedef struct fh_flow_config {
                                 on every socket of the flow */
     int max_inflight;        /* with.max_inflight, default FH_FLOW_DEFAULT_MAX_INFLIGHT:
                                 requests the gateway holds at once, all clients together */
+    bool monitoring;         /* with.monitoring (Jina's key), default true: the gateway
+                                counts its metrics (GET /metrics, the status page) */
     int max_connections;     /* with.max_connections, default FH_FLOW_DEFAULT_MAX_CONNECTIONS:
                                 client connections at once (the gateway may lower it to
                                 fit the process's descriptor limit) */

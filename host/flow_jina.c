@@ -19,7 +19,6 @@
 #define WHY_PORTS "flowhost picks the sockets between its gateway and its workers " \
                   "itself; remove it"
 #define WHY_CONTAINER "flowhost runs C plugins, not containers"
-#define WHY_METRICS "Prometheus metrics come with the HTTP gateway in a next release"
 #define WHY_HTTP_GATEWAY "an option of Jina's HTTP gateway that flowhost's does not " \
                          "take (docs/http.md)"
 
@@ -48,8 +47,7 @@ static const fh_jina_key flow_with[] = {
     {"compression", REFUSE, "ZeroMQ carries flowhost's messages uncompressed; remove it"},
     {"uses", REFUSE, "a custom gateway is Python code; flowhost has one gateway"},
     {"return_results", IGNORE, "flowhost always returns the responses to the client"},
-    {"monitoring", LATER, WHY_METRICS},
-    {"port_monitoring", LATER, WHY_METRICS},
+    {"port_monitoring", IGNORE, "the gateway serves its metrics on the HTTP port (GET /metrics)"},
     {"tracing", IGNORE, "flowhost has no OpenTelemetry tracing; routes carry each "
                         "executor's start and end times"},
     {"timeout_send", REFUSE, "set 'timeout' on the executors, or --timeout on the client"},
@@ -66,8 +64,10 @@ static const fh_jina_key executor[] = {
                           "the sharded executor"},
     {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
     {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
-    {"monitoring", LATER, WHY_METRICS},
-    {"port_monitoring", LATER, WHY_METRICS},
+    {"monitoring", IGNORE, "the gateway's metrics cover every executor: set 'monitoring' on "
+                           "the flow's 'with'"},
+    {"port_monitoring", IGNORE, "the gateway serves every executor's metrics on the HTTP "
+                                "port (GET /metrics)"},
     {"tls", LATER, WHY_REMOTE},
     {"timeout_send", REFUSE, "set 'timeout' (ms) on the executor"},
     {"retries", REFUSE, "flowhost does not send a request twice: a request a crash cost "

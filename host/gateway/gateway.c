@@ -239,7 +239,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
             }
         }
     }
-    if ((rc = gw_observe_init(g)) != 0)
+    if (g->cfg->monitoring && (rc = gw_observe_init(g)) != 0)
         goto failed;
     /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
     sigset_t mask;

@@ -166,6 +166,8 @@ static bool own_path(fh_gateway *g, http_req *r, const char *method, const char 
         *out = queue(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                      gw_http_response(g, body, strlen(body), "application/json"));
         free(body);
+    } else if (!g->cfg->monitoring) {
+        *out = queue_error(g, r, MHD_HTTP_NOT_FOUND, "metrics are off (with.monitoring: false)");
     } else {
         fh_prom_buf b = {0};
         if (gw_metrics_text(g, &b) != 0)

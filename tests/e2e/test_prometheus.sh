@@ -94,4 +94,16 @@ check "graph: requests by status (timeout, error, success)" \
 check "graph: q's timeout counted as q's" \
       "$(awk 'index($0, "flowhost_executor_errors_total{") == 1 && index($0, "executor=\"q\"") && index($0, "kind=\"timeout\"") {print $2}' "$T/graph_metrics.txt")" "1"
 stop_flow
+# with.monitoring: false: nothing counted, GET /metrics says so.
+cat >"$T/off.yml" <<'YML'
+jtype: Flow
+version: '1'
+with: {protocol: [zmq, http], monitoring: false}
+executors:
+  - {name: a, uses: Sleep}
+YML
+start_http_flow "$T/off.yml"
+check "monitoring off: GET /metrics 404, saying why" \
+      "$(curl -s -m 10 -w ' %{http_code}' "$URL/metrics")" '{"detail":"metrics are off (with.monitoring: false)"} 404'
+stop_flow
 done_checks
