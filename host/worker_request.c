@@ -204,7 +204,8 @@ static int decode_docs(worker *w, fh_job *j)
 /* Sends J's reply: its envelope with this executor's route (START_US to now), and its
  * documents: OUT when the handler produced them (PRODUCED), else as they came. Frees J
  * and OUT. */
-static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_t start_us)
+static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_t start_us,
+                  uint32_t batch)
 {
     char why[1100];
     /* A frame over max_message_size would make the gateway drop this connection, and
@@ -237,6 +238,7 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
         r.replicas = w->spec->replicas;
         r.shard = w->spec->shard;
         r.shards = w->spec->shards;
+        r.batch = batch;
         rc = fh_envelope_append_route(zmq_msg_data(&j->raw), zmq_msg_size(&j->raw), &r,
                                       &env_frame);
     } else if ((rc = need_env(w, j)) == 0 &&
@@ -246,6 +248,7 @@ static void reply(worker *w, fh_job *j, fh_wire_docs *out, bool produced, int64_
         route->replicas = w->spec->replicas;
         route->shard = w->spec->shard;
         route->shards = w->spec->shards;
+        route->batch = batch;
         rc = fh_pb_pack_msg(&j->env->base, &env_frame);
     }
     if (rc != 0) {
@@ -279,6 +282,8 @@ static void fail(worker *w, fh_job *j, const char *why)
     if (need_env(w, j) != 0 || fh_envelope_set_error(j->env, w->spec->name, why) != 0)
         fprintf(stderr, "flowhost worker %s: out of memory reporting: %s\n", w->spec->name, why);
 }
+
+static const Flowhost__BatchRule *batch_rule(const worker *w, const char *endpoint);
 
 /* Runs FN once on the documents of JOBS[0..N) (N > 1: a batch, merged in order), then
  * answers each, and frees them. */
@@ -349,10 +354,14 @@ static void run(worker *w, fh_handler_fn fn, fh_job *jobs, size_t n)
         fh_docs_destroy(&own);
     }
     fh_worker_beat_leave(&w->beat);
+    /* A call on a batched endpoint says its size, on its first request (the metrics). */
+    uint32_t size = batch_rule(w, jobs[0].env->endpoint) != NULL && why[0] == '\0'
+                        ? (uint32_t)given : 0;
     for (size_t k = 0; k < n; k++) {
         if (why[0] != '\0')
             fail(w, &jobs[k], why);
-        reply(w, &jobs[k], out ? &out[k] : &none, produced ? produced[k] : false, start);
+        reply(w, &jobs[k], out ? &out[k] : &none, produced ? produced[k] : false, start,
+              k == 0 ? size : 0);
     }
     fh_docs_destroy(&all);
     free(out);
@@ -437,7 +446,7 @@ static void handle(worker *w, fh_job *j)
     if (j->pass) { /* nothing is bound to it here: it passes unchanged */
         fh_wire_docs none;
         fh_wire_docs_init(&none);
-        reply(w, j, &none, false, fh_now_us());
+        reply(w, j, &none, false, fh_now_us(), 0);
         return;
     }
     const Flowhost__BatchRule *rule = batch_rule(w, j->env->endpoint);

@@ -302,6 +302,8 @@ void gw_on_reply(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
      * when it began until now. */
     int64_t now = fh_monotonic_us(), took = now - w->head_since_us;
     gw_observe_call(g, w, i, w->head_since_us, now);
+    if (peeked == 0 && pk.last_route != NULL && x->cfg->n_batching > 0)
+        gw_observe_batch(g, w, fh_route_batch(pk.last_route, pk.last_route_len));
     w->service_us = w->service_us > 0 ? (7 * w->service_us + took) / 8 : took;
     w->head_since_us = now;
     if (w->held_n == 0)

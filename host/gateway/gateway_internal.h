@@ -286,6 +286,8 @@ void gw_observe_free(fh_gateway *g);
 void gw_observe_answer(fh_gateway *g, int i, const zmq_msg_t *env_frame);
 /* W answered slot I, whose handler began at BEGAN_US and ended at NOW_US (monotonic). */
 void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us, int64_t now_us);
+/* W ran a batched call of DOCS documents (0: not one; not counted). */
+void gw_observe_batch(fh_gateway *g, const gw_worker *w, uint32_t docs);
 /* Executor shard X failed a request for KIND. X may be NULL (the gateway): not counted. */
 void gw_observe_error(fh_gateway *g, const gw_exec *x, fh_metrics_error_kind kind);
 /* A new process was started for W after its first. */

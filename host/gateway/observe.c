@@ -71,6 +71,12 @@ void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us,
                              wait > 0 ? wait : 0);
 }
 
+void gw_observe_batch(fh_gateway *g, const gw_worker *w, uint32_t docs)
+{
+    if (g->metrics != NULL && docs > 0)
+        fh_metrics_batch(g->metrics, w->ex->index, w->replica, docs);
+}
+
 void gw_observe_error(fh_gateway *g, const gw_exec *x, fh_metrics_error_kind kind)
 {
     if (g->metrics != NULL && x != NULL)

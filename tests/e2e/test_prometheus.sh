@@ -94,6 +94,26 @@ check "graph: requests by status (timeout, error, success)" \
 check "graph: q's timeout counted as q's" \
       "$(awk 'index($0, "flowhost_executor_errors_total{") == 1 && index($0, "executor=\"q\"") && index($0, "kind=\"timeout\"") {print $2}' "$T/graph_metrics.txt")" "1"
 stop_flow
+# Dynamic batching: each handler call's size counted once, whatever requests it merged.
+cat >"$T/batch.yml" <<'YML'
+jtype: Flow
+version: '1'
+with: {protocol: [zmq, http]}
+executors:
+  - name: b
+    uses: Branch
+    uses_dynamic_batching: {'/index': {preferred_batch_size: 8, timeout: 200}}
+YML
+start_http_flow "$T/batch.yml"
+"$FLOWHOST" post /index "$T/docs.ndjson" --to "$ADDR" -q --request-size 1 --size 24 --prefetch 24 >/dev/null
+curl -s -m 10 "$URL/metrics" -o "$T/batch_metrics.txt"
+sum=$(awk 'index($0, "flowhost_executor_batch_size_sum{") == 1 {print $2}' "$T/batch_metrics.txt")
+count=$(awk 'index($0, "flowhost_executor_batch_size_count{") == 1 {print $2}' "$T/batch_metrics.txt")
+check "batching: the calls' sizes add up to the 24 documents" "$sum" "24"
+check "batching: fewer calls than requests (batches were formed)" \
+      "$(python3 -c "print('yes' if 1 <= int('${count:-0}') < 24 else 'no: ${count:-none}')")" "yes"
+stop_flow
+
 # with.monitoring: false: nothing counted, GET /metrics says so.
 cat >"$T/off.yml" <<'YML'
 jtype: Flow

@@ -490,7 +490,7 @@ static void test_unknown_key(void **state)
                            "host, prefetch, env, timeout_ready, workspace, plugin_path, "
                            "max_message_size, max_inflight, timeout_drain, max_connections, "
                            "server_key, client_keys, port_expose, protocol, port_http, "
-                           "restful, ssl_certfile, ssl_keyfile, http_max_connections, "
+                           "restful, monitoring, ssl_certfile, ssl_keyfile, http_max_connections, "
                            "http_max_header_size, http_read_timeout, http_keep_alive, "
                            "http_timeout)");
     m = parse_fail(HDR "executors:\n  - name: a\n    use_with: {}\n", FH_E_PARSE);

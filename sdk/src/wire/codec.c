@@ -263,9 +263,9 @@ static size_t put_route(uint8_t *p, const Flowhost__Route *r)
             memcpy(p + n, r->executor, len);
         n += len;
     }
-    const uint64_t v[6] = {(uint64_t)r->start_time_us, (uint64_t)r->end_time_us, r->replica,
-                           r->replicas, r->shard, r->shards};
-    for (int k = 0; k < 6; k++)
+    const uint64_t v[7] = {(uint64_t)r->start_time_us, (uint64_t)r->end_time_us, r->replica,
+                           r->replicas, r->shard, r->shards, r->batch};
+    for (int k = 0; k < 7; k++)
         if (v[k] != 0) {
             n += put_varint(p ? p + n : NULL, (uint64_t)(k + 2) << 3 | 0);
             n += put_varint(p ? p + n : NULL, v[k]);

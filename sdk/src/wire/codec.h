@@ -83,6 +83,8 @@ typedef struct fh_envelope_peek_t {
     size_t request_id_len, endpoint_len;
     int status_code;              /* FLOWHOST__STATUS__CODE__*, SUCCESS when absent */
     bool has_status;              /* a status is there (whatever its code) */
+    const uint8_t *last_route;    /* the last route's bytes (fh_route_batch), or NULL */
+    size_t last_route_len;
     bool no_wait;                 /* the request's no_wait (the last one given) */
 } fh_envelope_peek_t;
 
@@ -92,6 +94,10 @@ typedef struct fh_envelope_peek_t {
  * (then decode it in full to know what it says). Checks nothing else: run
  * fh_pb_measure first to know the whole message is well-formed and within a size. */
 int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out);
+
+/* The `batch` of the encoded Route at P (LEN bytes), read without decoding it; 0 when
+ * absent or the route is malformed. */
+uint32_t fh_route_batch(const uint8_t *p, size_t len);
 
 /* Decodes the documents frame into a new array the caller owns (fh_docs_destroy), of at
  * most MAX bytes decoded. An empty frame is an empty array. Returns 0, FH_E_PROTOCOL or

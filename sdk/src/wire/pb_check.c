@@ -443,6 +443,9 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
             if (seen_status || peek_status(data, data + n, &out->status_code) != 0)
                 return FH_E_PROTOCOL;
             seen_status = out->has_status = true;
+        } else if (key == (4 << 3 | 2)) {
+            out->last_route = data;
+            out->last_route_len = (size_t)n;
         } else if (key == (7 << 3 | 0)) {
             while (*field & 0x80) /* past the key, however long it was written */
                 field++;
@@ -450,4 +453,19 @@ int fh_envelope_peek(const void *buf, size_t len, fh_envelope_peek_t *out)
         }
     }
     return 0;
+}
+
+uint32_t fh_route_batch(const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint32_t batch = 0;
+    while (p != NULL && p < end) {
+        uint64_t key, v = 0, n = 0;
+        const uint8_t *data = NULL;
+        if (next_field(&p, end, &key, &v, &data, &n) != 0)
+            return 0;
+        if (key == (8 << 3 | 0))
+            batch = (uint32_t)v;
+    }
+    return batch;
 }
