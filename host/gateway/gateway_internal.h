@@ -158,6 +158,8 @@ typedef struct gw_exec {
     size_t index;                 /* its position in g->execs (one per shard) */
     size_t node;                  /* the executor's position in the flow */
     uint32_t shard, shards;       /* which of the executor's shards it is, of how many */
+    uint32_t shard_turn;          /* its first shard's: the shard that wins the next tie
+                                     of a request polled ANY */
     size_t queued;                /* slots in its queue */
     gw_worker *workers;           /* cfg->replicas of them */
     size_t n_workers;

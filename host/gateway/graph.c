@@ -615,12 +615,15 @@ void gw_walk_start(fh_gateway *g, int i)
 }
 
 /* The shard of sharded executor X a request polled ANY goes to: the one with the least
- * work held or queued among those not down. */
-static size_t any_shard(const fh_gateway *g, size_t node)
+ * work held or queued among those not down; equal ones take turns (an idle flow spreads
+ * its requests over every shard). */
+static size_t any_shard(fh_gateway *g, size_t node)
 {
-    const gw_exec *first = &g->execs[g->graph.unit[node]];
-    size_t best = 0, best_load = SIZE_MAX;
-    for (uint32_t k = 0; k < first->shards; k++) {
+    gw_exec *first = &g->execs[g->graph.unit[node]];
+    uint32_t best = first->shard_turn % first->shards;
+    size_t best_load = SIZE_MAX;
+    for (uint32_t n = 0; n < first->shards; n++) {
+        uint32_t k = (first->shard_turn + n) % first->shards;
         const gw_exec *x = first + k;
         if (gw_exec_down(x))
             continue;
@@ -632,6 +635,7 @@ static size_t any_shard(const fh_gateway *g, size_t node)
             best_load = load;
         }
     }
+    first->shard_turn = best + 1;
     return g->graph.unit[node] + best;
 }
 
