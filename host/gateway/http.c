@@ -156,7 +156,9 @@ int gw_http_init(fh_gateway *g)
     struct sockaddr_storage ss;
     if ((rc = listen_address(cfg->host, cfg->port_http, &ss)) != 0)
         return rc;
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+    /* Not MHD_USE_TURBO: with it, a TLS connection cut in its handshake is never closed
+     * and MHD asks to run at once, for ever (a core at 100%, connections kept). */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     if (cfg->ssl_certfile != NULL) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)

@@ -38,6 +38,7 @@ with:
   protocol: [zmq, http]
   ssl_certfile: $T/cert.pem
   ssl_keyfile: $T/key.pem
+  http_read_timeout: 1000
 executors:
   - {name: slow, uses: Sleep}
 EOF2
@@ -54,6 +55,30 @@ code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://${URL#https://}/healt
 check "TLS: plain HTTP on the TLS port gets no answer" "${code:-000}" "000"
 check_contains "TLS: libmicrohttpd's complaint is logged" "$(cat "$T/run.log")" "flowhost: http: Error: received handshake"
 check "TLS: still serving" "$(http_code GET /health/live --cacert "$T/cert.pem")" "200"
+# 100 connections that say nothing, or a cut ClientHello, in their handshake: cut after
+# http_read_timeout, closed, and the host idle afterwards (it once spun on them for ever).
+fds_before=$(ls /proc/"$FLOW_PID"/fd | wc -l)
+python3 - "${URL#https://}" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+conns = []
+for i in range(100):
+    s = socket.create_connection((host, int(port)), timeout=5)
+    if i % 2:
+        s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]))
+    conns.append(s)
+time.sleep(2.5)
+for s in conns:
+    s.close()
+PY
+sleep 1
+t0=$(awk '{print $14 + $15}' /proc/"$FLOW_PID"/stat)
+sleep 2
+t1=$(awk '{print $14 + $15}' /proc/"$FLOW_PID"/stat)
+check "TLS: after 100 cut handshakes the host is idle (CPU ticks in 2 s under 50)" \
+      "$(( t1 - t0 < 50 ))" "1"
+check "TLS: their descriptors are closed" "$(( $(ls /proc/"$FLOW_PID"/fd | wc -l) <= fds_before + 2 ))" "1"
+check "TLS: serving" "$(http_code GET /health/live --cacert "$T/cert.pem")" "200"
 stop_flow
 
 echo "not a certificate" >"$T/bad.pem"
