@@ -77,6 +77,11 @@ struct MHD_Response *gw_http_error_response(const fh_gateway *g, const char *why
 {
     fh_rest_error err = {.http_status = 500};
     snprintf(err.message, sizeof err.message, "%s", why);
+    /* A message may quote what the client sent (a path, a header): bytes that are not
+     * printable ASCII become '?', so that the answer can always be written. */
+    for (char *p = err.message; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
     char *body = fh_rest_error_json(&err);
     if (body == NULL)
         return NULL;

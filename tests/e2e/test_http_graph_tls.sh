@@ -25,6 +25,19 @@ check "graph over HTTP: the join's chunks" "$(jq -r '[.data.docs[0].chunks[].tex
 check "graph over HTTP: routes, the gateway first" "$(jq -r '[.routes[].pod] | sort | join(",")' "$T/body"):$(jq -r '.routes[0].pod' "$T/body")" \
       "a,b,c,d,gateway:gateway"
 check "graph over HTTP: /health/ready lists 4 executors" "$(http_code GET /health/ready):$(jq '.executors | length' "$T/body")" "200:4"
+# Bytes that are not UTF-8 in the path or a header: answered, not dropped.
+raw_status() { # raw_status REQUEST-BYTES (python literal): the status line's code
+    python3 - "${URL#http://}" "$1" <<'PY'
+import ast, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(ast.literal_eval(sys.argv[2]))
+print(s.recv(100).split(b" ")[1].decode())
+PY
+}
+check "a path that is not UTF-8: 404" "$(raw_status 'b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"')" "404"
+check "a header that is not UTF-8: 400" \
+      "$(raw_status 'b"POST /index HTTP/1.1\r\nHost: x\r\nX-Flowhost-Timeout: \xff\r\nContent-Length: 2\r\n\r\n{}"')" "400"
 stop_flow
 
 # ---- TLS -------------------------------------------------------------------------------------
