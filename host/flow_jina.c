@@ -62,8 +62,10 @@ static const fh_jina_key executor[] = {
     {"uses_after", LATER, "an executor after the shards is coming in a next release; the "
                           "gateway reduces the shards' replies: add it to the flow after "
                           "the sharded executor"},
-    {"no_reduce", LATER, "joins come with flows as graphs in a next release"},
-    {"disable_reduce", LATER, "joins come with flows as graphs in a next release"},
+    {"no_reduce", REFUSE, "a join always gets its inputs merged into one request (the "
+                          "reduce of docs/flow-yaml.md); an executor cannot take them apart"},
+    {"disable_reduce", REFUSE, "a join always gets its inputs merged into one request (the "
+                               "reduce of docs/flow-yaml.md)"},
     {"monitoring", IGNORE, "the gateway's metrics cover every executor: set 'monitoring' on "
                            "the flow's 'with'"},
     {"port_monitoring", IGNORE, "the gateway serves every executor's metrics on the HTTP "
