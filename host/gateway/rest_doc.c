@@ -102,6 +102,10 @@ static int ndarray_from_jina(json_t *j, const char *path, const char *key, const
         return why_fail(why, why_len, FH_E_TYPE, "field '%s%s.dense' must be an object",
                         path, key);
     json_t *dtype = json_object_get(dense, "dtype"), *buffer = json_object_get(dense, "buffer");
+    if (buffer == NULL || (json_is_string(buffer) && json_string_length(buffer) == 0)) {
+        json_object_del(j, key); /* no bytes: no array, as Jina's default NdArrayProto */
+        return 0;
+    }
     if (!json_is_string(dtype))
         return why_fail(why, why_len, FH_E_TYPE, "field '%s%s.dense.dtype' must be a string",
                         path, key);
