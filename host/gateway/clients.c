@@ -107,7 +107,8 @@ void gw_refuse_slot(fh_gateway *g, int i, const char *why)
     gw_finish(g, i);
 }
 
-static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const char *why)
+static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, bool ids_only,
+                   const char *why)
 {
     size_t idlen, envlen;
     const void *id = fh_wire_data(m, 0, &idlen);
@@ -116,10 +117,10 @@ static void refuse(fh_gateway *g, fh_wire_msg *m, Flowhost__Envelope *env, const
         return;
     }
     /* The answer is the envelope as the client sent it but for its parameters: decoded
-     * whole when it can be (ENV may hold its ids only). */
+     * whole when ENV holds its ids only (IDS_ONLY) and it can be. */
     const void *envbuf = fh_wire_data(m, 3, &envlen);
     Flowhost__Envelope *full;
-    if (envbuf != NULL && env->parameters == NULL &&
+    if (ids_only && envbuf != NULL &&
         fh_envelope_decode_max(envbuf, envlen, (size_t)g->cfg->max_message_size, &full, NULL) == 0) {
         char *t = full->request_id; /* the ids as checked (and tamed for the log) */
         full->request_id = env->request_id;
@@ -191,7 +192,7 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
         if (fh_envelope_decode_ids(envbuf, envlen, &env) == 0) {
             tame_request_id(env->request_id);
             gw_log("refused request %.64s: %s", env->request_id, why);
-            refuse(g, m, env, why);
+            refuse(g, m, env, false, why);
             return;
         }
         fh_set_error(rc, "%s", why);
@@ -202,23 +203,23 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     }
     if (!valid_request_id(env->request_id)) {
         tame_request_id(env->request_id);
-        refuse(g, m, env, "invalid request id: it must be 1 to 256 bytes of text without control "
+        refuse(g, m, env, raw, "invalid request id: it must be 1 to 256 bytes of text without control "
                           "characters");
         return;
     }
     if (g->draining) {
-        refuse(g, m, env, "the flow is shutting down: request refused");
+        refuse(g, m, env, raw, "the flow is shutting down: request refused");
         return;
     }
     if (env->no_wait && g->inflight + g->reserve >= g->n_slots) {
         char why[160];
         snprintf(why, sizeof why, "busy: the flow is full (%zu requests in flight); try again later",
                  g->inflight);
-        refuse(g, m, env, why);
+        refuse(g, m, env, raw, why);
         return;
     }
     if (!valid_endpoint(env->endpoint)) {
-        refuse(g, m, env, "invalid endpoint: it must start with '/' and hold printable "
+        refuse(g, m, env, raw, "invalid endpoint: it must start with '/' and hold printable "
                           "characters only");
         return;
     }

@@ -143,6 +143,18 @@ void gw_http_answer_error_later(fh_gateway *g, http_req *r, unsigned status, con
 
 /* ---- health, metrics ---------------------------------------------------------------- */
 
+/* Whether METHOD is GET or HEAD; if not, R is answered 405 (in *OUT) and false returned. */
+static bool get_only(fh_gateway *g, http_req *r, const char *method, enum MHD_Result *out)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return true;
+    struct MHD_Response *resp = gw_http_error_response(g, "method not allowed: this path takes GET");
+    if (resp != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    *out = queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    return false;
+}
+
 /* Answers the gateway's own GET paths (health, metrics); false when PATH is none. */
 static bool own_path(fh_gateway *g, http_req *r, const char *method, const char *path,
                      enum MHD_Result *out)
@@ -151,13 +163,8 @@ static bool own_path(fh_gateway *g, http_req *r, const char *method, const char 
     bool metrics = strcmp(path, "/metrics") == 0;
     if (!live && !ready && !metrics)
         return false;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        struct MHD_Response *resp = gw_http_error_response(g, "method not allowed: this path takes GET");
-        if (resp != NULL)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        *out = queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    if (!get_only(g, r, method, out))
         return true;
-    }
     if (live) {
         static const char body[] = "{\"live\":true}";
         *out = queue(r, MHD_HTTP_OK, gw_http_response(g, body, sizeof body - 1, "application/json"));
@@ -193,13 +200,8 @@ static bool status_page_path(fh_gateway *g, http_req *r, const char *method, con
 {
     if (strcmp(path, "/") != 0)
         return false;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        struct MHD_Response *resp = gw_http_error_response(g, "method not allowed: this path takes GET");
-        if (resp != NULL)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        *out = queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    if (!get_only(g, r, method, out))
         return true;
-    }
     char *page;
     size_t len;
     if (fh_status_page_html(g->cfg, &page, &len) != 0) {
