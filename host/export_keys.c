@@ -81,6 +81,23 @@ int fh_export_key_files(const char *dir, const char *name, char **secret, char *
     return read_pair(path, secret, public_);
 }
 
+/* Removes the lines of TEXT that start with '#': the certificate's header comment holds
+ * the time it was written, and an export must give the same bytes every time. */
+static void drop_comments(char *text)
+{
+    char *out = text;
+    for (const char *p = text; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        if (*p != '#') {
+            memmove(out, p, n);
+            out += n;
+        }
+        p += n;
+    }
+    *out = '\0';
+}
+
 int fh_export_key_texts(const fh_keypair *kp, char **secret, char **public_)
 {
     *secret = *public_ = NULL;
@@ -97,6 +114,10 @@ int fh_export_key_texts(const fh_keypair *kp, char **secret, char **public_)
     int rc = fh_keypair_save(kp, path);
     if (rc == 0)
         rc = read_pair(path, secret, public_);
+    if (rc == 0) {
+        drop_comments(*secret);
+        drop_comments(*public_);
+    }
     unlink(sec);
     unlink(path);
     rmdir(dir);

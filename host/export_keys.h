@@ -13,7 +13,9 @@
 int fh_export_key_files(const char *dir, const char *name, char **secret, char **public_);
 
 /* The certificates of KP as `flowhost keygen` writes them (made through a private
- * temporary folder, removed before returning). Same results as fh_export_key_files. */
+ * temporary folder, removed before returning), without their comment lines: the header
+ * comment holds the time of writing, and the same KP must give the same text. Same
+ * results as fh_export_key_files. */
 int fh_export_key_texts(const fh_keypair *kp, char **secret, char **public_);
 
 /* The whole text of the file at PATH (at most 1 MiB: a key or a TLS certificate) in a

@@ -25,7 +25,8 @@ libflowhost=$(ls "$FH_BUILD_DIR"/sdk/libflowhost.so.* | head -1)
 bins=("$FLOWHOST" "$libflowhost")
 for p in "$FH_PLUGIN_DIR"/*.so; do bins+=("$p"); done
 needed=$(for b in "${bins[@]}"; do readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done |
-         grep -v '^libflowhost' | sort -u)
+         grep -v -e '^libflowhost' -e '^libasan' -e '^libubsan' | sort -u)
+# (a sanitizer build links its runtimes too; the image's build is not one)
 [ -n "$needed" ] || fail "readelf found no libraries"
 for lib in $needed; do
     path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|64bit/  && !f {print $NF; f = 1}')
