@@ -125,10 +125,8 @@ static int worker_args(const fh_flow_config *cfg, const fh_flow_executor *x, int
     add(a, "worker", &rc);
     add(a, "--listen", &rc);
     add(a, listen, &rc);
-    if (uses) {
-        add(a, "--uses", &rc);
-        add(a, uses, &rc);
-    }
+    add(a, "--uses", &rc);
+    add(a, uses ? uses : "", &rc); /* nothing: the pass-through, as in a flow */
     free(uses);
     add(a, "--name", &rc);
     add(a, x->name, &rc);

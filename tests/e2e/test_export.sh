@@ -36,6 +36,8 @@ executors:
     uses: Echo
     needs: [Split_Me, shout]
     when: {tags__x: {$gt: 1}}
+  - name: pass
+    needs: join
 YML
 
 # ---- Kubernetes: every flow, checked object by object ---------------------------------
@@ -81,8 +83,8 @@ for x, g in zip(execs, flow["executors"]):
         assert a[a.index("--name") + 1] == name
         assert a[-2:] == ["--replica", "$(FH_REPLICA)"]
         uses = x.get("uses")
-        if uses:
-            assert a[a.index("--uses") + 1] == uses, (a, uses)
+        # a type stays a type; no uses (the pass-through) is an empty --uses, as in a flow
+        assert a[a.index("--uses") + 1] == (uses or ""), (a, uses)
         if x.get("uses_with"):
             import json
             assert json.loads(a[a.index("--uses-with") + 1]) == x["uses_with"]
