@@ -165,6 +165,10 @@ PY
     { grep -v '^gateway-0' "$R/probes"; grep '^gateway-0' "$R/probes"; } >"$R/probes.ordered"
     while IFS=$'\t' read -r pod ns probe; do
         mapfile -t cmd < <("$PY" -c 'import json,sys; [print(a) for a in json.loads(sys.argv[1])]' "$probe")
+        if [[ " ${cmd[*]} " == *" --server-key "* ]] && [ "$PING_KEYS" = no ]; then
+            echo "note - $round: $pod: its probe is not run: this flowhost ping has no --server-key"
+            continue
+        fi
         ready=no
         while [ $SECONDS -lt $deadline ]; do
             k=0
@@ -210,13 +214,11 @@ PY
           "$(cat "$R"/*.log | grep -c -E 'Sanitizer|runtime error:' || true)" "0"
 }
 
+# The workers' probes with keys authenticate (ping --key --server-key); a ping without
+# them leaves those probes out, and the gateway's /health/ready still waits for them.
+PING_KEYS=no
+"$FLOWHOST" ping --help 2>&1 | grep -q -- '--server-key' && PING_KEYS=yes
 run_round plain
-if "$FLOWHOST" ping --help 2>&1 | grep -q -- '--server-key'; then
-    run_round keys --keys "$T/keys"
-    grep -q 'CURVE' "$T/keys/ledger-0.log" ||
-        fail "keys: the worker does not say it listens with CURVE"
-    check "keys: the workers listen with CURVE" ok ok
-else
-    echo "note - the keys round is not run: this flowhost ping has no --key/--server-key (the workers' probe with keys)"
-fi
+run_round keyed --keys "$T/curve-keys"
+check "keyed: the workers listen with CURVE" "$(grep -l "(CURVE)" "$T"/keyed/*-0.log | wc -l)" "6"
 done_checks
