@@ -1,0 +1,91 @@
+/* Versioned: one source built as several plugins that answer differently, for the tests
+ * of the rolling reload (a flow's plugin file is swapped for another, then reloaded).
+ *
+ * VERSIONED_VERSION  the number every document gets in tags.version (also tags.pid)
+ * VERSIONED_BROKEN   1: init fails ("this version does not start"); 2: init crashes
+ *                    (SIGSEGV); 3: init never returns (for timeout_ready)
+ * uses_with.ledger   a file each call appends "REQUEST_ID VERSION PID" to (one write,
+ *                    O_APPEND), so that a test sees that none ran twice
+ * parameters.sleep_ms  sleeps that long per call (0 to 60000) */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <flowhost/executor.h>
+
+#ifndef VERSIONED_VERSION
+#define VERSIONED_VERSION 1
+#endif
+#ifndef VERSIONED_BROKEN
+#define VERSIONED_BROKEN 0
+#endif
+
+static int versioned_init(fh_ctx *ctx, const fh_value *with, const fh_metas *metas, void **state)
+{
+    (void)metas;
+#if VERSIONED_BROKEN == 1
+    (void)with;
+    (void)state;
+    return fh_ctx_fail(ctx, "this version does not start");
+#elif VERSIONED_BROKEN == 2
+    (void)ctx;
+    (void)with;
+    (void)state;
+    raise(SIGSEGV);
+    return 0;
+#elif VERSIONED_BROKEN == 3
+    (void)ctx;
+    (void)with;
+    (void)state;
+    for (;;)
+        pause();
+    return 0;
+#else
+    const char *path = fh_map_get_string(with, "ledger", NULL);
+    if (path != NULL && (*state = strdup(path)) == NULL)
+        return fh_ctx_fail(ctx, "out of memory");
+    return 0;
+#endif
+}
+
+static void versioned_fini(void *state)
+{
+    free(state);
+}
+
+static int versioned_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
+{
+    const char *ledger = fh_ctx_state(ctx);
+    if (ledger != NULL) {
+        char line[512];
+        int n = snprintf(line, sizeof line, "%s %d %d\n", fh_ctx_request_id(ctx),
+                         VERSIONED_VERSION, (int)getpid());
+        int fd = open(ledger, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, line, (size_t)n) != n) {
+            if (fd >= 0)
+                close(fd);
+            return fh_ctx_fail(ctx, "cannot write the ledger");
+        }
+        close(fd);
+    }
+    int64_t ms = fh_map_get_int(params, "sleep_ms", 0);
+    if (ms < 0 || ms > 60000)
+        return fh_ctx_fail(ctx, "sleep_ms must be from 0 to 60000");
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    for (size_t i = 0; i < fh_docs_len(docs); i++) {
+        fh_value *tags = fh_doc_tags(fh_docs_at(docs, i));
+        if (tags == NULL || fh_map_set_int(tags, "version", VERSIONED_VERSION) != 0 ||
+            fh_map_set_int(tags, "pid", getpid()) != 0)
+            return fh_ctx_fail(ctx, "out of memory");
+    }
+    return 0;
+}
+
+FH_EXECUTOR(Versioned, versioned_init, versioned_fini, FH_REQUESTS(versioned_foo));
+FH_PLUGIN(Versioned);
