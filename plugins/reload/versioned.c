@@ -6,6 +6,7 @@
  *                    (SIGSEGV); 3: init never returns (for timeout_ready)
  * uses_with.ledger   a file each call appends "REQUEST_ID VERSION PID" to (one write,
  *                    O_APPEND), so that a test sees that none ran twice
+ * uses_with.init_ms  init sleeps that long first (0 to 60000): a worker slow to start
  * parameters.sleep_ms  sleeps that long per call (0 to 60000) */
 #include <fcntl.h>
 #include <signal.h>
@@ -45,6 +46,12 @@ static int versioned_init(fh_ctx *ctx, const fh_value *with, const fh_metas *met
         pause();
     return 0;
 #else
+    int64_t ms = fh_map_get_int(with, "init_ms", 0);
+    if (ms < 0 || ms > 60000)
+        return fh_ctx_fail(ctx, "init_ms must be from 0 to 60000");
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
     const char *path = fh_map_get_string(with, "ledger", NULL);
     if (path != NULL && (*state = strdup(path)) == NULL)
         return fh_ctx_fail(ctx, "out of memory");
