@@ -112,34 +112,37 @@ static int find_runtime_dir(pid_t pid, char *dir, size_t size)
     return found;
 }
 
-/* Reads the first line of FILE into BUF (newline cut). Returns true when FILE exists. */
-static bool read_line(const char *file, char *buf, size_t size)
+/* Makes the empty answer file PATH (mode 0600) the flow writes into, and opens it.
+ * Returns the descriptor, or -1. */
+static int make_answer_file(const char *path)
 {
-    FILE *f = fopen(file, "r");
-    if (f == NULL)
-        return false;
-    if (fgets(buf, (int)size, f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return true;
+    unlink(path); /* one left by an earlier command of the same pid */
+    return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
-/* Waits until FILE exists (true, its first line in BUF), PID is gone, or TIMEOUT_MS
- * passed (-1: no limit). */
-static bool wait_file(const char *file, pid_t pid, int timeout_ms, char *buf, size_t size)
+/* Waits until the answer file FD holds a line (true: it is in BUF, newline cut), PID is
+ * gone, or TIMEOUT_MS passed (-1: no limit). Reads through the descriptor: an answer
+ * written as the flow stops is read even though its directory is gone. */
+static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t size)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : fh_monotonic_ms() + timeout_ms;
     for (;;) {
-        if (read_line(file, buf, size)) {
-            unlink(file);
+        bool gone = kill(pid, 0) != 0;
+        ssize_t n = pread(fd, buf, size - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        char *nl = strchr(buf, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
             return true;
         }
-        if (kill(pid, 0) != 0 || (deadline >= 0 && fh_monotonic_ms() >= deadline))
+        if (gone || (deadline >= 0 && fh_monotonic_ms() >= deadline))
             return false;
         usleep(10000);
     }
 }
+
+static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
+                  int done_fd, const char *const *executors, size_t n_executors, long timeout);
 
 int fh_cmd_reload(int argc, char **argv)
 {
@@ -220,8 +223,29 @@ int fh_cmd_reload(int argc, char **argv)
     snprintf(req, sizeof req, "%s/reload-%d.req", dir, (int)getpid());
     snprintf(ack, sizeof ack, "%s/reload-%d.ack", dir, (int)getpid());
     snprintf(done, sizeof done, "%s/reload-%d.done", dir, (int)getpid());
+    int ack_fd = make_answer_file(ack), done_fd = wait ? make_answer_file(done) : -1;
+    if (ack_fd < 0 || (wait && done_fd < 0)) {
+        fprintf(stderr, "flowhost: cannot make an answer file in %s: %s\n", dir, strerror(errno));
+        if (ack_fd >= 0)
+            close(ack_fd);
+        unlink(ack);
+        return 1;
+    }
+    int rc = reload(pid, dir, part, req, ack_fd, done_fd, executors, n_executors, timeout);
+    close(ack_fd);
     unlink(ack);
-    unlink(done);
+    if (done_fd >= 0) {
+        close(done_fd);
+        unlink(done);
+    }
+    return rc;
+}
+
+/* Writes the request, signals the flow, reads its answers. Returns the exit status. */
+static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
+                  int done_fd, const char *const *executors, size_t n_executors, long timeout)
+{
+    bool wait = done_fd >= 0;
     FILE *f = fopen(part, "w");
     bool ok = f != NULL && (!wait || fputs("wait\n", f) >= 0);
     for (size_t i = 0; ok && i < n_executors; i++)
@@ -241,7 +265,7 @@ int fh_cmd_reload(int argc, char **argv)
     }
     char answer[2048];
     int answer_ms = timeout >= 0 ? (int)timeout : 10000;
-    if (!wait_file(ack, pid, answer_ms, answer, sizeof answer)) {
+    if (!wait_answer(ack_fd, pid, answer_ms, answer, sizeof answer)) {
         unlink(req);
         fprintf(stderr, "flowhost: the flow (pid %d) did not answer the reload within %d ms\n",
                 (int)pid, answer_ms);
@@ -257,8 +281,7 @@ int fh_cmd_reload(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "flowhost: reloading:%s\n", answer + 9);
-    if (!wait_file(done, pid, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
-        unlink(done); /* should it come later */
+    if (!wait_answer(done_fd, pid, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
         fprintf(stderr, "flowhost: %s\n", kill(pid, 0) != 0
                                               ? "the flow stopped before the reload was over"
                                               : "the reload was not over within --timeout");

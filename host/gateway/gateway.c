@@ -351,8 +351,9 @@ int fh_gateway_serve(fh_gateway *g)
                            g->inflight == 1 ? "" : "s");
                     return 0;
                 }
-                g->draining = true; /* a reload under way stops (reload.c) */
+                g->draining = true;
                 g->drain_deadline_ms = fh_monotonic_ms() + g->cfg->timeout_drain_ms;
+                gw_reload_stop(g);
                 if (g->inflight > 0)
                     gw_log("shutting down: answering %zu requests in flight (at most %d ms)",
                            g->inflight, g->cfg->timeout_drain_ms);
@@ -401,6 +402,7 @@ void fh_gateway_destroy(fh_gateway **gp)
     if (g->zctx)
         zmq_ctx_term(g->zctx);
     gw_replies_free(g); /* ZeroMQ has let every reply go */
+    gw_reload_free(g);  /* its answers go in the runtime directory */
     fh_runtime_dir_remove(&g->rundir);
     for (size_t i = 0; g->execs && i < g->n_execs; i++) {
         for (size_t k = 0; g->execs[i].workers && k <= g->execs[i].n_workers; k++) {
@@ -411,7 +413,6 @@ void fh_gateway_destroy(fh_gateway **gp)
         free(g->execs[i].workers);
     }
     gw_observe_free(g);
-    gw_reload_free(g);
     gw_graph_free(g);
     free(g->slots);
     fh_client_table_free(&g->clients);

@@ -485,6 +485,9 @@ void gw_reload_asked(fh_gateway *g);
  * workers that hold nothing more, ends the rollout. Lowers *NEXT (ms, monotonic; -1:
  * none) to when it wants to run again. */
 void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next);
+/* The flow drains: the rollout stops (a new worker still starting is killed), the
+ * reloads waited for are told so. */
+void gw_reload_stop(fh_gateway *g);
 /* The spare worker W said READY: it takes its replica's place. */
 void gw_reload_ready(fh_gateway *g, gw_worker *w);
 /* The spare worker W could not start (WHY): the old worker keeps serving, the reload

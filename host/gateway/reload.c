@@ -21,7 +21,9 @@
  * reload-ID.req in the flow's private runtime directory (mode 0700: only the flow's user,
  * or root, can), one line a word: "executor NAME" (none: every executor), "wait". The
  * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
- * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"). A SIGHUP
+ * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
+ * files the command made and holds open, so that an answer written as the flow stops is
+ * still read. A SIGHUP
  * with no request file reloads every executor. Executors are reloaded one after the
  * other, in the flow's order; asked again while a rollout runs, an executor is queued
  * once more (the one being reloaded too: from its first replica again, after this pass).
@@ -111,18 +113,20 @@ int gw_reload_init(fh_gateway *g)
     return 0;
 }
 
-/* Writes TEXT to the file PATH whole (a temporary file renamed), mode 0600. */
+/* Writes TEXT into the answer file PATH, which the reload command made and holds open
+ * (so that it reads the answer even when the flow stops and its runtime directory goes
+ * right after): nothing when it is not there (the command is gone). */
 static void write_answer(const char *path, const char *text)
 {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
     if (fd < 0)
         return;
     size_t len = strlen(text);
-    bool ok = write(fd, text, len) == (ssize_t)len;
-    if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
-        unlink(tmp);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        write(fd, text, len) != (ssize_t)len)
+        gw_log("reload: cannot write the answer %s: %s", path, strerror(errno));
+    close(fd);
 }
 
 /* Tells every reload waited for how the rollout ended, and forgets them. */
@@ -506,6 +510,23 @@ static void finish(fh_gateway *g, int64_t now)
     r->cur = SIZE_MAX;
 }
 
+void gw_reload_stop(fh_gateway *g)
+{
+    gw_reload *r = g->reload;
+    if (r == NULL || !r->active)
+        return;
+    for (size_t u = 0; u < g->n_execs; u++) {
+        gw_exec *x = &g->execs[u];
+        if (x->n_spare > 0 && x->workers[x->n_workers].reload == GW_RELOAD_NEW)
+            gw_reload_failed(g, &x->workers[x->n_workers], "the flow is shutting down");
+    }
+    gw_log("reload stopped: the flow is shutting down");
+    memset(r->pending, 0, g->cfg->n_executors * sizeof *r->pending);
+    notify_waiters(r, "failed: the flow is shutting down\n");
+    r->active = false;
+    r->cur = SIZE_MAX;
+}
+
 void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
 {
     gw_reload *r = g->reload;
@@ -531,13 +552,7 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
     if (!r->active)
         return;
     if (g->draining) {
-        if (spare != NULL && spare->reload == GW_RELOAD_NEW)
-            gw_reload_failed(g, spare, "the flow is shutting down");
-        gw_log("reload stopped: the flow is shutting down");
-        memset(r->pending, 0, g->cfg->n_executors * sizeof *r->pending);
-        notify_waiters(r, "failed: the flow is shutting down\n");
-        r->active = false;
-        r->cur = SIZE_MAX;
+        gw_reload_stop(g);
         return;
     }
     if (spare != NULL)
