@@ -2,6 +2,8 @@
  * of the rolling reload (a flow's plugin file is swapped for another, then reloaded).
  *
  * VERSIONED_VERSION  the number every document gets in tags.version (also tags.pid)
+ * VERSIONED_TYPE     the executor type's name, Versioned unless set (Otherwise: a file
+ *                    of the same size that holds another type)
  * VERSIONED_BROKEN   1: init fails ("this version does not start"); 2: init crashes
  *                    (SIGSEGV); 3: init never returns (for timeout_ready)
  * uses_with.ledger   a file each call appends "REQUEST_ID VERSION PID" to (one write,
@@ -94,5 +96,11 @@ static int versioned_foo(fh_ctx *ctx, fh_docs *docs, const fh_value *params)
     return 0;
 }
 
-FH_EXECUTOR(Versioned, versioned_init, versioned_fini, FH_REQUESTS(versioned_foo));
-FH_PLUGIN(Versioned);
+#ifndef VERSIONED_TYPE
+#define VERSIONED_TYPE Versioned
+#endif
+/* Through a macro of its own, so that VERSIONED_TYPE is expanded before it is named. */
+#define VERSIONED_DEFINE(type)                                                           \
+    FH_EXECUTOR(type, versioned_init, versioned_fini, FH_REQUESTS(versioned_foo));     \
+    FH_PLUGIN(type)
+VERSIONED_DEFINE(VERSIONED_TYPE);
