@@ -28,6 +28,7 @@ start_reloadable() {
 post_in_background() {
     local i
     for i in $(seq 1 "$1"); do echo "{\"id\":\"d$i\"}"; done >"$T/in.ndjson"
+    : >"$3"
     "$FLOWHOST" post /index "$T/in.ndjson" --to "$ADDR" --request-size 1 -q --timeout 60000 \
         --parameters "{\"sleep_ms\": $2}" >"$3" 2>"$3.err" &
     POST_PID=$!
@@ -149,6 +150,26 @@ check "one: pinged more than 5 times while the new worker started ($(wc -l <"$T/
       "$([ "$(wc -l <"$T/pings")" -gt 5 ] && echo yes || echo no)" "yes"
 check_post one 800 "$T/one.out"
 after_check one
+stop_flow
+
+# --- a SIGHUP while a rollout runs: one more pass, then one end -----------------------
+cp "$FH_PLUGIN_DIR/versioned_v1.so" "$T/plug.so"
+flow again 2 300
+start_reloadable "$T/again.yml"
+swap_plugin v2
+lines=$(wc -l <"$T/run.log")
+kill -HUP "$FLOW_PID"
+sleep 0.1
+kill -HUP "$FLOW_PID" # the first replica's new worker is still starting
+for _ in $(seq 1 400); do
+    grep -q "reload done" "$T/run.log" && break
+    sleep 0.025
+done
+log=$(tail -n +$((lines + 1)) "$T/run.log")
+check "again: the executor is reloaded twice, one pass after the other" \
+      "$(grep -c "reload: executor 'ver' reloaded: 2 workers replaced" <<<"$log")" "2"
+check "again: and the rollout ends once, having replaced 4 workers" \
+      "$(grep "reload done" <<<"$log" | grep -o "4 replaced, 0 skipped, 0 failed")" "4 replaced, 0 skipped, 0 failed"
 stop_flow
 
 # --- --executor: only the executors named; refusals ---------------------------------

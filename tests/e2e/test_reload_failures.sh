@@ -34,6 +34,7 @@ wait_gone() {
 post_in_background() { # N SLEEP_MS OUT
     local i
     for i in $(seq 1 "$1"); do echo "{\"id\":\"d$i\"}"; done >"$T/in.ndjson"
+    : >"$3"
     "$FLOWHOST" post /index "$T/in.ndjson" --to "$ADDR" --request-size 1 -q --timeout 60000 \
         --parameters "{\"sleep_ms\": $2}" >"$3" 2>"$3.err" &
     POST_PID=$!
