@@ -39,6 +39,10 @@ static const char usage[] =
     "  --executor NAME      reload this executor (repeatable); default: every executor,\n"
     "                       one after the other, in the flow's order\n"
     "  --wait               wait until the reload is over, and say how it went\n"
+    "  --in-place           stop each old worker first (it finishes what it holds), then\n"
+    "                       start the new one: for executors whose workspace takes one\n"
+    "                       process at a time (a docstore indexer); with one replica\n"
+    "                       the executor pauses meanwhile (requests wait, none fails)\n"
     "  --timeout MS         how long to wait for the flow's answer (default 10000); with\n"
     "                       --wait also for the end of the reload (default: no limit)\n"
     "  -h, --help           this text\n"
@@ -142,19 +146,21 @@ static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t siz
 }
 
 static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors, long timeout);
+                  int done_fd, const char *const *executors, size_t n_executors,
+                  bool in_place, long timeout);
 
 int fh_cmd_reload(int argc, char **argv)
 {
     static const struct option longopts[] = {{"pid-file", required_argument, NULL, 'p'},
                                               {"executor", required_argument, NULL, 'e'},
                                               {"wait", no_argument, NULL, 'w'},
+                                              {"in-place", no_argument, NULL, 'i'},
                                               {"timeout", required_argument, NULL, 't'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     const char *pid_file = NULL, *executors[MAX_EXECUTORS];
     size_t n_executors = 0;
-    bool wait = false;
+    bool wait = false, in_place = false;
     long timeout = -2;
     int c;
     optind = 1;
@@ -171,6 +177,7 @@ int fh_cmd_reload(int argc, char **argv)
             executors[n_executors++] = optarg;
             break;
         case 'w': wait = true; break;
+        case 'i': in_place = true; break;
         case 't': {
             char *end;
             timeout = strtol(optarg, &end, 10);
@@ -231,7 +238,8 @@ int fh_cmd_reload(int argc, char **argv)
         unlink(ack);
         return 1;
     }
-    int rc = reload(pid, dir, part, req, ack_fd, done_fd, executors, n_executors, timeout);
+    int rc = reload(pid, dir, part, req, ack_fd, done_fd, executors, n_executors, in_place,
+                    timeout);
     close(ack_fd);
     unlink(ack);
     if (done_fd >= 0) {
@@ -243,11 +251,13 @@ int fh_cmd_reload(int argc, char **argv)
 
 /* Writes the request, signals the flow, reads its answers. Returns the exit status. */
 static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors, long timeout)
+                  int done_fd, const char *const *executors, size_t n_executors,
+                  bool in_place, long timeout)
 {
     bool wait = done_fd >= 0;
     FILE *f = fopen(part, "w");
-    bool ok = f != NULL && (!wait || fputs("wait\n", f) >= 0);
+    bool ok = f != NULL && (!wait || fputs("wait\n", f) >= 0) &&
+              (!in_place || fputs("in-place\n", f) >= 0);
     for (size_t i = 0; ok && i < n_executors; i++)
         ok = fprintf(f, "executor %s\n", executors[i]) >= 0;
     if (f != NULL && fclose(f) != 0)

@@ -164,7 +164,11 @@ enum {
                            READY it takes its replica's place */
     GW_RELOAD_OLD,      /* in the spare slot: the worker it replaced, finishing what it
                            holds; it gets nothing new */
-    GW_RELOAD_BYE       /* the same, told to stop (DISCONNECT), waited for */
+    GW_RELOAD_BYE,      /* the same, told to stop (DISCONNECT), waited for */
+    GW_RELOAD_WAIT,     /* in place: in its replica's slot, not started: it starts once
+                           the old worker (in the spare slot) has ended */
+    GW_RELOAD_IN_PLACE  /* in place: the same, starting; once READY an ordinary worker
+                           (its failures are an ordinary worker's, after one line) */
 };
 
 /* An executor of the flow: its replicas and the requests waiting for one of them. */
@@ -488,11 +492,16 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next);
 /* The flow drains: the rollout stops (a new worker still starting is killed), the
  * reloads waited for are told so. */
 void gw_reload_stop(fh_gateway *g);
-/* The spare worker W said READY: it takes its replica's place. */
+/* A reload's new worker W said READY: it takes its replica's place (in place: it has
+ * it already). */
 void gw_reload_ready(fh_gateway *g, gw_worker *w);
 /* The spare worker W could not start (WHY): the old worker keeps serving, the reload
  * of its executor stops. W's process is killed. */
 void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why);
+/* In place, the new worker W (GW_RELOAD_IN_PLACE or _WAIT; else nothing is done) could
+ * not start (WHY): says so in one line, stops the executor's reload; the caller then
+ * handles W as any worker that failed to start. */
+void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why);
 /* The process of spare worker W is gone (HOW), or given up (WHY_GIVEN, else NULL):
  * answers for what it held, frees the spare slot, lets the rollout go on. */
 void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *why_given);

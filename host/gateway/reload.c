@@ -19,7 +19,8 @@
  *
  * Requests: a SIGHUP to the host. `flowhost reload` (cmd_reload.c) first writes
  * reload-ID.req in the flow's private runtime directory (mode 0700: only the flow's user,
- * or root, can), one line a word: "executor NAME" (none: every executor), "wait". The
+ * or root, can), one line a word: "executor NAME" (none: every executor), "wait",
+ * "in-place" (see below). The
  * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
  * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
  * files the command made and holds open, so that an answer written as the flow stops is
@@ -28,7 +29,14 @@
  * other, in the flow's order; asked again while a rollout runs, an executor is queued
  * once more (the one being reloaded too: from its first replica again, after this pass).
  * A drain (SIGINT/SIGTERM) stops the rollout: a new worker still starting is killed, and
- * the reloads waited for are told so. */
+ * the reloads waited for are told so.
+ *
+ * In place (asked for with "in-place"): for executors whose workspace takes one process
+ * at a time (a docstore indexer's lock fails a second one's init). The old worker goes to
+ * the spare slot first and finishes what it holds; once it has ended, the new worker
+ * starts in the replica's slot. Nothing fails either (with one replica, requests wait
+ * meanwhile), but a new worker that does not start leaves the replica without a worker:
+ * it is then supervised as any worker that failed to start (restarts, the breaker). */
 #define _GNU_SOURCE
 #include "gateway_internal.h"
 
@@ -54,10 +62,17 @@
 #define WAITERS_MAX 64        /* reload commands waiting for one rollout's end at most */
 #define REQ_ID_MAX 64         /* the ID of reload-ID.req at most */
 
+/* How an executor asked for is reloaded. */
+enum { MODE_NONE = 0, MODE_SURGE, MODE_IN_PLACE };
+
 typedef struct gw_reload {
-    bool *pending;            /* per executor of the flow (its cfg index): to reload */
+    uint8_t *pending;         /* per executor of the flow (its cfg index): MODE_* */
     bool active;              /* a rollout is under way */
     size_t cur;               /* the executor being reloaded; SIZE_MAX: between two */
+    uint8_t cur_mode;         /* how (MODE_*) */
+    gw_worker *in_place;      /* in place: the replica whose new worker waits for the old
+                                 one to end (GW_RELOAD_WAIT) or starts (GW_RELOAD_IN_PLACE);
+                                 NULL: none */
     size_t unit;              /* its next replica to replace: its shard (g->execs)... */
     size_t replica;           /* ...and the replica there */
     uint32_t gen;             /* the generation of the last new worker */
@@ -101,7 +116,7 @@ static const char *replica_name(const gw_worker *w, char *buf, size_t size)
 int gw_reload_init(fh_gateway *g)
 {
     gw_reload *r = calloc(1, sizeof *r);
-    bool *pending = calloc(g->cfg->n_executors + 1, sizeof *pending);
+    uint8_t *pending = calloc(g->cfg->n_executors + 1, sizeof *pending);
     if (r == NULL || pending == NULL) {
         free(r);
         free(pending);
@@ -196,6 +211,16 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
     gw_exec *x = s->ex;
     char rep[64];
     int64_t now = fh_monotonic_ms();
+    if (s->reload == GW_RELOAD_IN_PLACE) { /* in its replica's place already */
+        s->reload = GW_RELOAD_NONE;
+        r->in_place = NULL;
+        r->replaced++;
+        r->exec_replaced++;
+        info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
+             x->cfg->name, replica_name(s, rep, sizeof rep), (int)s->pid,
+             (long long)(now - r->spare_ms));
+        return;
+    }
     if (g->draining) { /* too late to take over: it stops, with its fini */
         fh_wire_send(g->back, s->id, s->id_len, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
         s->reload = GW_RELOAD_BYE;
@@ -366,12 +391,14 @@ static void take_request(fh_gateway *g, int dir, const char *name)
         write_answer(ack, "refused: out of memory\n");
         return;
     }
-    bool any = false, wait = false;
+    bool any = false, wait = false, in_place = false;
     char answer[2048], *save = NULL;
     answer[0] = '\0';
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strcmp(line, "wait") == 0) {
             wait = true;
+        } else if (strcmp(line, "in-place") == 0) {
+            in_place = true;
         } else if (strncmp(line, "executor ", 9) == 0) {
             size_t e = executor_index(g, line + 9);
             if (e == SIZE_MAX) {
@@ -403,7 +430,7 @@ static void take_request(fh_gateway *g, int dir, const char *name)
     size_t used = (size_t)snprintf(answer, sizeof answer, "accepted:");
     for (size_t e = 0; e < g->cfg->n_executors; e++)
         if (asked[e] || !any) {
-            r->pending[e] = true;
+            r->pending[e] = in_place ? MODE_IN_PLACE : MODE_SURGE;
             if (used < sizeof answer)
                 used += (size_t)snprintf(answer + used, sizeof answer - used, " %s",
                                          g->cfg->executors[e].name);
@@ -415,7 +442,8 @@ static void take_request(fh_gateway *g, int dir, const char *name)
         r->n_waiters++;
     write_answer(ack, answer);
     answer[strcspn(answer, "\n")] = '\0';
-    info("reload asked for:%s%s", answer + strlen("accepted:"), wait ? " (waited for)" : "");
+    info("reload asked for:%s%s%s", answer + strlen("accepted:"), in_place ? " (in place)" : "",
+         wait ? " (waited for)" : "");
     begin(g);
 }
 
@@ -450,7 +478,7 @@ void gw_reload_asked(fh_gateway *g)
     }
     info("SIGHUP: reloading every executor");
     for (size_t e = 0; e < g->cfg->n_executors; e++)
-        r->pending[e] = true;
+        r->pending[e] = MODE_SURGE;
     begin(g);
 }
 
@@ -490,6 +518,87 @@ static int start_spare(fh_gateway *g, gw_worker *old)
         return -1;
     }
     return 0;
+}
+
+/* In place: the replica OLD stops first (it finishes what it holds, in the spare slot),
+ * and a new worker takes its place once it has ended. Returns 0, or negative when the
+ * new worker's spec could not be written (OLD untouched, the executor's reload stops). */
+static int start_in_place(fh_gateway *g, gw_worker *old)
+{
+    gw_reload *r = g->reload;
+    gw_exec *x = old->ex;
+    gw_worker *s = &x->workers[x->n_workers];
+    s->ex = x;
+    s->replica = old->replica;
+    s->gen = ++r->gen;
+    x->n_spare = 1;
+    if (gw_write_spec(g, s) != 0) { /* S holds the new worker's spec and board */
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        s->reload = GW_RELOAD_NEW; /* not started: released as a new worker that failed */
+        gw_reload_failed(g, s, why);
+        return -1;
+    }
+    gw_worker tmp = *old;
+    *old = *s;
+    *s = tmp;
+    /* OLD is now the new worker, not started; S the old one. */
+    old->reload = GW_RELOAD_WAIT;
+    old->starts = s->starts; /* its start counts as a restart of the replica */
+    s->reload = GW_RELOAD_OLD;
+    s->restart_at_ms = s->probe_at_ms = 0;
+    s->down = s->probing = false;
+    r->in_place = old;
+    char rep[64];
+    info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
+         "stops; then a new one starts in its place", x->cfg->name,
+         replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    if (s->pid <= 0 || !s->ready) { /* not running after all: nothing to finish */
+        if (s->pid > 0)
+            fh_supervisor_kill_group(s->pid);
+        s->reload = GW_RELOAD_BYE;
+        s->started_ms = fh_monotonic_ms();
+        if (s->pid <= 0)
+            release_spare(s);
+    }
+    return 0;
+}
+
+void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why)
+{
+    gw_reload *r = g->reload;
+    if (w->reload != GW_RELOAD_IN_PLACE && w->reload != GW_RELOAD_WAIT)
+        return;
+    char rep[64], line[1100];
+    const char *name = w->ex->cfg->name;
+    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; in place, its old "
+             "worker is gone: the replica is supervised as after a crash, and the reload of "
+             "'%s' stops here", name, replica_name(w, rep, sizeof rep), why, name);
+    gw_log("%s", line);
+    w->reload = GW_RELOAD_NONE;
+    r->in_place = NULL;
+    r->failed++;
+    if (r->failure[0] == '\0')
+        snprintf(r->failure, sizeof r->failure, "%s", line);
+    if (r->cur != SIZE_MAX && &g->cfg->executors[r->cur] == w->ex->cfg)
+        r->cur = SIZE_MAX;
+}
+
+/* In place: starts the new worker once the old one has ended; notes it ready. */
+static void step_in_place(fh_gateway *g, int64_t now)
+{
+    gw_reload *r = g->reload;
+    gw_worker *w = r->in_place;
+    if (w == NULL || w->reload != GW_RELOAD_WAIT || w->ex->n_spare > 0)
+        return;
+    w->reload = GW_RELOAD_IN_PLACE;
+    r->spare_ms = now;
+    if (gw_spawn(g, w) != 0) {
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        gw_reload_in_place_failed(g, w, why);
+        gw_mark_down(g, w, why);
+    }
 }
 
 /* The rollout is over: says so, and to those who wait. */
@@ -549,13 +658,15 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             sooner(next, now + STOP_GRACE_MS);
         }
     }
+    /* Also while draining: requests waiting for that replica need a worker. */
+    step_in_place(g, now);
     if (!r->active)
         return;
     if (g->draining) {
         gw_reload_stop(g);
         return;
     }
-    if (spare != NULL)
+    if (spare != NULL || r->in_place != NULL)
         return; /* one replacement at a time */
     for (;;) {
         if (r->cur == SIZE_MAX) {
@@ -566,15 +677,17 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
                 finish(g, now);
                 return;
             }
-            r->pending[e] = false;
+            r->cur_mode = r->pending[e];
+            r->pending[e] = MODE_NONE;
             r->cur = e;
             r->unit = r->replica = 0;
             r->exec_ms = now;
             r->exec_replaced = 0;
             /* An executor with `host:` (served elsewhere) is not this host's to restart:
              * it is skipped here, with a log line, once the flow loader knows them. */
-            info("reload: executor '%s': replacing its workers one at a time",
-                 g->cfg->executors[e].name);
+            info("reload: executor '%s': replacing its workers one at a time%s",
+                 g->cfg->executors[e].name,
+                 r->cur_mode == MODE_IN_PLACE ? ", each in place (the old one stops first)" : "");
         }
         gw_worker *w;
         if (!next_replica(g, &w)) {
@@ -591,7 +704,7 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             r->skipped++;
             continue;
         }
-        if (start_spare(g, w) == 0)
+        if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0)
             return;
     }
 }

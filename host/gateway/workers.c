@@ -204,12 +204,14 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
     if (cmd == FH_CMD_READY) {
         gw_worker *w;
         if (gw_on_hello(g, m, &w) != 0) {
-            if (w->reload == GW_RELOAD_NEW)
+            if (w->reload == GW_RELOAD_NEW) {
                 gw_reload_failed(g, w, fh_last_error());
-            else
+            } else {
+                gw_reload_in_place_failed(g, w, fh_last_error());
                 gw_mark_down(g, w, fh_last_error());
+            }
         } else if (w != NULL) {
-            if (w->reload == GW_RELOAD_NEW)
+            if (w->reload == GW_RELOAD_NEW || w->reload == GW_RELOAD_IN_PLACE)
                 gw_reload_ready(g, w);
             gw_feed(g, w->ex);
         }
@@ -233,7 +235,9 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
 static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char *why_given,
                         bool was_ready)
 {
-    if (e->reload != GW_RELOAD_NONE) { /* a reload's spare worker: never restarted */
+    if (e->reload == GW_RELOAD_IN_PLACE) { /* says so, then as any worker */
+        gw_reload_in_place_failed(g, e, why_given ? why_given : how);
+    } else if (e->reload != GW_RELOAD_NONE) { /* a reload's spare worker: never restarted */
         gw_reload_gone(g, e, how, why_given);
         return;
     }
