@@ -636,11 +636,10 @@ void gw_reload_stop(fh_gateway *g)
     r->cur = SIZE_MAX;
 }
 
-void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
+/* Tells the replaced workers that hold nothing more to stop (their fini runs). Returns
+ * the spare slot in use, if any. */
+static gw_worker *retire_idle(fh_gateway *g, int64_t now, int64_t *next)
 {
-    gw_reload *r = g->reload;
-    if (r == NULL)
-        return;
     gw_worker *spare = NULL;
     for (size_t u = 0; u < g->n_execs; u++) {
         gw_exec *x = &g->execs[u];
@@ -648,7 +647,6 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             continue;
         spare = &x->workers[x->n_workers];
         if (spare->reload == GW_RELOAD_OLD && spare->held_n == 0 && spare->pid > 0) {
-            /* Replaced, and nothing left to finish: it stops, with its fini. */
             if (fh_wire_send(g->back, spare->id, spare->id_len, FH_CMD_DISCONNECT, NULL, 0,
                              ZMQ_DONTWAIT) != 0)
                 fh_supervisor_kill_group(spare->pid);
@@ -658,6 +656,15 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             sooner(next, now + STOP_GRACE_MS);
         }
     }
+    return spare;
+}
+
+void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
+{
+    gw_reload *r = g->reload;
+    if (r == NULL)
+        return;
+    gw_worker *spare = retire_idle(g, now, next);
     /* Also while draining: requests waiting for that replica need a worker. */
     step_in_place(g, now);
     if (!r->active)
@@ -704,7 +711,9 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             r->skipped++;
             continue;
         }
-        if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0)
+        if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0) {
+            retire_idle(g, now, next); /* in place: the old one may hold nothing */
             return;
+        }
     }
 }
