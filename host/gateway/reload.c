@@ -201,7 +201,7 @@ void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
     r->failed++;
     if (r->failure[0] == '\0')
         snprintf(r->failure, sizeof r->failure, "%s", line);
-    if (r->cur != SIZE_MAX && &g->cfg->executors[r->cur] == w->ex->cfg)
+    if (r->cur == w->ex->node)
         r->cur = SIZE_MAX; /* on to the next executor asked for */
 }
 
@@ -580,7 +580,7 @@ void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why)
     r->failed++;
     if (r->failure[0] == '\0')
         snprintf(r->failure, sizeof r->failure, "%s", line);
-    if (r->cur != SIZE_MAX && &g->cfg->executors[r->cur] == w->ex->cfg)
+    if (r->cur == w->ex->node)
         r->cur = SIZE_MAX;
 }
 
