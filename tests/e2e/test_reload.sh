@@ -207,6 +207,19 @@ check "pair: first now answers from the new file" \
       "$("$FLOWHOST" post /index "$T/p.ndjson" --to "$ADDR" -q | jq -r '.docs[0].tags.version')" "2"
 check "pair: the runtime directory keeps no request nor answer" \
       "$(ls "$XDG_RUNTIME_DIR"/flowhost-*/ | grep -c '^reload-' || true)" "0"
+# Another user may not: the signal is refused before anything is written.
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- "$FLOWHOST" --version >/dev/null 2>&1; then
+    expect_fail "pair: another user" 1 "not allowed to reload the flow of another user" -- \
+        runuser -u nobody -- "$FLOWHOST" reload "$FLOW_PID"
+else
+    echo "# skipped: the test of another user needs root, runuser and a flowhost nobody can run"
+fi
+rc=0
+"$FLOWHOST" reload 2>/dev/null || rc=$?
+check "pair: no pid: bad usage" "$rc" "2"
+rc=0
+"$FLOWHOST" reload --timeout soon "$FLOW_PID" 2>/dev/null || rc=$?
+check "pair: a timeout that is no number: bad usage" "$rc" "2"
 stop_flow
 check "pair: the pid file is removed when the flow stops" "$([ -e "$T/pid" ] && echo there || echo gone)" "gone"
 
