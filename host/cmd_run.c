@@ -22,6 +22,8 @@ static const char usage[] =
     "options:\n"
     "  --address-file FILE  write HOST:PORT to FILE once ready, and the HTTP URL on a\n"
     "                       second line when the flow serves HTTP (removed on exit)\n"
+    "  --pid-file FILE      write the flow's pid to FILE once ready (removed on exit):\n"
+    "                       `flowhost reload --pid-file FILE` replaces its workers\n"
     "  --ready-fd FD        write HOST:PORT and a newline to descriptor FD once ready (with\n"
     "                       keys: HOST:PORT, a space, the flow's public key), or '!' and\n"
     "                       the reason when the flow cannot start; no banner\n"
@@ -30,12 +32,19 @@ static const char usage[] =
     "  --log-format FORMAT  text (default) or json: one JSON object a line, for the host\n"
     "                       and every worker (time, level, executor, replica, request_id,\n"
     "                       message); the same as FLOWHOST_LOG_FORMAT=json\n"
-    "  -h, --help           this text\n";
+    "  -h, --help           this text\n"
+    "\n"
+    "SIGHUP (or `flowhost reload`) replaces every executor's workers, one replica at a time,\n"
+    "each by a new worker that loads the plugin file as it is on disk now: the new one\n"
+    "starts beside the old, takes its place once ready, and the old one finishes what it\n"
+    "holds before it stops; no request fails. A new worker that does not start leaves the\n"
+    "old one serving, and the log says why (docs/reload.md).\n";
 
 int fh_cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"address-file", required_argument, NULL, 'a'},
                                               {"ready-fd", required_argument, NULL, 'r'},
+                                              {"pid-file", required_argument, NULL, 'p'},
                                               {"owner-key", required_argument, NULL, 'o'},
                                               {"log-format", required_argument, NULL, 'l'},
                                               {"help", no_argument, NULL, 'h'},
@@ -48,6 +57,7 @@ int fh_cmd_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': o.address_file = optarg; break;
+        case 'p': o.pid_file = optarg; break;
         case 'r': {
             char *end;
             long fd = strtol(optarg, &end, 10);

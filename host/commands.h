@@ -5,6 +5,9 @@
 #define FH_HOST_COMMANDS_H
 
 int fh_cmd_run(int argc, char **argv);
+/* flowhost reload PID | --pid-file FILE: 0 the running flow accepted the reload (with
+ * --wait: and every new worker started), 1 refused, failed or no answer, 2 bad usage. */
+int fh_cmd_reload(int argc, char **argv);
 /* ENDPOINT is NULL for `post` (the first argument is the endpoint), or "/index" etc. for
  * index, search, update and delete. */
 int fh_cmd_post(int argc, char **argv, const char *endpoint);

@@ -54,7 +54,8 @@ static void print_banner(const fh_flow_config *cfg, const char *address, const c
     fprintf(stderr, "%s\n", cfg->n_executors ? "" : " (none)");
 }
 
-/* ADDRESS, and the HTTP URL on a second line when there is one. */
+/* ADDRESS, and the HTTP URL on a second line when there is one (also the pid file: the
+ * pid, no URL). */
 static int write_address_file(const char *path, const char *address, const char *http)
 {
     char tmp[4200];
@@ -87,6 +88,14 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
         fh_gateway_destroy(&g);
         return rc;
     }
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (opts->pid_file != NULL && (rc = write_address_file(opts->pid_file, pid, NULL)) != 0) {
+        fh_gateway_destroy(&g);
+        if (opts->address_file != NULL)
+            unlink(opts->address_file);
+        return rc;
+    }
     if (opts->banner)
         print_banner(cfg, address, http);
     if (opts->ready_fd >= 0) {
@@ -101,6 +110,8 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     fh_gateway_destroy(&g);
     if (opts->address_file != NULL)
         unlink(opts->address_file);
+    if (opts->pid_file != NULL)
+        unlink(opts->pid_file);
     return rc == 0 ? 0 : fh_set_error(rc, "%s", why);
 }
 

@@ -17,6 +17,9 @@ typedef struct fh_flow_run_options {
                                  closed either way */
     const char *address_file; /* NULL, or a file that gets "HOST:PORT\n" once ready; it is
                                  removed when the flow stops */
+    const char *pid_file;     /* NULL, or a file that gets this process's pid and a
+                                 newline once ready (what `flowhost reload --pid-file`
+                                 reads); it is removed when the flow stops */
 } fh_flow_run_options;
 
 /* Returned by fh_flow_run when the flow could not start and the reason went to

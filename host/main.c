@@ -12,6 +12,8 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run FLOW.yml            serve a flow until SIGINT/SIGTERM\n"
+    "  reload PID              replace a running flow's workers one at a time (the plugin\n"
+    "                          files as they are now), no request failed\n"
     "  post ENDPOINT [INPUT]   post documents to a flow (--to HOST:PORT or --flow FLOW.yml)\n"
     "  index|search|update|delete [INPUT]\n"
     "                          post to /index, /search, /update, /delete\n"
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
             return fh_cmd_post(argc - 1, argv + 1, sugar[i][1]);
     if (strcmp(cmd, "run") == 0)
         return fh_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "reload") == 0)
+        return fh_cmd_reload(argc - 1, argv + 1);
     if (strcmp(cmd, "post") == 0)
         return fh_cmd_post(argc - 1, argv + 1, NULL);
     if (strcmp(cmd, "validate") == 0)

@@ -1,6 +1,13 @@
 /* The plugin scan cache: a text file, one line per scanned file:
- *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH[<TAB>TYPE...]   (STATUS P: a plugin)
- *   DEV INO SIZE MTIME_S MTIME_NS STATUS<TAB>PATH<TAB>REASON      (N: not one, A: another ABI)
+ *   DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS STATUS<TAB>PATH[<TAB>TYPE...]
+ *                                                        (STATUS P: a plugin)
+ *   DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS STATUS<TAB>PATH<TAB>REASON
+ *                                                        (N: not one, A: another ABI)
+ * The change time is in the key because the others can stay the same over a new content:
+ * a file rewritten in place (same device and inode) whose size did not change and whose
+ * modification time was set back (cp -p, rsync -t, tar x, touch -r). Nothing sets a
+ * change time back: every write, rename or chmod moves it on. A rolling reload must
+ * find the types of the files as they are now.
  * Only answers that the file's content decides are kept: a library that could not be
  * opened (its dependencies may be found through another LD_LIBRARY_PATH, or installed
  * later) or whose scan failed (a crash, a deadline) is scanned again next time. A line
@@ -26,7 +33,7 @@
 typedef struct entry {
     char *path;
     uintmax_t dev, ino;
-    intmax_t size, mtime_s, mtime_ns;
+    intmax_t size, mtime_s, mtime_ns, ctime_s, ctime_ns;
     fh_scan_result scan;
 } entry;
 
@@ -45,6 +52,8 @@ static void entry_key(entry *e, const struct stat *st)
     e->size = (intmax_t)st->st_size;
     e->mtime_s = (intmax_t)st->st_mtim.tv_sec;
     e->mtime_ns = (intmax_t)st->st_mtim.tv_nsec;
+    e->ctime_s = (intmax_t)st->st_ctim.tv_sec;
+    e->ctime_ns = (intmax_t)st->st_ctim.tv_nsec;
 }
 
 static bool entry_matches(const entry *e, const struct stat *st)
@@ -52,7 +61,7 @@ static bool entry_matches(const entry *e, const struct stat *st)
     entry k;
     entry_key(&k, st);
     return e->dev == k.dev && e->ino == k.ino && e->size == k.size && e->mtime_s == k.mtime_s &&
-           e->mtime_ns == k.mtime_ns;
+           e->mtime_ns == k.mtime_ns && e->ctime_s == k.ctime_s && e->ctime_ns == k.ctime_ns;
 }
 
 static void entry_free(entry *e)
@@ -94,8 +103,9 @@ static int parse_line(char *line, entry *e)
     memset(e, 0, sizeof *e);
     char status;
     int used = 0;
-    if (sscanf(line, "%ju %ju %jd %jd %jd %c%n", &e->dev, &e->ino, &e->size, &e->mtime_s,
-               &e->mtime_ns, &status, &used) != 6 || line[used] != '\t')
+    if (sscanf(line, "%ju %ju %jd %jd %jd %jd %jd %c%n", &e->dev, &e->ino, &e->size,
+               &e->mtime_s, &e->mtime_ns, &e->ctime_s, &e->ctime_ns, &status, &used) != 8 ||
+        line[used] != '\t')
         return -1;
     char *save = NULL;
     char *path = strtok_r(line + used + 1, "\t", &save);
@@ -165,7 +175,7 @@ fh_plugin_cache *fh_plugin_cache_open(void)
     else if (home != NULL && home[0] == '/')
         rc = asprintf(&c->dir, "%s/.cache/flowhost", home);
     /* v2: the files of older versions also hold answers that the environment decided. */
-    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-v2-abi%d", c->dir,
+    if (rc < 0 || (c->dir != NULL && asprintf(&c->file, "%s/plugin-scan-v3-abi%d", c->dir,
                                               FH_ABI_MAJOR) < 0)) {
         free(c->dir);
         free(c);
@@ -230,7 +240,8 @@ nomem:
 
 static void write_entry(FILE *f, const entry *e)
 {
-    fprintf(f, "%ju %ju %jd %jd %jd %c\t%s", e->dev, e->ino, e->size, e->mtime_s, e->mtime_ns,
+    fprintf(f, "%ju %ju %jd %jd %jd %jd %jd %c\t%s", e->dev, e->ino, e->size, e->mtime_s,
+            e->mtime_ns, e->ctime_s, e->ctime_ns,
             e->scan.status == FH_SCAN_PLUGIN ? 'P' : e->scan.status == FH_SCAN_NONE ? 'N' : 'A',
             e->path);
     if (e->scan.status == FH_SCAN_PLUGIN)

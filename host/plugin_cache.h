@@ -1,6 +1,7 @@
 /* The cache of plugin scans: what each shared object of the plugin path holds, keyed by
- * its path, device, inode, size and modification time, so that a second lookup scans
- * nothing and a changed file is scanned again.
+ * its path, device, inode, size, modification time and change time, so that a second
+ * lookup scans nothing and a changed file is scanned again (also one rewritten in place
+ * with its size and modification time kept: a reload sees the file as it is now).
  *
  * It lives in $XDG_CACHE_HOME/flowhost (else $HOME/.cache/flowhost), one file per plugin
  * ABI and cache format, written whole to a temporary file and renamed, so that a reader

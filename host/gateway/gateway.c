@@ -38,13 +38,18 @@ void gw_log(const char *fmt, ...)
 }
 
 
-/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
+/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. A SIGHUP
+ * (a reload) is remembered for the serving loop, whenever it comes. */
 int gw_read_signals(fh_gateway *g)
 {
     int got = 0;
     struct signalfd_siginfo si;
-    while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-        got |= si.ssi_signo == SIGCHLD ? 2 : 1;
+    while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP)
+            g->reload_asked = true;
+        else
+            got |= si.ssi_signo == SIGCHLD ? 2 : 1;
+    }
     return got;
 }
 
@@ -222,13 +227,14 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
         if (x->credit > GW_CREDIT_MAX)
             x->credit = GW_CREDIT_MAX;
         size_t n = x->cfg->replicas > 0 ? (size_t)x->cfg->replicas : 1;
-        x->workers = calloc(n, sizeof *x->workers);
+        /* One more: the spare slot a rolling reload starts a new worker in. */
+        x->workers = calloc(n + 1, sizeof *x->workers);
         if (x->workers == NULL) {
             rc = fh_set_error(FH_E_NOMEM, "out of memory");
             goto failed;
         }
         x->n_workers = n;
-        for (size_t k = 0; k < x->n_workers; k++) {
+        for (size_t k = 0; k <= x->n_workers; k++) {
             gw_worker *w = &x->workers[k];
             w->ex = x;
             w->replica = (uint32_t)k;
@@ -239,7 +245,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
             }
         }
     }
-    if (g->cfg->monitoring && (rc = gw_observe_init(g)) != 0)
+    if ((g->cfg->monitoring && (rc = gw_observe_init(g)) != 0) || (rc = gw_reload_init(g)) != 0)
         goto failed;
     /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
     sigset_t mask;
@@ -247,6 +253,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGHUP); /* a rolling reload (reload.c) */
     sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
     g->mask_changed = true;
     g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -346,6 +353,7 @@ int fh_gateway_serve(fh_gateway *g)
                 }
                 g->draining = true;
                 g->drain_deadline_ms = fh_monotonic_ms() + g->cfg->timeout_drain_ms;
+                gw_reload_stop(g);
                 if (g->inflight > 0)
                     gw_log("shutting down: answering %zu requests in flight (at most %d ms)",
                            g->inflight, g->cfg->timeout_drain_ms);
@@ -358,6 +366,10 @@ int fh_gateway_serve(fh_gateway *g)
             fh_wire_close(&m);
         }
         gw_http_service(g); /* HTTP: after the replies that answer its requests */
+        if (g->reload_asked) {
+            g->reload_asked = false;
+            gw_reload_asked(g);
+        }
     }
     return 0;
 }
@@ -390,9 +402,10 @@ void fh_gateway_destroy(fh_gateway **gp)
     if (g->zctx)
         zmq_ctx_term(g->zctx);
     gw_replies_free(g); /* ZeroMQ has let every reply go */
+    gw_reload_free(g);  /* its answers go in the runtime directory */
     fh_runtime_dir_remove(&g->rundir);
     for (size_t i = 0; g->execs && i < g->n_execs; i++) {
-        for (size_t k = 0; g->execs[i].workers && k < g->execs[i].n_workers; k++) {
+        for (size_t k = 0; g->execs[i].workers && k <= g->execs[i].n_workers; k++) {
             free(g->execs[i].workers[k].spec_path);
             free(g->execs[i].workers[k].held);
             fh_board_close(&g->execs[i].workers[k].board);

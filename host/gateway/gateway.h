@@ -26,8 +26,8 @@ typedef struct fh_gateway_options {
 } fh_gateway_options;
 
 /* Sets everything up and waits until every worker is ready (at most the flow's
- * timeout_ready). SIGINT, SIGTERM and SIGCHLD are blocked in the calling process from
- * here on: the gateway takes them through a signalfd. The calling process becomes a
+ * timeout_ready). SIGINT, SIGTERM, SIGCHLD and SIGHUP (a rolling reload) are blocked in
+ * the calling process from here on: the gateway takes them through a signalfd. The calling process becomes a
  * child subreaper and the gateway reaps and kills every child of it that is not one of
  * its workers: it must have no children of its own. On success stores a new gateway
  * the caller owns in *OUT and returns 0. On failure everything started is stopped and
@@ -42,7 +42,7 @@ const char *fh_gateway_address(const fh_gateway *g);
  * serves no HTTP. Borrowed from G. */
 const char *fh_gateway_http_url(const fh_gateway *g);
 
-/* Serves until SIGINT or SIGTERM, then drains: stops taking requests, answers those in
+/* Serves until SIGINT or SIGTERM, reloading on SIGHUP (reload.c), then drains: stops taking requests, answers those in
  * flight, and returns 0; those still in flight after the flow's timeout_drain are
  * answered with an error (and their workers killed) first. A second signal while
  * draining returns at once. Returns negative on a fatal transport error. */

@@ -13,6 +13,7 @@
  *   http.c     the HTTP gateway: REST (rest.h), health, metrics, on libmicrohttpd (its
  *              server in this loop; http_request.c: one request; http_internal.h)
  *   health.c   whether the flow is ready, executor by executor
+ *   reload.c   rolling reload: each replica replaced by a new worker, one at a time
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -150,7 +151,25 @@ typedef struct gw_worker {
                                      it gets one request; an answer closes the breaker */
     int64_t probe_at_ms;          /* down: a probe worker is started then; 0: none due */
     char down_reason[512];
+    uint8_t reload;               /* GW_RELOAD_*: its part in a rolling reload (reload.c) */
+    uint32_t gen;                 /* its spec and board files' generation: 0 for the
+                                     flow's first workers, then one per reload's worker */
 } gw_worker;
+
+/* A worker's part in a rolling reload: a reload runs a second worker for one replica at
+ * a time, in the executor's spare slot (workers[n_workers]). */
+enum {
+    GW_RELOAD_NONE = 0, /* an ordinary worker */
+    GW_RELOAD_NEW,      /* in the spare slot: starting with the file as it is now; once
+                           READY it takes its replica's place */
+    GW_RELOAD_OLD,      /* in the spare slot: the worker it replaced, finishing what it
+                           holds; it gets nothing new */
+    GW_RELOAD_BYE,      /* the same, told to stop (DISCONNECT), waited for */
+    GW_RELOAD_WAIT,     /* in place: in its replica's slot, not started: it starts once
+                           the old worker (in the spare slot) has ended */
+    GW_RELOAD_IN_PLACE  /* in place: the same, starting; once READY an ordinary worker
+                           (its failures are an ordinary worker's, after one line) */
+};
 
 /* An executor of the flow: its replicas and the requests waiting for one of them. */
 typedef struct gw_exec {
@@ -161,8 +180,9 @@ typedef struct gw_exec {
     uint32_t shard_turn;          /* its first shard's: the shard that wins the next tie
                                      of a request polled ANY */
     size_t queued;                /* slots in its queue */
-    gw_worker *workers;           /* cfg->replicas of them */
-    size_t n_workers;
+    gw_worker *workers;           /* cfg->replicas of them, and a spare slot after them */
+    size_t n_workers;             /* the replicas (the spare slot is not counted) */
+    size_t n_spare;               /* 1 while a reload uses the spare slot, else 0 */
     uint32_t credit;              /* requests one worker may hold, 1..GW_CREDIT_MAX */
     size_t turn;                  /* the replica that wins the next tie */
     int queue_head, queue_tail;   /* slots waiting for a worker with room; -1 when empty */
@@ -219,6 +239,8 @@ struct fh_gateway {
     struct gw_door *door;         /* who gets in, how many (door.c) */
     fh_metrics *metrics;          /* what it counts (observe.c); NULL: not counted */
     struct gw_http *http;         /* the HTTP gateway (http.c), or NULL when off */
+    struct gw_reload *reload;     /* the rolling reload (reload.c) */
+    bool reload_asked;            /* a SIGHUP came: reload requests are to be read */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
@@ -410,7 +432,8 @@ bool gw_flow_ready(const fh_gateway *g, char *why, size_t size);
  * caller frees, or NULL when out of memory. */
 char *gw_health_json(const fh_gateway *g, bool *ready);
 
-/* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. */
+/* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD; a
+ * SIGHUP sets g->reload_asked. */
 int gw_read_signals(fh_gateway *g);
 
 /* workers.c */
@@ -421,11 +444,14 @@ int gw_spawn(fh_gateway *g, gw_worker *w);
 size_t gw_worker_count(const fh_gateway *g);
 /* The worker with process id PID, or NULL. */
 gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid);
-/* GW_FOR_WORKERS(g, w) statement: runs it for every worker w of the flow. */
+/* GW_FOR_WORKERS(g, w) statement: runs it for every worker w of the flow (a reload's
+ * spare slot included while it is in use). */
 #define GW_FOR_WORKERS(g, w)                                                              \
     for (size_t gw__x = 0; gw__x < (g)->n_execs; gw__x++)                                 \
         for (gw_worker *w = (g)->execs[gw__x].workers;                                   \
-             w < (g)->execs[gw__x].workers + (g)->execs[gw__x].n_workers; w++)
+             w < (g)->execs[gw__x].workers + (g)->execs[gw__x].n_workers +                \
+                     (g)->execs[gw__x].n_spare;                                          \
+             w++)
 /* Opens W's circuit breaker: it gets no request until a probe worker started
  * BREAKER_PROBE_MS from now answers one. When every replica is down, the requests
  * waiting for the executor, and every later one, get "executor 'X' is down: WHY". */
@@ -450,5 +476,37 @@ void gw_reap(fh_gateway *g);
 /* Asks every idle worker to stop, kills busy ones, waits up to STOP_GRACE_MS, then
  * kills what is left, and every process the workers started. */
 void gw_stop_workers(fh_gateway *g);
+
+/* reload.c: the rolling reload (see the comment at its top) */
+/* Makes G's reload state. Returns 0 or FH_E_NOMEM. */
+int gw_reload_init(fh_gateway *g);
+/* Frees it; tells the reloads still waited for that the flow stopped. */
+void gw_reload_free(fh_gateway *g);
+/* A SIGHUP came: reads the reload requests in the runtime directory (none: every
+ * executor), answers each, queues what they ask. */
+void gw_reload_asked(fh_gateway *g);
+/* Every loop turn (from gw_check_timers): starts the next replacement, retires replaced
+ * workers that hold nothing more, ends the rollout. Lowers *NEXT (ms, monotonic; -1:
+ * none) to when it wants to run again. */
+void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next);
+/* The flow drains: the rollout stops (a new worker still starting is killed), the
+ * reloads waited for are told so. */
+void gw_reload_stop(fh_gateway *g);
+/* A reload's new worker W said READY: it takes its replica's place (in place: it has
+ * it already). */
+void gw_reload_ready(fh_gateway *g, gw_worker *w);
+/* The spare worker W could not start (WHY): the old worker keeps serving, the reload
+ * of its executor stops. W's process is killed. */
+void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why);
+/* In place, the new worker W (GW_RELOAD_IN_PLACE or _WAIT; else nothing is done) could
+ * not start (WHY): says so in one line, stops the executor's reload; the caller then
+ * handles W as any worker that failed to start. */
+void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why);
+/* The process of spare worker W is gone (HOW), or given up (WHY_GIVEN, else NULL):
+ * answers for what it held, frees the spare slot, lets the rollout go on. */
+void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *why_given);
+/* The deadlines of spare worker W (start, stop); true when they are all it has (the
+ * caller skips the ordinary checks), false for a replaced worker still serving. */
+bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next);
 
 #endif

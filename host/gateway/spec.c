@@ -81,10 +81,14 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     else
         snprintf(workspace, sizeof workspace, "%s/workspace/%s/%s%u",
                  fh_runtime_dir_path(g->rundir), x->name, shard, w->replica);
-    snprintf(path, sizeof path, "%s/exec-%zu-%u.spec", fh_runtime_dir_path(g->rundir), i,
-             w->replica);
-    snprintf(board, sizeof board, "%s/exec-%zu-%u.board", fh_runtime_dir_path(g->rundir), i,
-             w->replica);
+    /* A reload's worker (gen > 0) runs beside the one it replaces: files of its own. */
+    char gen[24] = "";
+    if (w->gen > 0)
+        snprintf(gen, sizeof gen, "-g%u", w->gen);
+    snprintf(path, sizeof path, "%s/exec-%zu-%u%s.spec", fh_runtime_dir_path(g->rundir), i,
+             w->replica, gen);
+    snprintf(board, sizeof board, "%s/exec-%zu-%u%s.board", fh_runtime_dir_path(g->rundir), i,
+             w->replica, gen);
     int rc = fh_board_create(board, &w->board);
     if (rc != 0)
         return rc;

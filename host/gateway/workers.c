@@ -89,7 +89,7 @@ size_t gw_worker_count(const fh_gateway *g)
 {
     size_t n = 0;
     for (size_t x = 0; x < g->n_execs; x++)
-        n += g->execs[x].n_workers;
+        n += g->execs[x].n_workers + g->execs[x].n_spare;
     return n;
 }
 
@@ -159,6 +159,10 @@ int gw_on_hello(fh_gateway *g, fh_wire_msg *m, gw_worker **which)
         return 0;
     }
     gw_worker *e = &g->execs[h->index].workers[h->replica];
+    gw_exec *hx = &g->execs[h->index];
+    if (hx->n_spare > 0 && (hx->workers[hx->n_workers].pid == (pid_t)h->pid ||
+                            hx->workers[hx->n_workers].last_pid == (pid_t)h->pid))
+        e = &hx->workers[hx->n_workers]; /* a reload's new worker for that replica */
     bool failed = h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR;
     bool starting = !e->ready && e->pid > 0 && h->pid == e->pid;
     /* A worker that could not start says why, then exits: its reason may come after the
@@ -199,10 +203,18 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
     }
     if (cmd == FH_CMD_READY) {
         gw_worker *w;
-        if (gw_on_hello(g, m, &w) != 0)
-            gw_mark_down(g, w, fh_last_error());
-        else if (w != NULL)
+        if (gw_on_hello(g, m, &w) != 0) {
+            if (w->reload == GW_RELOAD_NEW) {
+                gw_reload_failed(g, w, fh_last_error());
+            } else {
+                gw_reload_in_place_failed(g, w, fh_last_error());
+                gw_mark_down(g, w, fh_last_error());
+            }
+        } else if (w != NULL) {
+            if (w->reload == GW_RELOAD_NEW || w->reload == GW_RELOAD_IN_PLACE)
+                gw_reload_ready(g, w);
             gw_feed(g, w->ex);
+        }
         return;
     }
     gw_worker *w = worker_by_id(g, id, idlen);
@@ -223,6 +235,12 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
 static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char *why_given,
                         bool was_ready)
 {
+    if (e->reload == GW_RELOAD_IN_PLACE) { /* says so, then as any worker */
+        gw_reload_in_place_failed(g, e, why_given ? why_given : how);
+    } else if (e->reload != GW_RELOAD_NONE) { /* a reload's spare worker: never restarted */
+        gw_reload_gone(g, e, how, why_given);
+        return;
+    }
     gw_exec *x = e->ex;
     char why[700];
     pid_t pid = e->pid;
@@ -334,6 +352,8 @@ static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next
 {
     const fh_flow_executor *cfg = e->ex->cfg;
     char why[300];
+    if (e->reload != GW_RELOAD_NONE && gw_reload_check(g, e, now, next))
+        return;
     if (!e->ready) {
         if (g->cfg->timeout_ready_ms < 0)
             return;
@@ -409,6 +429,7 @@ int gw_check_timers(fh_gateway *g)
         else
             start_due(g, w, now, &next);
     }
+    gw_reload_tick(g, now, &next);
     if (next < 0)
         return -1;
     return next > now ? (int)(next - now) : 0;

@@ -3,7 +3,7 @@
 # host: a scanner process per file says which types it holds, and only bar.so, which
 # holds Foo, is opened by the worker. Libraries whose constructors write a marker, abort
 # or hang cost their own scan only; the answers are cached (keyed by the file's path,
-# inode, size and mtime) so that a second start scans nothing and a changed file is
+# inode, size, mtime and ctime) so that a second start scans nothing and a changed file is
 # scanned again, but a scan that failed (a crash, a deadline) is made again at the next
 # start; without a cache every start scans.
 . "$(dirname "$0")/lib.sh"

@@ -1,0 +1,719 @@
+/* Rolling reload: every replica of an executor replaced by a new worker process, which
+ * loads the plugin file as it is on disk now, one replica at a time, without failing a
+ * request.
+ *
+ * A replacement surges: the new worker starts in the executor's spare slot
+ * (workers[n_workers]) beside the replica it replaces, which serves on meanwhile. Once
+ * the new one is READY the two swap places: the new one is the replica (dispatch sends
+ * it requests), the old one sits in the spare slot, where dispatch never looks, and
+ * finishes what it holds; holding nothing, it is told to stop (DISCONNECT: its fini
+ * runs), and once it has ended the next replica is replaced. Nothing a client sent is
+ * failed or moved: so it works with one replica as with many. Should the old worker die
+ * while it finishes, what it held is answered as for any lost worker (gw_release_held:
+ * what it had not begun goes to the new one).
+ *
+ * A new worker that does not start (its plugin does not load, init fails, it dies, it is
+ * not READY within timeout_ready) is killed: the old one keeps serving, one line says
+ * which executor and replica and why, and the reload of that executor stops there; the
+ * executors queued after it are still reloaded.
+ *
+ * Requests: a SIGHUP to the host. `flowhost reload` (cmd_reload.c) first writes
+ * reload-ID.req in the flow's private runtime directory (mode 0700: only the flow's user,
+ * or root, can), one line a word: "executor NAME" (none: every executor), "wait",
+ * "in-place" (see below). The
+ * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
+ * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
+ * files the command made and holds open, so that an answer written as the flow stops is
+ * still read. A SIGHUP
+ * with no request file reloads every executor. Executors are reloaded one after the
+ * other, in the flow's order; asked again while a rollout runs, an executor is queued
+ * once more (the one being reloaded too: from its first replica again, after this pass).
+ * A drain (SIGINT/SIGTERM) stops the rollout: a new worker still starting is killed, and
+ * the reloads waited for are told so.
+ *
+ * In place (asked for with "in-place"): for executors whose workspace takes one process
+ * at a time (a docstore indexer's lock fails a second one's init). The old worker goes to
+ * the spare slot first and finishes what it holds; once it has ended, the new worker
+ * starts in the replica's slot. Nothing fails either (with one replica, requests wait
+ * meanwhile), but a new worker that does not start leaves the replica without a worker:
+ * it is then supervised as any worker that failed to start (restarts, the breaker). */
+#define _GNU_SOURCE
+#include "gateway_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "board.h"
+#include "log.h"
+#include "supervisor.h"
+#include "util.h"
+#include "wire.h"
+
+#define REQ_MAX_BYTES 16384   /* a request file's size at most */
+#define WAITERS_MAX 64        /* reload commands waiting for one rollout's end at most */
+#define REQ_ID_MAX 64         /* the ID of reload-ID.req at most */
+
+/* How an executor asked for is reloaded. */
+enum { MODE_NONE = 0, MODE_SURGE, MODE_IN_PLACE };
+
+typedef struct gw_reload {
+    uint8_t *pending;         /* per executor of the flow (its cfg index): MODE_* */
+    bool active;              /* a rollout is under way */
+    size_t cur;               /* the executor being reloaded; SIZE_MAX: between two */
+    uint8_t cur_mode;         /* how (MODE_*) */
+    gw_worker *in_place;      /* in place: the replica whose new worker waits for the old
+                                 one to end (GW_RELOAD_WAIT) or starts (GW_RELOAD_IN_PLACE);
+                                 NULL: none */
+    size_t unit;              /* its next replica to replace: its shard (g->execs)... */
+    size_t replica;           /* ...and the replica there */
+    uint32_t gen;             /* the generation of the last new worker */
+    int64_t started_ms;       /* when the rollout began */
+    int64_t exec_ms;          /* when the executor being reloaded began */
+    int64_t spare_ms;         /* when the new worker was started */
+    size_t exec_replaced;     /* its replicas replaced so far */
+    size_t replaced, skipped, failed; /* the rollout's replicas */
+    char failure[1100];       /* the rollout's first failure */
+    char *waiters[WAITERS_MAX]; /* the done files of reloads waited for */
+    size_t n_waiters;
+} gw_reload;
+
+static void sooner(int64_t *next, int64_t at)
+{
+    if (*next < 0 || at < *next)
+        *next = at;
+}
+
+static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void info(const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fh_log_emit(NULL, FH_LOG_INFO, NULL, line);
+}
+
+/* "replica K" or "replica K of shard S". */
+static const char *replica_name(const gw_worker *w, char *buf, size_t size)
+{
+    if (w->ex->shards > 1)
+        snprintf(buf, size, "replica %u of shard %u", w->replica, w->ex->shard);
+    else
+        snprintf(buf, size, "replica %u", w->replica);
+    return buf;
+}
+
+int gw_reload_init(fh_gateway *g)
+{
+    gw_reload *r = calloc(1, sizeof *r);
+    uint8_t *pending = calloc(g->cfg->n_executors + 1, sizeof *pending);
+    if (r == NULL || pending == NULL) {
+        free(r);
+        free(pending);
+        return fh_set_error(FH_E_NOMEM, "out of memory");
+    }
+    r->pending = pending;
+    r->cur = SIZE_MAX;
+    g->reload = r;
+    return 0;
+}
+
+/* Writes TEXT into the answer file PATH, which the reload command made and holds open
+ * (so that it reads the answer even when the flow stops and its runtime directory goes
+ * right after): nothing when it is not there (the command is gone). */
+static void write_answer(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    size_t len = strlen(text);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        write(fd, text, len) != (ssize_t)len)
+        gw_log("reload: cannot write the answer %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+/* Tells every reload waited for how the rollout ended, and forgets them. */
+static void notify_waiters(gw_reload *r, const char *text)
+{
+    for (size_t i = 0; i < r->n_waiters; i++) {
+        write_answer(r->waiters[i], text);
+        free(r->waiters[i]);
+    }
+    r->n_waiters = 0;
+}
+
+void gw_reload_free(fh_gateway *g)
+{
+    gw_reload *r = g->reload;
+    if (r == NULL)
+        return;
+    notify_waiters(r, "failed: the flow stopped\n");
+    free(r->pending);
+    free(r);
+    g->reload = NULL;
+}
+
+/* Empties the spare slot of W's executor: its files, its board, its state (the ring of
+ * held requests stays allocated, empty). Its process must be gone or killed. */
+static void release_spare(gw_worker *w)
+{
+    if (w->spec_path != NULL) {
+        unlink(w->spec_path);
+        size_t n = strlen(w->spec_path);
+        if (n > 5 && strcmp(w->spec_path + n - 5, ".spec") == 0) { /* its board beside it */
+            char board[4300];
+            snprintf(board, sizeof board, "%.*s.board", (int)(n - 5), w->spec_path);
+            unlink(board);
+        }
+        free(w->spec_path);
+    }
+    fh_board_close(&w->board);
+    gw_worker clean = {.ex = w->ex, .held = w->held};
+    *w = clean;
+    w->ex->n_spare = 0;
+}
+
+void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
+{
+    gw_reload *r = g->reload;
+    char rep[64];
+    const char *name = w->ex->cfg->name;
+    char line[1100];
+    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; its old worker "
+             "keeps serving, and the reload of '%s' stops here", name,
+             replica_name(w, rep, sizeof rep), why, name);
+    gw_log("%s", line);
+    if (w->pid > 0)
+        fh_supervisor_kill_group(w->pid); /* reaped later: no worker has its pid then */
+    release_spare(w);
+    r->failed++;
+    if (r->failure[0] == '\0')
+        snprintf(r->failure, sizeof r->failure, "%s", line);
+    if (r->cur == w->ex->node)
+        r->cur = SIZE_MAX; /* on to the next executor asked for */
+}
+
+void gw_reload_ready(fh_gateway *g, gw_worker *s)
+{
+    gw_reload *r = g->reload;
+    gw_exec *x = s->ex;
+    char rep[64];
+    int64_t now = fh_monotonic_ms();
+    if (s->reload == GW_RELOAD_IN_PLACE) { /* in its replica's place already */
+        s->reload = GW_RELOAD_NONE;
+        r->in_place = NULL;
+        r->replaced++;
+        r->exec_replaced++;
+        info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
+             x->cfg->name, replica_name(s, rep, sizeof rep), (int)s->pid,
+             (long long)(now - r->spare_ms));
+        return;
+    }
+    if (g->draining) { /* too late to take over: it stops, with its fini */
+        fh_wire_send(g->back, s->id, s->id_len, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
+        s->reload = GW_RELOAD_BYE;
+        s->ready = false;
+        s->started_ms = now;
+        return;
+    }
+    gw_worker *old = &x->workers[s->replica];
+    gw_worker tmp = *old;
+    *old = *s;
+    *s = tmp;
+    /* OLD is now the new worker, in its replica's place; S the worker it replaces. */
+    old->reload = GW_RELOAD_NONE;
+    old->starts = s->starts + 1; /* a restart of the replica, in health and metrics */
+    gw_observe_restart(g, old);
+    s->reload = GW_RELOAD_OLD;
+    s->restart_at_ms = s->probe_at_ms = 0; /* never started again */
+    s->down = s->probing = false;
+    r->replaced++;
+    r->exec_replaced++;
+    info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
+         "one (pid %d) finishes its %u request%s and stops", x->cfg->name,
+         replica_name(old, rep, sizeof rep), (int)old->pid, (long long)(now - r->spare_ms),
+         (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    if (s->pid <= 0) {
+        release_spare(s); /* it had died meanwhile: nothing to retire */
+    } else if (!s->ready) {
+        fh_supervisor_kill_group(s->pid); /* a restart of it still starting: nothing to
+                                             finish */
+        s->reload = GW_RELOAD_BYE;
+        s->started_ms = now;
+    }
+}
+
+void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *why_given)
+{
+    gw_exec *x = w->ex;
+    pid_t pid = w->pid;
+    char rep[64], why[800];
+    w->last_pid = pid;
+    w->pid = 0;
+    w->ready = false;
+    switch (w->reload) {
+    case GW_RELOAD_NEW:
+        snprintf(why, sizeof why, "%s", why_given ? why_given : how);
+        if (why_given == NULL)
+            snprintf(why, sizeof why, "it ended before it was ready (%s)", how);
+        gw_reload_failed(g, w, why);
+        return;
+    case GW_RELOAD_OLD:
+        if (w->held_n > 0) { /* it died finishing: as any lost worker's */
+            if (why_given == NULL) {
+                snprintf(why, sizeof why, "executor '%s' crashed: %s", x->cfg->name, how);
+                gw_log("%s", why);
+            }
+            gw_release_held(g, w, pid, why_given ? why_given : why);
+        }
+        break;
+    default:
+        info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)", x->cfg->name,
+             replica_name(w, rep, sizeof rep), (int)pid, how);
+        break;
+    }
+    release_spare(w);
+    gw_feed(g, x);
+}
+
+bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
+{
+    char why[200];
+    switch (w->reload) {
+    case GW_RELOAD_NEW: {
+        if (w->ready || g->cfg->timeout_ready_ms < 0)
+            return true;
+        int64_t due = w->started_ms + g->cfg->timeout_ready_ms;
+        if (now < due) {
+            sooner(next, due);
+            return true;
+        }
+        snprintf(why, sizeof why, "not ready within %d ms (timeout_ready)",
+                 g->cfg->timeout_ready_ms);
+        gw_reload_failed(g, w, why);
+        return true;
+    }
+    case GW_RELOAD_BYE: {
+        int64_t due = w->started_ms + STOP_GRACE_MS;
+        if (now < due) {
+            sooner(next, due);
+            return true;
+        }
+        gw_log("reload: executor '%s': the old worker (pid %d) did not stop within %d ms: "
+               "killing it", w->ex->cfg->name, (int)w->pid, STOP_GRACE_MS);
+        fh_supervisor_kill_group(w->pid);
+        w->started_ms = now + 60000; /* once: its death is reaped */
+        return true;
+    }
+    default:
+        return false; /* the old worker, serving what it holds: the ordinary checks */
+    }
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+/* The index of executor NAME in the flow, or SIZE_MAX. */
+static size_t executor_index(const fh_gateway *g, const char *name)
+{
+    for (size_t e = 0; e < g->cfg->n_executors; e++)
+        if (strcmp(g->cfg->executors[e].name, name) == 0)
+            return e;
+    return SIZE_MAX;
+}
+
+/* Starts a rollout of what is pending, unless one runs. */
+static void begin(fh_gateway *g)
+{
+    gw_reload *r = g->reload;
+    if (r->active)
+        return;
+    r->active = true;
+    r->started_ms = fh_monotonic_ms();
+    r->replaced = r->skipped = r->failed = 0;
+    r->failure[0] = '\0';
+}
+
+/* Handles the request file NAME (reload-ID.req) of the runtime directory DIR: answers
+ * it, queues what it asks. */
+static void take_request(fh_gateway *g, int dir, const char *name)
+{
+    gw_reload *r = g->reload;
+    const char *base = fh_runtime_dir_path(g->rundir);
+    size_t idlen = strlen(name) - strlen("reload-") - strlen(".req");
+    char id[REQ_ID_MAX + 1], ack[4300], done[4300];
+    if (idlen == 0 || idlen > REQ_ID_MAX) {
+        unlinkat(dir, name, 0);
+        return;
+    }
+    memcpy(id, name + strlen("reload-"), idlen);
+    id[idlen] = '\0';
+    for (size_t i = 0; i < idlen; i++)
+        if (!(id[i] >= '0' && id[i] <= '9') && !(id[i] >= 'a' && id[i] <= 'z') &&
+            !(id[i] >= 'A' && id[i] <= 'Z')) {
+            unlinkat(dir, name, 0);
+            return;
+        }
+    snprintf(ack, sizeof ack, "%s/reload-%s.ack", base, id);
+    snprintf(done, sizeof done, "%s/reload-%s.done", base, id);
+    /* Only a regular file of this user: nobody else can write in the directory anyway. */
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char text[REQ_MAX_BYTES + 1];
+    ssize_t n = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+        n = read(fd, text, REQ_MAX_BYTES);
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dir, name, 0);
+    if (n < 0) {
+        write_answer(ack, "refused: the request could not be read\n");
+        return;
+    }
+    text[n] = '\0';
+    if (g->draining) {
+        write_answer(ack, "refused: the flow is shutting down\n");
+        return;
+    }
+    bool *asked = calloc(g->cfg->n_executors + 1, sizeof *asked);
+    if (asked == NULL) {
+        write_answer(ack, "refused: out of memory\n");
+        return;
+    }
+    bool any = false, wait = false, in_place = false;
+    char answer[2048], *save = NULL;
+    answer[0] = '\0';
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strcmp(line, "wait") == 0) {
+            wait = true;
+        } else if (strcmp(line, "in-place") == 0) {
+            in_place = true;
+        } else if (strncmp(line, "executor ", 9) == 0) {
+            size_t e = executor_index(g, line + 9);
+            if (e == SIZE_MAX) {
+                size_t used = (size_t)snprintf(answer, sizeof answer,
+                                               "refused: the flow has no executor '%.100s' (it has:",
+                                               line + 9);
+                for (size_t k = 0; k < g->cfg->n_executors && used < sizeof answer; k++)
+                    used += (size_t)snprintf(answer + used, sizeof answer - used, "%s %s",
+                                             k ? "," : "", g->cfg->executors[k].name);
+                if (used < sizeof answer)
+                    snprintf(answer + used, sizeof answer - used, ")\n");
+                break;
+            }
+            asked[e] = any = true;
+        } else if (line[0] != '\0') {
+            snprintf(answer, sizeof answer, "refused: a request line it does not know: '%.100s'\n",
+                     line);
+            break;
+        }
+    }
+    if (answer[0] == '\0' && wait && r->n_waiters == WAITERS_MAX)
+        snprintf(answer, sizeof answer, "refused: %d reloads are waited for already\n",
+                 WAITERS_MAX);
+    if (answer[0] != '\0') {
+        write_answer(ack, answer);
+        free(asked);
+        return;
+    }
+    size_t used = (size_t)snprintf(answer, sizeof answer, "accepted:");
+    for (size_t e = 0; e < g->cfg->n_executors; e++)
+        if (asked[e] || !any) {
+            r->pending[e] = in_place ? MODE_IN_PLACE : MODE_SURGE;
+            if (used < sizeof answer)
+                used += (size_t)snprintf(answer + used, sizeof answer - used, " %s",
+                                         g->cfg->executors[e].name);
+        }
+    free(asked);
+    if (used < sizeof answer)
+        snprintf(answer + used, sizeof answer - used, "\n");
+    if (wait && (r->waiters[r->n_waiters] = strdup(done)) != NULL)
+        r->n_waiters++;
+    write_answer(ack, answer);
+    answer[strcspn(answer, "\n")] = '\0';
+    info("reload asked for:%s%s%s", answer + strlen("accepted:"), in_place ? " (in place)" : "",
+         wait ? " (waited for)" : "");
+    begin(g);
+}
+
+void gw_reload_asked(fh_gateway *g)
+{
+    gw_reload *r = g->reload;
+    int dir = open(fh_runtime_dir_path(g->rundir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dir >= 0 ? fdopendir(dir) : NULL;
+    if (d == NULL) {
+        if (dir >= 0)
+            close(dir);
+        gw_log("reload: cannot read the runtime directory: %s", strerror(errno));
+        return;
+    }
+    size_t requests = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (strncmp(de->d_name, "reload-", 7) == 0 && len > 11 &&
+            strcmp(de->d_name + len - 4, ".req") == 0) {
+            take_request(g, dir, de->d_name);
+            requests++;
+        }
+    }
+    closedir(d);
+    if (requests > 0)
+        return;
+    /* A plain SIGHUP: every executor. */
+    if (g->draining) {
+        gw_log("SIGHUP while shutting down: no reload");
+        return;
+    }
+    info("SIGHUP: reloading every executor");
+    for (size_t e = 0; e < g->cfg->n_executors; e++)
+        r->pending[e] = MODE_SURGE;
+    begin(g);
+}
+
+/* ---- the rollout -------------------------------------------------------------------- */
+
+/* The next replica of the executor being reloaded, or false when it has no more. */
+static bool next_replica(fh_gateway *g, gw_worker **out)
+{
+    gw_reload *r = g->reload;
+    for (; r->unit < g->n_execs; r->unit++, r->replica = 0) {
+        gw_exec *x = &g->execs[r->unit];
+        if (x->node == r->cur && r->replica < x->n_workers) {
+            *out = &x->workers[r->replica++];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Starts a new worker for the replica OLD in its executor's spare slot. Returns 0, or
+ * negative when it could not be started (the reload of the executor stops). */
+static int start_spare(fh_gateway *g, gw_worker *old)
+{
+    gw_reload *r = g->reload;
+    gw_exec *x = old->ex;
+    gw_worker *s = &x->workers[x->n_workers];
+    s->ex = x;
+    s->replica = old->replica;
+    s->reload = GW_RELOAD_NEW;
+    s->gen = ++r->gen;
+    x->n_spare = 1;
+    r->spare_ms = fh_monotonic_ms();
+    if (gw_write_spec(g, s) != 0 || gw_spawn(g, s) != 0) {
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        gw_reload_failed(g, s, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* In place: the replica OLD stops first (it finishes what it holds, in the spare slot),
+ * and a new worker takes its place once it has ended. Returns 0, or negative when the
+ * new worker's spec could not be written (OLD untouched, the executor's reload stops). */
+static int start_in_place(fh_gateway *g, gw_worker *old)
+{
+    gw_reload *r = g->reload;
+    gw_exec *x = old->ex;
+    gw_worker *s = &x->workers[x->n_workers];
+    s->ex = x;
+    s->replica = old->replica;
+    s->gen = ++r->gen;
+    x->n_spare = 1;
+    if (gw_write_spec(g, s) != 0) { /* S holds the new worker's spec and board */
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        s->reload = GW_RELOAD_NEW; /* not started: released as a new worker that failed */
+        gw_reload_failed(g, s, why);
+        return -1;
+    }
+    gw_worker tmp = *old;
+    *old = *s;
+    *s = tmp;
+    /* OLD is now the new worker, not started; S the old one. */
+    old->reload = GW_RELOAD_WAIT;
+    old->starts = s->starts; /* its start counts as a restart of the replica */
+    s->reload = GW_RELOAD_OLD;
+    s->restart_at_ms = s->probe_at_ms = 0;
+    s->down = s->probing = false;
+    r->in_place = old;
+    char rep[64];
+    info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
+         "stops; then a new one starts in its place", x->cfg->name,
+         replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    if (s->pid <= 0 || !s->ready) { /* not running after all: nothing to finish */
+        if (s->pid > 0)
+            fh_supervisor_kill_group(s->pid);
+        s->reload = GW_RELOAD_BYE;
+        s->started_ms = fh_monotonic_ms();
+        if (s->pid <= 0)
+            release_spare(s);
+    }
+    return 0;
+}
+
+void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why)
+{
+    gw_reload *r = g->reload;
+    if (w->reload != GW_RELOAD_IN_PLACE && w->reload != GW_RELOAD_WAIT)
+        return;
+    char rep[64], line[1100];
+    const char *name = w->ex->cfg->name;
+    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; in place, its old "
+             "worker is gone: the replica is supervised as after a crash, and the reload of "
+             "'%s' stops here", name, replica_name(w, rep, sizeof rep), why, name);
+    gw_log("%s", line);
+    w->reload = GW_RELOAD_NONE;
+    r->in_place = NULL;
+    r->failed++;
+    if (r->failure[0] == '\0')
+        snprintf(r->failure, sizeof r->failure, "%s", line);
+    if (r->cur == w->ex->node)
+        r->cur = SIZE_MAX;
+}
+
+/* In place: starts the new worker once the old one has ended; notes it ready. */
+static void step_in_place(fh_gateway *g, int64_t now)
+{
+    gw_reload *r = g->reload;
+    gw_worker *w = r->in_place;
+    if (w == NULL || w->reload != GW_RELOAD_WAIT || w->ex->n_spare > 0)
+        return;
+    w->reload = GW_RELOAD_IN_PLACE;
+    r->spare_ms = now;
+    if (gw_spawn(g, w) != 0) {
+        char why[1100];
+        snprintf(why, sizeof why, "%s", fh_last_error());
+        gw_reload_in_place_failed(g, w, why);
+        gw_mark_down(g, w, why);
+    }
+}
+
+/* The rollout is over: says so, and to those who wait. */
+static void finish(fh_gateway *g, int64_t now)
+{
+    gw_reload *r = g->reload;
+    char text[1200];
+    if (r->failed > 0)
+        snprintf(text, sizeof text, "failed: %s\n", r->failure);
+    else
+        snprintf(text, sizeof text, "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
+                 r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
+                 (long long)(now - r->started_ms));
+    info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
+         (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
+    notify_waiters(r, text);
+    r->active = false;
+    r->cur = SIZE_MAX;
+}
+
+void gw_reload_stop(fh_gateway *g)
+{
+    gw_reload *r = g->reload;
+    if (r == NULL || !r->active)
+        return;
+    for (size_t u = 0; u < g->n_execs; u++) {
+        gw_exec *x = &g->execs[u];
+        if (x->n_spare > 0 && x->workers[x->n_workers].reload == GW_RELOAD_NEW)
+            gw_reload_failed(g, &x->workers[x->n_workers], "the flow is shutting down");
+    }
+    gw_log("reload stopped: the flow is shutting down");
+    memset(r->pending, 0, g->cfg->n_executors * sizeof *r->pending);
+    notify_waiters(r, "failed: the flow is shutting down\n");
+    r->active = false;
+    r->cur = SIZE_MAX;
+}
+
+/* Tells the replaced workers that hold nothing more to stop (their fini runs). Returns
+ * the spare slot in use, if any. */
+static gw_worker *retire_idle(fh_gateway *g, int64_t now, int64_t *next)
+{
+    gw_worker *spare = NULL;
+    for (size_t u = 0; u < g->n_execs; u++) {
+        gw_exec *x = &g->execs[u];
+        if (x->n_spare == 0)
+            continue;
+        spare = &x->workers[x->n_workers];
+        if (spare->reload == GW_RELOAD_OLD && spare->held_n == 0 && spare->pid > 0) {
+            if (fh_wire_send(g->back, spare->id, spare->id_len, FH_CMD_DISCONNECT, NULL, 0,
+                             ZMQ_DONTWAIT) != 0)
+                fh_supervisor_kill_group(spare->pid);
+            spare->reload = GW_RELOAD_BYE;
+            spare->ready = false;
+            spare->started_ms = now;
+            sooner(next, now + STOP_GRACE_MS);
+        }
+    }
+    return spare;
+}
+
+void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
+{
+    gw_reload *r = g->reload;
+    if (r == NULL)
+        return;
+    gw_worker *spare = retire_idle(g, now, next);
+    /* Also while draining: requests waiting for that replica need a worker. */
+    step_in_place(g, now);
+    if (!r->active)
+        return;
+    if (g->draining) {
+        gw_reload_stop(g);
+        return;
+    }
+    if (spare != NULL || r->in_place != NULL)
+        return; /* one replacement at a time */
+    for (;;) {
+        if (r->cur == SIZE_MAX) {
+            size_t e = 0;
+            while (e < g->cfg->n_executors && !r->pending[e])
+                e++;
+            if (e == g->cfg->n_executors) {
+                finish(g, now);
+                return;
+            }
+            r->cur_mode = r->pending[e];
+            r->pending[e] = MODE_NONE;
+            r->cur = e;
+            r->unit = r->replica = 0;
+            r->exec_ms = now;
+            r->exec_replaced = 0;
+            /* An executor with `host:` (served elsewhere) is not this host's to restart:
+             * it is skipped here, with a log line, once the flow loader knows them. */
+            info("reload: executor '%s': replacing its workers one at a time%s",
+                 g->cfg->executors[e].name,
+                 r->cur_mode == MODE_IN_PLACE ? ", each in place (the old one stops first)" : "");
+        }
+        gw_worker *w;
+        if (!next_replica(g, &w)) {
+            info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
+                 g->cfg->executors[r->cur].name, r->exec_replaced,
+                 r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
+            r->cur = SIZE_MAX;
+            continue;
+        }
+        if (w->pid <= 0 || !w->ready || w->down) {
+            char rep[64];
+            info("reload: executor '%s', %s is not running: skipped (its next start loads "
+                 "the file as it is now)", w->ex->cfg->name, replica_name(w, rep, sizeof rep));
+            r->skipped++;
+            continue;
+        }
+        if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0) {
+            retire_idle(g, now, next); /* in place: the old one may hold nothing */
+            return;
+        }
+    }
+}
