@@ -366,6 +366,8 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, co
     push(mounts, m, &rc);
     put(c, "volumeMounts", mounts, &rc);
     fh_value *pod = pod_spec(c, &rc);
+    /* SIGTERM drains: the requests it holds are answered before it exits */
+    put_i(pod, "terminationGracePeriodSeconds", p->grace_s, &rc);
     fh_value *vols = list(&rc), *v = map(&rc), *cmv = map(&rc);
     put_s(v, "name", "flow", &rc);
     put_s(cmv, "name", "gateway-flow", &rc);

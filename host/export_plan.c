@@ -460,6 +460,7 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
     p->http = cfg->http;
     p->port_http = cfg->port_http ? cfg->port_http : FH_EXPORT_GATEWAY_HTTP;
     p->tls = cfg->http && cfg->ssl_certfile != NULL;
+    p->grace_s = (cfg->timeout_drain_ms + 999) / 1000 + 10;
     bool keys = o->keys_dir != NULL;
     int rc = 0;
     size_t *first = calloc(cfg->n_executors + 1, sizeof *first);

@@ -70,6 +70,9 @@ typedef struct fh_export_plan {
     int port_http;             /* its HTTP port when http */
     bool tls;                  /* HTTP is HTTPS */
     fh_value *gateway_probe;   /* list of strings: readiness command when !http */
+    int grace_s;               /* seconds the gateway needs to stop: its drain
+                                  (with.timeout_drain) and a margin, for Kubernetes'
+                                  terminationGracePeriodSeconds */
     /* Secrets: map of Secret name -> map of file name -> file text. The gateway's is
        "gateway-keys" (its own key pairs, its TLS files, the workers' public keys);
        each keyed executor's "NAME-keys" (its key pair, the gateway's public key). */

@@ -20,6 +20,7 @@ version: '1'
 with:
   protocol: [zmq, http]
   port: 9000
+  timeout_drain: 45000
   env: {FLOW_WIDE: 'yes'}
 executors:
   - name: Split_Me
@@ -105,6 +106,8 @@ d_ = objs[("Deployment", "gateway")]
 c = d_["spec"]["template"]["spec"]["containers"][0]
 assert c["args"] == ["run", "/flow/flow.yml"] and d_["spec"]["replicas"] == 1
 assert d_["spec"]["strategy"]["type"] == "Recreate"
+drain = (src.get("with") or {}).get("timeout_drain", 20000)
+assert d_["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= drain / 1000 + 5
 ports = {p["name"]: p["containerPort"] for p in c["ports"]}
 sports = {p["name"]: p["port"] for p in objs[("Service", "gateway")]["spec"]["ports"]}
 assert ports == sports, (ports, sports)
