@@ -142,5 +142,5 @@ int fh_cmd_export(int argc, char **argv)
         fprintf(stderr, "flowhost: %s\n", fh_last_error());
     fh_export_plan_destroy(&p);
     fh_flow_config_destroy(&cfg);
-    return rc < 0 ? 1 : 0;
+    return rc == 0 ? 0 : rc == FH_E_INVAL ? 2 : 1;
 }

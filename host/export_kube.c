@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <flowhost/error.h>
 
 #include "export_kube.h"
+#include "export_keys.h"
 #include "export_yaml.h"
 
 static int nomem(void)
@@ -100,17 +103,76 @@ static fh_value *selector_labels(const char *app, int *rc)
     return m;
 }
 
-static int write_obj(const char *dir, const char *name, const char *kind, fh_value *obj,
+/* The folder an export writes, and the files it has written there (a map used as a
+ * set), so that the files of an earlier export it no longer writes can go. */
+typedef struct out_dir {
+    const char *path;
+    fh_value *written;
+} out_dir;
+
+static int write_obj(out_dir *dir, const char *name, const char *kind, fh_value *obj,
                      unsigned mode, int rc)
 {
     if (rc == 0) {
-        char path[4200];
-        if (snprintf(path, sizeof path, "%s/%s.%s.yml", dir, name, kind) >= (int)sizeof path)
-            rc = fh_set_error(FH_E_IO, "%s: path too long", dir);
-        else
-            rc = fh_export_write(path, obj, mode);
+        char file[512], path[4200];
+        snprintf(file, sizeof file, "%s.%s.yml", name, kind);
+        if (snprintf(path, sizeof path, "%s/%s", dir->path, file) >= (int)sizeof path)
+            rc = fh_set_error(FH_E_IO, "%s: path too long", dir->path);
+        else if ((rc = fh_export_write(path, obj, mode)) == 0 &&
+                 fh_map_set(dir->written, file, fh_value_new_bool(true)) != 0)
+            rc = nomem();
     }
     fh_value_destroy(&obj);
+    return rc;
+}
+
+/* The label every object of an export carries: how a file of an earlier one is known. */
+#define OURS "app.kubernetes.io/part-of: flowhost"
+
+/* Refuses a folder holding anything but the manifests of an earlier export (a file of
+ * the user's would be applied with them, or lost). */
+static int check_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') /* hidden: not applied by kubectl, nor touched here */
+            continue;
+        char file[4200], *text = NULL;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".yml") != 0 ||
+            fh_export_read_file(file, &text) != 0 || strstr(text, OURS) == NULL)
+            rc = fh_set_error(FH_E_INVAL, "%s: holds %s, which flowhost export did not "
+                                          "write; export into a new or empty folder",
+                              path, e->d_name);
+        free(text);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Removes the manifests of an earlier export that this one did not write again (a shard
+ * or an executor that is gone), so that `kubectl apply -f DIR` does not bring it back. */
+static int remove_stale(const out_dir *dir)
+{
+    DIR *d = opendir(dir->path);
+    if (d == NULL)
+        return fh_set_error(FH_E_IO, "%s: %s", dir->path, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || fh_map_get(dir->written, e->d_name) != NULL)
+            continue;
+        char file[4200];
+        snprintf(file, sizeof file, "%s/%s", dir->path, e->d_name);
+        if (unlink(file) != 0)
+            rc = fh_set_error(FH_E_IO, "%s: cannot remove it: %s", file, strerror(errno));
+    }
+    closedir(d);
     return rc;
 }
 
@@ -239,8 +301,7 @@ static fh_value *template_spec(const char *app, fh_value *pod, int *rc)
 }
 
 /* StatefulSet and headless Service of worker W. */
-static int write_worker(const fh_export_worker *w, const fh_export_options *o,
-                        const char *dir)
+static int write_worker(const fh_export_worker *w, const fh_export_options *o, out_dir *dir)
 {
     int rc = 0;
     fh_value *svc = object("v1", "Service", w->name, w->name, "worker", o, &rc);
@@ -307,7 +368,7 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o,
     return write_obj(dir, w->name, "statefulset", ss, 0644, rc);
 }
 
-static int write_gateway(const fh_export_plan *p, const fh_export_options *o, const char *dir)
+static int write_gateway(const fh_export_plan *p, const fh_export_options *o, out_dir *dir)
 {
     int rc = 0;
     char *flow = NULL;
@@ -381,7 +442,7 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, co
     return write_obj(dir, "gateway", "deployment", d, 0644, rc);
 }
 
-static int write_secrets(const fh_export_plan *p, const fh_export_options *o, const char *dir)
+static int write_secrets(const fh_export_plan *p, const fh_export_options *o, out_dir *dir)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < fh_value_len(p->secrets); i++) {
@@ -394,23 +455,30 @@ static int write_secrets(const fh_export_plan *p, const fh_export_options *o, co
     return rc;
 }
 
-int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *o, const char *dir)
+int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *o, const char *path)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return fh_set_error(FH_E_IO, "%s: cannot make it: %s", dir, strerror(errno));
-    int rc = 0;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return fh_set_error(FH_E_IO, "%s: cannot make it: %s", path, strerror(errno));
+    int rc = check_dir(path);
+    if (rc < 0)
+        return rc;
+    out_dir dir = {.path = path, .written = fh_value_new_map()};
+    if (dir.written == NULL)
+        return nomem();
     if (o->ns) {
         fh_value *ns = object("v1", "Namespace", o->ns, o->ns, "namespace", o, &rc);
         if (rc == 0)
             fh_map_remove(fh_map_get(ns, "metadata"), "namespace");
-        if ((rc = write_obj(dir, o->ns, "namespace", ns, 0644, rc)) < 0)
-            return rc;
+        rc = write_obj(&dir, o->ns, "namespace", ns, 0644, rc);
     }
     for (size_t i = 0; rc == 0 && i < p->n_workers; i++)
-        rc = write_worker(&p->workers[i], o, dir);
+        rc = write_worker(&p->workers[i], o, &dir);
     if (rc == 0)
-        rc = write_secrets(p, o, dir);
+        rc = write_secrets(p, o, &dir);
     if (rc == 0)
-        rc = write_gateway(p, o, dir);
+        rc = write_gateway(p, o, &dir);
+    if (rc == 0)
+        rc = remove_stale(&dir);
+    fh_value_destroy(&dir.written);
     return rc;
 }

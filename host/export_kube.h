@@ -12,7 +12,10 @@
 /* Writes the manifests of P into the folder DIR (made when missing), one object a file,
  * named NAME.KIND.yml: per workload W a StatefulSet and its headless Service; the
  * gateway's Deployment, Service and ConfigMap (gateway-flow); a Secret per key set; the
- * Namespace when OPTS->ns is given. Returns 0, or FH_E_IO ("PATH: why") / FH_E_NOMEM. */
+ * Namespace when OPTS->ns is given. DIR may hold an earlier export's files (every object
+ * carries the label app.kubernetes.io/part-of: flowhost): they are replaced, and those not
+ * written again are removed; anything else in DIR is refused before a file is written.
+ * Returns 0, or FH_E_INVAL (DIR holds other files), FH_E_IO ("PATH: why") / FH_E_NOMEM. */
 int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *opts,
                          const char *dir);
 

@@ -313,6 +313,21 @@ check "compose: a '\$' of the flow is escaped from Compose's expansion" \
 check "compose: exporting twice gives the same bytes" \
       "$(cmp -s "$T/compose.yml" "$T/compose2.yml" && echo same || echo different)" "same"
 
+# ---- exporting again into the same folder: replaced, and what is gone removed ----------
+mkdir -p "$T/again"
+touch "$T/again/.gitkeep"
+"$FLOWHOST" export kubernetes "$FLOWS/search-sharded.yml" "$T/again" --plugin-dir "$FH_PLUGIN_DIR"
+sed 's/shards: 3/shards: 2/' "$FLOWS/search-sharded.yml" >"$T/flows/two-shards.yml"
+"$FLOWHOST" export kubernetes "$T/flows/two-shards.yml" "$T/again" --plugin-dir "$FH_PLUGIN_DIR"
+check "exporting again: the shard that is gone is removed, the rest replaced, hidden files kept" \
+      "$(LC_ALL=C ls -A "$T/again" | tr '\n' ' ')" \
+      ".gitkeep encoder.service.yml encoder.statefulset.yml gateway-flow.configmap.yml gateway.deployment.yml gateway.service.yml indexer-shard-0.service.yml indexer-shard-0.statefulset.yml indexer-shard-1.service.yml indexer-shard-1.statefulset.yml "
+echo "kind: Secret # the user's" >"$T/again/mine.yml"
+expect_fail "a folder holding a file export did not write" 2 "mine.yml" "new or empty folder" -- \
+    "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/again" --plugin-dir "$FH_PLUGIN_DIR"
+check "nothing written there" "$(ls "$T/again" | grep -c with-env || true)" "0"
+check "the user's file kept" "$(cat "$T/again/mine.yml")" "kind: Secret # the user's"
+
 # ---- errors: one line each ------------------------------------------------------------
 expect_fail "unknown target" 2 "unknown target 'helm'" -- \
     "$FLOWHOST" export helm "$FLOWS/env.yml" "$T/x"
