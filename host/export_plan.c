@@ -456,9 +456,15 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
         fh_export_plan_destroy(&p);
         return nomem();
     }
-    p->port_zmq = cfg->port ? cfg->port : FH_EXPORT_GATEWAY_ZMQ;
+    /* a port the flow leaves to the system gets a fixed one (a Service needs it), never
+       the one the flow gives the other protocol */
     p->http = cfg->http;
+    p->port_zmq = cfg->port ? cfg->port : FH_EXPORT_GATEWAY_ZMQ;
+    if (!cfg->port && cfg->http && p->port_zmq == cfg->port_http)
+        p->port_zmq = FH_EXPORT_GATEWAY_HTTP;
     p->port_http = cfg->port_http ? cfg->port_http : FH_EXPORT_GATEWAY_HTTP;
+    if (!cfg->port_http && p->port_http == p->port_zmq)
+        p->port_http = FH_EXPORT_GATEWAY_ZMQ;
     p->tls = cfg->http && cfg->ssl_certfile != NULL;
     p->grace_s = (cfg->timeout_drain_ms + 999) / 1000 + 10;
     bool keys = o->keys_dir != NULL;

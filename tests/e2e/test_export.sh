@@ -313,6 +313,17 @@ check "compose: a '\$' of the flow is escaped from Compose's expansion" \
 check "compose: exporting twice gives the same bytes" \
       "$(cmp -s "$T/compose.yml" "$T/compose2.yml" && echo same || echo different)" "same"
 
+# ---- a port the flow leaves open gets a fixed one, never the other protocol's -----------
+for w in "port_http: 8080" "port: 8090"; do
+    printf "jtype: Flow\nversion: '1'\nwith: {protocol: [zmq, http], %s}\nexecutors: [{name: e, uses: Echo}]\n" \
+        "$w" >"$T/flows/ports.yml"
+    rm -rf "$T/ports"
+    "$FLOWHOST" export kubernetes "$T/flows/ports.yml" "$T/ports" --plugin-dir "$FH_PLUGIN_DIR"
+    check "with $w: the gateway's ports differ" \
+          "$("$PY" -c 'import sys,yaml; w=yaml.safe_load(yaml.safe_load(open(sys.argv[1]))["data"]["flow.yml"])["with"]; print(sorted([w["port"], w["port_http"]]))' "$T/ports/gateway-flow.configmap.yml")" \
+          "[8080, 8090]"
+done
+
 # ---- exporting again into the same folder: replaced, and what is gone removed ----------
 mkdir -p "$T/again"
 touch "$T/again/.gitkeep"
