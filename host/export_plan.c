@@ -95,19 +95,6 @@ static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc
     free(json);
 }
 
-/* Refuses what a remote worker cannot be told (it gets its executor from the command
- * line only). */
-static int check_exportable(const fh_flow_executor *x)
-{
-    if (x->n_batching > 0)
-        return fh_set_error(FH_E_INVAL,
-                            "executor '%s' (line %d): uses_dynamic_batching cannot be "
-                            "exported: a remote worker (flowhost worker --listen) takes no "
-                            "batching option; remove it to export this flow",
-                            x->name, x->line);
-    return 0;
-}
-
 /* The worker command of shard SHARD of X. */
 static int worker_args(const fh_flow_config *cfg, const fh_flow_executor *x, int shard,
                        const fh_export_options *o, bool keys, fh_value **out)
@@ -346,6 +333,17 @@ static int flow_executor(const fh_flow_config *cfg, size_t i, const fh_export_pl
     if (x->on_error == FH_ON_ERROR_IGNORE)
         set(e, "on_error", fh_value_new_string("ignore"), &rc);
     set(e, "credit", fh_value_new_int(x->credit), &rc);
+    if (x->n_batching > 0) { /* the gateway tells its remote workers when it connects */
+        fh_value *b = fh_value_new_map();
+        for (size_t k = 0; b && k < x->n_batching; k++) {
+            fh_value *r = fh_value_new_map();
+            set(r, "preferred_batch_size", fh_value_new_int(x->batching[k].preferred_batch_size),
+                &rc);
+            set(r, "timeout", fh_value_new_int(x->batching[k].timeout_ms), &rc);
+            set(b, x->batching[k].endpoint, r, &rc);
+        }
+        set(e, "uses_dynamic_batching", b, &rc);
+    }
     if (keys) {
         char path[300];
         /* the executor's public certificate, named as in the gateway's Secret */
@@ -363,7 +361,7 @@ static int add_workers(const fh_flow_config *cfg, size_t i, const fh_export_opti
                        fh_export_plan *p)
 {
     const fh_flow_executor *x = &cfg->executors[i];
-    int rc = check_exportable(x);
+    int rc = 0;
     bool keys = o->keys_dir != NULL;
     for (int s = 0; rc == 0 && s < x->shards; s++) {
         char label[MAX_WORKLOAD + 1];

@@ -39,6 +39,7 @@ executors:
     when: {tags__x: {$gt: 1}}
   - name: pass
     needs: join
+    uses_dynamic_batching: {/index: {preferred_batch_size: 4, timeout: 20}}
 YML
 
 # ---- Kubernetes: every flow, checked object by object ---------------------------------
@@ -101,6 +102,17 @@ for x, g in zip(execs, flow["executors"]):
         assert "resources" not in c
         hosts += [f"{w}-{r}.{w}:{port}" for r in range(replicas)]
     assert g["host"] == hosts, (g["host"], hosts)
+    for k in ("needs", "floating", "timeout", "uses_dynamic_batching", "polling"):
+        if k in x and k != "needs":
+            want = x[k]
+            if k == "uses_dynamic_batching":
+                want = {e: {"timeout": 10, **r} for e, r in want.items()}
+            if k == "polling" and isinstance(want, dict):
+                assert all(g[k][e] == v.upper() for e, v in want.items()), (g[k], want)
+                continue
+            assert g[k] == want, (k, g[k], want)
+        if k == "needs" and "needs" in x:
+            assert g[k] == ([x[k]] if isinstance(x[k], str) else x[k]), (g[k], x[k])
     ok(f"{flow_path}: {name}: {shards} shard(s) x {replicas} replica(s), env, command, probe, DNS names")
 d_ = objs[("Deployment", "gateway")]
 c = d_["spec"]["template"]["spec"]["containers"][0]
@@ -362,13 +374,6 @@ executors: [{name: 9lives, uses: Echo}]
 YML
 expect_fail "a name that is no DNS label" 2 "9lives" "must start with a letter" -- \
     "$FLOWHOST" export kubernetes "$T/flows/digit.yml" "$T/x"
-cat >"$T/flows/batch.yml" <<'YML'
-jtype: Flow
-version: '1'
-executors: [{name: b, uses: Echo, uses_dynamic_batching: {/index: {preferred_batch_size: 4}}}]
-YML
-expect_fail "batching a remote worker cannot be told" 2 "uses_dynamic_batching" -- \
-    "$FLOWHOST" export kubernetes "$T/flows/batch.yml" "$T/x"
 touch "$T/file"
 expect_fail "an output folder that is a file" 1 "$T/file" -- \
     "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/file"
