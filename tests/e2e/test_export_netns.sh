@@ -64,6 +64,7 @@ executors:
     uses: Shout
     uses_with: {suffix: ' !!'}
     shards: 2
+    uses_dynamic_batching: {/index: {preferred_batch_size: 4, timeout: 5}}
   - name: passer
 YML
 "$FLOWHOST" validate "$T/flow.yml" >/dev/null || fail "the test's flow"
