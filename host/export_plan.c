@@ -84,6 +84,26 @@ static char *image_uses(const fh_flow_executor *x, const char *plugin_dir)
     return asprintf(&s, "%s/%s", plugin_dir, base) < 0 ? NULL : s;
 }
 
+/* Refuses two plugin files of one name from different folders: the image has one
+ * plugin folder, where both would be the same file. */
+static int check_plugin_names(const fh_flow_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        for (size_t j = 0; j < i; j++) {
+            const char *a = cfg->executors[i].plugin, *b = cfg->executors[j].plugin;
+            if (a == NULL || b == NULL || strcmp(a, b) == 0)
+                continue;
+            const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+            if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) == 0)
+                return fh_set_error(FH_E_INVAL,
+                                    "executors '%s' and '%s' use two plugins named '%s' (%s, "
+                                    "%s): the image holds one plugin folder; rename one file",
+                                    cfg->executors[j].name, cfg->executors[i].name,
+                                    ba ? ba + 1 : a, b, a);
+        }
+    return 0;
+}
+
 /* Adds "--OPT JSON" of V to ARGS. */
 static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc)
 {
@@ -466,9 +486,9 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
     p->tls = cfg->http && cfg->ssl_certfile != NULL;
     p->grace_s = (cfg->timeout_drain_ms + 999) / 1000 + 10;
     bool keys = o->keys_dir != NULL;
-    int rc = 0;
+    int rc = check_plugin_names(cfg);
     size_t *first = calloc(cfg->n_executors + 1, sizeof *first);
-    if (first == NULL)
+    if (rc == 0 && first == NULL)
         rc = nomem();
     for (size_t i = 0; rc == 0 && i < cfg->n_executors; i++) {
         first[i] = p->n_workers;

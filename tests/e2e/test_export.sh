@@ -374,6 +374,13 @@ executors: [{name: 9lives, uses: Echo}]
 YML
 expect_fail "a name that is no DNS label" 2 "9lives" "must start with a letter" -- \
     "$FLOWHOST" export kubernetes "$T/flows/digit.yml" "$T/x"
+mkdir -p "$T/p1" "$T/p2"
+cp "$FH_PLUGIN_DIR/echo.so" "$T/p1/enc.so"
+cp "$FH_PLUGIN_DIR/echo.so" "$T/p2/enc.so"
+printf "jtype: Flow\nversion: '1'\nexecutors: [{name: a, uses: %s}, {name: b, uses: %s}]\n" \
+    "$T/p1/enc.so" "$T/p2/enc.so" >"$T/flows/same-so.yml"
+expect_fail "two plugin files of one name" 2 "two plugins named 'enc.so'" -- \
+    "$FLOWHOST" export compose "$T/flows/same-so.yml" "$T/x.yml"
 touch "$T/file"
 expect_fail "an output folder that is a file" 1 "$T/file" -- \
     "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/file"
