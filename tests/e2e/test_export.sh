@@ -319,6 +319,24 @@ print(f"ok - compose: {len(svcs)} services, the flow's DNS names are their alias
 PY
     CHECKS=$((CHECKS + 1))
 done
+"$FLOWHOST" export compose "$FLOWS/env.yml" "$T/keyed.yml" --keys "$T/keys" --plugin-dir "$FH_PLUGIN_DIR"
+check "compose with keys: the file is private" "$(stat -c %a "$T/keyed.yml")" "600"
+"$PY" - "$T/keyed.yml" "$T/keys" <<'PY' || fail "compose with keys"
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+keys = sys.argv[2]
+content = lambda name: c["configs"][name]["content"].replace("$$", "$")
+for svc, want in (("with-env-0", {"/keys/worker_secret": "with-env_secret", "/keys/worker": "with-env",
+                                  "/keys/gateway": "gateway"}),
+                  ("gateway", {"/keys/gateway_secret": "gateway_secret", "/keys/worker-with-env": "with-env"})):
+    mounts = {m["target"]: m for m in c["services"][svc]["configs"]}
+    for target, f in want.items():
+        m = mounts[target]
+        assert (m["uid"], m["gid"], m["mode"]) == ("10001", "10001", 0o600), m
+        assert content(m["source"]) == open(f"{keys}/{f}").read(), (svc, target)
+print("ok - compose with keys: each service's keys as configs, its user's, mode 0600")
+PY
+CHECKS=$((CHECKS + 1))
 check "compose: a '\$' of the flow is escaped from Compose's expansion" \
       "$(grep -cF '"suffix":" $$HOME !"' "$T/compose.yml")" "1"
 "$FLOWHOST" export compose "$T/flows/graph.yml" "$T/compose2.yml" --plugin-dir "$FH_PLUGIN_DIR"
