@@ -55,6 +55,8 @@ typedef struct gw_http_req {
     bool has_rr;
     int slot;                 /* REQ_INSIDE: the slot carrying it; else -1 */
     bool suspended;
+    bool watched;             /* suspended, its descriptor in h->watch_fd (for its close) */
+    bool closing;             /* its client went away: closed, unanswered, on resume */
     size_t held;              /* bytes it counts in h->held */
     struct MHD_Response *response; /* REQ_ANSWERED, while suspended: queued on resume */
     unsigned status;
@@ -68,6 +70,9 @@ typedef struct req_list {
 struct gw_http {
     struct MHD_Daemon *d;
     int epfd;                 /* MHD's epoll descriptor: readable when it has work */
+    int watch_fd;             /* what the gateway's loop polls: an epoll set of EPFD and
+                                 of the suspended connections, which MHD does not watch
+                                 (their client closing: EPOLLRDHUP) */
     char address[320];        /* "HOST:PORT" it listens on */
     char url[330];            /* "http://HOST:PORT" (https with TLS) */
     bool tls;
@@ -110,6 +115,9 @@ struct MHD_Response *gw_http_error_response(const fh_gateway *g, const char *why
  * NULL: the connection is closed) is queued with STATUS when MHD calls the handler again
  * after the resume. R leaves its list and drops its converted request. */
 void gw_http_answer_later(fh_gateway *g, http_req *r, unsigned status, struct MHD_Response *resp);
+/* Watches R's connection, just suspended, for its client closing (h->watch_fd) / stops. */
+void gw_http_watch(struct gw_http *h, http_req *r);
+void gw_http_unwatch(struct gw_http *h, http_req *r);
 /* The same with a JSON error, and Retry-After with a 503. */
 void gw_http_answer_error_later(fh_gateway *g, http_req *r, unsigned status, const char *why);
 /* libmicrohttpd's callbacks (CLS is the gateway): a request's every step, its end, and

@@ -126,6 +126,7 @@ void gw_http_answer_later(fh_gateway *g, http_req *r, unsigned status, struct MH
     r->state = REQ_ANSWERED;
     r->response = resp; /* NULL (out of memory): the connection is closed on resume */
     r->status = status;
+    gw_http_unwatch(h, r);
     if (r->suspended) {
         r->suspended = false;
         MHD_resume_connection(r->conn);
@@ -298,6 +299,7 @@ static enum MHD_Result body_read(fh_gateway *g, http_req *r)
     gw_http_list_push(&h->pending, r);
     MHD_suspend_connection(r->conn);
     r->suspended = true;
+    gw_http_watch(h, r);
     return MHD_YES;
 }
 
@@ -387,6 +389,8 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
     }
     if (r->state == REQ_ANSWERED) {
         *upload_size = 0;
+        if (r->closing) /* its client went away: MHD closes the connection */
+            return MHD_NO;
         if (r->response == NULL && r->status == 0) /* queued already */
             return MHD_YES;
         struct MHD_Response *resp = r->response;
@@ -470,6 +474,7 @@ void gw_http_on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (r == NULL)
         return;
     *ctx = NULL;
+    gw_http_unwatch(h, r);
     req_list *l = gw_http_list_of(h, r);
     if (l != NULL)
         gw_http_list_remove(l, r);
