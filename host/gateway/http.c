@@ -153,6 +153,7 @@ int gw_http_init(fh_gateway *g)
     h->docs = fh_rest_docs_html(&h->eps, slash ? slash + 1 : cfg->path);
     if (h->openapi == NULL || h->docs == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
+    gw_door_http_bounds(g, &h->max_conns, &h->spare_conns);
     h->openapi_len = strlen(h->openapi);
     h->docs_len = strlen(h->docs);
     struct sockaddr_storage ss;
@@ -183,7 +184,7 @@ int gw_http_init(fh_gateway *g)
         flags, 0, NULL, NULL, gw_http_on_request, g,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: every message goes there */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections + SPARE_CONNECTIONS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->max_conns + h->spare_conns),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_size,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
         MHD_OPTION_NOTIFY_COMPLETED, gw_http_on_completed, g,

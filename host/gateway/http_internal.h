@@ -12,9 +12,6 @@
 #include "rest.h"
 
 #define RETRY_AFTER "1"          /* seconds a 503 asks the client to wait */
-/* Connections taken beyond http_max_connections, to be told 503 rather than left in the
- * listen queue; beyond these, connections do wait there (the kernel's bounded queue). */
-#define SPARE_CONNECTIONS 32
 
 /* One TCP connection (MHD's socket context). */
 
@@ -81,6 +78,11 @@ struct gw_http {
     size_t openapi_len, docs_len;
     http_conn *conns;         /* every open connection */
     size_t n_conns;
+    size_t max_conns;         /* connections served: http_max_connections, or fewer as the
+                                 descriptor limit allows (door.c)... */
+    size_t spare_conns;       /* ...and taken beyond them, to be told 503 rather than left
+                                 in the listen queue; beyond these, connections do wait
+                                 there (the kernel's bounded queue) */
     req_list pending;         /* read, waiting for a slot: in order */
     req_list inside;          /* carried by slots */
     size_t held;              /* bytes of bodies being read and of requests pending: at

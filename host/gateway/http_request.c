@@ -374,11 +374,11 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->hc = ci ? ci->socket_context : NULL;
-        if (h->n_conns > (size_t)g->cfg->http_max_connections) {
+        if (h->n_conns > h->max_conns) {
             /* One of the spare connections: told so, and closed. */
             char why[160];
-            snprintf(why, sizeof why, "busy: the flow serves %d HTTP connections at most "
-                     "(http_max_connections); try again later", g->cfg->http_max_connections);
+            snprintf(why, sizeof why, "busy: the flow serves %zu HTTP connections at most "
+                     "(http_max_connections); try again later", h->max_conns);
             struct MHD_Response *resp = gw_http_error_response(g, why);
             if (resp != NULL) {
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER);
