@@ -262,6 +262,9 @@ typedef struct framing {
     const char *length;   /* the first Content-Length value */
     bool lengths_differ;  /* another Content-Length field says otherwise */
     bool chunked;         /* a Transfer-Encoding field */
+    const char *coding;   /* the first Transfer-Encoding value */
+    int codings;          /* Transfer-Encoding fields */
+    bool host;            /* a Host field */
 } framing;
 
 static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -269,9 +272,13 @@ static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const c
 {
     (void)kind;
     framing *f = cls;
-    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         f->chunked = true;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->codings++ == 0)
+            f->coding = value ? value : "";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        f->host = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (f->length == NULL)
             f->length = value ? value : "";
         else if (strcmp(f->length, value ? value : "") != 0)
@@ -282,12 +289,32 @@ static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const c
 
 /* Whether R's body is framed in one way only (RFC 9112 6.3): libmicrohttpd takes the
  * first of several Content-Length fields and lets Transfer-Encoding win over one, which
- * a proxy in front may read otherwise (request smuggling). False, WHY set: 400, and the
+ * a proxy in front may read otherwise (request smuggling); it reads a body with another
+ * coding than chunked until the connection closes (the client waits for its read
+ * timeout). And an HTTP/1.1 request names its Host (RFC 9112 3.2). False, WHY and
+ * *STATUS set (400, or 501 for a coding other than chunked): answered, and the
  * connection closed (its next bytes cannot be told from this body). */
-static bool one_framing(http_req *r, char *why, size_t size)
+static bool one_framing(http_req *r, const char *version, unsigned *status, char *why,
+                        size_t size)
 {
     framing f = {0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_field, &f);
+    *status = MHD_HTTP_BAD_REQUEST;
+    if (!f.host && version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+        snprintf(why, size, "an HTTP/1.1 request must have a Host header (RFC 9112, section 3.2)");
+        return false;
+    }
+    if (f.codings > 1) {
+        snprintf(why, size, "the request has %d Transfer-Encoding fields: only one, chunked, "
+                 "is taken", f.codings);
+        return false;
+    }
+    if (f.codings == 1 && strcasecmp(f.coding, "chunked") != 0) {
+        *status = MHD_HTTP_NOT_IMPLEMENTED;
+        snprintf(why, size, "Transfer-Encoding '%.40s' is not supported: only chunked",
+                 f.coding);
+        return false;
+    }
     if (f.lengths_differ) {
         snprintf(why, size, "the request has Content-Length fields that differ: its body's "
                  "length is unknown (RFC 9112, section 6.3)");
@@ -361,7 +388,6 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **ctx)
 {
-    (void)version;
     fh_gateway *g = cls;
     struct gw_http *h = g->http;
     http_req *r = *ctx;
@@ -387,11 +413,12 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
             return queue(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
         }
         char framing_why[200];
-        if (!one_framing(r, framing_why, sizeof framing_why)) {
+        unsigned framing_status;
+        if (!one_framing(r, version, &framing_status, framing_why, sizeof framing_why)) {
             struct MHD_Response *resp = gw_http_error_response(g, framing_why);
             if (resp != NULL)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-            return queue(r, MHD_HTTP_BAD_REQUEST, resp);
+            return queue(r, framing_status, resp);
         }
         const char *ep = NULL, *allow = NULL;
         enum MHD_Result out;

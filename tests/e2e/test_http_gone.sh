@@ -8,8 +8,9 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/http_lib.sh"
 
-# 20 connections at most; 4 requests inside the flow at once, each 500 ms long: of 20
-# requests, 4 are inside the flow and 16 wait for a slot.
+# 20 connections at most; 4 requests inside the flow at once, each 1 s long: of 20
+# requests, 4 are inside the flow and 16 wait for a slot; none is answered before the
+# clients go.
 cat >"$T/flow.yml" <<'EOF'
 jtype: Flow
 version: '1'
@@ -29,23 +30,23 @@ metric() { # metric SERIES: its value in a scrape (0 if absent)
 }
 
 # 20 clients post, wait until every request is read, and close. Then 10 new idle
-# connections (which may take the closed ones' descriptors) listen for 3 s: the answers
-# of the requests inside the flow come then, and must reach none of them.
+# connections (which may take the closed ones' descriptors) listen for 4.5 s: the
+# answers of the requests inside the flow come then, and must reach none of them.
 python3 - "$HOSTPORT" "$T/closed" "$T/stray" <<'PY' &
 import socket, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
-body = b'{"data": ["x"], "parameters": {"sleep_ms": 500}}'
+body = b'{"data": ["x"], "parameters": {"sleep_ms": 1000}}'
 req = (b"POST /index HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
        b"Content-Length: %d\r\n\r\n" % len(body)) + body
 socks = [socket.create_connection((host, int(port))) for _ in range(20)]
 for s in socks:
     s.sendall(req)
-time.sleep(0.5)
+time.sleep(0.4)
 for s in socks:
     s.close()
 idle = [socket.create_connection((host, int(port))) for _ in range(10)]
 open(sys.argv[2], "w").write("closed\n")
-time.sleep(3)
+time.sleep(4.5)
 stray = 0
 for s in idle:
     s.setblocking(False)
@@ -59,7 +60,7 @@ CLIENTS=$!
 for _ in $(seq 1 100); do [ -s "$T/closed" ] && break; sleep 0.05; done
 [ -s "$T/closed" ] || fail "the clients did not run"
 sleep 0.3
-# Before: the 20 closed connections were kept until their answers (10 s of work), and
+# Before: the 20 closed connections were kept until their answers (20 s of work), and
 # the 10 idle ones beyond were told 503.
 check "20 clients gone while waiting: /health/live answers at once" \
     "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/health/live")" "200"
