@@ -213,41 +213,114 @@ void fh_rest_put_json(fh_rest_text *b, const json_t *j, int depth)
 #define JINA_STATUS_SUCCESS 0
 #define JINA_STATUS_ERROR 3
 
-/* {"code", "description"} and, for an error, Jina's "exception" with the executor. */
-static json_t *status_json(const Flowhost__Status *s)
+/* The length of the valid UTF-8 sequence at S (N bytes left), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    if (s == NULL || s->code == FLOWHOST__STATUS__CODE__SUCCESS)
-        return json_pack("{s:i, s:s}", "code", JINA_STATUS_SUCCESS, "description", "");
-    const char *desc = s->description ? s->description : "";
-    return json_pack("{s:i, s:s, s:{s:s, s:[s], s:[], s:s}}", "code", JINA_STATUS_ERROR,
-                     "description", desc, "exception", "name", "ExecutorError", "args", desc,
-                     "stacks", "executor", s->executor ? s->executor : "");
+    unsigned c = s[0];
+    size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (k == 0 || k > n)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || /* overlong, surrogate */
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))   /* overlong, > U+10FFFF */
+        return 0;
+    return k;
+}
+
+/* Appends the C string S (NULL: "") as a JSON string. S comes from a worker (an error
+ * message, an executor's name) and need not be UTF-8: a byte that is not part of a valid
+ * sequence is written as U+FFFD, so that the text stays JSON. */
+static void put_cstring(fh_rest_text *t, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)u), i = 0, k;
+    while (i < n && (k = utf8_len(u + i, n - i)) > 0)
+        i += k;
+    if (i == n) { /* all valid: as it is */
+        fh_rest_put_string(t, (const char *)u, n);
+        return;
+    }
+    char *fixed = malloc(3 * n + 1);
+    if (fixed == NULL) {
+        t->code = FH_E_NOMEM;
+        return;
+    }
+    size_t o = 0;
+    for (i = 0; i < n;) {
+        if ((k = utf8_len(u + i, n - i)) > 0) {
+            memcpy(fixed + o, u + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(fixed + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    fh_rest_put_string(t, fixed, o);
+    free(fixed);
+}
+
+/* {"code", "description"} and, for an error, Jina's "exception" with the executor. */
+static void put_status(fh_rest_text *t, const Flowhost__Status *s)
+{
+    if (s == NULL || s->code == FLOWHOST__STATUS__CODE__SUCCESS) {
+        FH_REST_PUT_LIT(t, "{\"code\":0,\"description\":\"\"}");
+        return;
+    }
+    FH_REST_PUT_LIT(t, "{\"code\":3,\"description\":");
+    put_cstring(t, s->description);
+    FH_REST_PUT_LIT(t, ",\"exception\":{\"name\":\"ExecutorError\",\"args\":[");
+    put_cstring(t, s->description);
+    FH_REST_PUT_LIT(t, "],\"stacks\":[],\"executor\":");
+    put_cstring(t, s->executor);
+    FH_REST_PUT_LIT(t, "}}");
 }
 
 /* Routes as Jina 2's RouteProto: pod, podId (NAME/REPLICA), start and end times as
- * RFC 3339, and a status: the error on the route of the executor that set it. */
-static json_t *routes_json(const Flowhost__Envelope *env)
+ * RFC 3339, and a status: the error on the route of the executor that set it. Written
+ * as text (a jansson tree and its pack formats cost more than the rest of the envelope). */
+static void put_routes(fh_rest_text *t, const Flowhost__Envelope *env)
 {
-    json_t *routes = json_array();
     const Flowhost__Status *st = env->status;
     bool failed = st && st->code != FLOWHOST__STATUS__CODE__SUCCESS;
-    for (size_t i = 0; routes && i < env->n_routes; i++) {
+    FH_REST_PUT_LIT(t, "[");
+    for (size_t i = 0; i < env->n_routes && t->code == 0; i++) {
         const Flowhost__Route *r = env->routes[i];
         const char *pod = r->executor ? r->executor : "";
-        char start[40], end[40], pod_id[300];
-        fh_format_time_us(r->start_time_us, start, sizeof start);
-        fh_format_time_us(r->end_time_us, end, sizeof end);
-        snprintf(pod_id, sizeof pod_id, "%s/%u", pod, r->replica);
-        bool here = failed && st->executor && strcmp(st->executor, pod) == 0;
-        json_t *route = json_pack("{s:s, s:s, s:s, s:s, s:o}", "pod", pod, "podId", pod_id,
-                                  "startTime", start, "endTime", end, "status",
-                                  status_json(here ? st : NULL));
-        if (route == NULL || json_array_append_new(routes, route) != 0) {
-            json_decref(routes);
-            return NULL;
+        char time[40], replica[16];
+        if (i > 0)
+            FH_REST_PUT_LIT(t, ",");
+        FH_REST_PUT_LIT(t, "{\"pod\":");
+        put_cstring(t, pod);
+        /* podId: NAME/REPLICA, one JSON string */
+        FH_REST_PUT_LIT(t, ",\"podId\":");
+        size_t len = strlen(pod);
+        int n = snprintf(replica, sizeof replica, "/%u", r->replica);
+        char *id = malloc(len + (size_t)n + 1);
+        if (id == NULL) {
+            t->code = FH_E_NOMEM;
+            return;
         }
+        memcpy(id, pod, len);
+        memcpy(id + len, replica, (size_t)n + 1);
+        put_cstring(t, id);
+        free(id);
+        FH_REST_PUT_LIT(t, ",\"startTime\":");
+        fh_format_time_us(r->start_time_us, time, sizeof time);
+        put_cstring(t, time);
+        FH_REST_PUT_LIT(t, ",\"endTime\":");
+        fh_format_time_us(r->end_time_us, time, sizeof time);
+        put_cstring(t, time);
+        FH_REST_PUT_LIT(t, ",\"status\":");
+        bool here = failed && st->executor && strcmp(st->executor, pod) == 0;
+        put_status(t, here ? st : NULL);
+        FH_REST_PUT_LIT(t, "}");
     }
-    return routes;
+    FH_REST_PUT_LIT(t, "]");
 }
 
 /* Appends the documents of DOCS (NULL: none), decoded within MAX bytes, as a JSON array.
@@ -323,9 +396,9 @@ int fh_rest_write_response(const Flowhost__Envelope *env, const fh_wire_docs *do
         FH_REST_PUT_LIT(&t, "{}");
     }
     FH_REST_PUT_LIT(&t, ",\"routes\":");
-    put_taken(&t, routes_json(env), 1);
+    put_routes(&t, env);
     FH_REST_PUT_LIT(&t, ",\"status\":");
-    put_taken(&t, status_json(env->status), 1);
+    put_status(&t, env->status);
     FH_REST_PUT_LIT(&t, "}");
     if (t.code != 0) {
         free(t.data);

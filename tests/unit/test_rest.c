@@ -617,6 +617,26 @@ static void test_response_error(void **state)
                      3);
     json_decref(j);
     parsed_free(&p);
+    /* an executor's message need not be UTF-8: the answer stays JSON */
+    parse_ok("{\"data\": [\"x\"]}", "/index", &p);
+    fh_envelope_add_route(p.env, "enc\xff", 1624428277100000LL, 1624428277200000LL);
+    fh_envelope_set_error(p.env, "enc\xff", "bad \xc3( byte \xed\xa0\x80");
+    char *text = NULL;
+    fh_rest_error err;
+    assert_int_equal(fh_rest_write_response(p.env, &p.req.docs, 1 << 20, &text, NULL, &err), 0);
+    json_error_t je;
+    j = json_loads(text, 0, &je);
+    if (j == NULL)
+        fail_msg("not JSON (%s): %s", je.text, text);
+    status = json_object_get(j, "status");
+    assert_string_equal(json_string_value(json_object_get(status, "description")),
+                        "bad \xef\xbf\xbd( byte \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    routes = json_object_get(j, "routes");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(routes, 0), "podId")),
+                        "enc\xef\xbf\xbd/0");
+    json_decref(j);
+    free(text);
+    parsed_free(&p);
 }
 
 static void test_response_frame_and_limits(void **state)
