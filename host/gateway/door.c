@@ -160,7 +160,10 @@ int gw_door_init(fh_gateway *g)
     if (d->max < zmq_want)
         gw_log("max_connections lowered to %zu: the descriptor limit is %zu (ulimit -n)", d->max,
                limit);
-    if (cfg->http) {
+    if (cfg->http && http_room >= http_want) {
+        d->http_max = (size_t)cfg->http_max_connections;
+        d->http_spare = HTTP_SPARE;
+    } else if (cfg->http) {
         /* The spare connections come out of HTTP's share: at most half of it. */
         d->http_spare = http_room / 2 < HTTP_SPARE ? http_room / 2 : HTTP_SPARE;
         d->http_max = http_room - d->http_spare;
