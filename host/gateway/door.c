@@ -54,6 +54,10 @@
  * files, the pipes of a restart), plus this many per executor. */
 #define RESERVE_FDS 64
 #define RESERVE_PER_EXECUTOR 8
+/* HTTP: descriptors of its own (listening socket, libmicrohttpd's epoll and wake-up
+ * descriptors, the gateway's watch set), and its spare connections (told 503) at most. */
+#define HTTP_OWN_FDS 8
+#define HTTP_SPARE 32
 /* Connections the kernel completes on its own before the filter is on: at most this
  * many wait to be accepted. */
 #define BACKLOG 64
@@ -87,6 +91,8 @@ struct gw_door {
     bool filtered;          /* new connections are held back in the kernel */
     size_t open;            /* connections accepted and not gone */
     size_t max;             /* the bound */
+    size_t http_max;        /* HTTP connections served... */
+    size_t http_spare;      /* ...and beyond them, told 503 (0, 0: no HTTP) */
     conn *conns;            /* by descriptor, N_CONNS of them */
     size_t n_conns;
     int *open_fds;          /* the descriptors of the OPEN connections */
@@ -126,15 +132,46 @@ int gw_door_init(fh_gateway *g)
     const fh_flow_config *cfg = g->cfg;
     size_t limit = raise_fd_limit();
     size_t workers = gw_worker_count(g);
-    size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * workers + BACKLOG;
-    if (limit <= reserve + 1)
+    size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * workers + BACKLOG +
+                     (cfg->http ? HTTP_OWN_FDS : 0);
+    /* Room for two ZeroMQ connections, and two HTTP ones (one of them spare). */
+    size_t least = 2 + (cfg->http ? 2 : 0);
+    if (limit < reserve + least)
         return fh_set_error(FH_E_STATE, "the descriptor limit (ulimit -n) is %zu: a flow of %zu "
-                            "workers needs more than %zu", limit, workers, reserve + 1);
-    d->max = (size_t)cfg->max_connections;
-    if (d->max > limit - reserve) {
-        d->max = limit - reserve;
+                            "workers needs more than %zu", limit, workers, reserve + least - 1);
+    /* Client connections of both doors share what the reserve leaves: over it, each gets
+     * its share in proportion to what the flow asks, so that a flood on one door cannot
+     * take the descriptors of a worker's restart (libzmq aborts without one). */
+    size_t room = limit - reserve;
+    size_t zmq_want = (size_t)cfg->max_connections;
+    size_t http_want = cfg->http ? (size_t)cfg->http_max_connections + HTTP_SPARE : 0;
+    d->max = zmq_want;
+    size_t http_room = http_want;
+    if (zmq_want + http_want > room) {
+        http_room = cfg->http ? (size_t)((double)room * (double)http_want /
+                                         (double)(zmq_want + http_want)) : 0;
+        if (cfg->http && http_room < 2)
+            http_room = 2;
+        if (room - http_room < d->max)
+            d->max = room - http_room;
+        if (d->max < 1)
+            d->max = 1;
+    }
+    if (d->max < zmq_want)
         gw_log("max_connections lowered to %zu: the descriptor limit is %zu (ulimit -n)", d->max,
                limit);
+    if (cfg->http && http_room >= http_want) {
+        d->http_max = (size_t)cfg->http_max_connections;
+        d->http_spare = HTTP_SPARE;
+    } else if (cfg->http) {
+        /* The spare connections come out of HTTP's share: at most half of it. */
+        d->http_spare = http_room / 2 < HTTP_SPARE ? http_room / 2 : HTTP_SPARE;
+        d->http_max = http_room - d->http_spare;
+        if (d->http_max > (size_t)cfg->http_max_connections)
+            d->http_max = (size_t)cfg->http_max_connections;
+        if (d->http_max < (size_t)cfg->http_max_connections)
+            gw_log("http_max_connections lowered to %zu: the descriptor limit is %zu (ulimit -n), "
+                   "shared with max_connections", d->http_max, limit);
     }
     d->n_conns = limit;
     d->conns = calloc(d->n_conns, sizeof *d->conns);
@@ -180,6 +217,12 @@ int gw_door_init(fh_gateway *g)
 }
 
 size_t gw_door_max(const fh_gateway *g) { return g->door->max; }
+
+void gw_door_http_bounds(const fh_gateway *g, size_t *served, size_t *spare)
+{
+    *served = g->door->http_max;
+    *spare = g->door->http_spare;
+}
 
 void gw_door_free(fh_gateway *g)
 {

@@ -384,6 +384,9 @@ int gw_door_init(fh_gateway *g);
 int gw_door_bound(fh_gateway *g);
 /* The bound on client connections, as it fits the descriptor limit. */
 size_t gw_door_max(const fh_gateway *g);
+/* The HTTP gateway's connections, as they fit the descriptor limit beside ZeroMQ's: those
+ * served (http_max_connections, or fewer), and the spare ones beyond, told 503. */
+void gw_door_http_bounds(const fh_gateway *g, size_t *served, size_t *spare);
 /* Closes the door's sockets and frees it: before the ZeroMQ context is terminated. */
 void gw_door_free(fh_gateway *g);
 /* Puts the door's sockets in ITEMS (room for 2); returns how many. */

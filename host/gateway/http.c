@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -143,6 +144,7 @@ int gw_http_init(fh_gateway *g)
         return fh_set_error(FH_E_NOMEM, "out of memory");
     g->http = h;
     h->epfd = -1;
+    h->watch_fd = -1;
     int rc = fh_rest_endpoints_init(&h->eps, cfg, NULL, 0);
     if (rc != 0)
         return rc;
@@ -151,6 +153,7 @@ int gw_http_init(fh_gateway *g)
     h->docs = fh_rest_docs_html(&h->eps, slash ? slash + 1 : cfg->path);
     if (h->openapi == NULL || h->docs == NULL)
         return fh_set_error(FH_E_NOMEM, "out of memory");
+    gw_door_http_bounds(g, &h->max_conns, &h->spare_conns);
     h->openapi_len = strlen(h->openapi);
     h->docs_len = strlen(h->docs);
     struct sockaddr_storage ss;
@@ -181,7 +184,7 @@ int gw_http_init(fh_gateway *g)
         flags, 0, NULL, NULL, gw_http_on_request, g,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: every message goes there */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections + SPARE_CONNECTIONS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->max_conns + h->spare_conns),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header_size,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
         MHD_OPTION_NOTIFY_COMPLETED, gw_http_on_completed, g,
@@ -200,6 +203,10 @@ int gw_http_init(fh_gateway *g)
     if (di == NULL || pi == NULL)
         return fh_set_error(FH_E_STATE, "HTTP: libmicrohttpd gave no epoll descriptor or port");
     h->epfd = di->epoll_fd;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if ((h->watch_fd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        epoll_ctl(h->watch_fd, EPOLL_CTL_ADD, h->epfd, &ev) != 0)
+        return fh_set_error(FH_E_IO, "HTTP: epoll: %s", strerror(errno));
     bool v6 = ss.ss_family == AF_INET6;
     snprintf(h->address, sizeof h->address, "%s%s%s:%u", v6 ? "[" : "", cfg->host, v6 ? "]" : "",
              (unsigned)pi->port);
@@ -243,6 +250,8 @@ void gw_http_free(fh_gateway *g)
             MHD_run(h->d);
         MHD_stop_daemon(h->d);
     }
+    if (h->watch_fd >= 0)
+        close(h->watch_fd);
     fh_rest_endpoints_clear(&h->eps);
     free(h->openapi);
     free(h->docs);
@@ -256,7 +265,7 @@ size_t gw_http_poll_items(fh_gateway *g, zmq_pollitem_t *items)
 {
     if (g->http == NULL)
         return 0;
-    items[0] = (zmq_pollitem_t){NULL, g->http->epfd, ZMQ_POLLIN, 0};
+    items[0] = (zmq_pollitem_t){NULL, g->http->watch_fd, ZMQ_POLLIN, 0};
     return 1;
 }
 
@@ -276,6 +285,95 @@ int gw_http_timer(const fh_gateway *g)
             wait = scan;
     }
     return wait;
+}
+
+/* ---- clients that go away while their request waits ------------------------------- */
+
+/* MHD does not look at a suspended connection: a client that closes it while its request
+ * waits (for a slot, or for the flow's answer) would keep its connection, its place in
+ * http_max_connections and its request until the answer. Its descriptor is watched here
+ * for the peer's FIN or RST (EPOLLRDHUP, EPOLLHUP) rather than for data, so that a
+ * client that pipelines its next request is not taken for gone, nor polled for ever. A
+ * client that half-closes after its request (shutdown(SHUT_WR)) is taken for gone, as
+ * nginx and Jina's uvicorn take it. */
+void gw_http_watch(struct gw_http *h, http_req *r)
+{
+    if (r->hc == NULL || r->hc->fd < 0 || r->watched)
+        return;
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = r};
+    if (epoll_ctl(h->watch_fd, EPOLL_CTL_ADD, r->hc->fd, &ev) == 0)
+        r->watched = true; /* else: noticed when its answer is written, as before */
+}
+
+void gw_http_unwatch(struct gw_http *h, http_req *r)
+{
+    if (!r->watched)
+        return;
+    r->watched = false;
+    epoll_ctl(h->watch_fd, EPOLL_CTL_DEL, r->hc->fd, NULL);
+}
+
+/* Counts how the HTTP request R ended, now that it leaves the flow's answer behind (its
+ * client gone, or its deadline past): inside a slot, under the slot's endpoint and time,
+ * and the slot's answer is then not counted again (observe.c); waiting for a slot, under
+ * the endpoint it names. */
+static void count_end(fh_gateway *g, http_req *r, fh_metrics_status status)
+{
+    if (g->metrics == NULL)
+        return;
+    if (r->state == REQ_INSIDE && r->slot >= 0) {
+        const slot *s = &g->slots[r->slot];
+        fh_metrics_request_done(g->metrics,
+                                fh_metrics_endpoint(g->metrics, s->env ? s->env->endpoint : NULL),
+                                status, fh_monotonic_us() - s->start_mono_us);
+        return;
+    }
+    if (r->state != REQ_PENDING || !r->has_rr)
+        return;
+    int id;
+    Flowhost__Envelope *env = NULL;
+    if (r->endpoint != NULL)
+        id = fh_metrics_endpoint(g->metrics, r->endpoint);
+    else if (fh_envelope_decode_ids(zmq_msg_data(&r->rr.envelope),
+                                    zmq_msg_size(&r->rr.envelope), &env) == 0)
+        id = fh_metrics_endpoint(g->metrics, env->endpoint);
+    else
+        id = fh_metrics_endpoint(g->metrics, NULL);
+    if (env != NULL)
+        flowhost__envelope__free_unpacked(env, NULL);
+    int64_t waited_ms = fh_monotonic_ms() - (r->deadline_ms - r->timeout_ms);
+    fh_metrics_request_done(g->metrics, id, status, waited_ms * 1000);
+}
+
+/* R's client went away: a request still waiting for a slot is dropped, one inside a slot
+ * lets it go on for nobody (its answer is dropped on arrival: gw_http_answer), and the
+ * connection is closed once MHD has it back. */
+static void client_gone(fh_gateway *g, http_req *r)
+{
+    count_end(g, r, FH_METRICS_CANCELLED);
+    if (r->slot >= 0) {
+        g->slots[r->slot].http = NULL;
+        r->slot = -1;
+    }
+    r->closing = true;
+    gw_http_answer_later(g, r, 0, NULL);
+}
+
+/* The suspended connections whose client closed them. */
+static void watch_events(fh_gateway *g)
+{
+    struct gw_http *h = g->http;
+    struct epoll_event ev[64];
+    int n;
+    do {
+        n = epoll_wait(h->watch_fd, ev, 64, 0);
+        for (int k = 0; k < n; k++) {
+            http_req *r = ev[k].data.ptr;
+            /* NULL: MHD's own descriptor. Unwatched already: a stale event of this batch. */
+            if (r != NULL && r->watched && r->suspended)
+                client_gone(g, r);
+        }
+    } while (n == 64);
 }
 
 /* Lets the requests that wait in while the flow has room, in order; refuses them when
@@ -339,6 +437,7 @@ static void scan(fh_gateway *g, int64_t now)
             next = r->next;
             if (r->deadline_ms > now)
                 continue;
+            count_end(g, r, FH_METRICS_TIMEOUT);
             if (r->slot >= 0) {
                 g->slots[r->slot].http = NULL;
                 r->slot = -1;
@@ -369,6 +468,7 @@ void gw_http_service(fh_gateway *g)
     if (h == NULL)
         return;
     h->resumed = false;
+    watch_events(g); /* before admit: a request whose client is gone takes no slot */
     MHD_run(h->d);
     h->resumed = false;
     admit(g);

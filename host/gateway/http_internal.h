@@ -12,9 +12,6 @@
 #include "rest.h"
 
 #define RETRY_AFTER "1"          /* seconds a 503 asks the client to wait */
-/* Connections taken beyond http_max_connections, to be told 503 rather than left in the
- * listen queue; beyond these, connections do wait there (the kernel's bounded queue). */
-#define SPARE_CONNECTIONS 32
 
 /* One TCP connection (MHD's socket context). */
 
@@ -55,6 +52,8 @@ typedef struct gw_http_req {
     bool has_rr;
     int slot;                 /* REQ_INSIDE: the slot carrying it; else -1 */
     bool suspended;
+    bool watched;             /* suspended, its descriptor in h->watch_fd (for its close) */
+    bool closing;             /* its client went away: closed, unanswered, on resume */
     size_t held;              /* bytes it counts in h->held */
     struct MHD_Response *response; /* REQ_ANSWERED, while suspended: queued on resume */
     unsigned status;
@@ -68,6 +67,9 @@ typedef struct req_list {
 struct gw_http {
     struct MHD_Daemon *d;
     int epfd;                 /* MHD's epoll descriptor: readable when it has work */
+    int watch_fd;             /* what the gateway's loop polls: an epoll set of EPFD and
+                                 of the suspended connections, which MHD does not watch
+                                 (their client closing: EPOLLRDHUP) */
     char address[320];        /* "HOST:PORT" it listens on */
     char url[330];            /* "http://HOST:PORT" (https with TLS) */
     bool tls;
@@ -76,6 +78,11 @@ struct gw_http {
     size_t openapi_len, docs_len;
     http_conn *conns;         /* every open connection */
     size_t n_conns;
+    size_t max_conns;         /* connections served: http_max_connections, or fewer as the
+                                 descriptor limit allows (door.c)... */
+    size_t spare_conns;       /* ...and taken beyond them, to be told 503 rather than left
+                                 in the listen queue; beyond these, connections do wait
+                                 there (the kernel's bounded queue) */
     req_list pending;         /* read, waiting for a slot: in order */
     req_list inside;          /* carried by slots */
     size_t held;              /* bytes of bodies being read and of requests pending: at
@@ -110,6 +117,9 @@ struct MHD_Response *gw_http_error_response(const fh_gateway *g, const char *why
  * NULL: the connection is closed) is queued with STATUS when MHD calls the handler again
  * after the resume. R leaves its list and drops its converted request. */
 void gw_http_answer_later(fh_gateway *g, http_req *r, unsigned status, struct MHD_Response *resp);
+/* Watches R's connection, just suspended, for its client closing (h->watch_fd) / stops. */
+void gw_http_watch(struct gw_http *h, http_req *r);
+void gw_http_unwatch(struct gw_http *h, http_req *r);
 /* The same with a JSON error, and Retry-After with a 503. */
 void gw_http_answer_error_later(fh_gateway *g, http_req *r, unsigned status, const char *why);
 /* libmicrohttpd's callbacks (CLS is the gateway): a request's every step, its end, and

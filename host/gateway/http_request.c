@@ -126,6 +126,7 @@ void gw_http_answer_later(fh_gateway *g, http_req *r, unsigned status, struct MH
     r->state = REQ_ANSWERED;
     r->response = resp; /* NULL (out of memory): the connection is closed on resume */
     r->status = status;
+    gw_http_unwatch(h, r);
     if (r->suspended) {
         r->suspended = false;
         MHD_resume_connection(r->conn);
@@ -255,6 +256,78 @@ static bool read_headers(const fh_gateway *g, http_req *r, char *why, size_t siz
     return true;
 }
 
+/* What the framing headers of a request say: its Content-Length fields and whether it
+ * has a Transfer-Encoding. */
+typedef struct framing {
+    const char *length;   /* the first Content-Length value */
+    bool lengths_differ;  /* another Content-Length field says otherwise */
+    bool chunked;         /* a Transfer-Encoding field */
+    const char *coding;   /* the first Transfer-Encoding value */
+    int codings;          /* Transfer-Encoding fields */
+    bool host;            /* a Host field */
+} framing;
+
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->chunked = true;
+        if (f->codings++ == 0)
+            f->coding = value ? value : "";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        f->host = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->length == NULL)
+            f->length = value ? value : "";
+        else if (strcmp(f->length, value ? value : "") != 0)
+            f->lengths_differ = true;
+    }
+    return MHD_YES;
+}
+
+/* Whether R's body is framed in one way only (RFC 9112 6.3): libmicrohttpd takes the
+ * first of several Content-Length fields and lets Transfer-Encoding win over one, which
+ * a proxy in front may read otherwise (request smuggling); it reads a body with another
+ * coding than chunked until the connection closes (the client waits for its read
+ * timeout). And an HTTP/1.1 request names its Host (RFC 9112 3.2). False, WHY and
+ * *STATUS set (400, or 501 for a coding other than chunked): answered, and the
+ * connection closed (its next bytes cannot be told from this body). */
+static bool one_framing(http_req *r, const char *version, unsigned *status, char *why,
+                        size_t size)
+{
+    framing f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_field, &f);
+    *status = MHD_HTTP_BAD_REQUEST;
+    if (!f.host && version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+        snprintf(why, size, "an HTTP/1.1 request must have a Host header (RFC 9112, section 3.2)");
+        return false;
+    }
+    if (f.codings > 1) {
+        snprintf(why, size, "the request has %d Transfer-Encoding fields: only one, chunked, "
+                 "is taken", f.codings);
+        return false;
+    }
+    if (f.codings == 1 && strcasecmp(f.coding, "chunked") != 0) {
+        *status = MHD_HTTP_NOT_IMPLEMENTED;
+        snprintf(why, size, "Transfer-Encoding '%.40s' is not supported: only chunked",
+                 f.coding);
+        return false;
+    }
+    if (f.lengths_differ) {
+        snprintf(why, size, "the request has Content-Length fields that differ: its body's "
+                 "length is unknown (RFC 9112, section 6.3)");
+        return false;
+    }
+    if (f.chunked && f.length != NULL) {
+        snprintf(why, size, "the request has both Transfer-Encoding and Content-Length: its "
+                 "body's length is ambiguous (RFC 9112, section 6.1)");
+        return false;
+    }
+    return true;
+}
+
 /* Whether a request that does not wait finds the flow full (as clients.c judges it). */
 static bool flow_full(const fh_gateway *g)
 {
@@ -298,6 +371,7 @@ static enum MHD_Result body_read(fh_gateway *g, http_req *r)
     gw_http_list_push(&h->pending, r);
     MHD_suspend_connection(r->conn);
     r->suspended = true;
+    gw_http_watch(h, r);
     return MHD_YES;
 }
 
@@ -314,7 +388,6 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **ctx)
 {
-    (void)version;
     fh_gateway *g = cls;
     struct gw_http *h = g->http;
     http_req *r = *ctx;
@@ -327,17 +400,25 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->hc = ci ? ci->socket_context : NULL;
-        if (h->n_conns > (size_t)g->cfg->http_max_connections) {
+        if (h->n_conns > h->max_conns) {
             /* One of the spare connections: told so, and closed. */
             char why[160];
-            snprintf(why, sizeof why, "busy: the flow serves %d HTTP connections at most "
-                     "(http_max_connections); try again later", g->cfg->http_max_connections);
+            snprintf(why, sizeof why, "busy: the flow serves %zu HTTP connections at most "
+                     "(http_max_connections); try again later", h->max_conns);
             struct MHD_Response *resp = gw_http_error_response(g, why);
             if (resp != NULL) {
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER);
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
             }
             return queue(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+        }
+        char framing_why[200];
+        unsigned framing_status;
+        if (!one_framing(r, version, &framing_status, framing_why, sizeof framing_why)) {
+            struct MHD_Response *resp = gw_http_error_response(g, framing_why);
+            if (resp != NULL)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r, framing_status, resp);
         }
         const char *ep = NULL, *allow = NULL;
         enum MHD_Result out;
@@ -387,6 +468,8 @@ enum MHD_Result gw_http_on_request(void *cls, struct MHD_Connection *conn, const
     }
     if (r->state == REQ_ANSWERED) {
         *upload_size = 0;
+        if (r->closing) /* its client went away: MHD closes the connection */
+            return MHD_NO;
         if (r->response == NULL && r->status == 0) /* queued already */
             return MHD_YES;
         struct MHD_Response *resp = r->response;
@@ -470,6 +553,7 @@ void gw_http_on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (r == NULL)
         return;
     *ctx = NULL;
+    gw_http_unwatch(h, r);
     req_list *l = gw_http_list_of(h, r);
     if (l != NULL)
         gw_http_list_remove(l, r);

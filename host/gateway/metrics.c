@@ -38,6 +38,7 @@ enum {
     F_REQUEST_DURATION,
     F_IN_FLIGHT,
     F_IN_FLIGHT_BYTES,
+    F_HTTP_CONNECTIONS,
     F_EXEC_DURATION,
     F_EXEC_WAIT,
     F_EXEC_ERRORS,
@@ -68,16 +69,18 @@ static const struct metric_def {
 } defs[N_FAMS] = {
     [F_REQUESTS] = {"flowhost_requests_total", FH_PROM_COUNTER, {D_ENDPOINT, D_STATUS}, PLAIN,
                     "Requests answered or rejected by the gateway, by endpoint and status "
-                    "(success, error, timeout, rejected)."},
+                    "(success, error, timeout, rejected, cancelled)."},
     [F_REQUEST_DURATION] = {"flowhost_request_duration_seconds", FH_PROM_HISTOGRAM,
                             {D_ENDPOINT, NONE}, LATENCY,
                             "Time from a request's arrival at the gateway to its answer, by "
-                            "endpoint (rejected requests are not counted)."},
+                            "endpoint (rejected and cancelled requests are not counted)."},
     [F_IN_FLIGHT] = {"flowhost_requests_in_flight", FH_PROM_GAUGE, {NONE}, PLAIN,
                      "Requests accepted by the gateway and not answered yet."},
     [F_IN_FLIGHT_BYTES] = {"flowhost_requests_in_flight_bytes", FH_PROM_GAUGE, {NONE}, PLAIN,
                            "Bytes of documents the gateway holds for the requests in "
                            "flight."},
+    [F_HTTP_CONNECTIONS] = {"flowhost_http_connections", FH_PROM_GAUGE, {NONE}, PLAIN,
+                            "Open connections to the HTTP gateway (0 without it)."},
     [F_EXEC_DURATION] = {"flowhost_executor_duration_seconds", FH_PROM_HISTOGRAM,
                          {D_WORKER, NONE}, LATENCY,
                          "Time a handler call took, by executor, shard and replica."},
@@ -110,7 +113,7 @@ static const struct metric_def {
 };
 
 static const char *const status_names[FH_METRICS_N_STATUS] = {"success", "error", "timeout",
-                                                              "rejected"};
+                                                              "rejected", "cancelled"};
 static const char *const kind_names[FH_METRICS_N_ERROR_KIND] = {"handler", "crash",
                                                                 "timeout", "unavailable"};
 
@@ -357,7 +360,7 @@ void fh_metrics_request_done(fh_metrics *m, int endpoint, fh_metrics_status stat
         return;
     fh_prom_add(m->prom, m->fam[F_REQUESTS],
                 (size_t)endpoint * FH_METRICS_N_STATUS + (size_t)status, 1);
-    if (status != FH_METRICS_REJECTED)
+    if (status != FH_METRICS_REJECTED && status != FH_METRICS_CANCELLED)
         fh_prom_observe(m->prom, m->fam[F_REQUEST_DURATION], (size_t)endpoint,
                         us(duration_us));
 }
@@ -412,6 +415,11 @@ void fh_metrics_set_flow(fh_metrics *m, uint64_t in_flight, uint64_t in_flight_b
 {
     fh_prom_set(m->prom, m->fam[F_IN_FLIGHT], 0, gauge(in_flight));
     fh_prom_set(m->prom, m->fam[F_IN_FLIGHT_BYTES], 0, gauge(in_flight_bytes));
+}
+
+void fh_metrics_set_http(fh_metrics *m, uint64_t connections)
+{
+    fh_prom_set(m->prom, m->fam[F_HTTP_CONNECTIONS], 0, gauge(connections));
 }
 
 void fh_metrics_set_unit(fh_metrics *m, size_t unit, uint64_t queued, uint32_t ready)

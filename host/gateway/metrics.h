@@ -40,6 +40,8 @@ typedef enum fh_metrics_status {
     FH_METRICS_TIMEOUT,   /* answered with an error past its deadline */
     FH_METRICS_REJECTED,  /* refused at the door: the flow full for a no_wait caller, or
                              draining; it never entered the flow */
+    FH_METRICS_CANCELLED, /* its client went away before the answer (an HTTP connection
+                             closed while it waited): nobody was answered */
     FH_METRICS_N_STATUS
 } fh_metrics_status;
 
@@ -89,7 +91,8 @@ int fh_metrics_endpoint(fh_metrics *m, const char *endpoint);
 
 /* A request answered (or rejected) after DURATION_US microseconds at the gateway:
  * counts it under its endpoint id ENDPOINT and STATUS, and records its duration, unless
- * it was rejected (it never entered the flow: its time would skew the latencies).
+ * it was rejected (it never entered the flow: its time would skew the latencies) or
+ * cancelled (nobody was answered: its time is its client's patience).
  * An id or status out of range is ignored; a negative duration counts as 0. */
 void fh_metrics_request_done(fh_metrics *m, int endpoint, fh_metrics_status status,
                              int64_t duration_us);
@@ -115,6 +118,9 @@ void fh_metrics_worker_restart(fh_metrics *m, size_t unit, uint32_t replica);
 
 /* Requests accepted and not answered, and the bytes of documents held for them. */
 void fh_metrics_set_flow(fh_metrics *m, uint64_t in_flight, uint64_t in_flight_bytes);
+
+/* Connections open to the HTTP gateway (accepted and not closed yet). */
+void fh_metrics_set_http(fh_metrics *m, uint64_t connections);
 
 /* UNIT: requests waiting at the gateway for a replica with room, and replicas ready. */
 void fh_metrics_set_unit(fh_metrics *m, size_t unit, uint64_t queued, uint32_t ready);

@@ -3,6 +3,7 @@
  * into an array: the hot path gains no allocation and no lock. */
 #define _GNU_SOURCE
 #include "gateway_internal.h"
+#include "http_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ void gw_observe_answer(fh_gateway *g, int i, const zmq_msg_t *env_frame)
 {
     slot *s = &g->slots[i];
     if (g->metrics == NULL)
+        return;
+    /* An HTTP request that left its slot (its client gone, or answered 504) was counted
+     * then (http.c): its answer now reaches nobody. */
+    if (s->via_http && s->http == NULL)
         return;
     fh_metrics_status status = FH_METRICS_SUCCESS;
     fh_envelope_peek_t pk;
@@ -94,6 +99,7 @@ int gw_metrics_text(fh_gateway *g, fh_prom_buf *out)
     if (g->metrics == NULL)
         return fh_set_error(FH_E_STATE, "the flow has no metrics");
     fh_metrics_set_flow(g->metrics, g->inflight, g->inflight_bytes);
+    fh_metrics_set_http(g->metrics, g->http ? g->http->n_conns : 0);
     for (size_t u = 0; u < g->n_execs; u++) {
         const gw_exec *x = &g->execs[u];
         uint32_t ready = 0;

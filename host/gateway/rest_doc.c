@@ -277,51 +277,54 @@ int fh_rest_doc_from_jina(json_t *j, char *why, size_t why_len)
 
 /* ---- the SDK to Jina 2 -------------------------------------------------------------- */
 
-/* Moves KEY of FROM (or DEF, a new reference, when absent) to the end of TO as NAME.
- * False when out of memory. */
-static bool take(json_t *to, const char *name, json_t *from, const char *key, json_t *def)
+/* Writes "NAME": and the value at KEY of SDK, or DEF (JSON text) when it has none. */
+static void put_field(fh_rest_text *t, const char *name, json_t *sdk, const char *key,
+                      const char *def)
 {
-    json_t *v = json_object_get(from, key);
-    if (v != NULL) {
-        json_decref(def);
-        return json_object_set(to, name, v) == 0;
-    }
-    return def != NULL && json_object_set_new(to, name, def) == 0;
+    fh_rest_put(t, name, strlen(name));
+    json_t *v = json_object_get(sdk, key);
+    if (v != NULL)
+        fh_rest_put_json(t, v, 2);
+    else
+        fh_rest_put(t, def, strlen(def));
 }
 
-static json_t *doc_to_jina(json_t *sdk, const Flowhost__Document *d);
+static int put_doc(fh_rest_text *t, json_t *sdk, const Flowhost__Document *d);
 
-/* The array at KEY of SDK (the JSON of D's chunks or matches, KIDS) with each document
- * rewritten; an empty array when absent. */
-static json_t *children_to_jina(json_t *sdk, const char *key, Flowhost__Document *const *kids)
+/* "NAME":[...] of the array at KEY of SDK (the JSON of D's chunks or matches, KIDS), each
+ * document in Jina 2's shape; [] when absent. */
+static int put_children(fh_rest_text *t, const char *name, json_t *sdk, const char *key,
+                        Flowhost__Document *const *kids)
 {
-    json_t *in = json_object_get(sdk, key), *out = json_array();
-    size_t i;
-    json_t *child;
-    json_array_foreach (in, i, child) {
-        json_t *c = out ? doc_to_jina(child, kids[i]) : NULL;
-        if (c == NULL || json_array_append_new(out, c) != 0) {
-            json_decref(out);
-            return NULL;
-        }
+    fh_rest_put(t, name, strlen(name));
+    FH_REST_PUT_LIT(t, "[");
+    json_t *in = json_object_get(sdk, key);
+    for (size_t i = 0; i < json_array_size(in) && t->code == 0; i++) {
+        if (i > 0)
+            FH_REST_PUT_LIT(t, ",");
+        int rc = put_doc(t, json_array_get(in, i), kids[i]);
+        if (rc != 0)
+            return rc;
     }
-    return out;
+    FH_REST_PUT_LIT(t, "]");
+    return 0;
 }
 
-/* scores {name: value} as Jina 2's {name: {value}}. */
-static json_t *scores_to_jina(json_t *sdk)
+/* "scores": {name: value} of SDK as Jina 2's {name: {"value": value}}. */
+static void put_scores(fh_rest_text *t, json_t *sdk)
 {
-    json_t *in = json_object_get(sdk, "scores"), *out = json_object();
-    const char *name;
-    json_t *v;
-    json_object_foreach (in, name, v) {
-        json_t *s = out ? json_pack("{s:O}", "value", v) : NULL;
-        if (s == NULL || json_object_set_new(out, name, s) != 0) {
-            json_decref(out);
-            return NULL;
-        }
+    FH_REST_PUT_LIT(t, ",\"scores\":{");
+    json_t *in = json_object_get(sdk, "scores");
+    for (void *it = json_object_iter(in); it != NULL && t->code == 0;
+         it = json_object_iter_next(in, it)) {
+        if (it != json_object_iter(in))
+            FH_REST_PUT_LIT(t, ",");
+        fh_rest_put_string(t, json_object_iter_key(it), json_object_iter_key_len(it));
+        FH_REST_PUT_LIT(t, ":{\"value\":");
+        fh_rest_put_json(t, json_object_iter_value(it), 4);
+        FH_REST_PUT_LIT(t, "}");
     }
-    return out;
+    FH_REST_PUT_LIT(t, "}");
 }
 
 /* The embedding of D as the SDK writes a tensor, {dtype, shape, data}, when the SDK's
@@ -349,47 +352,48 @@ static json_t *embedding_exact(const Flowhost__Document *d, bool *keep)
     return t;
 }
 
-/* SDK, the SDK's JSON of the document D (depth bounded by the SDK's writer), in Jina 2's
- * shape. */
-static json_t *doc_to_jina(json_t *sdk, const Flowhost__Document *d)
+/* SDK, the SDK's JSON of the document D (depth bounded by the SDK's writer), written in
+ * Jina 2's shape, fields in Jina's order (MessageToDict of its DocumentProto). */
+static int put_doc(fh_rest_text *t, json_t *sdk, const Flowhost__Document *d)
 {
     bool keep;
     json_t *emb = embedding_exact(d, &keep);
     if (emb == NULL && !keep)
-        return NULL;
+        return fh_set_error(FH_E_NOMEM, "out of memory writing a document's JSON");
     if (emb != NULL && json_object_set_new(sdk, "embedding", emb) != 0)
-        return NULL;
-    json_t *o = json_object();
-    bool ok = o && take(o, "id", sdk, "id", json_string("")) &&
-              take(o, "granularity", sdk, "granularity", json_integer(0)) &&
-              take(o, "adjacency", sdk, "adjacency", json_integer(0)) &&
-              take(o, "parentId", sdk, "parent_id", json_string("")) &&
-              take(o, "text", sdk, "text", json_string("")) &&
-              take(o, "uri", sdk, "uri", json_string("")) &&
-              json_object_set_new(o, "chunks", children_to_jina(sdk, "chunks", d->chunks)) == 0 &&
-              take(o, "weight", sdk, "weight", json_real(0.0)) &&
-              json_object_set_new(o, "matches", children_to_jina(sdk, "matches", d->matches)) == 0 &&
-              take(o, "mimeType", sdk, "mime_type", json_string("")) &&
-              take(o, "tags", sdk, "tags", json_object()) &&
-              take(o, "embedding", sdk, "embedding", json_null()) &&
-              json_object_set_new(o, "scores", scores_to_jina(sdk)) == 0 &&
-              (!json_object_get(sdk, "blob") || take(o, "blob", sdk, "blob", NULL)) &&
-              (!json_object_get(sdk, "tensor") || take(o, "tensor", sdk, "tensor", NULL));
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+        return fh_set_error(FH_E_NOMEM, "out of memory writing a document's JSON");
+    put_field(t, "{\"id\":", sdk, "id", "\"\"");
+    put_field(t, ",\"granularity\":", sdk, "granularity", "0");
+    put_field(t, ",\"adjacency\":", sdk, "adjacency", "0");
+    put_field(t, ",\"parentId\":", sdk, "parent_id", "\"\"");
+    put_field(t, ",\"text\":", sdk, "text", "\"\"");
+    put_field(t, ",\"uri\":", sdk, "uri", "\"\"");
+    int rc = put_children(t, ",\"chunks\":", sdk, "chunks", d->chunks);
+    if (rc != 0)
+        return rc;
+    put_field(t, ",\"weight\":", sdk, "weight", "0.0");
+    if ((rc = put_children(t, ",\"matches\":", sdk, "matches", d->matches)) != 0)
+        return rc;
+    put_field(t, ",\"mimeType\":", sdk, "mime_type", "\"\"");
+    put_field(t, ",\"tags\":", sdk, "tags", "{}");
+    put_field(t, ",\"embedding\":", sdk, "embedding", "null");
+    put_scores(t, sdk);
+    if (json_object_get(sdk, "blob") != NULL)
+        put_field(t, ",\"blob\":", sdk, "blob", "null");
+    if (json_object_get(sdk, "tensor") != NULL)
+        put_field(t, ",\"tensor\":", sdk, "tensor", "null");
+    FH_REST_PUT_LIT(t, "}");
+    return 0;
 }
 
-json_t *fh_rest_doc_to_jina(const fh_doc *d)
+int fh_rest_put_doc(fh_rest_text *t, const fh_doc *d)
 {
+    /* the SDK's writer fails on what JSON cannot hold (a NaN score) far more often than
+       on memory */
     json_t *sdk = fh_doc_to_jansson(d);
     if (sdk == NULL)
-        return NULL;
-    json_t *o = doc_to_jina(sdk, FH_PB_CDOC(d));
+        return FH_E_RANGE;
+    int rc = put_doc(t, sdk, FH_PB_CDOC(d));
     json_decref(sdk);
-    if (o == NULL)
-        fh_set_error(FH_E_NOMEM, "out of memory writing a document's JSON");
-    return o;
+    return rc;
 }

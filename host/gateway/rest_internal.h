@@ -40,11 +40,34 @@ int fh_rest_locate(const char *text, size_t len, const fh_rest_step *steps, size
  * and what is wrong) in WHY. */
 int fh_rest_doc_from_jina(json_t *j, char *why, size_t why_len);
 
-/* The response JSON of D: the SDK's JSON with Jina 2's names and defaults (id,
+/* A JSON text being written (rest_reply.c): it grows in one buffer, bounded by MAX; the
+ * first failure stops it (CODE) and later writes do nothing. The caller owns DATA (NULL
+ * until the first write; NUL-terminated after a successful write) and frees it. */
+typedef struct fh_rest_text {
+    char *data;
+    size_t len, cap;
+    size_t max;       /* longer than this: CODE FH_E_RANGE */
+    int code;         /* 0, or why writing stopped (FH_E_NOMEM, FH_E_RANGE) */
+} fh_rest_text;
+
+/* Appends the N bytes of S as they are. */
+void fh_rest_put(fh_rest_text *t, const char *s, size_t n);
+/* The same with a string literal. */
+#define FH_REST_PUT_LIT(t, lit) fh_rest_put((t), (lit), sizeof(lit) - 1)
+/* Appends the N bytes of S (valid UTF-8) as a JSON string, escaped as jansson escapes. */
+void fh_rest_put_string(fh_rest_text *t, const char *s, size_t n);
+/* Appends J as json_dumps writes it with JSON_COMPACT (keys in their order, UTF-8 as it
+ * is, '/' unescaped), each real with the fewest digits (15 to 17) that read back exactly.
+ * DEPTH is J's own (0 at the top): too deep stops the text with FH_E_RANGE. */
+void fh_rest_put_json(fh_rest_text *t, const json_t *j, int depth);
+
+/* Appends the response JSON of D: the SDK's JSON with Jina 2's names and defaults (id,
  * granularity, adjacency, parentId, text, uri, chunks, weight, matches, mimeType, tags,
  * embedding, scores as {name: {value}}, then blob and tensor when set), chunks and
  * matches likewise. An embedding other than 1-D float32 is written {dtype, shape, data},
- * so that it reads back as it was. A new reference, or NULL with fh_last_error() set. */
-json_t *fh_rest_doc_to_jina(const fh_doc *d);
+ * so that it reads back as it was. Returns 0, or an FH_E_ code with fh_last_error() set
+ * (what JSON cannot hold, e.g. a NaN score: FH_E_RANGE; memory); T's own failures are in
+ * T->code. */
+int fh_rest_put_doc(fh_rest_text *t, const fh_doc *d);
 
 #endif

@@ -275,9 +275,16 @@ static void test_endpoints_appear_when_seen(void **state)
     int id = fh_metrics_endpoint(m, "/index");
     fh_metrics_request_done(m, id, FH_METRICS_SUCCESS, 1);
     t = metrics_text(m);
-    assert_int_equal(lines_starting(t, "flowhost_requests_total{endpoint=\"/index\""), 4);
+    assert_int_equal(lines_starting(t, "flowhost_requests_total{endpoint=\"/index\""),
+                     FH_METRICS_N_STATUS);
     assert_int_equal(
         sample(t, "flowhost_requests_total{endpoint=\"/index\",status=\"success\"}"), 1);
+    /* A cancelled request is counted, not timed: nobody was answered. */
+    fh_metrics_request_done(m, id, FH_METRICS_CANCELLED, 5000000);
+    t = metrics_text(m);
+    assert_int_equal(
+        sample(t, "flowhost_requests_total{endpoint=\"/index\",status=\"cancelled\"}"), 1);
+    assert_int_equal(sample(t, "flowhost_request_duration_seconds_count{endpoint=\"/index\"}"), 1);
     fh_metrics_destroy(&m);
 }
 

@@ -556,6 +556,44 @@ static void test_response_reposts(void **state)
     json_decref(second);
 }
 
+/* The response's text as jansson would write it (compact, UTF-8 as it is, its escapes),
+ * each real with the fewest digits that read back exactly. */
+static void test_response_text(void **state)
+{
+    (void)state;
+    parsed p;
+    parse_ok("{\"data\": [{\"text\": \"q\\\"b\\\\s\\n\\t\\u0001\\u001f/h\u00c3\u00a9\","
+             " \"tags\": {\"a\": 0.1, \"b\": 1e20, \"c\": 1e-7, \"d\": -0.0, \"e\": 2.5,"
+             " \"f\": 0.3333333333333333, \"g\": -9223372036854775808, \"h\": 3.0,"
+             " \"i\": 1.2345678901234568e17, \"j\": 5e-324}}]}",
+             "/index", &p);
+    fh_envelope_add_route(p.env, "gateway", 1624428277000000LL, 1624428277500000LL);
+    char *text = NULL;
+    size_t len = 0;
+    fh_rest_error err;
+    assert_int_equal(fh_rest_write_response(p.env, &p.req.docs, 1 << 20, &text, &len, &err), 0);
+    assert_int_equal(strlen(text), len);
+    const char *want[] = {
+        "\"text\":\"q\\\"b\\\\s\\n\\t\\u0001\\u001F/h\u00c3\u00a9\"",
+        "\"tags\":{\"a\":0.1,\"b\":1e20,\"c\":1e-7,\"d\":-0.0,\"e\":2.5,"
+        "\"f\":0.3333333333333333,\"g\":-9223372036854775808,\"h\":3.0,"
+        "\"i\":1.2345678901234568e17,\"j\":4.94065645841247e-324}",
+        "\"weight\":0.0,", "\"embedding\":null,", "\"routes\":[{\"pod\":\"gateway\","};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (strstr(text, want[i]) == NULL)
+            fail_msg("[%s] not in %s", want[i], text);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    json_t *tags = json_object_get(json_array_get(json_object_get(json_object_get(j, "data"),
+                                                                  "docs"), 0), "tags");
+    assert_true(json_real_value(json_object_get(tags, "f")) == 1.0 / 3.0);
+    assert_true(json_real_value(json_object_get(tags, "j")) == 5e-324);
+    json_decref(j);
+    free(text);
+    parsed_free(&p);
+}
+
 static void test_response_error(void **state)
 {
     (void)state;
@@ -578,6 +616,26 @@ static void test_response_error(void **state)
                          json_object_get(json_array_get(routes, 1), "status"), "code")),
                      3);
     json_decref(j);
+    parsed_free(&p);
+    /* an executor's message need not be UTF-8: the answer stays JSON */
+    parse_ok("{\"data\": [\"x\"]}", "/index", &p);
+    fh_envelope_add_route(p.env, "enc\xff", 1624428277100000LL, 1624428277200000LL);
+    fh_envelope_set_error(p.env, "enc\xff", "bad \xc3( byte \xed\xa0\x80");
+    char *text = NULL;
+    fh_rest_error err;
+    assert_int_equal(fh_rest_write_response(p.env, &p.req.docs, 1 << 20, &text, NULL, &err), 0);
+    json_error_t je;
+    j = json_loads(text, 0, &je);
+    if (j == NULL)
+        fail_msg("not JSON (%s): %s", je.text, text);
+    status = json_object_get(j, "status");
+    assert_string_equal(json_string_value(json_object_get(status, "description")),
+                        "bad \xef\xbf\xbd( byte \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    routes = json_object_get(j, "routes");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(routes, 0), "podId")),
+                        "enc\xef\xbf\xbd/0");
+    json_decref(j);
+    free(text);
     parsed_free(&p);
 }
 
@@ -836,6 +894,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_request_memory_tags),
         cmocka_unit_test(test_response_shape),
         cmocka_unit_test(test_response_reposts),
+        cmocka_unit_test(test_response_text),
         cmocka_unit_test(test_response_error),
         cmocka_unit_test(test_response_frame_and_limits),
         cmocka_unit_test(test_error_message_clean),
