@@ -164,6 +164,10 @@ static void take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
     }
     if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
         job_error(j, "malformed request: %s", fh_last_error());
+    } else if (j->seq <= atomic_load(&w->stale_through)) {
+        /* A remote worker's gateway went away after it sent this (worker_listen.c): the
+         * gateway has answered it already; the answer to this is dropped on the way. */
+        job_error(j, "not run: the gateway that sent it went away");
     } else {
         /* The socket is the beat thread's while the request is decoded (an envelope of
          * max_message_size takes time): a long one keeps its worker heard. */
