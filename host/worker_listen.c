@@ -62,6 +62,8 @@ typedef struct fh_worker_listener {
     uint64_t fwd, answered;
     uint64_t owed_old;            /* answers still to come for a gateway that went */
     unsigned long strangers;
+    unsigned long failed_handshakes;
+    unsigned long refused;
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
 } fh_worker_listener;
@@ -194,6 +196,10 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
     case FH_CMD_HEARTBEAT:
         if (ours) { /* the runtime answers: a wedged one is seen by the gateway */
             fh_wire_send(l->inner, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+        } else if (m->n > 3) {
+            /* A gateway's ping (it carries its token), to a worker that does not serve it:
+             * one that took this worker for another (restarted on the same address). */
+            fh_wire_send(l->outer, id, len, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
         } else { /* a probe (flowhost ping): the executor is loaded, so ready */
             zmq_msg_t empty;
             zmq_msg_init(&empty);
@@ -256,6 +262,9 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
         say(l, "cannot listen on %s: %s", l->endpoint + 6, zmq_strerror(errno));
         return -1;
     }
+    /* The address bound (a port of 0 or '*' is chosen by the system): what a flow names. */
+    size_t len = sizeof l->endpoint;
+    zmq_getsockopt(l->outer, ZMQ_LAST_ENDPOINT, l->endpoint, &len);
     say(l, "ready, listening on %s%s", l->endpoint + 6, l->curve ? " (CURVE)" : "");
     return 0;
 }
@@ -317,9 +326,11 @@ static void serve_zap(fh_worker_listener *l)
         char text[48] = "none";
         if (key != NULL)
             zmq_z85_encode(text, key, 32);
-        say(l, "refused a connection from %s: %s %s", r.address[0] ? r.address : "?",
-            key ? "its key is not one of --allow:" : "no CURVE key (this worker requires "
-                                                      "CURVE):", text);
+        if (l->refused++ % LOG_EVERY == 0)
+            say(l, "refused a connection from %s (%lu so far): %s %s",
+                r.address[0] ? r.address : "?", l->refused,
+                key ? "its key is not one of --allow:" : "no CURVE key (this worker requires "
+                                                          "CURVE):", text);
         fh_zap_reply(l->zap, &r, "400", key ? "key not allowed" : "CURVE required");
     }
 }
@@ -344,11 +355,11 @@ static void read_monitor(fh_worker_listener *l)
         zmq_msg_init(&ep);
         zmq_msg_recv(&ep, l->monitor, 0);
         zmq_msg_close(&ep);
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-            event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            say(l, "a connection failed its CURVE handshake (error %#x): the gateway does "
-                "not have this worker's public key as its 'worker_key', or speaks no CURVE",
-                (unsigned)value);
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) && l->failed_handshakes++ % LOG_EVERY == 0)
+            say(l, "a connection failed its CURVE handshake (error %#x; %lu so far): a gateway "
+                "(or probe) without this worker's public key as its 'worker_key', or without "
+                "CURVE", (unsigned)value, l->failed_handshakes);
     }
 }
 
@@ -539,10 +550,11 @@ static void say_option_error(const opt_line *lines, size_t n_lines)
     int line = 0, col = 0, used = 0;
     if (strncmp(e, prefix, strlen(prefix)) == 0 &&
         sscanf(e + strlen(prefix), "%d:%d: %n", &line, &col, &used) == 2 && used > 0 &&
-        line >= 1 && (size_t)line <= n_lines && lines[line - 1].option != NULL)
-        fprintf(stderr, "flowhost worker: %s: %s\n", lines[line - 1].option,
-                e + strlen(prefix) + used);
-    else
+        line >= 2) {
+        /* A YAML error past the end is about the last option's value. */
+        size_t at = (size_t)line <= n_lines ? (size_t)line - 1 : n_lines - 1;
+        fprintf(stderr, "flowhost worker: %s: %s\n", lines[at].option, e + strlen(prefix) + used);
+    } else
         fprintf(stderr, "flowhost worker: %s\n", e);
 }
 

@@ -156,6 +156,7 @@ typedef struct gw_worker {
     bool remote;
     char endpoint[300];           /* "tcp://HOST:PORT" */
     int64_t connected_ms;         /* when its connection was last made anew */
+    uint64_t connections;         /* connections made: the last one's routing id */
     int64_t announced_ms;         /* when the gateway last told it who it is */
     int64_t lost_ms;              /* when it was last lost (0: never) */
     bool refused_said;            /* a refusal or failed handshake is logged: not again

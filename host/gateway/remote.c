@@ -65,6 +65,12 @@ static int connect_one(fh_gateway *g, gw_worker *w)
 {
     const fh_flow_executor *x = w->ex->cfg;
     void *s = g->back;
+    /* A new routing id for each connection: libzmq lets an old connection go in its own
+     * time, and two connections of one id at once abort the process. Not starting with
+     * a zero byte: those are libzmq's own. */
+    w->id_len = (size_t)snprintf((char *)w->id, sizeof w->id, "remote-%zu-%u-%llu",
+                                 w->ex->index, w->replica,
+                                 (unsigned long long)++w->connections);
     int rc = zmq_setsockopt(s, ZMQ_CONNECT_ROUTING_ID, w->id, w->id_len);
     if (rc == 0 && x->has_worker_key)
         rc = zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, x->worker_key, FH_KEY_TEXT) != 0 ||
@@ -134,15 +140,13 @@ int gw_remote_init(fh_gateway *g)
         size_t at = (size_t)ex->shard * ex->n_workers + w->replica; /* shard-major */
         w->remote = true;
         snprintf(w->endpoint, sizeof w->endpoint, "tcp://%s", x->hosts[at]);
-        /* Not starting with a zero byte: those are libzmq's own. */
-        w->id_len = (size_t)snprintf((char *)w->id, sizeof w->id, "remote-%zu-%u", ex->index,
-                                     w->replica);
         any = true;
     }
     if (!any)
         return 0;
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_DISCONNECTED;
     g->back_monitor = zmq_socket(g->zctx, ZMQ_PAIR);
     if (g->back_monitor == NULL || zmq_socket_monitor(g->back, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(g->back_monitor, MONITOR_ENDPOINT) != 0)
@@ -187,6 +191,17 @@ static void read_monitor(fh_gateway *g)
             w->refused_said = false;
             continue;
         }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* Its process ended, or its machine said the connection is gone: its
+             * requests are answered now, not at the heartbeat bound. */
+            if (w->ready) {
+                char why[300];
+                snprintf(why, sizeof why, "executor '%s': the connection to its worker at %s "
+                         "closed", w->ex->cfg->name, where(w));
+                gw_remote_lose(g, w, why);
+            }
+            continue;
+        }
         char why[400];
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             snprintf(why, sizeof why, "the worker refused the gateway's key (status %u): it "
@@ -206,8 +221,8 @@ static void read_monitor(fh_gateway *g)
 void gw_remote_lose(fh_gateway *g, gw_worker *w, const char *why)
 {
     gw_exec *x = w->ex;
-    gw_log("%s: its worker at %s is down until it answers again (a remote worker is not "
-           "restarted)%s", why, where(w), w->held_n ? "; the requests it held get an error" : "");
+    gw_log("%s; it is down until it answers again (a remote worker is not restarted)%s", why,
+           w->held_n ? "; the requests it held get an error" : "");
     w->ready = false;
     int i;
     while ((i = gw_held_pop(w)) >= 0) { /* it may have run them: none is sent again */

@@ -304,7 +304,15 @@ static bool ping(fh_gateway *g, gw_worker *e)
 {
     if (zmq_send(g->back, e->id, e->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return errno != EHOSTUNREACH;
-    fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0); /* the rest of it */
+    /* A remote worker's ping carries the gateway's token: one restarted behind the same
+     * connection tells it from a probe's, and says it serves no such gateway. */
+    zmq_msg_t token;
+    if (e->remote && zmq_msg_init_size(&token, sizeof g->token) == 0) {
+        memcpy(zmq_msg_data(&token), &g->token, sizeof g->token);
+        fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, &token, 1, 0);
+    } else {
+        fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0); /* the rest of it */
+    }
     return true;
 }
 
