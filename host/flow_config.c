@@ -1751,6 +1751,7 @@ static int read_door(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
         cfg->curve = true;
     }
     const fh_yaml_node *gk = fh_yaml_map_get(w, "gateway_key", NULL);
+    path = NULL;
     if ((rc = get_path(s, "gateway_key", gk, &path)) < 0)
         return rc;
     if (path != NULL) {
