@@ -248,9 +248,10 @@ out:
     fh_when_destroy(&w->when);
     free(w->loaded.path);
     fh_board_close(&w->board);
-    if (w->own_batching != NULL || w->gw_hello != NULL) {
+    if (w->gw_hello != NULL) {
         w->spec->batching = w->own_batching;
         w->spec->n_batching = w->n_own_batching;
+        w->spec->name = w->own_name;
     }
     if (w->gw_hello != NULL)
         flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);

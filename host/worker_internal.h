@@ -85,6 +85,7 @@ typedef struct worker {
     Flowhost__BatchRule **own_batching; /* the spec's own batching, restored before the
                                           spec is freed */
     size_t n_own_batching;
+    char *own_name;                /* the spec's own name, restored likewise */
 } worker;
 
 /* worker.c */

@@ -436,10 +436,15 @@ void fh_worker_listen_settings(worker *w, fh_wire_msg *m)
     if (w->gw_hello == NULL) {
         w->own_batching = w->spec->batching;
         w->n_own_batching = w->spec->n_batching;
+        w->own_name = w->spec->name;
     } else {
         flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
     }
     w->gw_hello = gh;
+    /* Its requests, routes and errors name it as the flow does (parameters scoped by
+     * that name reach it), whatever its own options named it. */
+    if (gh->executor[0] != '\0')
+        w->spec->name = gh->executor;
     w->spec->batching = gh->batching;
     w->spec->n_batching = gh->n_batching;
     if (gh->max_message_size > 0)
