@@ -37,6 +37,7 @@
 
 #define ANNOUNCE_MS 500      /* a worker not ready is told who the gateway is this often */
 #define RECONNECT_MS 10000   /* and its connection made anew this often */
+#define CONNECT_TIMEOUT_MS 1000 /* a TCP connect waits this long for an answer */
 #define MONITOR_ENDPOINT "inproc://flowhost-back-monitor"
 
 static const char *where(const gw_worker *w)
@@ -80,6 +81,12 @@ static int connect_one(fh_gateway *g, gw_worker *w)
                             FH_KEY_TEXT) != 0;
     else if (rc == 0) /* back to no mechanism (a NULL username resets it) */
         rc = zmq_setsockopt(s, ZMQ_PLAIN_USERNAME, NULL, 0);
+    /* A connection attempt to a machine that is unreachable (a link cut) gives up after
+     * this and libzmq tries again at once: a link that comes back is used within it, not
+     * after TCP's SYN back-off. */
+    int connect_ms = CONNECT_TIMEOUT_MS;
+    if (rc == 0)
+        rc = zmq_setsockopt(s, ZMQ_CONNECT_TIMEOUT, &connect_ms, sizeof connect_ms);
     if (rc != 0 || zmq_connect(s, w->endpoint) != 0)
         return fh_set_error(FH_E_ZMQ, "executor '%s': cannot connect to %s: %s", x->name,
                             where(w), zmq_strerror(errno));
