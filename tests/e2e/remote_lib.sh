@@ -58,3 +58,20 @@ wait_log() {
 count_answers() {
     echo "$(wc -l <"$1" | tr -d ' ') $(jq -r .request_id "$1" | sort -u | wc -l | tr -d ' ')"
 }
+
+# stop_workers: SIGTERM to every worker still running; each must stop with status 0, and
+# no worker log may hold a sanitizer report.
+stop_workers() {
+    local p rc bad=0
+    for p in "${REMOTE_PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || continue
+        kill -TERM "$p" 2>/dev/null || true
+        rc=0
+        wait "$p" 2>/dev/null || rc=$?
+        [ "$rc" = 0 ] || bad=$((bad + 1))
+    done
+    REMOTE_PIDS=()
+    check "every worker still running stops with status 0 on SIGTERM" "$bad" "0"
+    check "no sanitizer report from the remote workers" \
+          "$(cat "$T"/*.log 2>/dev/null | grep -c -E 'Sanitizer|runtime error:' || true)" "0"
+}

@@ -89,4 +89,5 @@ post "$T/good.out"
 check "good links again: every request succeeds" "$(jq -r .status.code "$T/good.out" | sort | uniq -c | tr -s ' ')" " 200 SUCCESS"
 check "good links again: both hosts serve" "$(jq -r ".routes[1].replica" "$T/good.out" | sort -u | tr "\n" " ")" "0 1 "
 stop_flow
+stop_workers
 done_checks

@@ -127,4 +127,5 @@ check "wrong key: the flow serves through the worker it may reach" \
       " 100 SUCCESS:0"
 check "wrong key: nothing ran on the refused worker" "$(ledger_lines "$T/k2.ledger")" "0"
 stop_flow
+stop_workers
 done_checks

@@ -117,4 +117,5 @@ check "--env reaches the executor, which the flow names" "$(jq -r '.docs[-1].tag
 check "polling ALL: both remote shards saw the request" \
       "$(jq -c '[.routes[] | select(.executor == "idx") | .shard] | sort' <<<"$out")" "[0,1]"
 stop_flow
+stop_workers
 done_checks

@@ -75,4 +75,5 @@ rc=0
 wait "$WPID_w" || rc=$?
 check "the worker stops with status 0 on SIGTERM" "$rc" "0"
 check "no sanitizer report from the worker" "$(grep -c -E 'Sanitizer|runtime error:' "$T/w.log" || true)" "0"
+stop_workers
 done_checks

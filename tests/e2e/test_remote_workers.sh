@@ -145,4 +145,5 @@ rc=0
 check "back: the flow is ready" "$rc" "0"
 stop_flow
 wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: it said it is stopping" 5
+stop_workers
 done_checks
