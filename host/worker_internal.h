@@ -50,6 +50,7 @@ typedef struct fh_job {
     int64_t arrived_ms;           /* when it was taken (fh_monotonic_ms) */
     size_t n_docs;                /* in a batch: how many documents are its own */
     fh_when_aside *aside;         /* the documents `when` kept from the handler, or NULL */
+    bool stale;                   /* its gateway went away (worker_listen.c): not run */
     char *error;                  /* malloc'd: why it cannot be handled (then ENV is NULL,
                                      or holds only its id and endpoint); answered with it
                                      in its turn */

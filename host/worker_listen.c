@@ -57,6 +57,7 @@ typedef struct fh_worker_listener {
     size_t gw_len;                /* 0: none */
     uint64_t gw_token;
     char gw_addr[64];
+    int gw_fd;                    /* its connection's descriptor (-1: not known) */
     int64_t gw_heard_ms;
     /* requests passed to the runtime, and answers back from it */
     uint64_t fwd, answered;
@@ -64,6 +65,7 @@ typedef struct fh_worker_listener {
     unsigned long strangers;
     unsigned long failed_handshakes;
     unsigned long refused;
+    unsigned long refused_gateways;
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
 } fh_worker_listener;
@@ -154,8 +156,9 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         char why[300];
         snprintf(why, sizeof why, "this worker (at %s) serves another gateway (at %s); it "
                  "serves one at a time", l->endpoint + 6, l->gw_addr);
-        say(l, "refused the gateway at %s: it serves the gateway at %s", addr ? addr : "?",
-            l->gw_addr);
+        if (l->refused_gateways++ % LOG_EVERY == 0)
+            say(l, "refused the gateway at %s (%lu times so far): it serves the gateway at %s",
+                addr ? addr : "?", l->refused_gateways, l->gw_addr);
         refuse(l, id, len, why);
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
@@ -169,6 +172,8 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
     l->gw_token = gh->token;
     l->gw_heard_ms = now;
     snprintf(l->gw_addr, sizeof l->gw_addr, "%s", addr ? addr : "?");
+    const char *fd = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
+    l->gw_fd = fd != NULL ? atoi(fd) : -1;
     say(l, "serving the gateway at %s (executor '%s' of its flow, replica %u of %u, shard %u "
         "of %u)", l->gw_addr, gh->executor, gh->replica, gh->replicas ? gh->replicas : 1,
         gh->shard, gh->shards ? gh->shards : 1);
@@ -243,14 +248,19 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
         say(l, "cannot make its socket: %s", zmq_strerror(errno));
         return -1;
     }
+    /* Connections that close (the gateway's, when its process or machine goes: what it
+     * held is dropped at once) and, with CURVE, handshakes that fail. */
+    int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    l->monitor = zmq_socket(zctx, ZMQ_PAIR);
+    if (l->monitor == NULL || zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
+        zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0) {
+        say(l, "cannot watch its connections: %s", zmq_strerror(errno));
+        return -1;
+    }
     if (l->curve) {
-        int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
         l->zap = zmq_socket(zctx, ZMQ_REP);
-        l->monitor = zmq_socket(zctx, ZMQ_PAIR);
-        if (l->zap == NULL || l->monitor == NULL || zmq_bind(l->zap, FH_ZAP_ENDPOINT) != 0 ||
-            zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
-            zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0 ||
+        if (l->zap == NULL || zmq_bind(l->zap, FH_ZAP_ENDPOINT) != 0 ||
             zmq_setsockopt(l->outer, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
             zmq_setsockopt(l->outer, ZMQ_CURVE_SECRETKEY, l->key.secret_key, FH_KEY_TEXT) != 0 ||
             zmq_setsockopt(l->outer, ZMQ_ZAP_DOMAIN, "flowhost", 8) != 0) {
@@ -335,7 +345,8 @@ static void serve_zap(fh_worker_listener *l)
     }
 }
 
-/* Handshakes that failed: a wrong key on either side. */
+/* Connections closed (the gateway's), and handshakes that failed: a wrong key on either
+ * side. */
 static void read_monitor(fh_worker_listener *l)
 {
     for (;;) {
@@ -355,6 +366,10 @@ static void read_monitor(fh_worker_listener *l)
         zmq_msg_init(&ep);
         zmq_msg_recv(&ep, l->monitor, 0);
         zmq_msg_close(&ep);
+        if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && (int)value == l->gw_fd) {
+            drop_gateway(l, "its connection closed", false);
+            continue;
+        }
         if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
              event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) && l->failed_handshakes++ % LOG_EVERY == 0)
             say(l, "a connection failed its CURVE handshake (error %#x; %lu so far): a gateway "
@@ -375,10 +390,10 @@ static void *listener_main(void *arg)
         int n = 2;
         if (l->outer != NULL)
             items[n++] = (zmq_pollitem_t){l->outer, 0, ZMQ_POLLIN, 0};
-        if (l->zap != NULL && l->outer != NULL) {
-            items[n++] = (zmq_pollitem_t){l->zap, 0, ZMQ_POLLIN, 0};
+        if (l->monitor != NULL)
             items[n++] = (zmq_pollitem_t){l->monitor, 0, ZMQ_POLLIN, 0};
-        }
+        if (l->zap != NULL)
+            items[n++] = (zmq_pollitem_t){l->zap, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(items, n, POLL_MS) < 0 && errno != EINTR)
             break;
         fh_wire_msg m;
@@ -392,15 +407,17 @@ static void *listener_main(void *arg)
                 fh_wire_send(l->inner, NULL, 0, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
             }
         }
+        /* Connections closed before the messages: a gateway that went is given up before
+         * a new one on the same descriptor is taken. */
+        if (l->monitor != NULL)
+            read_monitor(l);
         for (int k = 0; k < 256 && l->outer != NULL && !stopping &&
                         fh_wire_recv(l->outer, &m, ZMQ_DONTWAIT) == 0; k++) {
             on_outer(l, &m);
             fh_wire_close(&m);
         }
-        if (l->zap != NULL && l->outer != NULL) {
+        if (l->zap != NULL)
             serve_zap(l);
-            read_monitor(l);
-        }
         struct signalfd_siginfo si;
         if (l->sigfd >= 0 && read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si && !stopping) {
             say(l, "stopping (signal %u)", si.ssi_signo);

@@ -123,10 +123,37 @@ check_contains "the worker says it refused one" "$(cat "$T/a.log")" "refused the
 kill -KILL "$FLOW_PID"
 wait "$FLOW_PID" 2>/dev/null || true
 FLOW_PID=""
-wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: no word from it for" 12
+wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: its connection closed" 5
 start_flow "$T/solo.yml"
 "$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 >"$T/new.out" 2>/dev/null
 check "a new gateway is served once the old one is given up" "$(jq -r .status.code "$T/new.out" | sort | uniq -c | tr -s ' ')" " 20 SUCCESS"
+
+# --- a gateway that dies while a handler runs: its result is dropped, what waits is not run
+: >"$T/a.ledger"
+stop_flow
+cat >"$T/stale.yml" <<YML
+with: {timeout_ready: 5000}
+executors:
+  - {name: led, host: "$WADDR_a", credit: 4}
+YML
+start_flow "$T/stale.yml"
+# Quick requests first: a worker whose time per request is known gets its credit's worth.
+"$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 20000 >/dev/null 2>&1
+: >"$T/a.ledger"
+"$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 5 --prefetch 4 -q --timeout 20000 \
+    --parameters '{"sleep_ms": 1500}' >/dev/null 2>&1 &
+post=$!
+for _ in $(seq 1 100); do [ -s "$T/a.ledger" ] && break; sleep 0.05; done
+kill -KILL "$FLOW_PID"
+wait "$FLOW_PID" 2>/dev/null || true
+FLOW_PID=""
+wait_log "$T/a.log" "4 requests of that gateway dropped" 5
+sleep 2 # the handler that ran (1.5 s) is over: the next would have begun by now
+check "gateway gone mid-handler: the requests it queued were not run" "$(wc -l <"$T/a.ledger" | tr -d ' ')" "1"
+wait "$post" 2>/dev/null || true
+start_flow "$T/stale.yml"
+"$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 >"$T/after.out" 2>/dev/null
+check "gateway gone mid-handler: the next gateway is served at once" "$(jq -r .status.code "$T/after.out" | sort -u)" "SUCCESS"
 
 # --- readiness: a flow whose only worker is gone says so, and serves when it is back -----
 kill -KILL "$WPID_a"
