@@ -132,11 +132,12 @@ check "a new gateway is served once the old one is given up" "$(jq -r .status.co
 : >"$T/a.ledger"
 stop_flow
 cat >"$T/stale.yml" <<YML
-with: {timeout_ready: 5000}
+with: {timeout_ready: 5000, protocol: [zmq, http]}
 executors:
   - {name: led, host: "$WADDR_a", credit: 4}
 YML
 start_flow "$T/stale.yml"
+ADDR=$(sed -n 1p "$T/addr") # the second line is the HTTP URL
 # Quick requests first: a worker whose time per request is known gets its credit's worth.
 "$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 20000 >/dev/null 2>&1
 : >"$T/a.ledger"
@@ -152,6 +153,7 @@ sleep 2 # the handler that ran (1.5 s) is over: the next would have begun by now
 check "gateway gone mid-handler: the requests it queued were not run" "$(wc -l <"$T/a.ledger" | tr -d ' ')" "1"
 wait "$post" 2>/dev/null || true
 start_flow "$T/stale.yml"
+ADDR=$(sed -n 1p "$T/addr") # the second line is the HTTP URL
 "$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 >"$T/after.out" 2>/dev/null
 check "gateway gone mid-handler: the next gateway is served at once" "$(jq -r .status.code "$T/after.out" | sort -u)" "SUCCESS"
 
@@ -165,11 +167,20 @@ check_contains "gone: ping says which executor" "$out" "led"
 "$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 >"$T/gone.out" 2>/dev/null || true
 check "gone: its requests fail at once with why" "$(jq -r .status.description "$T/gone.out" | sort -u)" \
       "executor 'led' is down: executor 'led': the connection to its worker at $WADDR_a closed"
+URL=$(sed -n 2p "$T/addr")
+check "gone: /health/ready says 503" "$(curl -s -o "$T/health.json" -w '%{http_code}' "$URL/health/ready")" "503"
+check "gone: /health/ready names it, no replica ready" \
+      "$(jq -c '.executors[] | [.name, .replicas_ready, .replicas]' "$T/health.json")" '["led",0,1]'
+check_contains "gone: the metrics show it" "$(curl -s "$URL/metrics" | grep '^flowhost_executor_replicas_ready')" \
+      'executor="led"'
+check "gone: the metrics say 0 ready" \
+      "$(curl -s "$URL/metrics" | grep '^flowhost_executor_replicas_ready{' | awk '{print $2}')" "0"
 start_worker a -- --listen "tcp://$WADDR_a" --uses Ledger --uses-with "{\"ledger\": \"$T/a.ledger\"}"
 wait_log "$T/run.log" "its worker at $WADDR_a is back" 10
 rc=0
 "$FLOWHOST" ping -q "$ADDR" || rc=$?
 check "back: the flow is ready" "$rc" "0"
+check "back: /health/ready says 200" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health/ready")" "200"
 stop_flow
 wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: it said it is stopping" 5
 stop_workers
