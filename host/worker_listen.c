@@ -58,6 +58,8 @@ typedef struct fh_worker_listener {
     uint64_t gw_token;
     char gw_addr[64];
     int gw_fd;                    /* its connection's descriptor (-1: not known) */
+    uint32_t gw_replica, gw_shard; /* which of its workers this one is */
+    char gw_executor[128];
     int64_t gw_heard_ms;
     /* requests passed to the runtime, and answers back from it */
     uint64_t fwd, answered;
@@ -65,7 +67,8 @@ typedef struct fh_worker_listener {
     unsigned long strangers;
     unsigned long failed_handshakes;
     unsigned long refused;
-    unsigned long refused_gateways;
+    unsigned long refused_gateways; /* gateways refused while another is served */
+    unsigned long refused_twice;    /* the served gateway's asks to be another worker */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
 } fh_worker_listener;
@@ -152,7 +155,25 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
-    if (l->gw_len > 0 && gh->token != l->gw_token && now - l->gw_heard_ms < FH_WORKER_GATEWAY_LOST_MS) {
+    bool alive = l->gw_len > 0 && now - l->gw_heard_ms < FH_WORKER_GATEWAY_LOST_MS;
+    if (alive && gh->token == l->gw_token &&
+        (gh->replica != l->gw_replica || gh->shard != l->gw_shard ||
+         strcmp(gh->executor, l->gw_executor) != 0)) {
+        /* The same gateway, for another of its workers: an address listed twice, or a
+         * load balancer that sent two of its connections here. The first keeps it. */
+        char why[400];
+        snprintf(why, sizeof why, "this worker (at %s) already serves this gateway as "
+                 "executor '%s' replica %u shard %u; each worker of a flow needs an address "
+                 "of its own", l->endpoint + 6, l->gw_executor, l->gw_replica, l->gw_shard);
+        if (l->refused_twice++ % LOG_EVERY == 0)
+            say(l, "refused to serve its gateway as executor '%s' replica %u shard %u too "
+                "(%lu times so far): it serves it as replica %u shard %u", gh->executor,
+                gh->replica, gh->shard, l->refused_twice, l->gw_replica, l->gw_shard);
+        refuse(l, id, len, why);
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
+    if (alive && gh->token != l->gw_token) {
         char why[300];
         snprintf(why, sizeof why, "this worker (at %s) serves another gateway (at %s); it "
                  "serves one at a time", l->endpoint + 6, l->gw_addr);
@@ -170,6 +191,9 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
     memcpy(l->gw_id, id, len);
     l->gw_len = len;
     l->gw_token = gh->token;
+    l->gw_replica = gh->replica;
+    l->gw_shard = gh->shard;
+    snprintf(l->gw_executor, sizeof l->gw_executor, "%s", gh->executor);
     l->gw_heard_ms = now;
     snprintf(l->gw_addr, sizeof l->gw_addr, "%s", addr ? addr : "?");
     const char *fd = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
@@ -241,8 +265,11 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
 {
     int one = 1, zero = 0;
     l->outer = zmq_socket(zctx, ZMQ_ROUTER);
-    /* Replies are bounded by what the gateway sends (its credit): never dropped here. */
-    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, 0) != 0 ||
+    /* Replies are bounded by what the gateway sends (its credit): never dropped here.
+     * Frames: the largest any flow may allow (its max_message_size is an int; the flow's
+     * own limit, learnt from the gateway, bounds decoding). Who may send them at all is
+     * the keys' business (--key, --allow). */
+    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, INT_MAX) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_SNDHWM, &zero, sizeof zero) != 0) {
         say(l, "cannot make its socket: %s", zmq_strerror(errno));
