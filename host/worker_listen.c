@@ -512,8 +512,11 @@ int fh_worker_listen_end(worker *w)
     int rc = l->result;
     if (l->inner)
         zmq_close(l->inner);
-    if (l->outer)
+    if (l->outer) { /* a DISCONNECT to the gateway just said gets its moment to leave */
+        int linger = 500;
+        zmq_setsockopt(l->outer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(l->outer);
+    }
     if (l->zap)
         zmq_close(l->zap);
     if (l->monitor)

@@ -23,6 +23,22 @@ rc=0
 "$FLOWHOST" post /index "$T/one.ndjson" --flow "$T/good.yml" -q --timeout 10000 >"$T/good.out" 2>"$T/good.err" || rc=$?
 check "right keys: served" "$rc:$(jq -r .status.code "$T/good.out")" "0:SUCCESS"
 
+# --- one flow, a worker with keys and one without: each connection takes its own ----------
+start_worker plain -- --uses Echo --name plain
+start_worker w2 -- --uses Echo --key "$T/worker_secret" --allow "$T/gateway"
+cat >"$T/mixed.yml" <<YML
+with: {gateway_key: $T/gateway_secret, timeout_ready: 5000}
+executors:
+  - {name: enc, host: "$WADDR_w", worker_key: $T/worker}
+  - {name: plain, host: "$WADDR_plain"}
+  - {name: enc2, host: "$WADDR_w2", worker_key: $T/worker}
+YML
+rc=0
+"$FLOWHOST" post /index "$T/one.ndjson" --flow "$T/mixed.yml" -q --timeout 10000 >"$T/mixed.out" 2>/dev/null || rc=$?
+check "mixed: served by the three, CURVE and plain" \
+      "$rc:$(jq -r .status.code "$T/mixed.out"):$(jq -c '[.routes[].executor]' "$T/mixed.out")" \
+      '0:SUCCESS:["gateway","enc","plain","enc2"]'
+
 # --- the gateway's key is not one the worker allows --------------------------------------
 flow "$T/stranger.yml" "$T/stranger_secret" "$T/worker"
 rc=0
