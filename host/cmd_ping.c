@@ -1,6 +1,8 @@
 /* flowhost ping ADDRESS: whether a flow is ready, asked on its ZeroMQ port; a probe for
  * Kubernetes (exec) or a script. The gateway answers a HEARTBEAT with one frame: empty
- * when every executor has a ready replica, else why not (clients.c). */
+ * when every executor has a ready replica, else why not (clients.c). A remote worker
+ * (`flowhost worker --listen`) answers the same way once its executor is loaded
+ * (worker_listen.c). With --key and --server-key the probe speaks CURVE. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -10,6 +12,9 @@
 
 #include <zmq.h>
 
+#include <flowhost/error.h>
+#include <flowhost/keys.h>
+
 #include "commands.h"
 #include "util.h"
 #include "wire.h"
@@ -18,10 +23,15 @@ static const char usage[] =
     "usage: flowhost ping [OPTIONS] HOST:PORT\n"
     "\n"
     "Ask the flow at HOST:PORT (its ZeroMQ port) whether it is ready: every executor has a\n"
-    "ready replica and the flow is not shutting down. For a Kubernetes exec probe.\n"
+    "ready replica and the flow is not shutting down. Asked of a remote worker's address\n"
+    "(flowhost worker --listen), whether its executor is loaded. For a Kubernetes exec\n"
+    "probe.\n"
     "\n"
     "options:\n"
-    "  --timeout MS  wait at most this long for the answer (default 1000)\n"
+    "  --timeout MS         wait at most this long for the answer (default 1000)\n"
+    "  --key SECRET         CURVE: the probe's key pair (a secret certificate; beside a\n"
+    "                       worker, the worker's own --key)\n"
+    "  --server-key PUBLIC  CURVE: the public key (or certificate) of the flow or worker\n"
     "  -q, --quiet   print nothing\n"
     "  -h, --help    this text\n"
     "\n"
@@ -30,11 +40,14 @@ static const char usage[] =
 int fh_cmd_ping(int argc, char **argv)
 {
     static const struct option longopts[] = {{"timeout", required_argument, NULL, 't'},
+                                              {"key", required_argument, NULL, 'k'},
+                                              {"server-key", required_argument, NULL, 's'},
                                               {"quiet", no_argument, NULL, 'q'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
     long timeout = 1000;
     bool quiet = false;
+    const char *key = NULL, *server_key = NULL;
     int c;
     optind = 1;
     argv[0] = (char *)"flowhost ping";
@@ -51,6 +64,8 @@ int fh_cmd_ping(int argc, char **argv)
             break;
         }
         case 'q': quiet = true; break;
+        case 'k': key = optarg; break;
+        case 's': server_key = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -66,6 +81,18 @@ int fh_cmd_ping(int argc, char **argv)
         fprintf(stderr, "flowhost: '%s' is not HOST:PORT\n", address);
         return 2;
     }
+    if ((key == NULL) != (server_key == NULL)) {
+        fprintf(stderr, "flowhost: %s\n", key ? "--key needs --server-key (the public key of "
+                                               "what is asked)"
+                                             : "--server-key needs --key (the probe's key pair)");
+        return 2;
+    }
+    fh_keypair kp;
+    char server[FH_KEY_TEXT + 1];
+    if (key != NULL && (fh_keypair_load(key, &kp) != 0 || fh_public_key_load(server_key, server) != 0)) {
+        fprintf(stderr, "flowhost: %s\n", fh_last_error());
+        return 2;
+    }
     char ep[300];
     snprintf(ep, sizeof ep, "tcp://%s", address);
     void *ctx = zmq_ctx_new();
@@ -74,6 +101,10 @@ int fh_cmd_ping(int argc, char **argv)
     int rc = 1;
     char why[400] = "cannot start ZeroMQ";
     if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        goto out;
+    if (key != NULL && (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server, FH_KEY_TEXT) != 0 ||
+                        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, kp.public_key, FH_KEY_TEXT) != 0 ||
+                        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.secret_key, FH_KEY_TEXT) != 0))
         goto out;
     if (zmq_connect(sock, ep) != 0) {
         fprintf(stderr, "flowhost: cannot connect to %s: %s\n", address, zmq_strerror(errno));
@@ -111,6 +142,8 @@ int fh_cmd_ping(int argc, char **argv)
         break;
     }
 out:
+    if (key != NULL)
+        explicit_bzero(&kp, sizeof kp);
     if (!quiet) {
         if (rc == 0)
             printf("%s\n", why);

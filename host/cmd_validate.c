@@ -36,6 +36,13 @@ int fh_cmd_validate(int argc, char **argv)
            cfg->n_executors == 1 ? "" : "s");
     for (size_t i = 0; i < cfg->n_executors; i++) {
         const fh_flow_executor *x = &cfg->executors[i];
+        if (x->n_hosts > 0) { /* served elsewhere: its worker there loads what it loads */
+            printf("  %zu. %s  (remote%s:", i + 1, x->name, x->has_worker_key ? ", CURVE" : "");
+            for (size_t k = 0; k < x->n_hosts; k++)
+                printf(" %s", x->hosts[k]);
+            printf(")\n");
+            continue;
+        }
         printf("  %zu. %s  (%s%s%s)\n", i + 1, x->name,
                x->type ? x->type : (x->plugin ? "only type" : "pass-through"),
                x->plugin ? " from " : "", x->plugin ? x->plugin : "");

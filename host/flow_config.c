@@ -789,13 +789,15 @@ static const char *const with_keys[] = {"port", "host", "prefetch", "env", "time
                                         "ssl_certfile",
                                         "ssl_keyfile", "http_max_connections",
                                         "http_max_header_size", "http_read_timeout",
-                                        "http_keep_alive", "http_timeout", NULL};
+                                        "http_keep_alive", "http_timeout",
+                                        "gateway_key", NULL};
 static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_metas",
                                          "uses_requests", "env", "timeout", "on_error",
                                          "workspace", "override_with", "override_metas",
                                          "override_requests", "replicas", "credit",
                                          "uses_dynamic_batching", "needs", "floating",
                                          "shards", "parallel", "polling", "when",
+                                         "host", "port", "external", "worker_key",
                                          NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
@@ -1274,6 +1276,161 @@ static bool valid_name(const char *name)
     return true;
 }
 
+/* ---- an executor served elsewhere: host, port, external, worker_key ----------------- */
+
+/* Whether TEXT is HOST:PORT with a port of 1..65535 (HOST: a name, an IPv4 address, or
+ * an IPv6 address in brackets). */
+static bool host_port(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || strlen(text) > 255)
+        return false;
+    if (text[0] == '[' ? colon[-1] != ']' : memchr(text, ':', (size_t)(colon - text)) != NULL)
+        return false;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' && port >= 1 && port <= 65535 &&
+           strcspn(text, " \t/") == strlen(text);
+}
+
+/* `host` (one host with `port`, or a list of HOST:PORT), `external` and `worker_key` of
+ * the entry N into X. The count against replicas and shards is checked by
+ * check_remote, once those are read. */
+static int read_remote(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
+{
+    const fh_yaml_node *hk, *pk, *ek;
+    const fh_yaml_node *h = fh_yaml_map_get(n, "host", &hk);
+    const fh_yaml_node *p = fh_yaml_map_get(n, "port", &pk);
+    const fh_yaml_node *e = fh_yaml_map_get(n, "external", &ek);
+    const fh_yaml_node *wk = fh_yaml_map_get(n, "worker_key", NULL);
+    bool external = false;
+    int rc = get_bool(s, "external", e, &external);
+    if (rc < 0)
+        return rc;
+    if (h == NULL || is_null(h)) {
+        if (external)
+            return err_at(s, ek, FH_E_PARSE, "'external: true' needs 'host' (and 'port'): "
+                          "where the executor's worker listens");
+        if (p != NULL && !is_null(p))
+            return err_at(s, pk, FH_E_PARSE, "'port' needs 'host': the machine of the "
+                          "executor's worker ('flowhost worker --listen')");
+        if (wk != NULL && !is_null(wk))
+            return err_at(s, wk, FH_E_PARSE, "'worker_key' needs 'host': it is the key of "
+                          "a worker served elsewhere");
+        return 0;
+    }
+    if (e != NULL && !is_null(e) && !external)
+        return err_at(s, ek, FH_E_PARSE, "'external: false' contradicts 'host': an executor "
+                      "with 'host' is served there (flowhost starts nothing on another "
+                      "machine); remove 'external' or 'host'");
+    if (h->kind == FH_YAML_MAPPING)
+        return err_at(s, h, FH_E_TYPE, "'host' must be a string or a list of HOST:PORT "
+                      "strings, not a mapping");
+    size_t count = h->kind == FH_YAML_SEQUENCE ? h->n : 1;
+    if (count == 0)
+        return err_at(s, h, FH_E_PARSE, "'host' lists no worker");
+    if (count > (size_t)FH_FLOW_MAX_REPLICAS * FH_FLOW_MAX_SHARDS)
+        return err_at(s, h, FH_E_PARSE, "'host' lists %zu workers: at most %d", count,
+                      FH_FLOW_MAX_REPLICAS * FH_FLOW_MAX_SHARDS);
+    int port = 0;
+    if (p != NULL && !is_null(p)) {
+        if (h->kind == FH_YAML_SEQUENCE)
+            return err_at(s, pk, FH_E_PARSE, "'port' goes with a single 'host'; a list of "
+                          "hosts names each one's port: HOST:PORT");
+        if ((rc = get_int(s, "port", p, 1, 65535, &port)) < 0)
+            return rc;
+    }
+    if (!(x->hosts = calloc(count, sizeof *x->hosts)))
+        return nomem();
+    for (size_t i = 0; i < count; i++) {
+        const fh_yaml_node *item = h->kind == FH_YAML_SEQUENCE ? h->items[i] : h;
+        char *text = NULL;
+        if (item->kind != FH_YAML_SCALAR || is_null(item))
+            return err_at(s, item, FH_E_TYPE, "'host' entries must be strings, not %s",
+                          node_name(item));
+        if ((rc = get_string(s, "host", item, &text)) < 0)
+            return rc;
+        if (port > 0 && strchr(text, ':') == NULL && text[0] != '\0') {
+            size_t len = strlen(text) + 8;
+            char *hp = malloc(len);
+            if (hp == NULL) {
+                free(text);
+                return nomem();
+            }
+            snprintf(hp, len, "%s:%d", text, port);
+            free(text);
+            text = hp;
+        } else if (port > 0) {
+            rc = err_at(s, pk, FH_E_PARSE, "'port' and a port in 'host' (%s): give one",
+                        fh_yaml_quote(text).s);
+            free(text);
+            return rc;
+        }
+        if (!host_port(text)) {
+            rc = err_at(s, item, FH_E_PARSE, "'host' %s is not HOST:PORT (a port of 1 to "
+                        "65535: write 'port:' beside a single host)", fh_yaml_quote(text).s);
+            free(text);
+            return rc;
+        }
+        x->hosts[x->n_hosts++] = text;
+    }
+    if (wk != NULL && !is_null(wk)) {
+        char *text = NULL, *path = NULL;
+        if ((rc = get_string(s, "worker_key", wk, &text)) < 0)
+            return rc;
+        if (!text || !*text) {
+            free(text);
+            return err_at(s, wk, FH_E_PARSE, "'worker_key' must not be empty");
+        }
+        /* The key itself (40 characters of Z85), or its certificate's path. */
+        if (strlen(text) != FH_KEY_TEXT || fh_public_key_load(text, x->worker_key) != 0) {
+            path = resolve(s->dir, text);
+            if (path == NULL) {
+                free(text);
+                return nomem();
+            }
+            rc = fh_public_key_load(path, x->worker_key);
+            free(path);
+            if (rc < 0) {
+                free(text);
+                return err_at(s, wk, rc, "worker_key: %s", fh_last_error());
+            }
+        }
+        free(text);
+        if (!fh_curve_available())
+            return err_at(s, wk, FH_E_STATE, "worker_key: this libzmq cannot do CURVE (it is "
+                                             "built without libsodium)");
+        x->has_worker_key = true;
+    }
+    return 0;
+}
+
+/* An executor served elsewhere lists shards * replicas workers: `replicas`, when given,
+ * must agree, and is that count otherwise. */
+static int check_remote(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
+{
+    if (x->n_hosts == 0)
+        return 0;
+    const fh_yaml_node *rk, *r = fh_yaml_map_get(n, "replicas", &rk);
+    const fh_yaml_node *h = fh_yaml_map_get(n, "host", NULL);
+    size_t shards = (size_t)x->shards;
+    if (x->n_hosts % shards != 0)
+        return err_at(s, h, FH_E_PARSE, "'host' lists %zu workers for %zu shards: a worker "
+                      "per replica of each shard, shard by shard (shards x replicas entries)",
+                      x->n_hosts, shards);
+    size_t replicas = x->n_hosts / shards;
+    if (r != NULL && !is_null(r) && (size_t)x->replicas != replicas)
+        return err_at(s, rk, FH_E_PARSE, "'replicas: %d' but 'host' lists %zu worker%s%s: "
+                      "an executor served elsewhere has one replica per host listed",
+                      x->replicas, x->n_hosts, x->n_hosts == 1 ? "" : "s",
+                      shards > 1 ? " (per shard: its count divided by 'shards')" : "");
+    if (replicas > FH_FLOW_MAX_REPLICAS)
+        return err_at(s, h, FH_E_PARSE, "'host' lists %zu replicas per shard: at most %d",
+                      replicas, FH_FLOW_MAX_REPLICAS);
+    x->replicas = (int)replicas;
+    return 0;
+}
+
 /* Reads the flow entry N (index I) into cfg->executors[I]; ORIGINS holds where the names
  * of the executors before it came from. */
 static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
@@ -1308,8 +1465,19 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         goto done;
     }
 
+    /* host, port, external, worker_key: served elsewhere, `uses` is the worker's */
+    if ((rc = read_remote(s, n, x)) < 0)
+        goto done;
+    const fh_yaml_node *uk, *u = fh_yaml_map_get(n, "uses", &uk);
+    if (x->n_hosts > 0 && u != NULL) {
+        /* As Jina does for an external executor: the worker there loads what it loads. */
+        if ((rc = warn_at(s, uk, "'uses' of an executor served elsewhere ('host') is "
+                          "ignored: its worker loads what its own --uses names")) < 0)
+            goto done;
+        u = NULL;
+    }
+
     /* uses */
-    const fh_yaml_node *u = fh_yaml_map_get(n, "uses", NULL);
     bool uses_file = false;
     if (u && u->kind == FH_YAML_MAPPING) {
         if ((rc = read_exec_yaml(s, u, &e, x->uses_with)) < 0)
@@ -1415,7 +1583,7 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
         goto done;
     if ((rc = get_batching(s, fh_yaml_map_get(n, "uses_dynamic_batching", NULL), x)) < 0)
         goto done;
-    if ((rc = read_shards(s, n, where, x)) < 0)
+    if ((rc = read_shards(s, n, where, x)) < 0 || (rc = check_remote(s, n, x)) < 0)
         goto done;
     const fh_yaml_node *wn = fh_yaml_map_get(n, "when", NULL);
     if (wn && !is_null(wn) &&
@@ -1581,6 +1749,21 @@ static int read_door(const src *s, fh_flow_config *cfg, const fh_yaml_node *w)
             return err_at(s, sk, FH_E_STATE, "server_key: this libzmq cannot do CURVE (it is "
                                              "built without libsodium)");
         cfg->curve = true;
+    }
+    const fh_yaml_node *gk = fh_yaml_map_get(w, "gateway_key", NULL);
+    path = NULL;
+    if ((rc = get_path(s, "gateway_key", gk, &path)) < 0)
+        return rc;
+    if (path != NULL) {
+        rc = fh_keypair_load(path, &cfg->gateway_key);
+        free(path);
+        path = NULL;
+        if (rc < 0)
+            return err_at(s, gk, rc, "gateway_key: %s", fh_last_error());
+        if (!fh_curve_available())
+            return err_at(s, gk, FH_E_STATE, "gateway_key: this libzmq cannot do CURVE (it "
+                                             "is built without libsodium)");
+        cfg->has_gateway_key = true;
     }
     bool has_ck = ck != NULL && !is_null(ck);
     if (cfg->curve != has_ck)
@@ -1898,6 +2081,14 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     free(origins);
     if (rc == 0)
         rc = read_graph(s, cfg, ex);
+    /* A worker's key makes the gateway a CURVE client: it needs its own key pair, whose
+     * public half the worker lets in (--allow). */
+    for (size_t i = 0; rc == 0 && i < cfg->n_executors; i++)
+        if (cfg->executors[i].has_worker_key && !cfg->has_gateway_key)
+            rc = err_at(s, fh_yaml_map_get(ex->items[i], "worker_key", NULL), FH_E_PARSE,
+                        "'worker_key' needs the flow's 'gateway_key' (with: gateway_key: "
+                        "PATH_secret): the gateway's own key pair, whose public key the "
+                        "worker lets in with --allow");
     return rc;
 }
 
@@ -1920,6 +2111,9 @@ static void free_executor(fh_flow_executor *x)
     free(x->workspace);
     free_bindings(x->requests, x->n_requests);
     fh_value_destroy(&x->env);
+    for (size_t i = 0; i < x->n_hosts; i++)
+        free(x->hosts[i]);
+    free(x->hosts);
 }
 
 void fh_flow_config_destroy(fh_flow_config **c)
@@ -1935,6 +2129,7 @@ void fh_flow_config_destroy(fh_flow_config **c)
     free(cfg->workspace);
     free(cfg->client_keys);
     explicit_bzero(&cfg->server_key, sizeof cfg->server_key);
+    explicit_bzero(&cfg->gateway_key, sizeof cfg->gateway_key);
     for (size_t i = 0; i < cfg->n_plugin_path; i++)
         free(cfg->plugin_path[i]);
     free(cfg->plugin_path);

@@ -90,6 +90,14 @@ typedef struct fh_flow_executor {
     size_t n_pollings;
     struct fh_when *when; /* `when:`: only the documents that match go to it; NULL: all */
     char *when_text;     /* the condition as compact JSON (for messages and plots), or NULL */
+    /* Served elsewhere (Jina's `external` executor: `host:`/`port:`): the gateway
+       connects to `flowhost worker --listen` there instead of starting a worker. */
+    char **hosts;        /* "HOST:PORT" of each worker, shard-major (all replicas of
+                            shard 0, then shard 1, ...): shards * replicas entries; NULL
+                            when the executor runs here */
+    size_t n_hosts;
+    bool has_worker_key; /* `worker_key`: the workers' public key (CURVE) */
+    char worker_key[FH_KEY_TEXT + 1];
     int line, column;    /* where the executor is declared (1-based) */
 } fh_flow_executor;
 
@@ -151,6 +159,9 @@ typedef struct fh_flow_config {
     fh_keypair server_key;   /* with.server_key, read from its secret certificate */
     char (*client_keys)[FH_KEY_TEXT + 1]; /* with.client_keys: the public keys let in */
     size_t n_client_keys;
+    bool has_gateway_key;    /* with.gateway_key given: the gateway's own key pair towards
+                                remote workers (CURVE client) */
+    fh_keypair gateway_key;
     char *workspace;         /* with.workspace, absolute, or NULL */
     char **plugin_path;      /* with.plugin_path (absolute dirs), n_plugin_path entries */
     size_t n_plugin_path;

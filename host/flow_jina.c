@@ -14,8 +14,9 @@
                        "path (with.plugin_path) or in metas.plugin"
 #define WHY_LOGGING "flowhost's log goes to stderr"
 #define WHY_RUNTIME "every executor of flowhost runs in a process of its own"
-#define WHY_REMOTE "executors on other machines ('host'/'port') are coming in a next " \
-                   "release"
+#define WHY_REMOTE "flowhost starts no executor on another machine for you: run " \
+                   "'flowhost worker --listen' there and name it with 'host'/'port' " \
+                   "(docs/remote-workers.md)"
 #define WHY_PORTS "flowhost picks the sockets between its gateway and its workers " \
                   "itself; remove it"
 #define WHY_CONTAINER "flowhost runs C plugins, not containers"
@@ -70,7 +71,9 @@ static const fh_jina_key executor[] = {
                            "the flow's 'with'"},
     {"port_monitoring", IGNORE, "the gateway serves every executor's metrics on the HTTP "
                                 "port (GET /metrics)"},
-    {"tls", LATER, WHY_REMOTE},
+    {"tls", REFUSE, "the links to remote workers are encrypted with CURVE: give the "
+                    "executor a 'worker_key' and the flow a 'gateway_key' "
+                    "(docs/remote-workers.md)"},
     {"timeout_send", REFUSE, "set 'timeout' (ms) on the executor"},
     {"retries", REFUSE, "flowhost does not send a request twice: a request a crash cost "
                         "gets an error (see docs/reliability.md)"},
@@ -79,9 +82,6 @@ static const fh_jina_key executor[] = {
     {"exit_on_exceptions", IGNORE, "a handler's error fails its request; the worker serves on"},
     {"method", IGNORE, "Jina 2.0 wrote 'method: needs' on a join; flowhost reads the join "
                        "from 'needs' alone"},
-    {"host", LATER, WHY_REMOTE},
-    {"port", LATER, WHY_REMOTE},
-    {"external", LATER, WHY_REMOTE},
     {"port_in", REFUSE, WHY_PORTS},
     {"port_out", REFUSE, WHY_PORTS},
     {"port_ctrl", REFUSE, WHY_PORTS},

@@ -51,6 +51,13 @@ static void executor_label(const fh_flow_executor *x, label *l)
         snprintf(label_line(l), sizeof l->text[0], "when %s", x->when_text);
     if (x->floating)
         snprintf(label_line(l), sizeof l->text[0], "floating");
+    if (x->n_hosts > 0) { /* served elsewhere: where */
+        char *line = label_line(l);
+        size_t size = sizeof l->text[0], used = 0;
+        for (size_t k = 0; k < x->n_hosts && used < size; k++)
+            used += (size_t)snprintf(line + used, size - used, "%s%s", k ? ", " : "at ",
+                                     x->hosts[k]);
+    }
 }
 
 /* Writes TEXT for a Mermaid label in double quotes: quotes and the characters Mermaid

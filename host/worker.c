@@ -156,7 +156,7 @@ static void serve(worker *w)
                 return;
             /* Idle: is the host still there? PR_SET_PDEATHSIG kills this process when
              * it goes; this second guard costs a system call, so not one per request. */
-            if (n == 0 && getppid() != w->parent)
+            if (n == 0 && !w->remote && getppid() != w->parent)
                 return; /* nobody is left to answer */
             continue;
         }
@@ -165,6 +165,8 @@ static void serve(worker *w)
             fh_worker_request(w, &m);
         else if (cmd == FH_CMD_HEARTBEAT)
             fh_wire_send(w->sock, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+        else if (cmd == FH_CMD_READY && w->remote)
+            fh_worker_listen_settings(w, &m); /* a new gateway's: before its requests */
         fh_wire_close(&m);
         /* A batch may have taken a request that did not fit it, or a DISCONNECT. */
         while (w->has_next)
@@ -177,29 +179,34 @@ static void serve(worker *w)
 int fh_worker_main(const char *spec_path)
 {
     worker w = {.log_level = fh_log_level_from_env(), .parent = getppid(), .self = getpid()};
-    int status = 1;
     if (read_spec(spec_path, &w.spec) != 0) {
         fprintf(stderr, "flowhost worker: %s\n", fh_last_error());
         return 1;
     }
+    return fh_worker_run(&w);
+}
+
+int fh_worker_run(worker *w)
+{
+    int status = 1;
     char replica[16], shard[16];
-    snprintf(replica, sizeof replica, "%u", w.spec->replica);
-    snprintf(shard, sizeof shard, "%u", w.spec->shard);
+    snprintf(replica, sizeof replica, "%u", w->spec->replica);
+    snprintf(shard, sizeof shard, "%u", w->spec->shard);
     if (setenv("FLOWHOST_REPLICA", replica, 1) != 0 || setenv("FLOWHOST_SHARD", shard, 1) != 0 ||
-        (w.spec->board[0] != '\0' && fh_board_open(w.spec->board, &w.board) != 0)) {
-        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name,
+        (w->spec->board[0] != '\0' && fh_board_open(w->spec->board, &w->board) != 0)) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name,
                 errno == ENOMEM ? "out of memory" : fh_last_error());
-        flowhost__executor_spec__free_unpacked(w.spec, NULL);
-        return 1;
+        goto out;
     }
-    fh_board_begin(w.board, w.self, 0, 0); /* the board works: nothing begun yet */
+    fh_board_begin(w->board, w->self, 0, 0); /* the board works: nothing begun yet */
     catch_crashes();
-    w.zctx = zmq_ctx_new();
-    w.sock = w.zctx ? zmq_socket(w.zctx, ZMQ_DEALER) : NULL;
-    if (w.sock == NULL || fh_wire_socket_defaults(w.sock, 2000, w.spec->max_message_size) != 0 ||
-        zmq_connect(w.sock, w.spec->gateway) != 0) {
-        fprintf(stderr, "flowhost worker %s: cannot connect to %s: %s\n", w.spec->name,
-                w.spec->gateway, zmq_strerror(errno));
+    if (w->zctx == NULL)
+        w->zctx = zmq_ctx_new();
+    w->sock = w->zctx ? zmq_socket(w->zctx, ZMQ_DEALER) : NULL;
+    if (w->sock == NULL || fh_wire_socket_defaults(w->sock, 2000, w->spec->max_message_size) != 0 ||
+        zmq_connect(w->sock, w->spec->gateway) != 0) {
+        fprintf(stderr, "flowhost worker %s: cannot connect to %s: %s\n", w->spec->name,
+                w->spec->gateway, zmq_strerror(errno));
         goto out;
     }
     /* The processes the plugin starts and leaves behind (a daemon that double-forks) come
@@ -208,36 +215,46 @@ int fh_worker_main(const char *spec_path)
      * reaped when this worker ends.) */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
         fprintf(stderr, "flowhost worker %s: cannot adopt the plugin's processes: %s\n",
-                w.spec->name, strerror(errno));
-    if (start_executor(&w) != 0) {
+                w->spec->name, strerror(errno));
+    if (start_executor(w) != 0) {
         char why[1100];
         snprintf(why, sizeof why, "%s", fh_last_error());
-        send_hello(&w, -1, why);
+        send_hello(w, -1, why);
         goto out;
     }
-    if (send_hello(&w, 0, NULL) != 0) {
-        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name, fh_last_error());
+    if (send_hello(w, 0, NULL) != 0) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
         goto out;
     }
     /* Without the thread, a long handler would look dead to the gateway: no start. */
-    if (fh_worker_beat_start(&w.beat, w.sock) != 0) {
-        fprintf(stderr, "flowhost worker %s: %s\n", w.spec->name, fh_last_error());
+    if (fh_worker_beat_start(&w->beat, w->sock) != 0) {
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, fh_last_error());
         goto out;
     }
-    serve(&w);
-    fh_worker_beat_stop(&w.beat);
-    if (w.loaded.type != NULL && w.loaded.type->fini != NULL)
-        w.loaded.type->fini(w.state);
+    serve(w);
+    fh_worker_beat_stop(&w->beat);
+    if (w->loaded.type != NULL && w->loaded.type->fini != NULL)
+        w->loaded.type->fini(w->state);
     status = 0;
 out:
-    if (w.sock)
-        zmq_close(w.sock);
-    if (w.zctx)
-        zmq_ctx_term(w.zctx);
-    free(w.routes);
-    fh_when_destroy(&w.when);
-    free(w.loaded.path);
-    fh_board_close(&w.board);
-    flowhost__executor_spec__free_unpacked(w.spec, NULL);
+    if (w->sock)
+        zmq_close(w->sock);
+    w->sock = NULL;
+    if (w->listener != NULL && fh_worker_listen_end(w) != 0)
+        status = 1;
+    if (w->zctx)
+        zmq_ctx_term(w->zctx);
+    free(w->routes);
+    fh_when_destroy(&w->when);
+    free(w->loaded.path);
+    fh_board_close(&w->board);
+    if (w->gw_hello != NULL) {
+        w->spec->batching = w->own_batching;
+        w->spec->n_batching = w->n_own_batching;
+        w->spec->name = w->own_name;
+    }
+    if (w->gw_hello != NULL)
+        flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
+    flowhost__executor_spec__free_unpacked(w->spec, NULL);
     return status;
 }

@@ -8,6 +8,7 @@
 #ifndef FH_HOST_WORKER_INTERNAL_H
 #define FH_HOST_WORKER_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,7 @@ typedef struct fh_job {
     int64_t arrived_ms;           /* when it was taken (fh_monotonic_ms) */
     size_t n_docs;                /* in a batch: how many documents are its own */
     fh_when_aside *aside;         /* the documents `when` kept from the handler, or NULL */
+    bool stale;                   /* its gateway went away (worker_listen.c): not run */
     char *error;                  /* malloc'd: why it cannot be handled (then ENV is NULL,
                                      or holds only its id and endpoint); answered with it
                                      in its turn */
@@ -74,7 +76,33 @@ typedef struct worker {
     bool has_next;
     bool stop;                     /* a DISCONNECT came while a batch was gathered */
     struct fh_when *when;          /* the spec's `when`, compiled; NULL: every document */
+    /* A remote worker (`flowhost worker --listen`, worker_listen.c): */
+    bool remote;                   /* the host is not its parent: no getppid check */
+    _Atomic uint64_t stale_through; /* requests up to this seq came from a gateway that
+                                      went away: answered with an error, not run (the
+                                      listener drops the answers) */
+    struct fh_worker_listener *listener; /* the thread between the gateway and this one */
+    Flowhost__GatewayHello *gw_hello; /* the current gateway's settings, or NULL */
+    Flowhost__BatchRule **own_batching; /* the spec's own batching, restored before the
+                                          spec is freed */
+    size_t n_own_batching;
+    char *own_name;                /* the spec's own name, restored likewise */
 } worker;
+
+/* worker.c */
+/* Runs W (its spec, log level and pid set; W->zctx set or NULL: made here): connects to
+ * spec->gateway, loads the executor, says READY, serves until DISCONNECT. Frees the spec
+ * and everything W holds. Returns the exit status: 0 after a clean stop, 1 otherwise. */
+int fh_worker_run(worker *w);
+
+/* worker_listen.c: a remote worker's side of the gateway (see worker_listen.h) */
+/* M is a new gateway's READY (a GatewayHello), passed on by the listener before the
+ * gateway's first request: its settings (batching, `when`, max_message_size, replica
+ * and shard) replace the ones before. A malformed one is logged and changes nothing. */
+void fh_worker_listen_settings(worker *w, fh_wire_msg *m);
+/* After the worker's socket is closed: waits for the listener thread to end and frees
+ * it. Returns 0, or -1 when the listener failed (bind, or the executor did not start). */
+int fh_worker_listen_end(worker *w);
 
 /* worker_routes.c */
 /* Builds W's routes from the plugin's bindings and the spec's requests. Returns 0, or

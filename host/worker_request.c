@@ -68,7 +68,8 @@ static void job_free(fh_job *j)
  * an envelope the gateway can match to the request it sent. Frees J. */
 static void reply_error(worker *w, fh_job *j)
 {
-    fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, j->error);
+    if (!j->stale) /* those are counted in one line by the listener */
+        fprintf(stderr, "flowhost worker %s: %s\n", w->spec->name, j->error);
     Flowhost__Envelope env = FLOWHOST__ENVELOPE__INIT;
     Flowhost__Status st = FLOWHOST__STATUS__INIT;
     st.code = FLOWHOST__STATUS__CODE__ERROR;
@@ -164,6 +165,11 @@ static void take(worker *w, fh_wire_msg *m, fh_job *j, uint64_t first)
     }
     if (fh_wire_docs_take(&j->in, m, 3) != 0) { /* in is left empty: answered without them */
         job_error(j, "malformed request: %s", fh_last_error());
+    } else if (j->seq <= atomic_load(&w->stale_through)) {
+        /* A remote worker's gateway went away after it sent this (worker_listen.c): the
+         * gateway has answered it already; the answer to this is dropped on the way. */
+        job_error(j, "not run: the gateway that sent it went away");
+        j->stale = true;
     } else {
         /* The socket is the beat thread's while the request is decoded (an envelope of
          * max_message_size takes time): a long one keeps its worker heard. */

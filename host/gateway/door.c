@@ -49,6 +49,7 @@
 #include <flowhost/error.h>
 
 #include "util.h"
+#include "zap.h"
 
 /* Descriptors the host keeps for itself (its sockets, libzmq's mailboxes and pollers,
  * files, the pipes of a restart), plus this many per executor. */
@@ -73,7 +74,6 @@
 /* Log lines about refused connections: the first, then one in this many. */
 #define LOG_EVERY 1000
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define MONITOR_ENDPOINT "inproc://flowhost-front-monitor"
 
 typedef struct conn {
@@ -84,7 +84,7 @@ typedef struct conn {
 } conn;
 
 struct gw_door {
-    void *zap;              /* REP at ZAP_ENDPOINT */
+    void *zap;              /* REP at FH_ZAP_ENDPOINT */
     void *monitor;          /* PAIR: the client socket's connection events */
     int listen_fd;          /* the client socket's listening descriptor, -1: unknown */
     uint16_t port;          /* its port, to recognise its connections */
@@ -197,7 +197,7 @@ int gw_door_init(fh_gateway *g)
     d->monitor = zmq_socket(g->zctx, ZMQ_PAIR);
     /* libzmq drops events the monitor's queue has no room for: a lost one would miscount
      * (check_held corrects a connection counted that is gone). */
-    if (d->zap == NULL || d->monitor == NULL || zmq_bind(d->zap, ZAP_ENDPOINT) != 0 ||
+    if (d->zap == NULL || d->monitor == NULL || zmq_bind(d->zap, FH_ZAP_ENDPOINT) != 0 ||
         zmq_setsockopt(d->monitor, ZMQ_RCVHWM, &events, sizeof events) != 0 ||
         zmq_socket_monitor(g->front, MONITOR_ENDPOINT,
                            ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
@@ -329,23 +329,6 @@ static void read_events(struct gw_door *d)
     }
 }
 
-/* A ZAP request's frames, as RFC 27 orders them. */
-enum { ZAP_VERSION, ZAP_ID, ZAP_DOMAIN, ZAP_ADDRESS, ZAP_IDENTITY, ZAP_MECHANISM, ZAP_CREDENTIAL,
-       ZAP_FRAMES };
-
-static void zap_reply(struct gw_door *d, zmq_msg_t *request_id, const char *code, const char *text)
-{
-    zmq_send(d->zap, "1.0", 3, ZMQ_SNDMORE);
-    if (request_id != NULL)
-        zmq_msg_send(request_id, d->zap, ZMQ_SNDMORE);
-    else
-        zmq_send(d->zap, "", 0, ZMQ_SNDMORE);
-    zmq_send(d->zap, code, 3, ZMQ_SNDMORE);
-    zmq_send(d->zap, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(d->zap, "", 0, ZMQ_SNDMORE); /* user id */
-    zmq_send(d->zap, "", 0, 0);           /* metadata */
-}
-
 /* Answers the ZAP requests waiting. */
 static void serve_zap(struct gw_door *d)
 {
@@ -357,51 +340,27 @@ static void serve_zap(struct gw_door *d)
         size_t len = sizeof ready;
         zmq_getsockopt(d->monitor, ZMQ_EVENTS, &ready, &len);
         read_events(d);
-        zmq_msg_t f[ZAP_FRAMES];
-        size_t n = 0;
-        int more = 1;
-        while (more) {
-            zmq_msg_t part;
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, d->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close(&part);
-                for (size_t i = 0; i < n; i++)
-                    zmq_msg_close(&f[i]);
-                return;
-            }
-            more = zmq_msg_more(&part);
-            if (n < ZAP_FRAMES) {
-                zmq_msg_init(&f[n]);
-                zmq_msg_move(&f[n++], &part);
-            }
-            zmq_msg_close(&part);
-        }
-        char address[64] = "";
-        if (n > ZAP_ADDRESS)
-            snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[ZAP_ADDRESS]),
-                     (const char *)zmq_msg_data(&f[ZAP_ADDRESS]));
+        fh_zap_request r;
+        if (!fh_zap_recv(d->zap, &r))
+            return;
+        const char *address = r.address;
         const char *why = NULL, *code = "200";
-        if (n <= ZAP_MECHANISM) {
+        if (!fh_zap_complete(&r)) {
             why = "a malformed ZAP request", code = "500";
         } else if (d->open > d->max) {
             why = "too many connections (max_connections)", code = "500";
         } else if (d->curve) {
-            bool curve = zmq_msg_size(&f[ZAP_MECHANISM]) == 5 &&
-                         memcmp(zmq_msg_data(&f[ZAP_MECHANISM]), "CURVE", 5) == 0;
-            bool known = curve && n > ZAP_CREDENTIAL && zmq_msg_size(&f[ZAP_CREDENTIAL]) == 32 &&
-                         bsearch(zmq_msg_data(&f[ZAP_CREDENTIAL]), d->keys, d->n_keys, 32,
-                                 compare_keys) != NULL;
+            const unsigned char *key = fh_zap_curve_key(&r);
+            bool known = key != NULL && bsearch(key, d->keys, d->n_keys, 32, compare_keys) != NULL;
             if (!known)
-                why = curve ? "unknown client key" : "no client key (the flow requires CURVE)",
+                why = key ? "unknown client key" : "no client key (the flow requires CURVE)",
                 code = "400";
         }
         if (why != NULL && d->refused++ % LOG_EVERY == 0)
             gw_log("refused a client connection from %s: %s (%lu refused so far)",
                    address[0] ? address : "?", why, d->refused);
         /* A REP socket answers every request, a malformed one too. */
-        zap_reply(d, n > ZAP_ID ? &f[ZAP_ID] : NULL, code, why ? why : "OK");
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&f[i]);
+        fh_zap_reply(d->zap, &r, code, why ? why : "OK");
     }
 }
 

@@ -102,7 +102,8 @@ static int read_hellos(fh_gateway *g, int wait_ms)
     zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
     fh_wire_msg m;
     while (zmq_poll(&item, 1, wait_ms) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
-        int rc = fh_wire_command(&m, 1) == FH_CMD_READY ? gw_on_hello(g, &m, NULL) : 0;
+        int cmd = fh_wire_command(&m, 1);
+        int rc = gw_remote_message(g, &m, cmd) ? 0 : cmd == FH_CMD_READY ? gw_on_hello(g, &m, NULL) : 0;
         fh_wire_close(&m);
         if (rc != 0)
             return rc;
@@ -123,6 +124,15 @@ static int wait_ready(fh_gateway *g)
         if (ready == all)
             return 0;
         long wait = deadline < 0 ? 1000 : (long)(deadline - fh_monotonic_ms());
+        size_t local_missing = 0;
+        GW_FOR_WORKERS(g, w)
+            local_missing += !w->ready && !w->remote;
+        if (wait <= 0 && local_missing == 0) {
+            /* Only workers on other machines are missing: they are not started here, and
+             * may come later (a cluster starts its pods in any order). */
+            gw_remote_not_ready(g);
+            return 0;
+        }
         if (wait <= 0) {
             char names[600] = "";
             size_t used = 0;
@@ -141,9 +151,11 @@ static int wait_ready(fh_gateway *g)
          * at once, and its requests wait for the flow to be ready. */
         zmq_pollitem_t items[4] = {{g->back, 0, ZMQ_POLLIN, 0}, {NULL, g->sigfd, ZMQ_POLLIN, 0}};
         size_t n = 2 + gw_door_poll_items(g, items + 2);
-        int door = gw_door_timer(g);
+        int door = gw_door_timer(g), remote = gw_remote_tick(g);
         if (door >= 0 && door < wait)
             wait = door;
+        if (remote >= 0 && remote < wait)
+            wait = remote;
         if (zmq_poll(items, (int)n, wait) < 0 && errno != EINTR)
             return fh_set_error(FH_E_ZMQ, "poll: %s", zmq_strerror(errno));
         gw_door_service(g, items + 2);
@@ -273,8 +285,10 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     }
     if ((rc = bind_sockets(g)) != 0 || (rc = gw_replies_init(g, gw_door_max(g))) != 0)
         goto failed;
+    if ((rc = gw_remote_init(g)) != 0)
+        goto failed;
     GW_FOR_WORKERS(g, w)
-        if ((rc = gw_write_spec(g, w)) != 0 || (rc = gw_spawn(g, w)) != 0)
+        if (!w->remote && ((rc = gw_write_spec(g, w)) != 0 || (rc = gw_spawn(g, w)) != 0))
             goto failed;
     if ((rc = wait_ready(g)) != 0 || (rc = gw_http_init(g)) != 0)
         goto failed;
@@ -395,6 +409,7 @@ void fh_gateway_destroy(fh_gateway **gp)
         if (g->slots[i].used)
             gw_branch_free(g, (int)i);
     gw_door_free(g);
+    gw_remote_free(g);
     if (g->front)
         zmq_close(g->front);
     if (g->back)

@@ -8,6 +8,7 @@
  *              replies, and what a lost worker's requests become
  *   workers.c  worker processes: start, READY, deaths, timers, stop
  *   spec.c     the executor spec file each worker reads
+ *   remote.c   workers on other machines: connections, announces, losses
  *   replies.c  replies clients have not taken: counted, and bounded
  *   door.c     the client socket's door: keys, connections, what one connection holds
  *   http.c     the HTTP gateway: REST (rest.h), health, metrics, on libmicrohttpd (its
@@ -154,6 +155,16 @@ typedef struct gw_worker {
     uint8_t reload;               /* GW_RELOAD_*: its part in a rolling reload (reload.c) */
     uint32_t gen;                 /* its spec and board files' generation: 0 for the
                                      flow's first workers, then one per reload's worker */
+    /* A worker on another machine (remote.c): the gateway connects to it, never starts
+       it; PID stays 0. */
+    bool remote;
+    char endpoint[300];           /* "tcp://HOST:PORT" */
+    int64_t connected_ms;         /* when its connection was last made anew */
+    uint64_t connections;         /* connections made: the last one's routing id */
+    int64_t announced_ms;         /* when the gateway last told it who it is */
+    int64_t lost_ms;              /* when it was last lost (0: never) */
+    bool refused_said;            /* a refusal or failed handshake is logged: not again
+                                     until it is ready */
 } gw_worker;
 
 /* A worker's part in a rolling reload: a reload runs a second worker for one replica at
@@ -217,6 +228,8 @@ struct fh_gateway {
     char backend_ep[4200];
     char address[300];
     void *zctx, *front, *back;
+    void *back_monitor;           /* the workers' socket's handshake events (remote.c) */
+    uint64_t token;               /* this gateway, for remote workers (GatewayHello) */
     int sigfd;
     sigset_t oldmask;             /* the signal mask before the gateway started */
     bool mask_changed;
@@ -435,6 +448,31 @@ bool gw_flow_ready(const fh_gateway *g, char *why, size_t size);
  * caller frees, or NULL when out of memory. */
 char *gw_health_json(const fh_gateway *g, bool *ready);
 
+/* remote.c: workers on other machines (executors with `host:`) */
+/* Marks the remote workers, makes the gateway's token, connects to each and announces
+ * the gateway. Returns 0 or negative (fh_last_error). */
+int gw_remote_init(fh_gateway *g);
+/* Handles M (command CMD) when it comes from a remote worker and is about its
+ * connection (READY, DISCONNECT, or anything from one not ready): returns true. False:
+ * not one of those, the caller handles it. */
+bool gw_remote_message(fh_gateway *g, fh_wire_msg *m, int cmd);
+/* Remote worker W is lost for WHY: its requests get an error, it is down until it
+ * answers again, its connection is made anew. */
+void gw_remote_lose(fh_gateway *g, gw_worker *w, const char *why);
+/* The deadlines of remote worker W (as gw_check_worker; announces while not ready). */
+void gw_remote_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next);
+/* While the flow starts: announces to the remote workers not ready. Returns the ms until
+ * the next, or -1. */
+int gw_remote_tick(fh_gateway *g);
+/* At the start deadline: the remote workers not ready are down (the flow serves without
+ * them, and takes each in when it answers). */
+void gw_remote_not_ready(fh_gateway *g);
+/* Tells the ready remote workers the gateway goes (DISCONNECT). */
+void gw_remote_stop(fh_gateway *g);
+/* Closes what gw_remote_init made: before the context is terminated. */
+void gw_remote_free(fh_gateway *g);
+
+
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD; a
  * SIGHUP sets g->reload_asked. */
 int gw_read_signals(fh_gateway *g);
@@ -463,6 +501,9 @@ void gw_mark_down(fh_gateway *g, gw_worker *w, const char *why);
  * it started, answers for its requests (gw_release_held), counts a death, and starts a
  * new worker (or opens the breaker). */
 void gw_lose_worker(fh_gateway *g, gw_worker *w, const char *why);
+/* Every deadline of W's running (or connected) worker: start, `timeout`, heartbeats,
+ * connection; *NEXT gets the next one if sooner. */
+void gw_check_worker(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next);
 /* The drain deadline passed: every request still inside is answered with an error, and
  * the workers that hold one are killed. */
 void gw_expire_drain(fh_gateway *g);

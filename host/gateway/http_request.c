@@ -264,7 +264,7 @@ typedef struct framing {
     bool chunked;         /* a Transfer-Encoding field */
     const char *coding;   /* the first Transfer-Encoding value */
     int codings;          /* Transfer-Encoding fields */
-    bool host;            /* a Host field */
+    int hosts;            /* Host fields */
 } framing;
 
 static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -277,7 +277,7 @@ static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const c
         if (f->codings++ == 0)
             f->coding = value ? value : "";
     } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
-        f->host = true;
+        f->hosts++;
     } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (f->length == NULL)
             f->length = value ? value : "";
@@ -300,8 +300,19 @@ static bool one_framing(http_req *r, const char *version, unsigned *status, char
     framing f = {0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_field, &f);
     *status = MHD_HTTP_BAD_REQUEST;
-    if (!f.host && version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+    bool v11 = version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    if (f.hosts == 0 && v11) {
         snprintf(why, size, "an HTTP/1.1 request must have a Host header (RFC 9112, section 3.2)");
+        return false;
+    }
+    if (f.hosts > 1) {
+        snprintf(why, size, "the request has %d Host fields: one is allowed (RFC 9112, section "
+                 "3.2)", f.hosts);
+        return false;
+    }
+    if (f.codings > 0 && !v11) {
+        snprintf(why, size, "Transfer-Encoding in an %.20s request: its body's length is unknown "
+                 "(RFC 9112, section 6.1)", version ? version : "HTTP/1.0");
         return false;
     }
     if (f.codings > 1) {

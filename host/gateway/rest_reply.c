@@ -370,9 +370,8 @@ int fh_rest_write_response(const Flowhost__Envelope *env, const fh_wire_docs *do
     /* Jina 2's RequestProto, its fields in its order: the text is written as it goes, only
      * the small parts (parameters, routes, status) through a jansson tree. */
     fh_rest_text t = {.max = max};
-    const char *id = env->request_id ? env->request_id : "";
     FH_REST_PUT_LIT(&t, "{\"requestId\":");
-    fh_rest_put_string(&t, id, strlen(id));
+    put_cstring(&t, env->request_id); /* from a worker: not checked as UTF-8 by protobuf-c */
     FH_REST_PUT_LIT(&t, ",\"data\":{\"docs\":");
     int rc = put_docs(&t, docs, FH_DECODE_DOCS_FACTOR * max);
     if (rc != 0) {
@@ -380,9 +379,8 @@ int fh_rest_write_response(const Flowhost__Envelope *env, const fh_wire_docs *do
         return fh_rest_fail(err, rc, 500, 0, 0, "cannot write the reply's documents: %s",
                             fh_last_error());
     }
-    const char *ep = env->endpoint ? env->endpoint : "";
     FH_REST_PUT_LIT(&t, ",\"groundtruths\":[]},\"header\":{\"execEndpoint\":");
-    fh_rest_put_string(&t, ep, strlen(ep));
+    put_cstring(&t, env->endpoint);
     FH_REST_PUT_LIT(&t, ",\"targetPeapod\":\"\",\"noPropagate\":false},\"parameters\":");
     if (env->parameters && fh_value_type((const fh_value *)env->parameters) == FH_TYPE_MAP) {
         json_t *params = fh_value_to_jansson((const fh_value *)env->parameters);

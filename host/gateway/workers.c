@@ -201,6 +201,8 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
         gw_log("dropped a worker message: %s", fh_last_error());
         return;
     }
+    if (gw_remote_message(g, m, cmd))
+        return;
     if (cmd == FH_CMD_READY) {
         gw_worker *w;
         if (gw_on_hello(g, m, &w) != 0) {
@@ -305,6 +307,10 @@ static void worker_gone(fh_gateway *g, gw_worker *e, const char *how, const char
  * in the kernel cannot hold its requests. */
 void gw_lose_worker(fh_gateway *g, gw_worker *e, const char *why)
 {
+    if (e->remote) { /* no process here to end: it is down until it comes back */
+        gw_remote_lose(g, e, why);
+        return;
+    }
     gw_log("%s: restarting it", why);
     fh_supervisor_kill_group(e->pid);
     worker_gone(g, e, why, why, e->ready);
@@ -316,7 +322,15 @@ static bool ping(fh_gateway *g, gw_worker *e)
 {
     if (zmq_send(g->back, e->id, e->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return errno != EHOSTUNREACH;
-    fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0); /* the rest of it */
+    /* A remote worker's ping carries the gateway's token: one restarted behind the same
+     * connection tells it from a probe's, and says it serves no such gateway. */
+    zmq_msg_t token;
+    if (e->remote && zmq_msg_init_size(&token, sizeof g->token) == 0) {
+        memcpy(zmq_msg_data(&token), &g->token, sizeof g->token);
+        fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, &token, 1, 0);
+    } else {
+        fh_wire_send(g->back, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0); /* the rest of it */
+    }
     return true;
 }
 
@@ -347,8 +361,8 @@ static void start_due(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
         gw_mark_down(g, e, fh_last_error());
 }
 
-/* Every deadline of W's running process: start, `timeout`, heartbeats, connection. */
-static void check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
+/* See gateway_internal.h. */
+void gw_check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
 {
     const fh_flow_executor *cfg = e->ex->cfg;
     char why[300];
@@ -424,8 +438,10 @@ int gw_check_timers(fh_gateway *g)
                 w->heard_ms = now - HEARTBEAT_MS;
     g->timers_ms = now;
     GW_FOR_WORKERS(g, w) {
-        if (w->pid > 0)
-            check_worker(g, w, now, &next);
+        if (w->remote)
+            gw_remote_check(g, w, now, &next);
+        else if (w->pid > 0)
+            gw_check_worker(g, w, now, &next);
         else
             start_due(g, w, now, &next);
     }
@@ -497,6 +513,7 @@ void gw_expire_drain(fh_gateway *g)
 
 void gw_stop_workers(fh_gateway *g)
 {
+    gw_remote_stop(g);
     /* A ready idle worker finishes and calls fini; a busy one holds a request nobody
      * waits for any more, and one still starting has nothing to finish: ended. */
     GW_FOR_WORKERS(g, e) {

@@ -92,6 +92,12 @@ check "HTTP/1.1 without Host: 400" "$(status_of nohost)" "HTTP/1.1 400 Bad Reque
 printf 'GET /health/live HTTP/1.0\r\n\r\n' >"$T/old.req"
 raw old
 check_contains "HTTP/1.0 without Host: served" "$(status_of old)" " 200 OK"
+printf 'GET /health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' >"$T/hosts.req"
+raw hosts
+check "two Host fields: 400" "$(status_of hosts)" "HTTP/1.1 400 Bad Request"
+printf 'POST /index HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' >"$T/te10.req"
+raw te10
+check_contains "HTTP/1.0 with Transfer-Encoding: 400" "$(status_of te10)" " 400 Bad Request"
 
 { printf 'POST /index HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{"data": ["p1"]}'
   printf 'POST /index HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{"data": ["p2"]}'

@@ -492,7 +492,7 @@ static void test_unknown_key(void **state)
                            "server_key, client_keys, port_expose, protocol, port_http, "
                            "restful, monitoring, ssl_certfile, ssl_keyfile, http_max_connections, "
                            "http_max_header_size, http_read_timeout, http_keep_alive, "
-                           "http_timeout)");
+                           "http_timeout, gateway_key)");
     m = parse_fail(HDR "executors:\n  - name: a\n    use_with: {}\n", FH_E_PARSE);
     assert_contains(m, "t.yml:5:5: unknown key 'use_with' in executors[0] (did you mean "
                        "'uses_with'?)");

@@ -3,10 +3,14 @@
  * Every message is [signature "FHP1"][command, 1 byte][payload frames...], preceded by
  * the peer's routing id where a ROUTER socket receives or sends it. Payloads:
  *   READY      WorkerHello                    worker -> gateway
+ *              GatewayHello                   gateway -> remote worker (its announce)
  *   REQUEST    Envelope, DocumentArray, blobs client -> gateway -> worker
  *   REPLY      Envelope, DocumentArray, blobs worker -> gateway -> client
- *   HEARTBEAT  (none)                         either way
- *   DISCONNECT (none)                         gateway -> worker: finish and exit
+ *   HEARTBEAT  (none; a readiness text to a   either way
+ *              probe; the gateway's token to
+ *              a remote worker)
+ *   DISCONNECT (none)                         gateway -> worker: finish and exit; either
+ *                                             way with a remote worker: given up
  * "blobs" are zero to FH_WIRE_MAX_BLOBS frames: the large blobs of the documents, each
  * sent as a frame of its own so that it is never copied into the DocumentArray (see
  * codec.h).
