@@ -20,6 +20,7 @@ static const char usage[] =
     "workers (`flowhost worker --listen`), one addressable pod per replica (a StatefulSet\n"
     "and its headless Service, or a Compose service per replica), and a gateway running\n"
     "`flowhost run " FH_EXPORT_FLOW "` on a generated flow that names the workers by DNS.\n"
+    "An executor the flow already serves elsewhere (host:) stays where it points.\n"
     "Kubernetes: one file per object in DIR (made when missing). Compose: one FILE.\n"
     "docs/deploy.md walks through it.\n"
     "\n"

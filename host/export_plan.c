@@ -279,7 +279,7 @@ static int flow_with(const fh_flow_config *cfg, fh_export_plan *p, bool keys, fh
         }
         set(w, "client_keys", ck, &rc);
     }
-    if (keys)
+    if (keys || cfg->has_gateway_key)
         set(w, "gateway_key", fh_value_new_string(FH_EXPORT_KEYS "/gateway_secret"), &rc);
     if (rc < 0)
         fh_value_destroy(&w);
@@ -317,8 +317,10 @@ static int flow_executor(const fh_flow_config *cfg, size_t i, const fh_export_pl
         return nomem();
     }
     set(e, "name", fh_value_new_string(x->name), &rc);
+    for (size_t k = 0; k < x->n_hosts; k++) /* served elsewhere: where it points */
+        add(hosts, x->hosts[k], &rc);
     /* shard-major: every replica of shard 0, then of shard 1, ... */
-    for (int s = 0; s < x->shards; s++) {
+    for (int s = 0; x->n_hosts == 0 && s < x->shards; s++) {
         const fh_export_worker *w = &p->workers[first + (size_t)s];
         for (int r = 0; r < w->replicas; r++) {
             char host[160], hp[200];
@@ -364,7 +366,9 @@ static int flow_executor(const fh_flow_config *cfg, size_t i, const fh_export_pl
         }
         set(e, "uses_dynamic_batching", b, &rc);
     }
-    if (keys) {
+    if (x->n_hosts > 0 && x->has_worker_key) {
+        set(e, "worker_key", fh_value_new_string(x->worker_key), &rc); /* a public key */
+    } else if (x->n_hosts == 0 && keys) {
         char path[300];
         /* the executor's public certificate, named as in the gateway's Secret */
         snprintf(path, sizeof path, FH_EXPORT_KEYS "/worker-%s", x->name);
@@ -381,6 +385,8 @@ static int add_workers(const fh_flow_config *cfg, size_t i, const fh_export_opti
                        fh_export_plan *p)
 {
     const fh_flow_executor *x = &cfg->executors[i];
+    if (x->n_hosts > 0)
+        return 0; /* served elsewhere already: the flow keeps pointing there */
     int rc = 0;
     bool keys = o->keys_dir != NULL;
     for (int s = 0; rc == 0 && s < x->shards; s++) {
@@ -428,11 +434,15 @@ static int make_keys(const fh_flow_config *cfg, const fh_export_options *o, fh_e
                      fh_value *gwf)
 {
     char *gsec = NULL, *gpub = NULL;
-    int rc = fh_export_key_files(o->keys_dir, "gateway", &gsec, &gpub);
+    /* the flow's own gateway_key, when it has one: its remote executors allow it */
+    int rc = cfg->has_gateway_key ? fh_export_key_texts(&cfg->gateway_key, &gsec, &gpub)
+                                  : fh_export_key_files(o->keys_dir, "gateway", &gsec, &gpub);
     if (rc < 0)
         return rc;
     for (size_t i = 0; rc == 0 && i < cfg->n_executors; i++) {
         const fh_flow_executor *x = &cfg->executors[i];
+        if (x->n_hosts > 0)
+            continue; /* served elsewhere, with its own keys */
         const char *secret = NULL;
         for (size_t k = 0; k < p->n_workers; k++)
             if (p->workers[k].executor == i)
@@ -497,8 +507,13 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
     fh_value *gwf = rc == 0 ? fh_value_new_map() : NULL; /* the gateway's Secret */
     if (rc == 0 && gwf == NULL)
         rc = nomem();
-    if (rc == 0 && keys)
+    if (rc == 0 && keys) {
         rc = make_keys(cfg, o, p, gwf);
+    } else if (rc == 0 && cfg->has_gateway_key) {
+        char *sec = NULL, *pub = NULL;
+        if ((rc = fh_export_key_texts(&cfg->gateway_key, &sec, &pub)) == 0)
+            put_pair(gwf, "gateway", sec, pub, &rc);
+    }
     fh_value *with = NULL, *execs = NULL;
     if (rc == 0)
         rc = flow_with(cfg, p, keys, gwf, &with);

@@ -10,6 +10,10 @@
  * StatefulSet's pod behind its headless Service; a Compose service with that alias), and
  * the generated flow lists those names in its executors' `host:`.
  *
+ * An executor the flow already serves elsewhere (`host:`) gets no workload: the gateway's
+ * flow keeps its hosts and its worker_key as they are, and the flow's gateway_key (when it
+ * has one) is shipped in the gateway's Secret.
+ *
  * Paths. The flow's plugins are taken from the image's plugin folder (OPTIONS.plugin_dir):
  * an executor given by type keeps its type (found on the image's plugin path), one given
  * by a .so path becomes PLUGIN_DIR/BASENAME.so. Keys are mounted at FH_EXPORT_KEYS, the
