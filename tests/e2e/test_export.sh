@@ -147,15 +147,12 @@ for flow in "$FLOWS/hello.yml" "$FLOWS/env.yml" "$FLOWS/demo.yml" "$FLOWS/search
     n=$((n + 1))
     mkdir -p "$T/k$n"
     check_kube "$flow" "$T/k$n/out"
-    # the generated flow is a flow: validated with its remote executors when the loader
-    # knows `host:` (flowhost worker --listen); told otherwise
-    if "$FLOWHOST" validate "$T/k$n/gen-flow.yml" >"$T/validate.out" 2>&1; then
-        check "$(basename "$flow"): the ConfigMap's flow validates" "ok" "ok"
-    elif grep -q "'host' in executors\[0\] is not supported yet" "$T/validate.out"; then
-        echo "note - $(basename "$flow"): this loader has no remote executors yet: $(cat "$T/validate.out")"
-    else
+    # the generated flow is a flow: it validates, its executors remote
+    "$FLOWHOST" validate "$T/k$n/gen-flow.yml" >"$T/validate.out" 2>&1 ||
         fail "$(basename "$flow"): the generated flow does not validate: $(cat "$T/validate.out")"
-    fi
+    check "$(basename "$flow"): the ConfigMap's flow validates, every executor remote" \
+          "$(grep -c '^  [0-9]*\. .*(remote' "$T/validate.out")" \
+          "$(grep -c '^  [0-9]*\. ' "$T/validate.out")"
     # determinism: the same input gives the same bytes
     "$FLOWHOST" export kubernetes "$flow" "$T/k$n/again" --plugin-dir "$FH_PLUGIN_DIR" 2>/dev/null
     check "$(basename "$flow"): exporting twice gives the same bytes" \
@@ -246,16 +243,12 @@ executors:
   - {name: far, host: ['10.0.0.2:8001', '10.0.0.3:8001'], worker_key: wk}
   - {name: near, uses: Echo}
 YML
-if ! "$FLOWHOST" validate "$T/flows/remote.yml" >"$T/validate.out" 2>&1; then
-    grep -q -e "is not supported yet" -e "unknown key 'gateway_key'" "$T/validate.out" ||
-        fail "remote.yml: $(cat "$T/validate.out")"
-    echo "note - this loader has no remote executors yet: not exported"
-else
-    "$FLOWHOST" export kubernetes "$T/flows/remote.yml" "$T/remote" --keys "$T/rkeys" \
-        --plugin-dir "$FH_PLUGIN_DIR"
-    check "a remote executor gets no workload, a local one does" \
-          "$(ls "$T/remote" | grep -c '^far\.') $(ls "$T/remote" | grep -c '^near\.statefulset')" "0 1"
-    "$PY" - "$T/remote" "$T/flows/gw_secret" "$wk" <<'PY' || fail "remote executors in the export"
+"$FLOWHOST" validate "$T/flows/remote.yml" >/dev/null || fail "remote.yml does not validate"
+"$FLOWHOST" export kubernetes "$T/flows/remote.yml" "$T/remote" --keys "$T/rkeys" \
+    --plugin-dir "$FH_PLUGIN_DIR"
+check "a remote executor gets no workload, a local one does" \
+      "$(ls "$T/remote" | grep -c '^far\.') $(ls "$T/remote" | grep -c '^near\.statefulset')" "0 1"
+"$PY" - "$T/remote" "$T/flows/gw_secret" "$wk" <<'PY' || fail "remote executors in the export"
 import sys, yaml
 d, gw, wk = sys.argv[1:]
 flow = yaml.safe_load(yaml.safe_load(open(d + "/gateway-flow.configmap.yml"))["data"]["flow.yml"])
@@ -270,20 +263,19 @@ w = yaml.safe_load(open(d + "/near-keys.secret.yml"))["stringData"]
 assert keys(w["gateway"]) == keys(open(gw.replace("_secret", "")).read()), "near allows it"
 print("ok - remote executors keep their hosts and key; the flow's gateway_key ships and is allowed")
 PY
-    CHECKS=$((CHECKS + 1))
-    # the generated flow validates once the keys are where the Secret puts them
-    mkdir -p "$T/rk"
-    "$PY" -c '
+CHECKS=$((CHECKS + 1))
+# the generated flow validates once the keys are where the Secret puts them
+mkdir -p "$T/rk"
+"$PY" -c '
 import os, sys, yaml
 for k, v in yaml.safe_load(open(sys.argv[1]))["stringData"].items():
     open(os.path.join(sys.argv[2], k), "w").write(v)
     os.chmod(os.path.join(sys.argv[2], k), 0o600)' "$T/remote/gateway-keys.secret.yml" "$T/rk"
-    "$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["flow.yml"])' \
-        "$T/remote/gateway-flow.configmap.yml" | sed "s|/keys/|$T/rk/|" >"$T/rk/flow.yml"
-    "$FLOWHOST" validate "$T/rk/flow.yml" >/dev/null 2>"$T/validate.out" ||
-        fail "the generated flow with keys: $(cat "$T/validate.out")"
-    check "the generated flow with remote executors and keys validates" ok ok
-fi
+"$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["flow.yml"])' \
+    "$T/remote/gateway-flow.configmap.yml" | sed "s|/keys/|$T/rk/|" >"$T/rk/flow.yml"
+"$FLOWHOST" validate "$T/rk/flow.yml" >/dev/null 2>"$T/validate.out" ||
+    fail "the generated flow with keys: $(cat "$T/validate.out")"
+check "the generated flow with remote executors and keys validates" ok ok
 
 # ---- Compose: the same workers and flow -------------------------------------------------
 for flow in "$FLOWS/search-sharded.yml" "$T/flows/graph.yml"; do
