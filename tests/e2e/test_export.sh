@@ -192,7 +192,7 @@ assert w == {"worker_secret": read("with-env_secret"), "worker": read("with-env"
 ss = load("with-env.statefulset.yml")["spec"]["template"]["spec"]
 a = ss["containers"][0]["args"]
 assert a[a.index("--key") + 1] == "/keys/worker_secret"
-assert [a[i + 1] for i, v in enumerate(a) if v == "--allow"] == ["/keys/gateway", "/keys/worker"]
+assert [a[i + 1] for i, v in enumerate(a) if v == "--allow"] == ["/keys/gateway"]
 assert ss["containers"][0]["readinessProbe"]["exec"]["command"] == [
     "flowhost", "ping", "--key", "/keys/worker_secret", "--server-key", "/keys/worker", "127.0.0.1:8081"]
 assert ss["initContainers"][0]["securityContext"]["runAsUser"] == 0
