@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Across machines, over bad links: packet loss (and delay, where the kernel has sch_netem)
-# on both worker hosts' links. Every request is answered once, success or a clear error,
-# and the flow serves normally once the links are good again. Loss is made with netem
-# when the kernel has it, else with nftables (a random drop rule); delay needs netem and
-# is left out, saying so, without it. Needs root and iproute2: skipped otherwise.
+# Across machines, over bad links: packet loss and delay on both worker hosts' links.
+# Every request is answered once, success or a clear error, and the flow serves normally
+# once the links are good again. Loss and delay are made with netem when the kernel has
+# it; else loss with nftables (a random drop rule) and delay with a relay on the gateway's
+# host that holds what crosses it 50 ms each way (tests/e2e/tools/fh_delay_relay.c), the
+# gateway reaching each worker through its relay. Needs root and iproute2: skipped
+# otherwise.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/remote_lib.sh"
 source "$(dirname "$0")/netns_lib.sh"
@@ -21,7 +23,7 @@ command -v nft >/dev/null && ip netns exec "$NS_h1" nft add table inet probe 2>/
     ip netns exec "$NS_h1" nft delete table inet probe && nft=yes
 [ "$netem" = yes ] || [ "$nft" = yes ] ||
     skip "this kernel has no sch_netem (tc: 'Specified qdisc kind is unknown') and there is no nftables to drop packets with"
-[ "$netem" = yes ] || echo "# this kernel has no sch_netem: loss is made with nftables; delay is not tested"
+[ "$netem" = yes ] || echo "# this kernel has no sch_netem: loss is made with nftables, delay with a relay"
 
 bad_links() { # bad_links on|off: 10% loss each way on both worker hosts (and 20 ms delay with netem)
     local h
@@ -46,10 +48,18 @@ docs() { local i; for i in $(seq 1 "$1"); do echo "{\"id\":\"d$i\",\"text\":\"$i
 docs 200 >"$T/200.ndjson"
 start_worker h1 ip netns exec "$NS_h1" -- --listen "tcp://$HOST_IP_h1:8081" --uses Ledger --uses-with "{\"ledger\": \"$T/h1.ledger\"}"
 start_worker h2 ip netns exec "$NS_h2" -- --listen "tcp://$HOST_IP_h2:8081" --uses Ledger --uses-with "{\"ledger\": \"$T/h2.ledger\"}"
+to_h1=$HOST_IP_h1:8081 to_h2=$HOST_IP_h2:8081
+if [ "$netem" = no ]; then # delay: a relay per worker on the gateway's host
+    ip netns exec "$NS_gw" "$TOOLS/fh_delay_relay" 127.0.0.1:9001 "$to_h1" 50 &
+    REMOTE_PIDS+=($!)
+    ip netns exec "$NS_gw" "$TOOLS/fh_delay_relay" 127.0.0.1:9002 "$to_h2" 50 &
+    REMOTE_PIDS+=($!)
+    to_h1=127.0.0.1:9001 to_h2=127.0.0.1:9002
+fi
 cat >"$T/flow.yml" <<YML
 with: {timeout_ready: 10000}
 executors:
-  - {name: led, host: ["$HOST_IP_h1:8081", "$HOST_IP_h2:8081"], credit: 4}
+  - {name: led, host: ["$to_h1", "$to_h2"], credit: 4}
 YML
 start_flow_on gw "$T/flow.yml"
 post() {
@@ -86,6 +96,14 @@ done
 # gets its share again once its estimate is forgotten (1 s idle, dispatch.c).
 sleep 1.2
 post "$T/good.out"
+if [ "$netem" = no ]; then # the relays stay: one request takes a round trip of 100 ms
+    docs 1 >"$T/1.ndjson"
+    started=$(date +%s%N)
+    ip netns exec "$NS_gw" "$FLOWHOST" post /index "$T/1.ndjson" --to "$ADDR" -q >"$T/one.out"
+    took=$((($(date +%s%N) - started) / 1000000))
+    echo "# one request through a relay: $took ms"
+    check "the links were slow: one request took 100 ms or more" "$([ "$took" -ge 100 ] && echo yes)" "yes"
+fi
 check "good links again: every request succeeds" "$(jq -r .status.code "$T/good.out" | sort | uniq -c | tr -s ' ')" " 200 SUCCESS"
 check "good links again: both hosts serve" "$(jq -r ".routes[1].replica" "$T/good.out" | sort -u | tr "\n" " ")" "0 1 "
 stop_flow
