@@ -22,5 +22,7 @@ int fh_cmd_keygen(int argc, char **argv);
 int fh_cmd_ping(int argc, char **argv);
 /* flowhost plugin-scan FILE: the scanner process of plugin lookups (plugin_scan.h). */
 int fh_cmd_plugin_scan(int argc, char **argv);
+/* flowhost export kubernetes|compose FLOW.yml OUT: manifests for a cluster (export_plan.h). */
+int fh_cmd_export(int argc, char **argv);
 
 #endif

@@ -22,6 +22,8 @@ static const char usage[] =
     "  ping HOST:PORT          exit 0 when the flow there is ready (a probe)\n"
     "  keygen PATH             make a CURVE key pair (PATH, PATH_secret)\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
+    "  export kubernetes|compose FLOW.yml OUT\n"
+    "                          write manifests that run a flow on a cluster\n"
     "  docstore check|repair|compact DIR\n"
     "                          look after a docstore (an indexer's WORKSPACE/index)\n"
     "\n"
@@ -65,6 +67,8 @@ int main(int argc, char **argv)
         return fh_cmd_ping(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return fh_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return fh_cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin-scan") == 0) /* the workers' scanner: not in the usage */
         return fh_cmd_plugin_scan(argc - 1, argv + 1);
     fprintf(stderr, "flowhost: unknown command '%s'\n\n%s", cmd, usage);

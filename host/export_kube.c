@@ -1,0 +1,484 @@
+/* Kubernetes manifests of an export plan (export_kube.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <flowhost/error.h>
+
+#include "export_kube.h"
+#include "export_keys.h"
+#include "export_yaml.h"
+
+static int nomem(void)
+{
+    return fh_set_error(FH_E_NOMEM, "out of memory");
+}
+
+/* The builders below keep the first error in *RC and do nothing once it is set. */
+static fh_value *map(int *rc)
+{
+    fh_value *m = *rc ? NULL : fh_value_new_map();
+    if (*rc == 0 && m == NULL)
+        *rc = nomem();
+    return m;
+}
+
+static fh_value *list(int *rc)
+{
+    fh_value *l = *rc ? NULL : fh_value_new_list();
+    if (*rc == 0 && l == NULL)
+        *rc = nomem();
+    return l;
+}
+
+static void put(fh_value *m, const char *key, fh_value *v, int *rc)
+{
+    if (*rc == 0 && (m == NULL || v == NULL || fh_map_set(m, key, v) != 0)) {
+        *rc = nomem();
+        return;
+    }
+    if (*rc != 0)
+        fh_value_destroy(&v);
+}
+
+static void put_s(fh_value *m, const char *key, const char *s, int *rc)
+{
+    put(m, key, *rc ? NULL : fh_value_new_string(s), rc);
+}
+
+static void put_i(fh_value *m, const char *key, int64_t i, int *rc)
+{
+    put(m, key, *rc ? NULL : fh_value_new_int(i), rc);
+}
+
+static void push(fh_value *l, fh_value *v, int *rc)
+{
+    if (*rc == 0 && (l == NULL || v == NULL || fh_list_append(l, v) != 0)) {
+        *rc = nomem();
+        return;
+    }
+    if (*rc != 0)
+        fh_value_destroy(&v);
+}
+
+static void push_s(fh_value *l, const char *s, int *rc)
+{
+    push(l, *rc ? NULL : fh_value_new_string(s), rc);
+}
+
+static fh_value *copy(const fh_value *v, int *rc)
+{
+    fh_value *c = *rc ? NULL : fh_value_copy(v);
+    if (*rc == 0 && c == NULL)
+        *rc = nomem();
+    return c;
+}
+
+/* apiVersion, kind, metadata {name, namespace, labels} of a new object. */
+static fh_value *object(const char *api, const char *kind, const char *name, const char *app,
+                        const char *component, const fh_export_options *o, int *rc)
+{
+    fh_value *obj = map(rc), *meta = map(rc), *labels = map(rc);
+    put_s(obj, "apiVersion", api, rc);
+    put_s(obj, "kind", kind, rc);
+    put_s(meta, "name", name, rc);
+    if (o->ns)
+        put_s(meta, "namespace", o->ns, rc);
+    put_s(labels, "app.kubernetes.io/name", app, rc);
+    put_s(labels, "app.kubernetes.io/component", component, rc);
+    put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
+    put(meta, "labels", labels, rc);
+    put(obj, "metadata", meta, rc);
+    return obj;
+}
+
+static fh_value *selector_labels(const char *app, int *rc)
+{
+    fh_value *m = map(rc);
+    put_s(m, "app.kubernetes.io/name", app, rc);
+    return m;
+}
+
+/* The folder an export writes, and the files it has written there (a map used as a
+ * set), so that the files of an earlier export it no longer writes can go. */
+typedef struct out_dir {
+    const char *path;
+    fh_value *written;
+} out_dir;
+
+static int write_obj(out_dir *dir, const char *name, const char *kind, fh_value *obj,
+                     unsigned mode, int rc)
+{
+    if (rc == 0) {
+        char file[512], path[4200];
+        snprintf(file, sizeof file, "%s.%s.yml", name, kind);
+        if (snprintf(path, sizeof path, "%s/%s", dir->path, file) >= (int)sizeof path)
+            rc = fh_set_error(FH_E_IO, "%s: path too long", dir->path);
+        else if ((rc = fh_export_write(path, obj, mode)) == 0 &&
+                 fh_map_set(dir->written, file, fh_value_new_bool(true)) != 0)
+            rc = nomem();
+    }
+    fh_value_destroy(&obj);
+    return rc;
+}
+
+/* The label every object of an export carries: how a file of an earlier one is known. */
+#define OURS "app.kubernetes.io/part-of: flowhost"
+
+/* Refuses a folder holding anything but the manifests of an earlier export (a file of
+ * the user's would be applied with them, or lost). */
+static int check_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return fh_set_error(FH_E_IO, "%s: %s", path, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') /* hidden: not applied by kubectl, nor touched here */
+            continue;
+        char file[4200], *text = NULL;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".yml") != 0 ||
+            fh_export_read_file(file, &text) != 0 || strstr(text, OURS) == NULL)
+            rc = fh_set_error(FH_E_INVAL, "%s: holds %s, which flowhost export did not "
+                                          "write; export into a new or empty folder",
+                              path, e->d_name);
+        free(text);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Removes the manifests of an earlier export that this one did not write again (a shard
+ * or an executor that is gone), so that `kubectl apply -f DIR` does not bring it back. */
+static int remove_stale(const out_dir *dir)
+{
+    DIR *d = opendir(dir->path);
+    if (d == NULL)
+        return fh_set_error(FH_E_IO, "%s: %s", dir->path, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || fh_map_get(dir->written, e->d_name) != NULL)
+            continue;
+        char file[4200];
+        snprintf(file, sizeof file, "%s/%s", dir->path, e->d_name);
+        if (unlink(file) != 0)
+            rc = fh_set_error(FH_E_IO, "%s: cannot remove it: %s", file, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
+/* `ports` of a container: name -> port pairs. */
+static fh_value *container_port(const char *name, int port, int *rc)
+{
+    fh_value *p = map(rc);
+    put_s(p, "name", name, rc);
+    put_i(p, "containerPort", port, rc);
+    return p;
+}
+
+static fh_value *service_port(const char *name, int port, int *rc)
+{
+    fh_value *p = map(rc);
+    put_s(p, "name", name, rc);
+    put_i(p, "port", port, rc);
+    put_i(p, "targetPort", port, rc);
+    return p;
+}
+
+static fh_value *exec_probe(const fh_value *args, int *rc)
+{
+    fh_value *probe = map(rc), *exec = map(rc), *cmd = list(rc);
+    push_s(cmd, "flowhost", rc);
+    for (size_t i = 0; *rc == 0 && i < fh_value_len(args); i++)
+        push_s(cmd, fh_value_string(fh_list_at(args, i)), rc);
+    put(exec, "command", cmd, rc);
+    put(probe, "exec", exec, rc);
+    put_i(probe, "periodSeconds", 5, rc);
+    put_i(probe, "timeoutSeconds", 5, rc);
+    return probe;
+}
+
+static fh_value *http_probe(const char *path, int port, bool tls, int *rc)
+{
+    fh_value *probe = map(rc), *get = map(rc);
+    put_s(get, "path", path, rc);
+    put_i(get, "port", port, rc);
+    put_s(get, "scheme", tls ? "HTTPS" : "HTTP", rc);
+    put(probe, "httpGet", get, rc);
+    put_i(probe, "periodSeconds", 5, rc);
+    return probe;
+}
+
+/* The pod's keys: the Secret SECRET mounted read-only for an init container (as root) to
+ * copy to an in-memory folder at FH_EXPORT_KEYS, owned by the image's user, mode 0600 —
+ * a Secret's own files belong to root and are links, which flowhost would refuse. */
+static void add_keys(fh_value *pod, fh_value *container, const char *secret,
+                     const fh_export_options *o, int *rc)
+{
+    fh_value *vols = fh_map_get(pod, "volumes");
+    if (vols == NULL) {
+        vols = list(rc);
+        put(pod, "volumes", vols, rc);
+    }
+    fh_value *v1 = map(rc), *sec = map(rc), *v2 = map(rc), *mem = map(rc);
+    put_s(v1, "name", "keys-in", rc);
+    put_s(sec, "secretName", secret, rc);
+    put_i(sec, "defaultMode", 0400, rc);
+    put(v1, "secret", sec, rc);
+    push(vols, v1, rc);
+    put_s(v2, "name", "keys", rc);
+    put_s(mem, "medium", "Memory", rc);
+    put(v2, "emptyDir", mem, rc);
+    push(vols, v2, rc);
+
+    fh_value *init = map(rc), *cmd = list(rc), *ctx = map(rc), *mounts = list(rc);
+    fh_value *m1 = map(rc), *m2 = map(rc), *inits = list(rc);
+    char script[256];
+    snprintf(script, sizeof script,
+             "cp -L /keys-in/* " FH_EXPORT_KEYS "/ && chown %d:%d " FH_EXPORT_KEYS "/* && "
+             "chmod 0600 " FH_EXPORT_KEYS "/*", FH_EXPORT_UID, FH_EXPORT_UID);
+    put_s(init, "name", "keys", rc);
+    put_s(init, "image", o->image, rc);
+    push_s(cmd, "sh", rc);
+    push_s(cmd, "-c", rc);
+    push_s(cmd, script, rc);
+    put(init, "command", cmd, rc);
+    put_i(ctx, "runAsUser", 0, rc);
+    put(init, "securityContext", ctx, rc);
+    put_s(m1, "name", "keys-in", rc);
+    put_s(m1, "mountPath", "/keys-in", rc);
+    push(mounts, m1, rc);
+    put_s(m2, "name", "keys", rc);
+    put_s(m2, "mountPath", FH_EXPORT_KEYS, rc);
+    push(mounts, m2, rc);
+    put(init, "volumeMounts", mounts, rc);
+    push(inits, init, rc);
+    put(pod, "initContainers", inits, rc);
+
+    fh_value *cm = fh_map_get(container, "volumeMounts");
+    if (cm == NULL) {
+        cm = list(rc);
+        put(container, "volumeMounts", cm, rc);
+    }
+    fh_value *m3 = map(rc);
+    put_s(m3, "name", "keys", rc);
+    put_s(m3, "mountPath", FH_EXPORT_KEYS, rc);
+    put(m3, "readOnly", *rc ? NULL : fh_value_new_bool(true), rc);
+    push(cm, m3, rc);
+}
+
+/* A pod spec running the image as its user, with CONTAINER. */
+static fh_value *pod_spec(fh_value *container, int *rc)
+{
+    fh_value *pod = map(rc), *ctx = map(rc), *cs = list(rc);
+    put_i(ctx, "runAsUser", FH_EXPORT_UID, rc);
+    put_i(ctx, "runAsGroup", FH_EXPORT_UID, rc);
+    put_i(ctx, "fsGroup", FH_EXPORT_UID, rc);
+    put(pod, "securityContext", ctx, rc);
+    push(cs, container, rc);
+    put(pod, "containers", cs, rc);
+    return pod;
+}
+
+static fh_value *template_spec(const char *app, fh_value *pod, int *rc)
+{
+    fh_value *t = map(rc), *meta = map(rc), *labels = map(rc);
+    put_s(labels, "app.kubernetes.io/name", app, rc);
+    put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
+    put(meta, "labels", labels, rc);
+    put(t, "metadata", meta, rc);
+    put(t, "spec", pod, rc);
+    return t;
+}
+
+/* StatefulSet and headless Service of worker W. */
+static int write_worker(const fh_export_worker *w, const fh_export_options *o, out_dir *dir)
+{
+    int rc = 0;
+    fh_value *svc = object("v1", "Service", w->name, w->name, "worker", o, &rc);
+    fh_value *sspec = map(&rc), *ports = list(&rc);
+    put_s(sspec, "clusterIP", "None", &rc); /* headless: a DNS name per pod */
+    /* the gateway reaches a worker before it is ready: it learns readiness itself */
+    put(sspec, "publishNotReadyAddresses", rc ? NULL : fh_value_new_bool(true), &rc);
+    put(sspec, "selector", selector_labels(w->name, &rc), &rc);
+    push(ports, service_port("zmq", o->port, &rc), &rc);
+    put(sspec, "ports", ports, &rc);
+    put(svc, "spec", sspec, &rc);
+    if ((rc = write_obj(dir, w->name, "service", svc, 0644, rc)) < 0)
+        return rc;
+
+    fh_value *ss = object("apps/v1", "StatefulSet", w->name, w->name, "worker", o, &rc);
+    fh_value *spec = map(&rc), *sel = map(&rc);
+    put_s(spec, "serviceName", w->name, &rc);
+    put_i(spec, "replicas", w->replicas, &rc);
+    put_s(spec, "podManagementPolicy", "Parallel", &rc);
+    put(sel, "matchLabels", selector_labels(w->name, &rc), &rc);
+    put(spec, "selector", sel, &rc);
+
+    fh_value *c = map(&rc), *cmd = list(&rc), *args = copy(w->args, &rc), *env = list(&rc);
+    put_s(c, "name", "worker", &rc);
+    put_s(c, "image", o->image, &rc);
+    push_s(cmd, "flowhost", &rc);
+    put(c, "command", cmd, &rc);
+    push_s(args, "--replica", &rc);
+    push_s(args, "$(" FH_EXPORT_REPLICA_VAR ")", &rc);
+    put(c, "args", args, &rc);
+    fh_value *rv = map(&rc), *from = map(&rc), *field = map(&rc);
+    put_s(rv, "name", FH_EXPORT_REPLICA_VAR, &rc);
+    put_s(field, "fieldPath", "metadata.labels['apps.kubernetes.io/pod-index']", &rc);
+    put(from, "fieldRef", field, &rc);
+    put(rv, "valueFrom", from, &rc);
+    push(env, rv, &rc);
+    for (size_t i = 0; rc == 0 && i < fh_value_len(w->env); i++) {
+        fh_value *e = map(&rc);
+        put_s(e, "name", fh_map_key_at(w->env, i), &rc);
+        put_s(e, "value", fh_value_string(fh_map_value_at(w->env, i)), &rc);
+        push(env, e, &rc);
+    }
+    put(c, "env", env, &rc);
+    fh_value *cports = list(&rc);
+    push(cports, container_port("zmq", o->port, &rc), &rc);
+    put(c, "ports", cports, &rc);
+    put(c, "readinessProbe", exec_probe(w->probe, &rc), &rc);
+    fh_value *pod = pod_spec(c, &rc);
+    if (w->workspace) {
+        fh_value *vols = list(&rc), *v = map(&rc), *mounts = list(&rc), *m = map(&rc);
+        put_s(v, "name", "workspace", &rc);
+        put(v, "emptyDir", map(&rc), &rc);
+        push(vols, v, &rc);
+        put(pod, "volumes", vols, &rc);
+        put_s(m, "name", "workspace", &rc);
+        put_s(m, "mountPath", FH_EXPORT_WORKSPACE, &rc);
+        push(mounts, m, &rc);
+        put(c, "volumeMounts", mounts, &rc);
+    }
+    if (w->secret)
+        add_keys(pod, c, w->secret, o, &rc);
+    put(spec, "template", template_spec(w->name, pod, &rc), &rc);
+    put(ss, "spec", spec, &rc);
+    return write_obj(dir, w->name, "statefulset", ss, 0644, rc);
+}
+
+static int write_gateway(const fh_export_plan *p, const fh_export_options *o, out_dir *dir)
+{
+    int rc = 0;
+    char *flow = NULL;
+    size_t flow_len;
+    if ((rc = fh_export_yaml(p->flow, &flow, &flow_len)) < 0)
+        return rc;
+    fh_value *cm = object("v1", "ConfigMap", "gateway-flow", "gateway", "gateway", o, &rc);
+    fh_value *data = map(&rc);
+    put_s(data, "flow.yml", flow, &rc);
+    put(cm, "data", data, &rc);
+    free(flow);
+    if ((rc = write_obj(dir, "gateway-flow", "configmap", cm, 0644, rc)) < 0)
+        return rc;
+
+    fh_value *svc = object("v1", "Service", "gateway", "gateway", "gateway", o, &rc);
+    fh_value *sspec = map(&rc), *ports = list(&rc);
+    put(sspec, "selector", selector_labels("gateway", &rc), &rc);
+    push(ports, service_port("zmq", p->port_zmq, &rc), &rc);
+    if (p->http)
+        push(ports, service_port("http", p->port_http, &rc), &rc);
+    put(sspec, "ports", ports, &rc);
+    put(svc, "spec", sspec, &rc);
+    if ((rc = write_obj(dir, "gateway", "service", svc, 0644, rc)) < 0)
+        return rc;
+
+    fh_value *d = object("apps/v1", "Deployment", "gateway", "gateway", "gateway", o, &rc);
+    fh_value *spec = map(&rc), *sel = map(&rc), *strategy = map(&rc);
+    put_i(spec, "replicas", 1, &rc);
+    /* a worker serves one gateway at a time: a second one must not start beside it */
+    put_s(strategy, "type", "Recreate", &rc);
+    put(spec, "strategy", strategy, &rc);
+    put(sel, "matchLabels", selector_labels("gateway", &rc), &rc);
+    put(spec, "selector", sel, &rc);
+    fh_value *c = map(&rc), *cmd = list(&rc), *args = list(&rc), *cports = list(&rc);
+    put_s(c, "name", "gateway", &rc);
+    put_s(c, "image", o->image, &rc);
+    push_s(cmd, "flowhost", &rc);
+    put(c, "command", cmd, &rc);
+    push_s(args, "run", &rc);
+    push_s(args, FH_EXPORT_FLOW, &rc);
+    put(c, "args", args, &rc);
+    push(cports, container_port("zmq", p->port_zmq, &rc), &rc);
+    if (p->http)
+        push(cports, container_port("http", p->port_http, &rc), &rc);
+    put(c, "ports", cports, &rc);
+    if (p->http) {
+        put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc), &rc);
+        put(c, "readinessProbe", http_probe("/health/ready", p->port_http, p->tls, &rc), &rc);
+    } else {
+        put(c, "readinessProbe", exec_probe(p->gateway_probe, &rc), &rc);
+    }
+    fh_value *mounts = list(&rc), *m = map(&rc);
+    put_s(m, "name", "flow", &rc);
+    put_s(m, "mountPath", FH_EXPORT_FLOW_DIR, &rc);
+    put(m, "readOnly", rc ? NULL : fh_value_new_bool(true), &rc);
+    push(mounts, m, &rc);
+    put(c, "volumeMounts", mounts, &rc);
+    fh_value *pod = pod_spec(c, &rc);
+    /* SIGTERM drains: the requests it holds are answered before it exits */
+    put_i(pod, "terminationGracePeriodSeconds", p->grace_s, &rc);
+    fh_value *vols = list(&rc), *v = map(&rc), *cmv = map(&rc);
+    put_s(v, "name", "flow", &rc);
+    put_s(cmv, "name", "gateway-flow", &rc);
+    put(v, "configMap", cmv, &rc);
+    push(vols, v, &rc);
+    put(pod, "volumes", vols, &rc);
+    if (rc == 0 && fh_map_get(p->secrets, "gateway-keys"))
+        add_keys(pod, c, "gateway-keys", o, &rc);
+    put(spec, "template", template_spec("gateway", pod, &rc), &rc);
+    put(d, "spec", spec, &rc);
+    return write_obj(dir, "gateway", "deployment", d, 0644, rc);
+}
+
+static int write_secrets(const fh_export_plan *p, const fh_export_options *o, out_dir *dir)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < fh_value_len(p->secrets); i++) {
+        const char *name = fh_map_key_at(p->secrets, i);
+        fh_value *s = object("v1", "Secret", name, name, "keys", o, &rc);
+        put_s(s, "type", "Opaque", &rc);
+        put(s, "stringData", copy(fh_map_value_at(p->secrets, i), &rc), &rc);
+        rc = write_obj(dir, name, "secret", s, 0600, rc);
+    }
+    return rc;
+}
+
+int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *o, const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return fh_set_error(FH_E_IO, "%s: cannot make it: %s", path, strerror(errno));
+    int rc = check_dir(path);
+    if (rc < 0)
+        return rc;
+    out_dir dir = {.path = path, .written = fh_value_new_map()};
+    if (dir.written == NULL)
+        return nomem();
+    if (o->ns) {
+        fh_value *ns = object("v1", "Namespace", o->ns, o->ns, "namespace", o, &rc);
+        if (rc == 0)
+            fh_map_remove(fh_map_get(ns, "metadata"), "namespace");
+        rc = write_obj(&dir, o->ns, "namespace", ns, 0644, rc);
+    }
+    for (size_t i = 0; rc == 0 && i < p->n_workers; i++)
+        rc = write_worker(&p->workers[i], o, &dir);
+    if (rc == 0)
+        rc = write_secrets(p, o, &dir);
+    if (rc == 0)
+        rc = write_gateway(p, o, &dir);
+    if (rc == 0)
+        rc = remove_stale(&dir);
+    fh_value_destroy(&dir.written);
+    return rc;
+}

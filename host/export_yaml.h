@@ -1,0 +1,29 @@
+/* YAML text of a value tree, written with libyaml's emitter: the one writer of every
+ * manifest and flow that `flowhost export` makes, so that no string is quoted by hand.
+ *
+ * Maps keep their insertion order, so the same tree gives the same bytes. A string that
+ * a YAML 1.1 reader (Kubernetes' and Compose's) would take for something else — a
+ * number, a bool (yes, on, y...), null, or empty — is single-quoted; a string of several
+ * lines is written as a literal block (`|`) when libyaml can, so that an embedded flow
+ * stays readable.
+ */
+#ifndef FH_HOST_EXPORT_YAML_H
+#define FH_HOST_EXPORT_YAML_H
+
+#include <stddef.h>
+
+#include <flowhost/value.h>
+
+/* Writes V (a map, list or scalar; bytes are refused) as one YAML document into a new
+ * NUL-terminated buffer *OUT of *LEN bytes that the caller frees. Returns 0, or
+ * FH_E_NOMEM / FH_E_TYPE (bytes in V) / FH_E_IO (libyaml refused an event) with
+ * fh_last_error() saying why; *OUT is then NULL. */
+int fh_export_yaml(const fh_value *v, char **out, size_t *len);
+
+/* Writes V as YAML (fh_export_yaml) to the file PATH with MODE (0644, or 0600 for one
+ * holding secrets), replacing it whole: the text goes to PATH.tmp first, then is renamed,
+ * so that a failed export leaves no half-written manifest. Returns 0, or FH_E_IO
+ * ("PATH: why") / the codes of fh_export_yaml. */
+int fh_export_write(const char *path, const fh_value *v, unsigned mode);
+
+#endif
