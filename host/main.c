@@ -21,6 +21,8 @@ static const char usage[] =
     "  plot FLOW.yml           print a flow's graph (Mermaid, or DOT with --format dot)\n"
     "  ping HOST:PORT          exit 0 when the flow there is ready (a probe)\n"
     "  keygen PATH             make a CURVE key pair (PATH, PATH_secret)\n"
+    "  worker --listen tcp://ADDR:PORT --uses USES\n"
+    "                          serve one executor for a flow on another machine\n"
     "  worker --spec FILE      run one executor (the host starts these)\n"
     "  export kubernetes|compose FLOW.yml OUT\n"
     "                          write manifests that run a flow on a cluster\n"
