@@ -798,7 +798,7 @@ static const char *const entry_keys[] = {"name", "uses", "uses_with", "uses_meta
                                          "uses_dynamic_batching", "needs", "floating",
                                          "shards", "parallel", "polling", "when",
                                          "host", "port", "external", "worker_key",
-                                         NULL};
+                                         "port_in", NULL};
 static const char *const uses_metas_keys[] = {"name", "description", "workspace", NULL};
 static const char *const exec_keys[] = {"jtype", "with", "metas", "requests", NULL};
 static const char *const metas_keys[] = {"name", "description", "workspace", "plugin",
@@ -1298,15 +1298,16 @@ static bool host_port(const char *text)
  * check_remote, once those are read. */
 static int read_remote(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
 {
-    const fh_yaml_node *hk, *pk, *ek;
+    const fh_yaml_node *hk, *pk, *ek, *p;
     const fh_yaml_node *h = fh_yaml_map_get(n, "host", &hk);
-    const fh_yaml_node *p = fh_yaml_map_get(n, "port", &pk);
     const fh_yaml_node *e = fh_yaml_map_get(n, "external", &ek);
     const fh_yaml_node *wk = fh_yaml_map_get(n, "worker_key", NULL);
     bool external = false;
-    int rc = get_bool(s, "external", e, &external);
-    if (rc < 0)
+    int rc = get_aliased(s, n, "port", "port_in", &p); /* port_in: Jina 2's name */
+    if (rc < 0 || (rc = get_bool(s, "external", e, &external)) < 0)
         return rc;
+    if (fh_yaml_map_get(n, "port", &pk) == NULL)
+        fh_yaml_map_get(n, "port_in", &pk);
     if (h == NULL || is_null(h)) {
         if (external)
             return err_at(s, ek, FH_E_PARSE, "'external: true' needs 'host' (and 'port'): "
@@ -1450,6 +1451,12 @@ static int read_executor(const src *s, fh_flow_config *cfg, size_t i,
     int rc = check_keys(s, n, entry_keys, where, FH_JINA_EXECUTOR);
     if (rc < 0)
         return rc;
+    /* Jina 2 named an external executor's port port_in (read_remote); without 'host' it
+     * is one of Jina's internal ports, refused as the others. */
+    const fh_yaml_node *pik;
+    if (fh_yaml_map_get(n, "port_in", &pik) != NULL && fh_yaml_map_get(n, "host", NULL) == NULL)
+        return err_at(s, pik, FH_E_PARSE, "'port_in' in %s is not supported: %s", where,
+                      fh_jina_key_find(FH_JINA_EXECUTOR, "port_in")->why);
     /* Jina 2.0 spelt uses_with, uses_metas and uses_requests override_*. */
     const fh_yaml_node *uw, *um, *ur;
     if ((rc = get_aliased(s, n, "uses_with", "override_with", &uw)) < 0 ||

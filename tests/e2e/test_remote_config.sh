@@ -45,6 +45,25 @@ executors:
 bad "tls" "'tls' in executors[0] is not supported: the links to remote workers are encrypted with CURVE" 'executors:
   - {name: e, host: "a:1", tls: true}'
 
+bad "port and Jina 2's port_in both" "'port_in' is Jina's older name for 'port': keep one of them" \
+"executors:
+  - {name: a, host: 10.0.0.2, port: 8001, port_in: 8001}"
+bad "port_in without host" "'port_in' in executors[0] is not supported: flowhost picks the sockets" \
+"executors:
+  - {name: a, port_in: 8001}"
+# Jina 2's external executor: host, port_in, external
+cat >"$T/jina2.yml" <<'YML'
+jtype: Flow
+version: '1'
+executors:
+  - name: ext
+    host: 10.0.0.2
+    port_in: 45678
+    external: true
+YML
+"$FLOWHOST" validate "$T/jina2.yml" >"$T/j2.out" 2>&1 || true
+check "Jina 2's port_in is the port of an external executor" "$(sed -n 2p "$T/j2.out")" "  1. ext  (remote: 10.0.0.2:45678)"
+
 # --- a good one: validate and plot say where -----------------------------------------------
 cat >"$T/good.yml" <<YML
 jtype: Flow
