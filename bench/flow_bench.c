@@ -18,7 +18,9 @@
  *       every executor at the gateway (branches in parallel, merged in the response);
  *       join adds a pass-through executor that needs them all; --shards N gives every
  *       executor N shards polled ALL; --no-metrics turns the flow's metrics off
- *       (with.monitoring: false).
+ *       (with.monitoring: false); --remote serves every executor (each replica) by a
+ *       `flowhost worker --listen` on loopback that the flow names with `host:` (the
+ *       worker memory figures are then 0: they are not the host's children).
  *   flow_bench ready --bin FLOWHOST [--k K] [--reps R]
  *       starts and stops a flow of K pass-through executors R times: time from spawning
  *       `flowhost run` to its ready line. One JSON object. */
@@ -26,32 +28,78 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <flowhost/client.h>
 #include <flowhost/error.h>
 
+#define MAX_REMOTE 64
+
 typedef struct flow_proc {
     pid_t pid;
     char address[256];
     char dir[64];
     char yaml[128];
+    pid_t remote[MAX_REMOTE]; /* --remote: the workers started beside the flow */
+    int n_remote;
 } flow_proc;
 
 typedef struct exec_opts {
     int replicas, credit;     /* 0: not set */
     int shards;               /* 0: not set; else every executor has them, polled ALL */
     bool no_metrics;          /* with.monitoring: false */
+    bool remote;              /* every replica a `flowhost worker --listen` on loopback */
+    const char *bin;          /* --remote: the flowhost binary */
     const char *shape;        /* chain (default), fan: every executor starts at the gateway
                                  (the response merges them), join: the same, then one
                                  pass-through executor that needs them all */
     const char *with;         /* uses_with, or NULL */
     const char *batching;     /* uses_dynamic_batching, or NULL */
 } exec_opts;
+
+/* A free TCP port on loopback (the kernel's pick; free again when this returns), or 0. */
+static int free_port(void)
+{
+    int sock = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (sock >= 0 && bind(sock, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(sock, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (sock >= 0)
+        close(sock);
+    return port;
+}
+
+/* Starts `BIN worker --listen tcp://127.0.0.1:PORT --uses USES` (USES "pass": the
+ * pass-through) for F, its pid kept in F->remote. Returns the port, or 0. */
+static int remote_start(flow_proc *f, const char *bin, const char *uses, int replica)
+{
+    int port = free_port();
+    if (port == 0 || f->n_remote == MAX_REMOTE)
+        return 0;
+    char listen[64], rep[16];
+    snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", port);
+    snprintf(rep, sizeof rep, "%d", replica);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        execl(bin, bin, "worker", "--listen", listen, "--uses",
+              strcmp(uses, "pass") == 0 ? "" : uses, "--replica", rep, (char *)NULL);
+        _exit(127);
+    }
+    f->remote[f->n_remote++] = pid;
+    return port;
+}
 
 static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo)
 {
@@ -71,7 +119,18 @@ static int write_yaml(flow_proc *f, int k, const char *uses, const exec_opts *xo
             fprintf(y, "    needs: gateway\n");
         if (xo != NULL && xo->shards > 1)
             fprintf(y, "    shards: %d\n    polling: ALL\n", xo->shards);
-        if (uses != NULL && strcmp(uses, "pass") != 0)
+        if (xo != NULL && xo->remote) {
+            fprintf(y, "    host: [");
+            for (int r = 0; r < (xo->replicas > 0 ? xo->replicas : 1); r++) {
+                int port = remote_start(f, xo->bin, uses != NULL ? uses : "pass", r);
+                if (port == 0) {
+                    fclose(y);
+                    return -1;
+                }
+                fprintf(y, "%s'127.0.0.1:%d'", r ? ", " : "", port);
+            }
+            fprintf(y, "]\n");
+        } else if (uses != NULL && strcmp(uses, "pass") != 0)
             fprintf(y, "    uses: %s\n", uses);
         if (xo != NULL && xo->replicas > 0)
             fprintf(y, "    replicas: %d\n", xo->replicas);
@@ -142,6 +201,11 @@ static void flow_stop(flow_proc *f)
         waitpid(f->pid, NULL, 0);
         f->pid = 0;
     }
+    for (int i = 0; i < f->n_remote; i++) {
+        kill(f->remote[i], SIGTERM);
+        waitpid(f->remote[i], NULL, 0);
+    }
+    f->n_remote = 0;
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
@@ -305,6 +369,7 @@ int main(int argc, char **argv)
                                          {"shape", required_argument, NULL, 'P'},
                                          {"shards", required_argument, NULL, 'H'},
                                          {"no-metrics", no_argument, NULL, 'M'},
+                                         {"remote", no_argument, NULL, 'T'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 2;
@@ -329,6 +394,7 @@ int main(int argc, char **argv)
         case 'P': xo.shape = optarg; break;
         case 'H': xo.shards = atoi(optarg); break;
         case 'M': xo.no_metrics = true; break;
+        case 'T': xo.remote = true; break;
         default: return 2;
         }
     }
@@ -337,6 +403,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    xo.bin = bin;
 
     if (strcmp(mode, "ready") == 0) {
         int64_t *t = calloc((size_t)reps, sizeof *t);
