@@ -704,10 +704,15 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             r->cur = SIZE_MAX;
             continue;
         }
-        if (w->pid <= 0 || !w->ready || w->down) {
+        /* Skipped only when it has no process: its next start (a restart due, a probe)
+         * loads the file as it is then. A worker still starting loaded the file as it
+         * was: it is replaced like a serving one (a new worker beside it; once that one
+         * is ready, the starting one is killed, having nothing to finish). */
+        if (w->pid <= 0) {
             char rep[64];
-            info("reload: executor '%s', %s is not running: skipped (its next start loads "
-                 "the file as it is now)", w->ex->cfg->name, replica_name(w, rep, sizeof rep));
+            info("reload: executor '%s', %s has no worker (restarting after a crash, or "
+                 "down): skipped, its next worker loads the file as it is now",
+                 w->ex->cfg->name, replica_name(w, rep, sizeof rep));
             r->skipped++;
             continue;
         }
