@@ -48,8 +48,8 @@ static const char usage[] =
     "  -h, --help           this text\n"
     "\n"
     "Exit status: 0 the flow accepted the reload (with --wait: and every new worker\n"
-    "started), 1 it refused it, did not answer, or (--wait) a new worker failed, 2 bad\n"
-    "usage.\n";
+    "started), 1 it refused it, did not answer, or (--wait) a new worker failed or a\n"
+    "replica is down (its breaker open: not reloaded), 2 bad usage.\n";
 
 #define MAX_EXECUTORS 256
 

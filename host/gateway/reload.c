@@ -81,7 +81,9 @@ typedef struct gw_reload {
     int64_t spare_ms;         /* when the new worker was started */
     size_t exec_replaced;     /* its replicas replaced so far */
     size_t replaced, skipped, failed; /* the rollout's replicas */
+    size_t down;              /* of those skipped, the ones down (their breaker open) */
     char failure[1100];       /* the rollout's first failure */
+    char down_line[300];      /* the first replica skipped for being down */
     char *waiters[WAITERS_MAX]; /* the done files of reloads waited for */
     size_t n_waiters;
 } gw_reload;
@@ -341,8 +343,8 @@ static void begin(fh_gateway *g)
         return;
     r->active = true;
     r->started_ms = fh_monotonic_ms();
-    r->replaced = r->skipped = r->failed = 0;
-    r->failure[0] = '\0';
+    r->replaced = r->skipped = r->failed = r->down = 0;
+    r->failure[0] = r->down_line[0] = '\0';
 }
 
 /* Handles the request file NAME (reload-ID.req) of the runtime directory DIR: answers
@@ -608,6 +610,9 @@ static void finish(fh_gateway *g, int64_t now)
     char text[1200];
     if (r->failed > 0)
         snprintf(text, sizeof text, "failed: %s\n", r->failure);
+    else if (r->down > 0)
+        snprintf(text, sizeof text, "failed: %s (%zu replica%s down, %zu replaced)\n",
+                 r->down_line, r->down, r->down == 1 ? "" : "s", r->replaced);
     else
         snprintf(text, sizeof text, "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
                  r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
@@ -710,10 +715,21 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
          * is ready, the starting one is killed, having nothing to finish). */
         if (w->pid <= 0) {
             char rep[64];
-            info("reload: executor '%s', %s has no worker (restarting after a crash, or "
-                 "down): skipped, its next worker loads the file as it is now",
-                 w->ex->cfg->name, replica_name(w, rep, sizeof rep));
+            replica_name(w, rep, sizeof rep);
             r->skipped++;
+            if (!w->down) {
+                info("reload: executor '%s', %s has no worker (it restarts after a crash): "
+                     "skipped, its next worker loads the file as it is now", w->ex->cfg->name,
+                     rep);
+                continue;
+            }
+            /* Not a success: the replica serves nothing, and may never with this file. */
+            r->down++;
+            gw_log("reload: executor '%s', %s is down (its breaker is open): skipped, its "
+                   "next probe loads the file as it is now", w->ex->cfg->name, rep);
+            if (r->down_line[0] == '\0')
+                snprintf(r->down_line, sizeof r->down_line, "executor '%s', %s is down (its "
+                         "breaker is open): not reloaded", w->ex->cfg->name, rep);
             continue;
         }
         if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0) {

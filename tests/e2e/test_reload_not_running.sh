@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rolling reload of replicas that are not serving when their turn comes. A replica whose
 # worker is still starting (a restart after a crash, which loaded the file as it was
-# then) is replaced too: after the reload every answer comes from the new file.
+# then) is replaced too: after the reload every answer comes from the new file. A replica
+# that is down (its breaker open) is skipped, and `flowhost reload --wait` exits 1
+# saying so: a deploy script must not take it for a success.
 source "$(dirname "$0")/lib.sh"
 
 start_reloadable() {
@@ -65,6 +67,25 @@ check_contains "starting: the replica was replaced" "$(cat "$T/reload.err")" "1 
 check "starting: after the reload, every answer from the new file" "$(versions 20)" " 20 2;"
 check_contains "starting: the log says the restarting worker was replaced" "$(cat "$T/run.log")" \
     "reload: executor 'ver', replica 0 replaced: new worker"
+stop_flow
+
+# --- a replica down, its breaker open -----------------------------------------------
+cp "$FH_PLUGIN_DIR/versioned_v1.so" "$T/plug.so"
+sed -i 's/init_ms: 1500/init_ms: 0/' "$T/flow.yml"
+start_reloadable "$T/flow.yml"
+swap_plugin broken
+kill -KILL "$(the_worker)"
+for _ in $(seq 1 200); do
+    grep -q "is down" "$T/run.log" && break
+    sleep 0.025
+done
+grep -q "is down" "$T/run.log" || fail "the executor did not go down"
+swap_plugin v2
+rc=0
+"$FLOWHOST" reload --pid-file "$T/pid" --wait --timeout 15000 2>"$T/reload.err" || rc=$?
+check "down: reload --wait exits 1" "$rc" "1"
+check_contains "down: it says the replica is down" "$(cat "$T/reload.err")" \
+    "executor 'ver', replica 0 is down"
 stop_flow
 
 done_checks
