@@ -1,24 +1,29 @@
 /* flowhost reload PID | --pid-file FILE: a rolling reload of a running flow.
  *
  * No network control: the request is a file in the flow's private runtime directory
- * (mode 0700, found through the descriptor the flow holds on it) and a SIGHUP, both of
- * which only the flow's user (or root) can make. The flow answers in a file beside it
- * (see host/gateway/reload.c for the exchange). */
+ * (mode 0700, found through the descriptor the flow holds on it) and a queued signal
+ * (FH_RELOAD_SIGNAL, its value naming the file), both of which only the flow's user can
+ * make. The flow answers in a file beside it (see host/gateway/reload.c for the
+ * exchange). The process is held by a pidfd from the start, so that a pid reused after
+ * the flow ended is never signalled. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "gateway.h"
 #include "util.h"
 
 static const char usage[] =
@@ -124,14 +129,22 @@ static int make_answer_file(const char *path)
     return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
-/* Waits until the answer file FD holds a line (true: it is in BUF, newline cut), PID is
- * gone, or TIMEOUT_MS passed (-1: no limit). Reads through the descriptor: an answer
- * written as the flow stops is read even though its directory is gone. */
-static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t size)
+/* True once the process PIDFD holds has ended (its pidfd turns readable). */
+static bool process_gone(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
+/* Waits until the answer file FD holds a line (true: it is in BUF, newline cut), the
+ * process PIDFD is gone, or TIMEOUT_MS passed (-1: no limit). Reads through the
+ * descriptor: an answer written as the flow stops is read even though its directory is
+ * gone. */
+static bool wait_answer(int fd, int pidfd, int timeout_ms, char *buf, size_t size)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : fh_monotonic_ms() + timeout_ms;
     for (;;) {
-        bool gone = kill(pid, 0) != 0;
+        bool gone = process_gone(pidfd);
         ssize_t n = pread(fd, buf, size - 1, 0);
         buf[n > 0 ? n : 0] = '\0';
         char *nl = strchr(buf, '\n');
@@ -141,12 +154,13 @@ static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t siz
         }
         if (gone || (deadline >= 0 && fh_monotonic_ms() >= deadline))
             return false;
-        usleep(10000);
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        poll(&p, 1, 10); /* the answer file cannot be polled: a look every 10 ms */
     }
 }
 
-static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors,
+static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const char *req,
+                  int ack_fd, int done_fd, const char *const *executors, size_t n_executors,
                   bool in_place, long timeout);
 
 int fh_cmd_reload(int argc, char **argv)
@@ -212,16 +226,21 @@ int fh_cmd_reload(int argc, char **argv)
         }
         pid = (pid_t)v;
     }
-    if (kill(pid, 0) != 0) {
+    /* Held from here on: whatever PID names later, the signal goes to this process. */
+    int pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0 || pidfd_send_signal(pidfd, 0, NULL, 0) != 0) {
         fprintf(stderr, "flowhost: %s %d\n",
                 errno == EPERM ? "not allowed to reload the flow of another user: process"
                                : "no such process:", (int)pid);
+        if (pidfd >= 0)
+            close(pidfd);
         return 1;
     }
     char dir[PATH_MAX];
-    if (find_runtime_dir(pid, dir, sizeof dir) != 0) {
+    if (find_runtime_dir(pid, dir, sizeof dir) != 0 || process_gone(pidfd)) {
         fprintf(stderr, "flowhost: process %d is not a running flow of this user (no runtime "
                 "directory of its own)\n", (int)pid);
+        close(pidfd);
         return 1;
     }
     /* The request, written whole before its name says it is one. */
@@ -236,10 +255,12 @@ int fh_cmd_reload(int argc, char **argv)
         if (ack_fd >= 0)
             close(ack_fd);
         unlink(ack);
+        close(pidfd);
         return 1;
     }
-    int rc = reload(pid, dir, part, req, ack_fd, done_fd, executors, n_executors, in_place,
-                    timeout);
+    int rc = reload(pid, pidfd, dir, part, req, ack_fd, done_fd, executors, n_executors,
+                    in_place, timeout);
+    close(pidfd);
     close(ack_fd);
     unlink(ack);
     if (done_fd >= 0) {
@@ -249,9 +270,23 @@ int fh_cmd_reload(int argc, char **argv)
     return rc;
 }
 
+/* Queues FH_RELOAD_SIGNAL to the process PIDFD, its value ID (sigqueue's semantics
+ * through the pidfd). Returns 0, or -1 with errno. */
+static int signal_request(int pidfd, int id)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = FH_RELOAD_SIGNAL;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = id;
+    return pidfd_send_signal(pidfd, FH_RELOAD_SIGNAL, &info, 0);
+}
+
 /* Writes the request, signals the flow, reads its answers. Returns the exit status. */
-static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors,
+static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const char *req,
+                  int ack_fd, int done_fd, const char *const *executors, size_t n_executors,
                   bool in_place, long timeout)
 {
     bool wait = done_fd >= 0;
@@ -268,15 +303,15 @@ static int reload(pid_t pid, const char *dir, const char *part, const char *req,
         unlink(part);
         return 1;
     }
-    if (kill(pid, SIGHUP) != 0) {
+    if (signal_request(pidfd, (int)getpid()) != 0) {
         fprintf(stderr, "flowhost: cannot signal process %d: %s\n", (int)pid, strerror(errno));
         unlink(req);
         return 1;
     }
     char answer[2048];
     int answer_ms = timeout >= 0 ? (int)timeout : 10000;
-    if (!wait_answer(ack_fd, pid, answer_ms, answer, sizeof answer)) {
-        unlink(req);
+    if (!wait_answer(ack_fd, pidfd, answer_ms, answer, sizeof answer)) {
+        unlink(req); /* withdrawn: the flow, reading it later, finds nothing to do */
         fprintf(stderr, "flowhost: the flow (pid %d) did not answer the reload within %d ms\n",
                 (int)pid, answer_ms);
         return 1;
@@ -291,8 +326,8 @@ static int reload(pid_t pid, const char *dir, const char *part, const char *req,
         return 0;
     }
     fprintf(stderr, "flowhost: reloading:%s\n", answer + 9);
-    if (!wait_answer(done_fd, pid, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
-        fprintf(stderr, "flowhost: %s\n", kill(pid, 0) != 0
+    if (!wait_answer(done_fd, pidfd, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
+        fprintf(stderr, "flowhost: %s\n", process_gone(pidfd)
                                               ? "the flow stopped before the reload was over"
                                               : "the reload was not over within --timeout");
         return 1;

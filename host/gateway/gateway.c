@@ -38,15 +38,18 @@ void gw_log(const char *fmt, ...)
 }
 
 
-/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. A SIGHUP
- * (a reload) is remembered for the serving loop, whenever it comes. */
+/* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. A reload
+ * (SIGHUP: every executor; FH_RELOAD_SIGNAL: the request its value names) is remembered
+ * for the serving loop, whenever it comes. */
 int gw_read_signals(fh_gateway *g)
 {
     int got = 0;
     struct signalfd_siginfo si;
     while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP)
-            g->reload_asked = true;
+            gw_reload_signalled(g, 0);
+        else if ((int)si.ssi_signo == FH_RELOAD_SIGNAL)
+            gw_reload_signalled(g, si.ssi_int > 0 ? si.ssi_int : -1);
         else
             got |= si.ssi_signo == SIGCHLD ? 2 : 1;
     }
@@ -254,6 +257,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGCHLD);
     sigaddset(&mask, SIGHUP); /* a rolling reload (reload.c) */
+    sigaddset(&mask, FH_RELOAD_SIGNAL);
     sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
     g->mask_changed = true;
     g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

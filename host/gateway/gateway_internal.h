@@ -436,7 +436,7 @@ bool gw_flow_ready(const fh_gateway *g, char *why, size_t size);
 char *gw_health_json(const fh_gateway *g, bool *ready);
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD; a
- * SIGHUP sets g->reload_asked. */
+ * reload's signal is noted (gw_reload_signalled) and sets g->reload_asked. */
 int gw_read_signals(fh_gateway *g);
 
 /* workers.c */
@@ -485,8 +485,14 @@ void gw_stop_workers(fh_gateway *g);
 int gw_reload_init(fh_gateway *g);
 /* Frees it; tells the reloads still waited for that the flow stopped. */
 void gw_reload_free(fh_gateway *g);
-/* A SIGHUP came: reads the reload requests in the runtime directory (none: every
- * executor), answers each, queues what they ask. */
+/* A reload was signalled: ID 0 a plain SIGHUP (every executor), ID > 0 the request
+ * file reload-ID.req (FH_RELOAD_SIGNAL), ID < 0 an FH_RELOAD_SIGNAL with no id (logged,
+ * ignored). Noted for gw_reload_asked (bounded: one beyond that is logged and dropped,
+ * its command gets no answer); sets g->reload_asked. */
+void gw_reload_signalled(fh_gateway *g, int id);
+/* Takes the reloads signalled since the last call: each request file named (a missing
+ * one was withdrawn by its command: logged, nothing done) is answered and queued; a
+ * plain SIGHUP queues every executor not queued already. */
 void gw_reload_asked(fh_gateway *g);
 /* Every loop turn (from gw_check_timers): starts the next replacement, retires replaced
  * workers that hold nothing more, ends the rollout. Lowers *NEXT (ms, monotonic; -1:

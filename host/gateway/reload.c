@@ -17,15 +17,17 @@
  * which executor and replica and why, and the reload of that executor stops there; the
  * executors queued after it are still reloaded.
  *
- * Requests: a SIGHUP to the host. `flowhost reload` (cmd_reload.c) first writes
- * reload-ID.req in the flow's private runtime directory (mode 0700: only the flow's user,
- * or root, can), one line a word: "executor NAME" (none: every executor), "wait",
- * "in-place" (see below). The
+ * Requests: a plain SIGHUP reloads every executor (by surge) and never looks at request
+ * files. `flowhost reload` (cmd_reload.c) first writes reload-ID.req in the flow's
+ * private runtime directory (mode 0700: only the flow's user can), one line a word:
+ * "executor NAME" (none: every executor), "wait", "in-place" (see below), then queues
+ * FH_RELOAD_SIGNAL with ID as its value: real-time signals queue, so that requests
+ * never coalesce with each other nor with a SIGHUP, and the flow reads exactly the file
+ * named (gone: the command withdrew it, nothing is done). The
  * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
  * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
  * files the command made and holds open, so that an answer written as the flow stops is
- * still read. A SIGHUP
- * with no request file reloads every executor. Executors are reloaded one after the
+ * still read. Executors are reloaded one after the
  * other, in the flow's order; asked again while a rollout runs, an executor is queued
  * once more (the one being reloaded too: from its first replica again, after this pass).
  * A drain (SIGINT/SIGTERM) stops the rollout: a new worker still starting is killed, and
@@ -40,7 +42,6 @@
 #define _GNU_SOURCE
 #include "gateway_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -60,7 +61,7 @@
 
 #define REQ_MAX_BYTES 16384   /* a request file's size at most */
 #define WAITERS_MAX 64        /* reload commands waiting for one rollout's end at most */
-#define REQ_ID_MAX 64         /* the ID of reload-ID.req at most */
+#define SIGNALLED_MAX 64      /* request signals noted between two loop turns at most */
 
 /* How an executor asked for is reloaded. */
 enum { MODE_NONE = 0, MODE_SURGE, MODE_IN_PLACE };
@@ -86,6 +87,9 @@ typedef struct gw_reload {
     char down_line[300];      /* the first replica skipped for being down */
     char *waiters[WAITERS_MAX]; /* the done files of reloads waited for */
     size_t n_waiters;
+    bool hup;                 /* a plain SIGHUP came: every executor */
+    int ids[SIGNALLED_MAX];   /* the request ids signalled (reload-ID.req), in order */
+    size_t n_ids;
 } gw_reload;
 
 static void sooner(int64_t *next, int64_t at)
@@ -347,30 +351,24 @@ static void begin(fh_gateway *g)
     r->failure[0] = r->down_line[0] = '\0';
 }
 
-/* Handles the request file NAME (reload-ID.req) of the runtime directory DIR: answers
- * it, queues what it asks. */
-static void take_request(fh_gateway *g, int dir, const char *name)
+/* Handles the request reload-ID.req of the runtime directory DIR: answers it, queues
+ * what it asks. A request that is not there was withdrawn by its command (it gave up
+ * waiting for an answer): nothing is done. */
+static void take_request(fh_gateway *g, int dir, int id)
 {
     gw_reload *r = g->reload;
     const char *base = fh_runtime_dir_path(g->rundir);
-    size_t idlen = strlen(name) - strlen("reload-") - strlen(".req");
-    char id[REQ_ID_MAX + 1], ack[4300], done[4300];
-    if (idlen == 0 || idlen > REQ_ID_MAX) {
-        unlinkat(dir, name, 0);
-        return;
-    }
-    memcpy(id, name + strlen("reload-"), idlen);
-    id[idlen] = '\0';
-    for (size_t i = 0; i < idlen; i++)
-        if (!(id[i] >= '0' && id[i] <= '9') && !(id[i] >= 'a' && id[i] <= 'z') &&
-            !(id[i] >= 'A' && id[i] <= 'Z')) {
-            unlinkat(dir, name, 0);
-            return;
-        }
-    snprintf(ack, sizeof ack, "%s/reload-%s.ack", base, id);
-    snprintf(done, sizeof done, "%s/reload-%s.done", base, id);
+    char name[64], ack[4300], done[4300];
+    snprintf(name, sizeof name, "reload-%d.req", id);
+    snprintf(ack, sizeof ack, "%s/reload-%d.ack", base, id);
+    snprintf(done, sizeof done, "%s/reload-%d.done", base, id);
     /* Only a regular file of this user: nobody else can write in the directory anyway. */
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        info("reload: request %d withdrawn (its file is gone: its command gave up): nothing "
+             "to do", id);
+        return;
+    }
     struct stat st;
     char text[REQ_MAX_BYTES + 1];
     ssize_t n = -1;
@@ -449,38 +447,50 @@ static void take_request(fh_gateway *g, int dir, const char *name)
     begin(g);
 }
 
+void gw_reload_signalled(fh_gateway *g, int id)
+{
+    gw_reload *r = g->reload;
+    if (id < 0) {
+        gw_log("reload: a reload signal with no request id: ignored");
+        return;
+    }
+    if (id == 0) {
+        r->hup = true;
+    } else if (r->n_ids == SIGNALLED_MAX) {
+        gw_log("reload: more than %d reload requests at once: request %d not read",
+               SIGNALLED_MAX, id);
+        return;
+    } else {
+        r->ids[r->n_ids++] = id;
+    }
+    g->reload_asked = true;
+}
+
 void gw_reload_asked(fh_gateway *g)
 {
     gw_reload *r = g->reload;
-    int dir = open(fh_runtime_dir_path(g->rundir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dir >= 0 ? fdopendir(dir) : NULL;
-    if (d == NULL) {
+    if (r->n_ids > 0) {
+        int dir = open(fh_runtime_dir_path(g->rundir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            gw_log("reload: cannot read the runtime directory: %s", strerror(errno));
+        for (size_t i = 0; dir >= 0 && i < r->n_ids; i++)
+            take_request(g, dir, r->ids[i]);
         if (dir >= 0)
             close(dir);
-        gw_log("reload: cannot read the runtime directory: %s", strerror(errno));
-        return;
+        r->n_ids = 0;
     }
-    size_t requests = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (strncmp(de->d_name, "reload-", 7) == 0 && len > 11 &&
-            strcmp(de->d_name + len - 4, ".req") == 0) {
-            take_request(g, dir, de->d_name);
-            requests++;
-        }
-    }
-    closedir(d);
-    if (requests > 0)
+    if (!r->hup)
         return;
-    /* A plain SIGHUP: every executor. */
+    /* A plain SIGHUP: every executor, by surge; those a request queued keep its mode. */
+    r->hup = false;
     if (g->draining) {
         gw_log("SIGHUP while shutting down: no reload");
         return;
     }
     info("SIGHUP: reloading every executor");
     for (size_t e = 0; e < g->cfg->n_executors; e++)
-        r->pending[e] = MODE_SURGE;
+        if (r->pending[e] == MODE_NONE)
+            r->pending[e] = MODE_SURGE;
     begin(g);
 }
 
