@@ -240,7 +240,9 @@ struct fh_gateway {
     fh_metrics *metrics;          /* what it counts (observe.c); NULL: not counted */
     struct gw_http *http;         /* the HTTP gateway (http.c), or NULL when off */
     struct gw_reload *reload;     /* the rolling reload (reload.c) */
-    bool reload_asked;            /* a SIGHUP came: reload requests are to be read */
+    bool reload_asked;            /* a reload was signalled: gw_reload_asked reads it */
+    bool had_tty;                 /* the flow had a controlling terminal at its start */
+    bool hung_up;                 /* its terminal hung up: the flow drains (once) */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
