@@ -50,9 +50,9 @@ const char *fh_gateway_http_url(const fh_gateway *g);
 
 /* Serves until SIGINT, SIGTERM or the hangup of the terminal the flow started in (a
  * SIGHUP sent by the kernel, or one after the terminal is gone), reloading on any other
- * SIGHUP and on FH_RELOAD_SIGNAL (reload.c), then drains: stops
- * taking requests, answers those in flight, and returns 0; those still in flight after the flow's timeout_drain are
- * answered with an error (and their workers killed) first. A second signal while
+ * SIGHUP and on FH_RELOAD_SIGNAL (reload.c), then drains: stops taking requests,
+ * answers those in flight, and returns 0; those still in flight after the flow's
+ * timeout_drain are answered with an error (and their workers killed) first. A second signal while
  * draining returns at once. Returns negative on a fatal transport error. */
 int fh_gateway_serve(fh_gateway *g);
 
