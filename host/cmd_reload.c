@@ -152,6 +152,8 @@ static bool wait_answer(int fd, int pidfd, int timeout_ms, char *buf, size_t siz
             *nl = '\0';
             return true;
         }
+        if (n == (ssize_t)size - 1)
+            return true; /* longer than any answer: as much of it as fits */
         if (gone || (deadline >= 0 && fh_monotonic_ms() >= deadline))
             return false;
         struct pollfd p = {.fd = pidfd, .events = POLLIN};

@@ -339,6 +339,33 @@ static size_t executor_index(const fh_gateway *g, const char *name)
     return SIZE_MAX;
 }
 
+#define ANSWER_MAX 2048 /* an answer's line at most, its '\n' included (the command reads
+                           as much) */
+
+/* Appends to the answer LINE (ANSWER_MAX bytes, a string) the names of the executors
+ * with TAKE[e] (NULL: all), after a space, SEP between two, and TAIL: as many names as fit with room
+ * for " and N more" and TAIL, so that the line is never cut (its '\n' in TAIL). */
+static void append_names(const fh_gateway *g, const bool *take, const char *sep,
+                         const char *tail, char *line)
+{
+    size_t used = strlen(line), more = 0, room = ANSWER_MAX - 40 - strlen(tail);
+    const char *before = " ";
+    for (size_t e = 0; e < g->cfg->n_executors; e++) {
+        if (take != NULL && !take[e])
+            continue;
+        const char *name = g->cfg->executors[e].name;
+        if (more > 0 || used + strlen(before) + strlen(name) >= room) {
+            more++;
+            continue;
+        }
+        used += (size_t)snprintf(line + used, ANSWER_MAX - used, "%s%s", before, name);
+        before = sep;
+    }
+    if (more > 0)
+        used += (size_t)snprintf(line + used, ANSWER_MAX - used, " and %zu more", more);
+    snprintf(line + used, ANSWER_MAX - used, "%s", tail);
+}
+
 /* Starts a rollout of what is pending, unless one runs. */
 static void begin(fh_gateway *g)
 {
@@ -392,7 +419,7 @@ static void take_request(fh_gateway *g, int dir, int id)
         return;
     }
     bool any = false, wait = false, in_place = false;
-    char answer[2048], *save = NULL;
+    char answer[ANSWER_MAX], *save = NULL;
     answer[0] = '\0';
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strcmp(line, "wait") == 0) {
@@ -402,14 +429,9 @@ static void take_request(fh_gateway *g, int dir, int id)
         } else if (strncmp(line, "executor ", 9) == 0) {
             size_t e = executor_index(g, line + 9);
             if (e == SIZE_MAX) {
-                size_t used = (size_t)snprintf(answer, sizeof answer,
-                                               "refused: the flow has no executor '%.100s' (it has:",
-                                               line + 9);
-                for (size_t k = 0; k < g->cfg->n_executors && used < sizeof answer; k++)
-                    used += (size_t)snprintf(answer + used, sizeof answer - used, "%s %s",
-                                             k ? "," : "", g->cfg->executors[k].name);
-                if (used < sizeof answer)
-                    snprintf(answer + used, sizeof answer - used, ")\n");
+                snprintf(answer, sizeof answer, "refused: the flow has no executor '%.100s' "
+                         "(it has:", line + 9);
+                append_names(g, NULL, ", ", ")\n", answer);
                 break;
             }
             asked[e] = any = true;
@@ -427,17 +449,12 @@ static void take_request(fh_gateway *g, int dir, int id)
         free(asked);
         return;
     }
-    size_t used = (size_t)snprintf(answer, sizeof answer, "accepted:");
     for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (asked[e] || !any) {
+        if (asked[e] || !any)
             r->pending[e] = in_place ? MODE_IN_PLACE : MODE_SURGE;
-            if (used < sizeof answer)
-                used += (size_t)snprintf(answer + used, sizeof answer - used, " %s",
-                                         g->cfg->executors[e].name);
-        }
+    snprintf(answer, sizeof answer, "accepted:");
+    append_names(g, any ? asked : NULL, " ", "\n", answer);
     free(asked);
-    if (used < sizeof answer)
-        snprintf(answer + used, sizeof answer - used, "\n");
     if (wait && (r->waiters[r->n_waiters] = strdup(done)) != NULL)
         r->n_waiters++;
     write_answer(ack, answer);
