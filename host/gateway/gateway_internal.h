@@ -143,7 +143,8 @@ typedef struct gw_worker {
     int start_failures;           /* deaths before READY, in a row */
     bool timing_out;              /* given up for the timeout of the request it runs */
     uint64_t starts;              /* processes started for it: all but the first are
-                                     restarts */
+                                     restarts or reloads */
+    uint64_t reloads;             /* of those, the ones a rolling reload started */
     bool down;                    /* circuit breaker open: it gets no requests (but see
                                      probing); when every replica is down, requests for
                                      the executor get an error at once */
@@ -316,8 +317,10 @@ void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us,
 void gw_observe_batch(fh_gateway *g, const gw_worker *w, uint32_t docs);
 /* Executor shard X failed a request for KIND. X may be NULL (the gateway): not counted. */
 void gw_observe_error(fh_gateway *g, const gw_exec *x, fh_metrics_error_kind kind);
-/* A new process was started for W after its first. */
+/* A new process was started for W after its first (not by a reload). */
 void gw_observe_restart(fh_gateway *g, const gw_worker *w);
+/* A rolling reload started a new process for W, to replace the one it had. */
+void gw_observe_reload(fh_gateway *g, const gw_worker *w);
 /* Appends the flow's metrics, its gauges read now, to OUT (Prometheus' text format).
  * Returns 0, FH_E_STATE (no metrics) or FH_E_NOMEM. */
 int gw_metrics_text(fh_gateway *g, fh_prom_buf *out);

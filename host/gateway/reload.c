@@ -240,8 +240,9 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
     *s = tmp;
     /* OLD is now the new worker, in its replica's place; S the worker it replaces. */
     old->reload = GW_RELOAD_NONE;
-    old->starts = s->starts + 1; /* a restart of the replica, in health and metrics */
-    gw_observe_restart(g, old);
+    old->starts = s->starts + 1; /* a reload of the replica, in health and metrics */
+    old->reloads = s->reloads + 1;
+    gw_observe_reload(g, old);
     s->reload = GW_RELOAD_OLD;
     s->restart_at_ms = s->probe_at_ms = 0; /* never started again */
     s->down = s->probing = false;
@@ -573,7 +574,8 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
     *s = tmp;
     /* OLD is now the new worker, not started; S the old one. */
     old->reload = GW_RELOAD_WAIT;
-    old->starts = s->starts; /* its start counts as a restart of the replica */
+    old->starts = s->starts; /* its start (gw_spawn) counts as a reload of the replica */
+    old->reloads = s->reloads + 1;
     s->reload = GW_RELOAD_OLD;
     s->restart_at_ms = s->probe_at_ms = 0;
     s->down = s->probing = false;

@@ -80,8 +80,12 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     }
     e->started_ms = fh_monotonic_ms();
     e->timing_out = false;
-    if (e->starts++ > 0) /* health and metrics: restarts */
-        gw_observe_restart(g, e);
+    if (e->starts++ > 0) { /* health and metrics: a restart, or a reload in place */
+        if (e->reload == GW_RELOAD_IN_PLACE)
+            gw_observe_reload(g, e);
+        else
+            gw_observe_restart(g, e);
+    }
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
