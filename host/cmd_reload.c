@@ -2,9 +2,10 @@
  *
  * No network control: the request is a file in the flow's private runtime directory
  * (mode 0700, found through the descriptor the flow holds on it) and a queued signal
- * (FH_RELOAD_SIGNAL, its value naming the file), both of which only the flow's user can
- * make. The flow answers in a file beside it (see host/gateway/reload.c for the
- * exchange). The process is held by a pidfd from the start, so that a pid reused after
+ * (FH_RELOAD_SIGNAL, its value naming the file); only the flow's own user can ask (the
+ * directory must be this user's, and the flow takes only its own user's files: root
+ * gets "not a running flow of this user" too). The flow answers in a file beside it
+ * (see host/gateway/reload.c for the exchange). The process is held by a pidfd from the start, so that a pid reused after
  * the flow ended is never signalled. */
 #define _GNU_SOURCE
 #include <dirent.h>
