@@ -5,8 +5,8 @@
  * (FH_RELOAD_SIGNAL, its value naming the file); only the flow's own user can ask (the
  * directory must be this user's, and the flow takes only its own user's files: root
  * gets "not a running flow of this user" too). The flow answers in a file beside it
- * (see host/gateway/reload.c for the exchange). The process is held by a pidfd from the start, so that a pid reused after
- * the flow ended is never signalled. */
+ * (see host/gateway/reload.c for the exchange). The process is held by a pidfd from
+ * the start, so that a pid reused after the flow ended is never signalled. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -130,6 +130,26 @@ static int make_answer_file(const char *path)
     return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
+/* The signal (SIGINT, SIGTERM) that interrupted the command, or 0. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) { interrupted = sig; }
+
+/* Catches SIGINT and SIGTERM, unless ignored (a job of a script ignores SIGINT), so that
+ * an interrupted command removes its files from the flow's runtime directory. */
+static void catch_interrupts(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt; /* no SA_RESTART: poll() returns at once */
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 /* True once the process PIDFD holds has ended (its pidfd turns readable). */
 static bool process_gone(int pidfd)
 {
@@ -155,7 +175,7 @@ static bool wait_answer(int fd, int pidfd, int timeout_ms, char *buf, size_t siz
         }
         if (n == (ssize_t)size - 1)
             return true; /* longer than any answer: as much of it as fits */
-        if (gone || (deadline >= 0 && fh_monotonic_ms() >= deadline))
+        if (gone || interrupted || (deadline >= 0 && fh_monotonic_ms() >= deadline))
             return false;
         struct pollfd p = {.fd = pidfd, .events = POLLIN};
         poll(&p, 1, 10); /* the answer file cannot be polled: a look every 10 ms */
@@ -252,6 +272,7 @@ int fh_cmd_reload(int argc, char **argv)
     snprintf(req, sizeof req, "%s/reload-%d.req", dir, (int)getpid());
     snprintf(ack, sizeof ack, "%s/reload-%d.ack", dir, (int)getpid());
     snprintf(done, sizeof done, "%s/reload-%d.done", dir, (int)getpid());
+    catch_interrupts();
     int ack_fd = make_answer_file(ack), done_fd = wait ? make_answer_file(done) : -1;
     if (ack_fd < 0 || (wait && done_fd < 0)) {
         fprintf(stderr, "flowhost: cannot make an answer file in %s: %s\n", dir, strerror(errno));
@@ -269,6 +290,11 @@ int fh_cmd_reload(int argc, char **argv)
     if (done_fd >= 0) {
         close(done_fd);
         unlink(done);
+    }
+    if (interrupted) {
+        unlink(part);
+        unlink(req); /* withdrawn, if the flow has not taken it */
+        return 128 + interrupted;
     }
     return rc;
 }
@@ -315,6 +341,10 @@ static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const
     int answer_ms = timeout >= 0 ? (int)timeout : 10000;
     if (!wait_answer(ack_fd, pidfd, answer_ms, answer, sizeof answer)) {
         unlink(req); /* withdrawn: the flow, reading it later, finds nothing to do */
+        if (interrupted) {
+            fprintf(stderr, "flowhost: interrupted: the reload request withdrawn\n");
+            return 1;
+        }
         fprintf(stderr, "flowhost: the flow (pid %d) did not answer the reload within %d ms\n",
                 (int)pid, answer_ms);
         return 1;
@@ -330,9 +360,10 @@ static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const
     }
     fprintf(stderr, "flowhost: reloading:%s\n", answer + 9);
     if (!wait_answer(done_fd, pidfd, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
-        fprintf(stderr, "flowhost: %s\n", process_gone(pidfd)
-                                              ? "the flow stopped before the reload was over"
-                                              : "the reload was not over within --timeout");
+        fprintf(stderr, "flowhost: %s\n",
+                interrupted           ? "interrupted: the reload goes on in the flow"
+                : process_gone(pidfd) ? "the flow stopped before the reload was over"
+                                      : "the reload was not over within --timeout");
         return 1;
     }
     if (strncmp(answer, "ok: ", 4) == 0) {

@@ -34,8 +34,9 @@ typedef struct fh_gateway_options {
 /* Sets everything up and waits until every worker is ready (at most the flow's
  * timeout_ready). SIGINT, SIGTERM, SIGCHLD, SIGHUP and FH_RELOAD_SIGNAL (a rolling
  * reload) are blocked in the calling process from here on: the gateway takes them
- * through a signalfd. The calling process becomes a child subreaper and the gateway reaps and kills every child of it that is not one of
- * its workers: it must have no children of its own. On success stores a new gateway
+ * through a signalfd. The calling process becomes a child subreaper and the gateway
+ * reaps and kills every child of it that is not one of its workers: it must have no
+ * children of its own. On success stores a new gateway
  * the caller owns in *OUT and returns 0. On failure everything started is stopped and
  * removed, and the return is negative with fh_last_error() naming the executor that
  * failed and why. */

@@ -136,7 +136,9 @@ int gw_reload_init(fh_gateway *g)
 
 /* Writes TEXT into the answer file PATH, which the reload command made and holds open
  * (so that it reads the answer even when the flow stops and its runtime directory goes
- * right after): nothing when it is not there (the command is gone). */
+ * right after), then removes it: the command reads through its descriptor, and one
+ * killed meanwhile leaves nothing behind. Nothing when it is not there (the command is
+ * gone). */
 static void write_answer(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -148,6 +150,7 @@ static void write_answer(const char *path, const char *text)
         write(fd, text, len) != (ssize_t)len)
         gw_log("reload: cannot write the answer %s: %s", path, strerror(errno));
     close(fd);
+    unlink(path);
 }
 
 /* Tells every reload waited for how the rollout ended, and forgets them. */
@@ -344,8 +347,9 @@ static size_t executor_index(const fh_gateway *g, const char *name)
                            as much) */
 
 /* Appends to the answer LINE (ANSWER_MAX bytes, a string) the names of the executors
- * with TAKE[e] (NULL: all), after a space, SEP between two, and TAIL: as many names as fit with room
- * for " and N more" and TAIL, so that the line is never cut (its '\n' in TAIL). */
+ * with TAKE[e] (NULL: all), after a space, SEP between two, and TAIL: as many names as
+ * fit with room for " and N more" and TAIL, so that the line is never cut (its '\n' is
+ * in TAIL). */
 static void append_names(const fh_gateway *g, const bool *take, const char *sep,
                          const char *tail, char *line)
 {
@@ -643,7 +647,8 @@ static void finish(fh_gateway *g, int64_t now)
         snprintf(text, sizeof text, "failed: %s (%zu replica%s down, %zu replaced)\n",
                  r->down_line, r->down, r->down == 1 ? "" : "s", r->replaced);
     else
-        snprintf(text, sizeof text, "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
+        snprintf(text, sizeof text,
+                 "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
                  r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
                  (long long)(now - r->started_ms));
     info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
