@@ -343,6 +343,23 @@ static size_t executor_index(const fh_gateway *g, const char *name)
     return SIZE_MAX;
 }
 
+/* Copies at most MAX bytes of TEXT into OUT (SIZE bytes, at least 4 * MAX + 1) with the
+ * bytes that are not printable ASCII written \xNN: what a request holds is echoed into
+ * an answer, and so into the user's terminal. Returns OUT. */
+static const char *escaped(const char *text, size_t max, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; text[i] != '\0' && i < max && o + 5 <= size; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+    }
+    out[o] = '\0';
+    return out;
+}
+
 #define ANSWER_MAX 2048 /* an answer's line at most, its '\n' included (the command reads
                            as much) */
 
@@ -434,15 +451,17 @@ static void take_request(fh_gateway *g, int dir, int id)
         } else if (strncmp(line, "executor ", 9) == 0) {
             size_t e = executor_index(g, line + 9);
             if (e == SIZE_MAX) {
-                snprintf(answer, sizeof answer, "refused: the flow has no executor '%.100s' "
-                         "(it has:", line + 9);
+                char shown[401];
+                snprintf(answer, sizeof answer, "refused: the flow has no executor '%s' (it has:",
+                         escaped(line + 9, 100, shown, sizeof shown));
                 append_names(g, NULL, ", ", ")\n", answer);
                 break;
             }
             asked[e] = any = true;
         } else if (line[0] != '\0') {
-            snprintf(answer, sizeof answer, "refused: a request line it does not know: '%.100s'\n",
-                     line);
+            char shown[401];
+            snprintf(answer, sizeof answer, "refused: a request line it does not know: '%s'\n",
+                     escaped(line, 100, shown, sizeof shown));
             break;
         }
     }
