@@ -259,6 +259,16 @@ void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* spec.c: writes W's spec file (and its board) into the runtime directory and stores
  * their paths in W. Returns 0 or a negative FH_E_ code (fh_last_error says why). */
 int gw_write_spec(fh_gateway *g, gw_worker *w);
+/* Removes W's spec file and board (gw_write_spec's), closes its board, frees the path
+ * (NULL after). Its process must be gone or killed. Nothing when W has none. */
+void gw_remove_spec(fh_gateway *g, gw_worker *w);
+
+/* Lowers the deadline *NEXT (ms; -1: none) to AT. */
+static inline void gw_sooner(int64_t *next, int64_t at)
+{
+    if (*next < 0 || at < *next)
+        *next = at;
+}
 
 /* routing.c */
 /* A free slot, initialised and counted in flight, or -1 when none is left. */

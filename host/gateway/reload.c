@@ -92,12 +92,6 @@ typedef struct gw_reload {
     size_t n_ids;
 } gw_reload;
 
-static void sooner(int64_t *next, int64_t at)
-{
-    if (*next < 0 || at < *next)
-        *next = at;
-}
-
 static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void info(const char *fmt, ...)
 {
@@ -176,42 +170,69 @@ void gw_reload_free(fh_gateway *g)
 
 /* Empties the spare slot of W's executor: its files, its board, its state (the ring of
  * held requests stays allocated, empty). Its process must be gone or killed. */
-static void release_spare(gw_worker *w)
+static void release_spare(fh_gateway *g, gw_worker *w)
 {
-    if (w->spec_path != NULL) {
-        unlink(w->spec_path);
-        size_t n = strlen(w->spec_path);
-        if (n > 5 && strcmp(w->spec_path + n - 5, ".spec") == 0) { /* its board beside it */
-            char board[4300];
-            snprintf(board, sizeof board, "%.*s.board", (int)(n - 5), w->spec_path);
-            unlink(board);
-        }
-        free(w->spec_path);
-    }
-    fh_board_close(&w->board);
+    gw_remove_spec(g, w);
     gw_worker clean = {.ex = w->ex, .held = w->held};
     *w = clean;
     w->ex->n_spare = 0;
 }
 
-void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
+/* The reload of W's replica failed (WHY): one line says so and what becomes of the
+ * replica (AFTER); the rollout counts it, keeps its first failure for those who wait,
+ * and goes on to the next executor asked for. */
+static void note_failure(fh_gateway *g, const gw_worker *w, const char *why, const char *after)
 {
     gw_reload *r = g->reload;
-    char rep[64];
+    char rep[64], line[1100];
     const char *name = w->ex->cfg->name;
-    char line[1100];
-    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; its old worker "
-             "keeps serving, and the reload of '%s' stops here", name,
-             replica_name(w, rep, sizeof rep), why, name);
+    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; %s, and the "
+             "reload of '%s' stops here", name, replica_name(w, rep, sizeof rep), why, after,
+             name);
     gw_log("%s", line);
-    if (w->pid > 0)
-        fh_supervisor_kill_group(w->pid); /* reaped later: no worker has its pid then */
-    release_spare(w);
     r->failed++;
     if (r->failure[0] == '\0')
         snprintf(r->failure, sizeof r->failure, "%s", line);
     if (r->cur == w->ex->node)
-        r->cur = SIZE_MAX; /* on to the next executor asked for */
+        r->cur = SIZE_MAX;
+}
+
+/* Puts the worker of the spare slot SPARE in its replica's place PLACE, and the
+ * replica's worker in the spare slot: the two structs swap, and what belongs to the
+ * replica goes back to PLACE.
+ * - The process's, which move with it: pid, last_pid, the routing id, ready, the ring
+ *   of held requests (held, held_first, held_n, held_bytes), sent, head_since_us,
+ *   service_us, idle_since_us, started_ms, heard_ms, pinged_ms, timing_out,
+ *   start_failures (its own start), its files (spec_path, board, gen), reload (which
+ *   the caller sets).
+ * - The replica's, which stay: ex and replica (the same in both), starts and reloads
+ *   (one reload more; the caller counts the start), and the breaker's history of deaths
+ *   in a row (crashes, died_ms): a new file that dies as the old one did opens the
+ *   breaker as soon as it would have without the reload (a reply clears it, as ever).
+ * - down, probing, probe_at_ms, restart_at_ms, down_reason: the spare's (none). The
+ *   replica gets a worker with the new file that is ready (surge) or starting (in
+ *   place): its breaker closes, as after a probe; a replica that is down with no
+ *   process is skipped by the rollout, not replaced. The replaced worker is never
+ *   started again. */
+static void swap_in(gw_worker *place, gw_worker *spare)
+{
+    gw_worker tmp = *place;
+    *place = *spare;
+    *spare = tmp;
+    place->starts = spare->starts;
+    place->reloads = spare->reloads + 1;
+    place->crashes = spare->crashes;
+    memcpy(place->died_ms, spare->died_ms, sizeof place->died_ms);
+    spare->restart_at_ms = spare->probe_at_ms = 0;
+    spare->down = spare->probing = false;
+}
+
+void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
+{
+    note_failure(g, w, why, "its old worker keeps serving");
+    if (w->pid > 0)
+        fh_supervisor_kill_group(w->pid); /* reaped later: no worker has its pid then */
+    release_spare(g, w);
 }
 
 void gw_reload_ready(fh_gateway *g, gw_worker *s)
@@ -238,17 +259,12 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
         return;
     }
     gw_worker *old = &x->workers[s->replica];
-    gw_worker tmp = *old;
-    *old = *s;
-    *s = tmp;
+    swap_in(old, s);
     /* OLD is now the new worker, in its replica's place; S the worker it replaces. */
     old->reload = GW_RELOAD_NONE;
-    old->starts = s->starts + 1; /* a reload of the replica, in health and metrics */
-    old->reloads = s->reloads + 1;
+    old->starts++; /* a reload of the replica, in health and metrics */
     gw_observe_reload(g, old);
     s->reload = GW_RELOAD_OLD;
-    s->restart_at_ms = s->probe_at_ms = 0; /* never started again */
-    s->down = s->probing = false;
     r->replaced++;
     r->exec_replaced++;
     info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
@@ -256,7 +272,7 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
          replica_name(old, rep, sizeof rep), (int)old->pid, (long long)(now - r->spare_ms),
          (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
     if (s->pid <= 0) {
-        release_spare(s); /* it had died meanwhile: nothing to retire */
+        release_spare(g, s); /* it had died meanwhile: nothing to retire */
     } else if (!s->ready) {
         fh_supervisor_kill_group(s->pid); /* a restart of it still starting: nothing to
                                              finish */
@@ -294,7 +310,7 @@ void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *wh
              replica_name(w, rep, sizeof rep), (int)pid, how);
         break;
     }
-    release_spare(w);
+    release_spare(g, w);
     gw_feed(g, x);
 }
 
@@ -307,7 +323,7 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
             return true;
         int64_t due = w->started_ms + g->cfg->timeout_ready_ms;
         if (now < due) {
-            sooner(next, due);
+            gw_sooner(next, due);
             return true;
         }
         snprintf(why, sizeof why, "not ready within %d ms (timeout_ready)",
@@ -318,7 +334,7 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
     case GW_RELOAD_BYE: {
         int64_t due = w->started_ms + STOP_GRACE_MS;
         if (now < due) {
-            sooner(next, due);
+            gw_sooner(next, due);
             return true;
         }
         gw_log("reload: executor '%s': the old worker (pid %d) did not stop within %d ms: "
@@ -592,16 +608,10 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
         gw_reload_failed(g, s, why);
         return -1;
     }
-    gw_worker tmp = *old;
-    *old = *s;
-    *s = tmp;
+    swap_in(old, s); /* its start (gw_spawn) counts as a reload of the replica */
     /* OLD is now the new worker, not started; S the old one. */
     old->reload = GW_RELOAD_WAIT;
-    old->starts = s->starts; /* its start (gw_spawn) counts as a reload of the replica */
-    old->reloads = s->reloads + 1;
     s->reload = GW_RELOAD_OLD;
-    s->restart_at_ms = s->probe_at_ms = 0;
-    s->down = s->probing = false;
     r->in_place = old;
     char rep[64];
     info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
@@ -613,7 +623,7 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
         s->reload = GW_RELOAD_BYE;
         s->started_ms = fh_monotonic_ms();
         if (s->pid <= 0)
-            release_spare(s);
+            release_spare(g, s);
     }
     return 0;
 }
@@ -623,19 +633,10 @@ void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why)
     gw_reload *r = g->reload;
     if (w->reload != GW_RELOAD_IN_PLACE && w->reload != GW_RELOAD_WAIT)
         return;
-    char rep[64], line[1100];
-    const char *name = w->ex->cfg->name;
-    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; in place, its old "
-             "worker is gone: the replica is supervised as after a crash, and the reload of "
-             "'%s' stops here", name, replica_name(w, rep, sizeof rep), why, name);
-    gw_log("%s", line);
+    note_failure(g, w, why, "in place, its old worker is gone: the replica is supervised as "
+                 "after a crash");
     w->reload = GW_RELOAD_NONE;
     r->in_place = NULL;
-    r->failed++;
-    if (r->failure[0] == '\0')
-        snprintf(r->failure, sizeof r->failure, "%s", line);
-    if (r->cur == w->ex->node)
-        r->cur = SIZE_MAX;
 }
 
 /* In place: starts the new worker once the old one has ended; notes it ready. */
@@ -711,7 +712,7 @@ static gw_worker *retire_idle(fh_gateway *g, int64_t now, int64_t *next)
             spare->reload = GW_RELOAD_BYE;
             spare->ready = false;
             spare->started_ms = now;
-            sooner(next, now + STOP_GRACE_MS);
+            gw_sooner(next, now + STOP_GRACE_MS);
         }
     }
     return spare;
