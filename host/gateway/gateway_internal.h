@@ -14,6 +14,7 @@
  *              server in this loop; http_request.c: one request; http_internal.h)
  *   health.c   whether the flow is ready, executor by executor
  *   reload.c   rolling reload: each replica replaced by a new worker, one at a time
+ *   reload_request.c  the requests for a reload (signals, request files) and answers
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -495,7 +496,7 @@ void gw_reap(fh_gateway *g);
  * kills what is left, and every process the workers started. */
 void gw_stop_workers(fh_gateway *g);
 
-/* reload.c: the rolling reload (see the comment at its top) */
+/* reload.c, reload_request.c: the rolling reload (see the comments at their tops) */
 /* Makes G's reload state. Returns 0 or FH_E_NOMEM. */
 int gw_reload_init(fh_gateway *g);
 /* Frees it; tells the reloads still waited for that the flow stopped. */

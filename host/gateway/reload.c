@@ -17,19 +17,10 @@
  * which executor and replica and why, and the reload of that executor stops there; the
  * executors queued after it are still reloaded.
  *
- * Requests: a plain SIGHUP reloads every executor (by surge) and never looks at request
- * files. `flowhost reload` (cmd_reload.c) first writes reload-ID.req in the flow's
- * private runtime directory (mode 0700: only the flow's user can), one line a word:
- * "executor NAME" (none: every executor), "wait", "in-place" (see below), then queues
- * FH_RELOAD_SIGNAL with ID as its value: real-time signals queue, so that requests
- * never coalesce with each other nor with a SIGHUP, and the flow reads exactly the file
- * named (gone: the command withdrew it, nothing is done). The
- * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
- * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
- * files the command made and holds open, so that an answer written as the flow stops is
- * still read. Executors are reloaded one after the
- * other, in the flow's order; asked again while a rollout runs, an executor is queued
- * once more (the one being reloaded too: from its first replica again, after this pass).
+ * Requests (reload_request.c) queue executors, each by surge or in place; executors are
+ * reloaded one after the other, in the flow's order; asked again while a rollout runs,
+ * an executor is queued once more (the one being reloaded too: from its first replica
+ * again, after this pass).
  * A drain (SIGINT/SIGTERM) stops the rollout: a new worker still starting is killed, and
  * the reloads waited for are told so.
  *
@@ -40,7 +31,7 @@
  * meanwhile), but a new worker that does not start leaves the replica without a worker:
  * it is then supervised as any worker that failed to start (restarts, the breaker). */
 #define _GNU_SOURCE
-#include "gateway_internal.h"
+#include "reload_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,41 +50,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define REQ_MAX_BYTES 16384   /* a request file's size at most */
-#define WAITERS_MAX 64        /* reload commands waiting for one rollout's end at most */
-#define SIGNALLED_MAX 64      /* request signals noted between two loop turns at most */
-
-/* How an executor asked for is reloaded. */
-enum { MODE_NONE = 0, MODE_SURGE, MODE_IN_PLACE };
-
-typedef struct gw_reload {
-    uint8_t *pending;         /* per executor of the flow (its cfg index): MODE_* */
-    bool active;              /* a rollout is under way */
-    size_t cur;               /* the executor being reloaded; SIZE_MAX: between two */
-    uint8_t cur_mode;         /* how (MODE_*) */
-    gw_worker *in_place;      /* in place: the replica whose new worker waits for the old
-                                 one to end (GW_RELOAD_WAIT) or starts (GW_RELOAD_IN_PLACE);
-                                 NULL: none */
-    size_t unit;              /* its next replica to replace: its shard (g->execs)... */
-    size_t replica;           /* ...and the replica there */
-    uint32_t gen;             /* the generation of the last new worker */
-    int64_t started_ms;       /* when the rollout began */
-    int64_t exec_ms;          /* when the executor being reloaded began */
-    int64_t spare_ms;         /* when the new worker was started */
-    size_t exec_replaced;     /* its replicas replaced so far */
-    size_t replaced, skipped, failed; /* the rollout's replicas */
-    size_t down;              /* of those skipped, the ones down (their breaker open) */
-    char failure[1100];       /* the rollout's first failure */
-    char down_line[300];      /* the first replica skipped for being down */
-    char *waiters[WAITERS_MAX]; /* the done files of reloads waited for */
-    size_t n_waiters;
-    bool hup;                 /* a plain SIGHUP came: every executor */
-    int ids[SIGNALLED_MAX];   /* the request ids signalled (reload-ID.req), in order */
-    size_t n_ids;
-} gw_reload;
-
-static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void info(const char *fmt, ...)
+void gw_reload_info(const char *fmt, ...)
 {
     char line[1200];
     va_list ap;
@@ -128,41 +85,12 @@ int gw_reload_init(fh_gateway *g)
     return 0;
 }
 
-/* Writes TEXT into the answer file PATH, which the reload command made and holds open
- * (so that it reads the answer even when the flow stops and its runtime directory goes
- * right after), then removes it: the command reads through its descriptor, and one
- * killed meanwhile leaves nothing behind. Nothing when it is not there (the command is
- * gone). */
-static void write_answer(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return;
-    size_t len = strlen(text);
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        write(fd, text, len) != (ssize_t)len)
-        gw_log("reload: cannot write the answer %s: %s", path, strerror(errno));
-    close(fd);
-    unlink(path);
-}
-
-/* Tells every reload waited for how the rollout ended, and forgets them. */
-static void notify_waiters(gw_reload *r, const char *text)
-{
-    for (size_t i = 0; i < r->n_waiters; i++) {
-        write_answer(r->waiters[i], text);
-        free(r->waiters[i]);
-    }
-    r->n_waiters = 0;
-}
-
 void gw_reload_free(fh_gateway *g)
 {
     gw_reload *r = g->reload;
     if (r == NULL)
         return;
-    notify_waiters(r, "failed: the flow stopped\n");
+    gw_reload_notify_waiters(r, "failed: the flow stopped\n");
     free(r->pending);
     free(r);
     g->reload = NULL;
@@ -246,7 +174,7 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
         r->in_place = NULL;
         r->replaced++;
         r->exec_replaced++;
-        info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
+        gw_reload_info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
              x->cfg->name, replica_name(s, rep, sizeof rep), (int)s->pid,
              (long long)(now - r->spare_ms));
         return;
@@ -267,7 +195,7 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
     s->reload = GW_RELOAD_OLD;
     r->replaced++;
     r->exec_replaced++;
-    info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
+    gw_reload_info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
          "one (pid %d) finishes its %u request%s and stops", x->cfg->name,
          replica_name(old, rep, sizeof rep), (int)old->pid, (long long)(now - r->spare_ms),
          (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
@@ -306,7 +234,7 @@ void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *wh
         }
         break;
     default:
-        info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)", x->cfg->name,
+        gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)", x->cfg->name,
              replica_name(w, rep, sizeof rep), (int)pid, how);
         break;
     }
@@ -348,64 +276,8 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
     }
 }
 
-/* ---- requests ----------------------------------------------------------------------- */
-
-/* The index of executor NAME in the flow, or SIZE_MAX. */
-static size_t executor_index(const fh_gateway *g, const char *name)
-{
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (strcmp(g->cfg->executors[e].name, name) == 0)
-            return e;
-    return SIZE_MAX;
-}
-
-/* Copies at most MAX bytes of TEXT into OUT (SIZE bytes, at least 4 * MAX + 1) with the
- * bytes that are not printable ASCII written \xNN: what a request holds is echoed into
- * an answer, and so into the user's terminal. Returns OUT. */
-static const char *escaped(const char *text, size_t max, char *out, size_t size)
-{
-    size_t o = 0;
-    for (size_t i = 0; text[i] != '\0' && i < max && o + 5 <= size; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-    }
-    out[o] = '\0';
-    return out;
-}
-
-#define ANSWER_MAX 2048 /* an answer's line at most, its '\n' included (the command reads
-                           as much) */
-
-/* Appends to the answer LINE (ANSWER_MAX bytes, a string) the names of the executors
- * with TAKE[e] (NULL: all), after a space, SEP between two, and TAIL: as many names as
- * fit with room for " and N more" and TAIL, so that the line is never cut (its '\n' is
- * in TAIL). */
-static void append_names(const fh_gateway *g, const bool *take, const char *sep,
-                         const char *tail, char *line)
-{
-    size_t used = strlen(line), more = 0, room = ANSWER_MAX - 40 - strlen(tail);
-    const char *before = " ";
-    for (size_t e = 0; e < g->cfg->n_executors; e++) {
-        if (take != NULL && !take[e])
-            continue;
-        const char *name = g->cfg->executors[e].name;
-        if (more > 0 || used + strlen(before) + strlen(name) >= room) {
-            more++;
-            continue;
-        }
-        used += (size_t)snprintf(line + used, ANSWER_MAX - used, "%s%s", before, name);
-        before = sep;
-    }
-    if (more > 0)
-        used += (size_t)snprintf(line + used, ANSWER_MAX - used, " and %zu more", more);
-    snprintf(line + used, ANSWER_MAX - used, "%s", tail);
-}
-
 /* Starts a rollout of what is pending, unless one runs. */
-static void begin(fh_gateway *g)
+void gw_reload_begin(fh_gateway *g)
 {
     gw_reload *r = g->reload;
     if (r->active)
@@ -414,141 +286,6 @@ static void begin(fh_gateway *g)
     r->started_ms = fh_monotonic_ms();
     r->replaced = r->skipped = r->failed = r->down = 0;
     r->failure[0] = r->down_line[0] = '\0';
-}
-
-/* Handles the request reload-ID.req of the runtime directory DIR: answers it, queues
- * what it asks. A request that is not there was withdrawn by its command (it gave up
- * waiting for an answer): nothing is done. */
-static void take_request(fh_gateway *g, int dir, int id)
-{
-    gw_reload *r = g->reload;
-    const char *base = fh_runtime_dir_path(g->rundir);
-    char name[64], ack[4300], done[4300];
-    snprintf(name, sizeof name, "reload-%d.req", id);
-    snprintf(ack, sizeof ack, "%s/reload-%d.ack", base, id);
-    snprintf(done, sizeof done, "%s/reload-%d.done", base, id);
-    /* Only a regular file of this user: nobody else can write in the directory anyway. */
-    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        info("reload: request %d withdrawn (its file is gone: its command gave up): nothing "
-             "to do", id);
-        return;
-    }
-    struct stat st;
-    char text[REQ_MAX_BYTES + 1];
-    ssize_t n = -1;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
-        n = read(fd, text, REQ_MAX_BYTES);
-    if (fd >= 0)
-        close(fd);
-    unlinkat(dir, name, 0);
-    if (n < 0) {
-        write_answer(ack, "refused: the request could not be read\n");
-        return;
-    }
-    text[n] = '\0';
-    if (g->draining) {
-        write_answer(ack, "refused: the flow is shutting down\n");
-        return;
-    }
-    bool *asked = calloc(g->cfg->n_executors + 1, sizeof *asked);
-    if (asked == NULL) {
-        write_answer(ack, "refused: out of memory\n");
-        return;
-    }
-    bool any = false, wait = false, in_place = false;
-    char answer[ANSWER_MAX], *save = NULL;
-    answer[0] = '\0';
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strcmp(line, "wait") == 0) {
-            wait = true;
-        } else if (strcmp(line, "in-place") == 0) {
-            in_place = true;
-        } else if (strncmp(line, "executor ", 9) == 0) {
-            size_t e = executor_index(g, line + 9);
-            if (e == SIZE_MAX) {
-                char shown[401];
-                snprintf(answer, sizeof answer, "refused: the flow has no executor '%s' (it has:",
-                         escaped(line + 9, 100, shown, sizeof shown));
-                append_names(g, NULL, ", ", ")\n", answer);
-                break;
-            }
-            asked[e] = any = true;
-        } else if (line[0] != '\0') {
-            char shown[401];
-            snprintf(answer, sizeof answer, "refused: a request line it does not know: '%s'\n",
-                     escaped(line, 100, shown, sizeof shown));
-            break;
-        }
-    }
-    if (answer[0] == '\0' && wait && r->n_waiters == WAITERS_MAX)
-        snprintf(answer, sizeof answer, "refused: %d reloads are waited for already\n",
-                 WAITERS_MAX);
-    if (answer[0] != '\0') {
-        write_answer(ack, answer);
-        free(asked);
-        return;
-    }
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (asked[e] || !any)
-            r->pending[e] = in_place ? MODE_IN_PLACE : MODE_SURGE;
-    snprintf(answer, sizeof answer, "accepted:");
-    append_names(g, any ? asked : NULL, " ", "\n", answer);
-    free(asked);
-    if (wait && (r->waiters[r->n_waiters] = strdup(done)) != NULL)
-        r->n_waiters++;
-    write_answer(ack, answer);
-    answer[strcspn(answer, "\n")] = '\0';
-    info("reload asked for:%s%s%s", answer + strlen("accepted:"), in_place ? " (in place)" : "",
-         wait ? " (waited for)" : "");
-    begin(g);
-}
-
-void gw_reload_signalled(fh_gateway *g, int id)
-{
-    gw_reload *r = g->reload;
-    if (id < 0) {
-        gw_log("reload: a reload signal with no request id: ignored");
-        return;
-    }
-    if (id == 0) {
-        r->hup = true;
-    } else if (r->n_ids == SIGNALLED_MAX) {
-        gw_log("reload: more than %d reload requests at once: request %d not read",
-               SIGNALLED_MAX, id);
-        return;
-    } else {
-        r->ids[r->n_ids++] = id;
-    }
-    g->reload_asked = true;
-}
-
-void gw_reload_asked(fh_gateway *g)
-{
-    gw_reload *r = g->reload;
-    if (r->n_ids > 0) {
-        int dir = open(fh_runtime_dir_path(g->rundir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0)
-            gw_log("reload: cannot read the runtime directory: %s", strerror(errno));
-        for (size_t i = 0; dir >= 0 && i < r->n_ids; i++)
-            take_request(g, dir, r->ids[i]);
-        if (dir >= 0)
-            close(dir);
-        r->n_ids = 0;
-    }
-    if (!r->hup)
-        return;
-    /* A plain SIGHUP: every executor, by surge; those a request queued keep its mode. */
-    r->hup = false;
-    if (g->draining) {
-        gw_log("SIGHUP while shutting down: no reload");
-        return;
-    }
-    info("SIGHUP: reloading every executor");
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (r->pending[e] == MODE_NONE)
-            r->pending[e] = MODE_SURGE;
-    begin(g);
 }
 
 /* ---- the rollout -------------------------------------------------------------------- */
@@ -614,7 +351,7 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
     s->reload = GW_RELOAD_OLD;
     r->in_place = old;
     char rep[64];
-    info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
+    gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
          "stops; then a new one starts in its place", x->cfg->name,
          replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
     if (s->pid <= 0 || !s->ready) { /* not running after all: nothing to finish */
@@ -671,9 +408,9 @@ static void finish(fh_gateway *g, int64_t now)
                  "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
                  r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
                  (long long)(now - r->started_ms));
-    info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
+    gw_reload_info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
          (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
-    notify_waiters(r, text);
+    gw_reload_notify_waiters(r, text);
     r->active = false;
     r->cur = SIZE_MAX;
 }
@@ -690,7 +427,7 @@ void gw_reload_stop(fh_gateway *g)
     }
     gw_log("reload stopped: the flow is shutting down");
     memset(r->pending, 0, g->cfg->n_executors * sizeof *r->pending);
-    notify_waiters(r, "failed: the flow is shutting down\n");
+    gw_reload_notify_waiters(r, "failed: the flow is shutting down\n");
     r->active = false;
     r->cur = SIZE_MAX;
 }
@@ -751,13 +488,13 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             r->exec_replaced = 0;
             /* An executor with `host:` (served elsewhere) is not this host's to restart:
              * it is skipped here, with a log line, once the flow loader knows them. */
-            info("reload: executor '%s': replacing its workers one at a time%s",
+            gw_reload_info("reload: executor '%s': replacing its workers one at a time%s",
                  g->cfg->executors[e].name,
                  r->cur_mode == MODE_IN_PLACE ? ", each in place (the old one stops first)" : "");
         }
         gw_worker *w;
         if (!next_replica(g, &w)) {
-            info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
+            gw_reload_info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
                  g->cfg->executors[r->cur].name, r->exec_replaced,
                  r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
             r->cur = SIZE_MAX;
@@ -772,7 +509,7 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             replica_name(w, rep, sizeof rep);
             r->skipped++;
             if (!w->down) {
-                info("reload: executor '%s', %s has no worker (it restarts after a crash): "
+                gw_reload_info("reload: executor '%s', %s has no worker (it restarts after a crash): "
                      "skipped, its next worker loads the file as it is now", w->ex->cfg->name,
                      rep);
                 continue;
