@@ -174,9 +174,9 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
         r->in_place = NULL;
         r->replaced++;
         r->exec_replaced++;
-        gw_reload_info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
-             x->cfg->name, replica_name(s, rep, sizeof rep), (int)s->pid,
-             (long long)(now - r->spare_ms));
+        gw_reload_info("reload: executor '%s', %s replaced in place: new worker (pid %d) "
+                       "ready in %lld ms", x->cfg->name, replica_name(s, rep, sizeof rep),
+                       (int)s->pid, (long long)(now - r->spare_ms));
         return;
     }
     if (g->draining) { /* too late to take over: it stops, with its fini */
@@ -195,10 +195,11 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
     s->reload = GW_RELOAD_OLD;
     r->replaced++;
     r->exec_replaced++;
-    gw_reload_info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
-         "one (pid %d) finishes its %u request%s and stops", x->cfg->name,
-         replica_name(old, rep, sizeof rep), (int)old->pid, (long long)(now - r->spare_ms),
-         (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    gw_reload_info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; "
+                   "the old one (pid %d) finishes its %u request%s and stops", x->cfg->name,
+                   replica_name(old, rep, sizeof rep), (int)old->pid,
+                   (long long)(now - r->spare_ms), (int)s->pid, s->held_n,
+                   s->held_n == 1 ? "" : "s");
     if (s->pid <= 0) {
         release_spare(g, s); /* it had died meanwhile: nothing to retire */
     } else if (!s->ready) {
@@ -234,8 +235,8 @@ void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *wh
         }
         break;
     default:
-        gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)", x->cfg->name,
-             replica_name(w, rep, sizeof rep), (int)pid, how);
+        gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)",
+                       x->cfg->name, replica_name(w, rep, sizeof rep), (int)pid, how);
         break;
     }
     release_spare(g, w);
@@ -351,9 +352,10 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
     s->reload = GW_RELOAD_OLD;
     r->in_place = old;
     char rep[64];
-    gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
-         "stops; then a new one starts in its place", x->cfg->name,
-         replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u "
+                   "request%s and stops; then a new one starts in its place", x->cfg->name,
+                   replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n,
+                   s->held_n == 1 ? "" : "s");
     if (s->pid <= 0 || !s->ready) { /* not running after all: nothing to finish */
         if (s->pid > 0)
             fh_supervisor_kill_group(s->pid);
@@ -409,7 +411,7 @@ static void finish(fh_gateway *g, int64_t now)
                  r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
                  (long long)(now - r->started_ms));
     gw_reload_info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
-         (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
+                   (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
     gw_reload_notify_waiters(r, text);
     r->active = false;
     r->cur = SIZE_MAX;
@@ -489,14 +491,15 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             /* An executor with `host:` (served elsewhere) is not this host's to restart:
              * it is skipped here, with a log line, once the flow loader knows them. */
             gw_reload_info("reload: executor '%s': replacing its workers one at a time%s",
-                 g->cfg->executors[e].name,
-                 r->cur_mode == MODE_IN_PLACE ? ", each in place (the old one stops first)" : "");
+                           g->cfg->executors[e].name,
+                           r->cur_mode == MODE_IN_PLACE
+                               ? ", each in place (the old one stops first)" : "");
         }
         gw_worker *w;
         if (!next_replica(g, &w)) {
             gw_reload_info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
-                 g->cfg->executors[r->cur].name, r->exec_replaced,
-                 r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
+                           g->cfg->executors[r->cur].name, r->exec_replaced,
+                           r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
             r->cur = SIZE_MAX;
             continue;
         }
@@ -509,9 +512,9 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             replica_name(w, rep, sizeof rep);
             r->skipped++;
             if (!w->down) {
-                gw_reload_info("reload: executor '%s', %s has no worker (it restarts after a crash): "
-                     "skipped, its next worker loads the file as it is now", w->ex->cfg->name,
-                     rep);
+                gw_reload_info("reload: executor '%s', %s has no worker (it restarts after a "
+                               "crash): skipped, its next worker loads the file as it is now",
+                               w->ex->cfg->name, rep);
                 continue;
             }
             /* Not a success: the replica serves nothing, and may never with this file. */

@@ -124,8 +124,8 @@ static void take_request(fh_gateway *g, int dir, int id)
     /* Only a regular file of this user: nobody else can write in the directory anyway. */
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
-        gw_reload_info("reload: request %d withdrawn (its file is gone: its command gave up): nothing "
-             "to do", id);
+        gw_reload_info("reload: request %d withdrawn (its file is gone: its command gave up): "
+                       "nothing to do", id);
         return;
     }
     struct stat st;
@@ -193,8 +193,8 @@ static void take_request(fh_gateway *g, int dir, int id)
         r->n_waiters++;
     write_answer(ack, answer);
     answer[strcspn(answer, "\n")] = '\0';
-    gw_reload_info("reload asked for:%s%s%s", answer + strlen("accepted:"), in_place ? " (in place)" : "",
-         wait ? " (waited for)" : "");
+    gw_reload_info("reload asked for:%s%s%s", answer + strlen("accepted:"),
+                   in_place ? " (in place)" : "", wait ? " (waited for)" : "");
     gw_reload_begin(g);
 }
 
