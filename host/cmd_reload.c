@@ -122,6 +122,23 @@ static int find_runtime_dir(pid_t pid, char *dir, size_t size)
     return found;
 }
 
+/* True when process PID blocks FH_RELOAD_SIGNAL (its gateway takes it through a
+ * signalfd). A flow of a flowhost from before that signal does not, and would die of it
+ * (its default action): it is asked with SIGHUP instead. */
+static bool takes_reload_signal(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long blocked = 0;
+    bool found = false;
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+        found = sscanf(line, "SigBlk: %llx", &blocked) == 1;
+    if (f != NULL)
+        fclose(f);
+    return found && (blocked >> (FH_RELOAD_SIGNAL - 1) & 1);
+}
+
 /* Makes the empty answer file PATH (mode 0600) the flow writes into, and opens it.
  * Returns the descriptor, or -1. */
 static int make_answer_file(const char *path)
@@ -263,6 +280,13 @@ int fh_cmd_reload(int argc, char **argv)
     if (find_runtime_dir(pid, dir, sizeof dir) != 0 || process_gone(pidfd)) {
         fprintf(stderr, "flowhost: process %d is not a running flow of this user (no runtime "
                 "directory of its own)\n", (int)pid);
+        close(pidfd);
+        return 1;
+    }
+    if (!takes_reload_signal(pid)) {
+        fprintf(stderr, "flowhost: process %d is a flow of an older flowhost, which takes no "
+                "reload requests: reload it with `kill -HUP %d` (every executor)\n", (int)pid,
+                (int)pid);
         close(pidfd);
         return 1;
     }
