@@ -1,24 +1,30 @@
 /* flowhost reload PID | --pid-file FILE: a rolling reload of a running flow.
  *
  * No network control: the request is a file in the flow's private runtime directory
- * (mode 0700, found through the descriptor the flow holds on it) and a SIGHUP, both of
- * which only the flow's user (or root) can make. The flow answers in a file beside it
- * (see host/gateway/reload.c for the exchange). */
+ * (mode 0700, found through the descriptor the flow holds on it) and a queued signal
+ * (FH_RELOAD_SIGNAL, its value naming the file); only the flow's own user can ask (the
+ * directory must be this user's, and the flow takes only its own user's files: root
+ * gets "not a running flow of this user" too). The flow answers in a file beside it
+ * (see host/gateway/reload.c for the exchange). The process is held by a pidfd from
+ * the start, so that a pid reused after the flow ended is never signalled. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "gateway.h"
 #include "util.h"
 
 static const char usage[] =
@@ -48,8 +54,8 @@ static const char usage[] =
     "  -h, --help           this text\n"
     "\n"
     "Exit status: 0 the flow accepted the reload (with --wait: and every new worker\n"
-    "started), 1 it refused it, did not answer, or (--wait) a new worker failed, 2 bad\n"
-    "usage.\n";
+    "started), 1 it refused it, did not answer, or (--wait) a new worker failed or a\n"
+    "replica is down (its breaker open: not reloaded), 2 bad usage.\n";
 
 #define MAX_EXECUTORS 256
 
@@ -116,6 +122,23 @@ static int find_runtime_dir(pid_t pid, char *dir, size_t size)
     return found;
 }
 
+/* True when process PID blocks FH_RELOAD_SIGNAL (its gateway takes it through a
+ * signalfd). A flow of a flowhost from before that signal does not, and would die of it
+ * (its default action): it is asked with SIGHUP instead. */
+static bool takes_reload_signal(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long blocked = 0;
+    bool found = false;
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+        found = sscanf(line, "SigBlk: %llx", &blocked) == 1;
+    if (f != NULL)
+        fclose(f);
+    return found && (blocked >> (FH_RELOAD_SIGNAL - 1) & 1);
+}
+
 /* Makes the empty answer file PATH (mode 0600) the flow writes into, and opens it.
  * Returns the descriptor, or -1. */
 static int make_answer_file(const char *path)
@@ -124,14 +147,42 @@ static int make_answer_file(const char *path)
     return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
-/* Waits until the answer file FD holds a line (true: it is in BUF, newline cut), PID is
- * gone, or TIMEOUT_MS passed (-1: no limit). Reads through the descriptor: an answer
- * written as the flow stops is read even though its directory is gone. */
-static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t size)
+/* The signal (SIGINT, SIGTERM) that interrupted the command, or 0. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) { interrupted = sig; }
+
+/* Catches SIGINT and SIGTERM, unless ignored (a job of a script ignores SIGINT), so that
+ * an interrupted command removes its files from the flow's runtime directory. */
+static void catch_interrupts(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt; /* no SA_RESTART: poll() returns at once */
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* True once the process PIDFD holds has ended (its pidfd turns readable). */
+static bool process_gone(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
+/* Waits until the answer file FD holds a line (true: it is in BUF, newline cut), the
+ * process PIDFD is gone, or TIMEOUT_MS passed (-1: no limit). Reads through the
+ * descriptor: an answer written as the flow stops is read even though its directory is
+ * gone. */
+static bool wait_answer(int fd, int pidfd, int timeout_ms, char *buf, size_t size)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : fh_monotonic_ms() + timeout_ms;
     for (;;) {
-        bool gone = kill(pid, 0) != 0;
+        bool gone = process_gone(pidfd);
         ssize_t n = pread(fd, buf, size - 1, 0);
         buf[n > 0 ? n : 0] = '\0';
         char *nl = strchr(buf, '\n');
@@ -139,14 +190,17 @@ static bool wait_answer(int fd, pid_t pid, int timeout_ms, char *buf, size_t siz
             *nl = '\0';
             return true;
         }
-        if (gone || (deadline >= 0 && fh_monotonic_ms() >= deadline))
+        if (n == (ssize_t)size - 1)
+            return true; /* longer than any answer: as much of it as fits */
+        if (gone || interrupted || (deadline >= 0 && fh_monotonic_ms() >= deadline))
             return false;
-        usleep(10000);
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        poll(&p, 1, 10); /* the answer file cannot be polled: a look every 10 ms */
     }
 }
 
-static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors,
+static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const char *req,
+                  int ack_fd, int done_fd, const char *const *executors, size_t n_executors,
                   bool in_place, long timeout);
 
 int fh_cmd_reload(int argc, char **argv)
@@ -212,16 +266,28 @@ int fh_cmd_reload(int argc, char **argv)
         }
         pid = (pid_t)v;
     }
-    if (kill(pid, 0) != 0) {
+    /* Held from here on: whatever PID names later, the signal goes to this process. */
+    int pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0 || pidfd_send_signal(pidfd, 0, NULL, 0) != 0) {
         fprintf(stderr, "flowhost: %s %d\n",
                 errno == EPERM ? "not allowed to reload the flow of another user: process"
                                : "no such process:", (int)pid);
+        if (pidfd >= 0)
+            close(pidfd);
         return 1;
     }
     char dir[PATH_MAX];
-    if (find_runtime_dir(pid, dir, sizeof dir) != 0) {
+    if (find_runtime_dir(pid, dir, sizeof dir) != 0 || process_gone(pidfd)) {
         fprintf(stderr, "flowhost: process %d is not a running flow of this user (no runtime "
                 "directory of its own)\n", (int)pid);
+        close(pidfd);
+        return 1;
+    }
+    if (!takes_reload_signal(pid)) {
+        fprintf(stderr, "flowhost: process %d is a flow of an older flowhost, which takes no "
+                "reload requests: reload it with `kill -HUP %d` (every executor)\n", (int)pid,
+                (int)pid);
+        close(pidfd);
         return 1;
     }
     /* The request, written whole before its name says it is one. */
@@ -230,28 +296,50 @@ int fh_cmd_reload(int argc, char **argv)
     snprintf(req, sizeof req, "%s/reload-%d.req", dir, (int)getpid());
     snprintf(ack, sizeof ack, "%s/reload-%d.ack", dir, (int)getpid());
     snprintf(done, sizeof done, "%s/reload-%d.done", dir, (int)getpid());
+    catch_interrupts();
     int ack_fd = make_answer_file(ack), done_fd = wait ? make_answer_file(done) : -1;
     if (ack_fd < 0 || (wait && done_fd < 0)) {
         fprintf(stderr, "flowhost: cannot make an answer file in %s: %s\n", dir, strerror(errno));
         if (ack_fd >= 0)
             close(ack_fd);
         unlink(ack);
+        close(pidfd);
         return 1;
     }
-    int rc = reload(pid, dir, part, req, ack_fd, done_fd, executors, n_executors, in_place,
-                    timeout);
+    int rc = reload(pid, pidfd, dir, part, req, ack_fd, done_fd, executors, n_executors,
+                    in_place, timeout);
+    close(pidfd);
     close(ack_fd);
     unlink(ack);
     if (done_fd >= 0) {
         close(done_fd);
         unlink(done);
     }
+    if (interrupted) {
+        unlink(part);
+        unlink(req); /* withdrawn, if the flow has not taken it */
+        return 128 + interrupted;
+    }
     return rc;
 }
 
+/* Queues FH_RELOAD_SIGNAL to the process PIDFD, its value ID (sigqueue's semantics
+ * through the pidfd). Returns 0, or -1 with errno. */
+static int signal_request(int pidfd, int id)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = FH_RELOAD_SIGNAL;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = id;
+    return pidfd_send_signal(pidfd, FH_RELOAD_SIGNAL, &info, 0);
+}
+
 /* Writes the request, signals the flow, reads its answers. Returns the exit status. */
-static int reload(pid_t pid, const char *dir, const char *part, const char *req, int ack_fd,
-                  int done_fd, const char *const *executors, size_t n_executors,
+static int reload(pid_t pid, int pidfd, const char *dir, const char *part, const char *req,
+                  int ack_fd, int done_fd, const char *const *executors, size_t n_executors,
                   bool in_place, long timeout)
 {
     bool wait = done_fd >= 0;
@@ -268,15 +356,19 @@ static int reload(pid_t pid, const char *dir, const char *part, const char *req,
         unlink(part);
         return 1;
     }
-    if (kill(pid, SIGHUP) != 0) {
+    if (signal_request(pidfd, (int)getpid()) != 0) {
         fprintf(stderr, "flowhost: cannot signal process %d: %s\n", (int)pid, strerror(errno));
         unlink(req);
         return 1;
     }
     char answer[2048];
     int answer_ms = timeout >= 0 ? (int)timeout : 10000;
-    if (!wait_answer(ack_fd, pid, answer_ms, answer, sizeof answer)) {
-        unlink(req);
+    if (!wait_answer(ack_fd, pidfd, answer_ms, answer, sizeof answer)) {
+        unlink(req); /* withdrawn: the flow, reading it later, finds nothing to do */
+        if (interrupted) {
+            fprintf(stderr, "flowhost: interrupted: the reload request withdrawn\n");
+            return 1;
+        }
         fprintf(stderr, "flowhost: the flow (pid %d) did not answer the reload within %d ms\n",
                 (int)pid, answer_ms);
         return 1;
@@ -291,10 +383,11 @@ static int reload(pid_t pid, const char *dir, const char *part, const char *req,
         return 0;
     }
     fprintf(stderr, "flowhost: reloading:%s\n", answer + 9);
-    if (!wait_answer(done_fd, pid, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
-        fprintf(stderr, "flowhost: %s\n", kill(pid, 0) != 0
-                                              ? "the flow stopped before the reload was over"
-                                              : "the reload was not over within --timeout");
+    if (!wait_answer(done_fd, pidfd, timeout >= 0 ? (int)timeout : -1, answer, sizeof answer)) {
+        fprintf(stderr, "flowhost: %s\n",
+                interrupted           ? "interrupted: the reload goes on in the flow"
+                : process_gone(pidfd) ? "the flow stopped before the reload was over"
+                                      : "the reload was not over within --timeout");
         return 1;
     }
     if (strncmp(answer, "ok: ", 4) == 0) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,22 @@ static int write_address_file(const char *path, const char *address, const char 
     return 0;
 }
 
+/* Removes the file PATH that write_address_file made with FIRST as its first line, only
+ * while it still holds that line: another flow given the same file (which renamed its
+ * own over it) keeps its file. */
+static void unlink_if_ours(const char *path, const char *first)
+{
+    char line[512] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    if (ok && strcmp(line, first) == 0)
+        unlink(path);
+}
+
 int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
 {
     fh_gateway_options gopts = {.cfg = cfg, .self_exe = opts->self_exe};
@@ -93,7 +110,7 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     if (opts->pid_file != NULL && (rc = write_address_file(opts->pid_file, pid, NULL)) != 0) {
         fh_gateway_destroy(&g);
         if (opts->address_file != NULL)
-            unlink(opts->address_file);
+            unlink_if_ours(opts->address_file, address);
         return rc;
     }
     if (opts->banner)
@@ -107,11 +124,13 @@ int fh_flow_run(const fh_flow_config *cfg, const fh_flow_run_options *opts)
     rc = fh_gateway_serve(g);
     char why[1100];
     snprintf(why, sizeof why, "%s", fh_last_error());
+    char own_address[300]; /* G's, gone with it */
+    snprintf(own_address, sizeof own_address, "%s", address);
     fh_gateway_destroy(&g);
     if (opts->address_file != NULL)
-        unlink(opts->address_file);
+        unlink_if_ours(opts->address_file, own_address);
     if (opts->pid_file != NULL)
-        unlink(opts->pid_file);
+        unlink_if_ours(opts->pid_file, pid);
     return rc == 0 ? 0 : fh_set_error(rc, "%s", why);
 }
 

@@ -38,17 +38,59 @@ void gw_log(const char *fmt, ...)
 }
 
 
+/* True when the process has a controlling terminal. */
+static bool has_tty(void)
+{
+    int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* Whether the SIGHUP SI is its terminal's hangup, which stops the flow as it always
+ * did, rather than a request to reload. Told by what the kernel says: the tty layer
+ * sends it (SI_KERNEL) to the session leader and the foreground group; or the flow had
+ * a terminal at its start and has none now (a background job: the shell, hung up,
+ * forwards SIGHUP to its jobs with kill() as it dies, and a hangup has already taken
+ * the terminal from every process of its session). */
+static bool terminal_hangup(const fh_gateway *g, const struct signalfd_siginfo *si,
+                            const char **how)
+{
+    if (si->ssi_code == SI_KERNEL) {
+        *how = "sent by the terminal";
+        return true;
+    }
+    if (g->had_tty && !has_tty()) {
+        *how = "the flow's terminal is gone";
+        return true;
+    }
+    return false;
+}
+
 /* Reads pending signals: returns a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD. A SIGHUP
- * (a reload) is remembered for the serving loop, whenever it comes. */
+ * that is the terminal's hangup counts as SIGTERM, once. A reload (any other SIGHUP:
+ * every executor; FH_RELOAD_SIGNAL: the request its value names) is remembered for the
+ * serving loop, whenever it comes. */
 int gw_read_signals(fh_gateway *g)
 {
     int got = 0;
     struct signalfd_siginfo si;
+    const char *how;
     while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGHUP)
-            g->reload_asked = true;
-        else
+        if (si.ssi_signo == SIGHUP && terminal_hangup(g, &si, &how)) {
+            if (!g->hung_up) { /* the kernel's and the shell's: one stop, not two */
+                gw_log("SIGHUP: the terminal hung up (%s): stopping the flow", how);
+                got |= 1;
+            }
+            g->hung_up = true;
+        } else if (si.ssi_signo == SIGHUP) {
+            gw_reload_signalled(g, 0);
+        } else if ((int)si.ssi_signo == FH_RELOAD_SIGNAL) {
+            gw_reload_signalled(g, si.ssi_int > 0 ? si.ssi_int : -1);
+        } else {
             got |= si.ssi_signo == SIGCHLD ? 2 : 1;
+        }
     }
     return got;
 }
@@ -259,6 +301,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     }
     if ((g->cfg->monitoring && (rc = gw_observe_init(g)) != 0) || (rc = gw_reload_init(g)) != 0)
         goto failed;
+    g->had_tty = has_tty(); /* to tell a terminal's hangup from a reload's SIGHUP */
     /* Block the signals before ZeroMQ starts its threads, so only the signalfd sees them. */
     sigset_t mask;
     sigemptyset(&mask);
@@ -266,6 +309,7 @@ int fh_gateway_start(const fh_gateway_options *opts, fh_gateway **out)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGCHLD);
     sigaddset(&mask, SIGHUP); /* a rolling reload (reload.c) */
+    sigaddset(&mask, FH_RELOAD_SIGNAL);
     sigprocmask(SIG_BLOCK, &mask, &g->oldmask);
     g->mask_changed = true;
     g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -8,12 +8,18 @@
 #ifndef FH_HOST_GATEWAY_H
 #define FH_HOST_GATEWAY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "flow_config.h"
 
 typedef struct fh_gateway fh_gateway;
+
+/* The signal `flowhost reload` queues to a flow (sigqueue: real-time signals never
+ * coalesce), its value (sival_int) the ID of the request file reload-ID.req it wrote
+ * in the flow's runtime directory. A plain SIGHUP is another thing: every executor. */
+#define FH_RELOAD_SIGNAL (SIGRTMIN + 1)
 
 /* The gateway stops taking requests while those it holds weigh more than this many of
  * the largest message (with.max_message_size): memory stays bounded by bytes too. */
@@ -26,10 +32,11 @@ typedef struct fh_gateway_options {
 } fh_gateway_options;
 
 /* Sets everything up and waits until every worker is ready (at most the flow's
- * timeout_ready). SIGINT, SIGTERM, SIGCHLD and SIGHUP (a rolling reload) are blocked in
- * the calling process from here on: the gateway takes them through a signalfd. The calling process becomes a
- * child subreaper and the gateway reaps and kills every child of it that is not one of
- * its workers: it must have no children of its own. On success stores a new gateway
+ * timeout_ready). SIGINT, SIGTERM, SIGCHLD, SIGHUP and FH_RELOAD_SIGNAL (a rolling
+ * reload) are blocked in the calling process from here on: the gateway takes them
+ * through a signalfd. The calling process becomes a child subreaper and the gateway
+ * reaps and kills every child of it that is not one of its workers: it must have no
+ * children of its own. On success stores a new gateway
  * the caller owns in *OUT and returns 0. On failure everything started is stopped and
  * removed, and the return is negative with fh_last_error() naming the executor that
  * failed and why. */
@@ -42,9 +49,11 @@ const char *fh_gateway_address(const fh_gateway *g);
  * serves no HTTP. Borrowed from G. */
 const char *fh_gateway_http_url(const fh_gateway *g);
 
-/* Serves until SIGINT or SIGTERM, reloading on SIGHUP (reload.c), then drains: stops taking requests, answers those in
- * flight, and returns 0; those still in flight after the flow's timeout_drain are
- * answered with an error (and their workers killed) first. A second signal while
+/* Serves until SIGINT, SIGTERM or the hangup of the terminal the flow started in (a
+ * SIGHUP sent by the kernel, or one after the terminal is gone), reloading on any other
+ * SIGHUP and on FH_RELOAD_SIGNAL (reload.c), then drains: stops taking requests,
+ * answers those in flight, and returns 0; those still in flight after the flow's
+ * timeout_drain are answered with an error (and their workers killed) first. A second signal while
  * draining returns at once. Returns negative on a fatal transport error. */
 int fh_gateway_serve(fh_gateway *g);
 

@@ -15,6 +15,7 @@
  *              server in this loop; http_request.c: one request; http_internal.h)
  *   health.c   whether the flow is ready, executor by executor
  *   reload.c   rolling reload: each replica replaced by a new worker, one at a time
+ *   reload_request.c  the requests for a reload (signals, request files) and answers
  * Everything here runs on the gateway's one thread. */
 #ifndef FH_HOST_GATEWAY_INTERNAL_H
 #define FH_HOST_GATEWAY_INTERNAL_H
@@ -144,7 +145,8 @@ typedef struct gw_worker {
     int start_failures;           /* deaths before READY, in a row */
     bool timing_out;              /* given up for the timeout of the request it runs */
     uint64_t starts;              /* processes started for it: all but the first are
-                                     restarts */
+                                     restarts or reloads */
+    uint64_t reloads;             /* of those, the ones a rolling reload started */
     bool down;                    /* circuit breaker open: it gets no requests (but see
                                      probing); when every replica is down, requests for
                                      the executor get an error at once */
@@ -253,7 +255,9 @@ struct fh_gateway {
     fh_metrics *metrics;          /* what it counts (observe.c); NULL: not counted */
     struct gw_http *http;         /* the HTTP gateway (http.c), or NULL when off */
     struct gw_reload *reload;     /* the rolling reload (reload.c) */
-    bool reload_asked;            /* a SIGHUP came: reload requests are to be read */
+    bool reload_asked;            /* a reload was signalled: gw_reload_asked reads it */
+    bool had_tty;                 /* the flow had a controlling terminal at its start */
+    bool hung_up;                 /* its terminal hung up: the flow drains (once) */
     bool draining;
     int64_t timers_ms;            /* when gw_check_timers last ran */
     int64_t drain_deadline_ms;    /* draining: requests still inside then get an error */
@@ -269,6 +273,16 @@ void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* spec.c: writes W's spec file (and its board) into the runtime directory and stores
  * their paths in W. Returns 0 or a negative FH_E_ code (fh_last_error says why). */
 int gw_write_spec(fh_gateway *g, gw_worker *w);
+/* Removes W's spec file and board (gw_write_spec's), closes its board, frees the path
+ * (NULL after). Its process must be gone or killed. Nothing when W has none. */
+void gw_remove_spec(fh_gateway *g, gw_worker *w);
+
+/* Lowers the deadline *NEXT (ms; -1: none) to AT. */
+static inline void gw_sooner(int64_t *next, int64_t at)
+{
+    if (*next < 0 || at < *next)
+        *next = at;
+}
 
 /* routing.c */
 /* A free slot, initialised and counted in flight, or -1 when none is left. */
@@ -327,8 +341,10 @@ void gw_observe_call(fh_gateway *g, const gw_worker *w, int i, int64_t began_us,
 void gw_observe_batch(fh_gateway *g, const gw_worker *w, uint32_t docs);
 /* Executor shard X failed a request for KIND. X may be NULL (the gateway): not counted. */
 void gw_observe_error(fh_gateway *g, const gw_exec *x, fh_metrics_error_kind kind);
-/* A new process was started for W after its first. */
+/* A new process was started for W after its first (not by a reload). */
 void gw_observe_restart(fh_gateway *g, const gw_worker *w);
+/* A rolling reload started a new process for W, to replace the one it had. */
+void gw_observe_reload(fh_gateway *g, const gw_worker *w);
 /* Appends the flow's metrics, its gauges read now, to OUT (Prometheus' text format).
  * Returns 0, FH_E_STATE (no metrics) or FH_E_NOMEM. */
 int gw_metrics_text(fh_gateway *g, fh_prom_buf *out);
@@ -474,7 +490,7 @@ void gw_remote_free(fh_gateway *g);
 
 
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD; a
- * SIGHUP sets g->reload_asked. */
+ * reload's signal is noted (gw_reload_signalled) and sets g->reload_asked. */
 int gw_read_signals(fh_gateway *g);
 
 /* workers.c */
@@ -521,13 +537,19 @@ void gw_reap(fh_gateway *g);
  * kills what is left, and every process the workers started. */
 void gw_stop_workers(fh_gateway *g);
 
-/* reload.c: the rolling reload (see the comment at its top) */
+/* reload.c, reload_request.c: the rolling reload (see the comments at their tops) */
 /* Makes G's reload state. Returns 0 or FH_E_NOMEM. */
 int gw_reload_init(fh_gateway *g);
 /* Frees it; tells the reloads still waited for that the flow stopped. */
 void gw_reload_free(fh_gateway *g);
-/* A SIGHUP came: reads the reload requests in the runtime directory (none: every
- * executor), answers each, queues what they ask. */
+/* A reload was signalled: ID 0 a plain SIGHUP (every executor), ID > 0 the request
+ * file reload-ID.req (FH_RELOAD_SIGNAL), ID < 0 an FH_RELOAD_SIGNAL with no id (logged,
+ * ignored). Noted for gw_reload_asked (bounded: one beyond that is logged and dropped,
+ * its command gets no answer); sets g->reload_asked. */
+void gw_reload_signalled(fh_gateway *g, int id);
+/* Takes the reloads signalled since the last call: each request file named (a missing
+ * one was withdrawn by its command: logged, nothing done) is answered and queued; a
+ * plain SIGHUP queues every executor not queued already. */
 void gw_reload_asked(fh_gateway *g);
 /* Every loop turn (from gw_check_timers): starts the next replacement, retires replaced
  * workers that hold nothing more, ends the rollout. Lowers *NEXT (ms, monotonic; -1:

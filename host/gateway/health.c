@@ -25,7 +25,7 @@ static bool exec_health(const fh_gateway *g, size_t e, size_t *ready, size_t *to
             const gw_worker *w = &ex->workers[k];
             (*total)++;
             shard_ready += w->ready && !w->down;
-            *restarts += w->starts > 1 ? w->starts - 1 : 0;
+            *restarts += w->starts > 1 + w->reloads ? w->starts - 1 - w->reloads : 0;
         }
         *ready += shard_ready;
         up = up && shard_ready > 0;

@@ -43,6 +43,7 @@ enum {
     F_EXEC_WAIT,
     F_EXEC_ERRORS,
     F_RESTARTS,
+    F_RELOADS,
     F_QUEUED,
     F_HELD,
     F_REPLICAS,
@@ -95,7 +96,10 @@ static const struct metric_def {
                        "an error), crash (its worker died), timeout, unavailable (no "
                        "replica could take it)."},
     [F_RESTARTS] = {"flowhost_worker_restarts_total", FH_PROM_COUNTER, {D_WORKER, NONE},
-                    PLAIN, "Worker processes started again after the replica's first."},
+                    PLAIN, "Worker processes started again after the replica's first (a crash, "
+                    "a timeout, a missed heartbeat, a probe), not by a reload."},
+    [F_RELOADS] = {"flowhost_worker_reloads_total", FH_PROM_COUNTER, {D_WORKER, NONE}, PLAIN,
+                   "Worker processes started by a rolling reload to replace the replica's."},
     [F_QUEUED] = {"flowhost_executor_queued_requests", FH_PROM_GAUGE, {D_UNIT, NONE}, PLAIN,
                   "Requests waiting at the gateway for a replica of the executor with "
                   "room."},
@@ -402,6 +406,13 @@ void fh_metrics_worker_restart(fh_metrics *m, size_t unit, uint32_t replica)
     size_t row = worker_row(m, unit, replica);
     if (row != SIZE_MAX)
         fh_prom_add(m->prom, m->fam[F_RESTARTS], row, 1);
+}
+
+void fh_metrics_worker_reload(fh_metrics *m, size_t unit, uint32_t replica)
+{
+    size_t row = worker_row(m, unit, replica);
+    if (row != SIZE_MAX)
+        fh_prom_add(m->prom, m->fam[F_RELOADS], row, 1);
 }
 
 /* ---- gauges ---- */

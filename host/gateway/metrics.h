@@ -111,8 +111,12 @@ void fh_metrics_batch(fh_metrics *m, size_t unit, uint32_t replica, uint64_t doc
 void fh_metrics_executor_error(fh_metrics *m, size_t unit, fh_metrics_error_kind kind);
 
 /* A new worker process was started for replica REPLICA of UNIT after its first one (a
- * restart, whatever the reason). Out of range: ignored. */
+ * restart: a crash, a timeout, a probe; not a reload). Out of range: ignored. */
 void fh_metrics_worker_restart(fh_metrics *m, size_t unit, uint32_t replica);
+
+/* A rolling reload started a new worker process to replace replica REPLICA of UNIT's.
+ * Out of range: ignored. */
+void fh_metrics_worker_reload(fh_metrics *m, size_t unit, uint32_t replica);
 
 /* The gauges, set from the gateway's state before a scrape (out of range: ignored). */
 

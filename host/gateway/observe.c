@@ -94,6 +94,12 @@ void gw_observe_restart(fh_gateway *g, const gw_worker *w)
         fh_metrics_worker_restart(g->metrics, w->ex->index, w->replica);
 }
 
+void gw_observe_reload(fh_gateway *g, const gw_worker *w)
+{
+    if (g->metrics != NULL)
+        fh_metrics_worker_reload(g->metrics, w->ex->index, w->replica);
+}
+
 int gw_metrics_text(fh_gateway *g, fh_prom_buf *out)
 {
     if (g->metrics == NULL)

@@ -17,17 +17,10 @@
  * which executor and replica and why, and the reload of that executor stops there; the
  * executors queued after it are still reloaded.
  *
- * Requests: a SIGHUP to the host. `flowhost reload` (cmd_reload.c) first writes
- * reload-ID.req in the flow's private runtime directory (mode 0700: only the flow's user,
- * or root, can), one line a word: "executor NAME" (none: every executor), "wait",
- * "in-place" (see below). The
- * host answers in reload-ID.ack ("accepted: NAMES" or "refused: WHY") and, when asked to
- * wait, in reload-ID.done once the rollout is over ("ok: ..." or "failed: WHY"): empty
- * files the command made and holds open, so that an answer written as the flow stops is
- * still read. A SIGHUP
- * with no request file reloads every executor. Executors are reloaded one after the
- * other, in the flow's order; asked again while a rollout runs, an executor is queued
- * once more (the one being reloaded too: from its first replica again, after this pass).
+ * Requests (reload_request.c) queue executors, each by surge or in place; executors are
+ * reloaded one after the other, in the flow's order; asked again while a rollout runs,
+ * an executor is queued once more (the one being reloaded too: from its first replica
+ * again, after this pass).
  * A drain (SIGINT/SIGTERM) stops the rollout: a new worker still starting is killed, and
  * the reloads waited for are told so.
  *
@@ -38,9 +31,8 @@
  * meanwhile), but a new worker that does not start leaves the replica without a worker:
  * it is then supervised as any worker that failed to start (restarts, the breaker). */
 #define _GNU_SOURCE
-#include "gateway_internal.h"
+#include "reload_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -58,42 +50,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define REQ_MAX_BYTES 16384   /* a request file's size at most */
-#define WAITERS_MAX 64        /* reload commands waiting for one rollout's end at most */
-#define REQ_ID_MAX 64         /* the ID of reload-ID.req at most */
-
-/* How an executor asked for is reloaded. */
-enum { MODE_NONE = 0, MODE_SURGE, MODE_IN_PLACE };
-
-typedef struct gw_reload {
-    uint8_t *pending;         /* per executor of the flow (its cfg index): MODE_* */
-    bool active;              /* a rollout is under way */
-    size_t cur;               /* the executor being reloaded; SIZE_MAX: between two */
-    uint8_t cur_mode;         /* how (MODE_*) */
-    gw_worker *in_place;      /* in place: the replica whose new worker waits for the old
-                                 one to end (GW_RELOAD_WAIT) or starts (GW_RELOAD_IN_PLACE);
-                                 NULL: none */
-    size_t unit;              /* its next replica to replace: its shard (g->execs)... */
-    size_t replica;           /* ...and the replica there */
-    uint32_t gen;             /* the generation of the last new worker */
-    int64_t started_ms;       /* when the rollout began */
-    int64_t exec_ms;          /* when the executor being reloaded began */
-    int64_t spare_ms;         /* when the new worker was started */
-    size_t exec_replaced;     /* its replicas replaced so far */
-    size_t replaced, skipped, failed; /* the rollout's replicas */
-    char failure[1100];       /* the rollout's first failure */
-    char *waiters[WAITERS_MAX]; /* the done files of reloads waited for */
-    size_t n_waiters;
-} gw_reload;
-
-static void sooner(int64_t *next, int64_t at)
-{
-    if (*next < 0 || at < *next)
-        *next = at;
-}
-
-static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void info(const char *fmt, ...)
+void gw_reload_info(const char *fmt, ...)
 {
     char line[1200];
     va_list ap;
@@ -128,38 +85,12 @@ int gw_reload_init(fh_gateway *g)
     return 0;
 }
 
-/* Writes TEXT into the answer file PATH, which the reload command made and holds open
- * (so that it reads the answer even when the flow stops and its runtime directory goes
- * right after): nothing when it is not there (the command is gone). */
-static void write_answer(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return;
-    size_t len = strlen(text);
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        write(fd, text, len) != (ssize_t)len)
-        gw_log("reload: cannot write the answer %s: %s", path, strerror(errno));
-    close(fd);
-}
-
-/* Tells every reload waited for how the rollout ended, and forgets them. */
-static void notify_waiters(gw_reload *r, const char *text)
-{
-    for (size_t i = 0; i < r->n_waiters; i++) {
-        write_answer(r->waiters[i], text);
-        free(r->waiters[i]);
-    }
-    r->n_waiters = 0;
-}
-
 void gw_reload_free(fh_gateway *g)
 {
     gw_reload *r = g->reload;
     if (r == NULL)
         return;
-    notify_waiters(r, "failed: the flow stopped\n");
+    gw_reload_notify_waiters(r, "failed: the flow stopped\n");
     free(r->pending);
     free(r);
     g->reload = NULL;
@@ -167,42 +98,69 @@ void gw_reload_free(fh_gateway *g)
 
 /* Empties the spare slot of W's executor: its files, its board, its state (the ring of
  * held requests stays allocated, empty). Its process must be gone or killed. */
-static void release_spare(gw_worker *w)
+static void release_spare(fh_gateway *g, gw_worker *w)
 {
-    if (w->spec_path != NULL) {
-        unlink(w->spec_path);
-        size_t n = strlen(w->spec_path);
-        if (n > 5 && strcmp(w->spec_path + n - 5, ".spec") == 0) { /* its board beside it */
-            char board[4300];
-            snprintf(board, sizeof board, "%.*s.board", (int)(n - 5), w->spec_path);
-            unlink(board);
-        }
-        free(w->spec_path);
-    }
-    fh_board_close(&w->board);
+    gw_remove_spec(g, w);
     gw_worker clean = {.ex = w->ex, .held = w->held};
     *w = clean;
     w->ex->n_spare = 0;
 }
 
-void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
+/* The reload of W's replica failed (WHY): one line says so and what becomes of the
+ * replica (AFTER); the rollout counts it, keeps its first failure for those who wait,
+ * and goes on to the next executor asked for. */
+static void note_failure(fh_gateway *g, const gw_worker *w, const char *why, const char *after)
 {
     gw_reload *r = g->reload;
-    char rep[64];
+    char rep[64], line[1100];
     const char *name = w->ex->cfg->name;
-    char line[1100];
-    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; its old worker "
-             "keeps serving, and the reload of '%s' stops here", name,
-             replica_name(w, rep, sizeof rep), why, name);
+    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; %s, and the "
+             "reload of '%s' stops here", name, replica_name(w, rep, sizeof rep), why, after,
+             name);
     gw_log("%s", line);
-    if (w->pid > 0)
-        fh_supervisor_kill_group(w->pid); /* reaped later: no worker has its pid then */
-    release_spare(w);
     r->failed++;
     if (r->failure[0] == '\0')
         snprintf(r->failure, sizeof r->failure, "%s", line);
     if (r->cur == w->ex->node)
-        r->cur = SIZE_MAX; /* on to the next executor asked for */
+        r->cur = SIZE_MAX;
+}
+
+/* Puts the worker of the spare slot SPARE in its replica's place PLACE, and the
+ * replica's worker in the spare slot: the two structs swap, and what belongs to the
+ * replica goes back to PLACE.
+ * - The process's, which move with it: pid, last_pid, the routing id, ready, the ring
+ *   of held requests (held, held_first, held_n, held_bytes), sent, head_since_us,
+ *   service_us, idle_since_us, started_ms, heard_ms, pinged_ms, timing_out,
+ *   start_failures (its own start), its files (spec_path, board, gen), reload (which
+ *   the caller sets).
+ * - The replica's, which stay: ex and replica (the same in both), starts and reloads
+ *   (one reload more; the caller counts the start), and the breaker's history of deaths
+ *   in a row (crashes, died_ms): a new file that dies as the old one did opens the
+ *   breaker as soon as it would have without the reload (a reply clears it, as ever).
+ * - down, probing, probe_at_ms, restart_at_ms, down_reason: the spare's (none). The
+ *   replica gets a worker with the new file that is ready (surge) or starting (in
+ *   place): its breaker closes, as after a probe; a replica that is down with no
+ *   process is skipped by the rollout, not replaced. The replaced worker is never
+ *   started again. */
+static void swap_in(gw_worker *place, gw_worker *spare)
+{
+    gw_worker tmp = *place;
+    *place = *spare;
+    *spare = tmp;
+    place->starts = spare->starts;
+    place->reloads = spare->reloads + 1;
+    place->crashes = spare->crashes;
+    memcpy(place->died_ms, spare->died_ms, sizeof place->died_ms);
+    spare->restart_at_ms = spare->probe_at_ms = 0;
+    spare->down = spare->probing = false;
+}
+
+void gw_reload_failed(fh_gateway *g, gw_worker *w, const char *why)
+{
+    note_failure(g, w, why, "its old worker keeps serving");
+    if (w->pid > 0)
+        fh_supervisor_kill_group(w->pid); /* reaped later: no worker has its pid then */
+    release_spare(g, w);
 }
 
 void gw_reload_ready(fh_gateway *g, gw_worker *s)
@@ -216,9 +174,9 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
         r->in_place = NULL;
         r->replaced++;
         r->exec_replaced++;
-        info("reload: executor '%s', %s replaced in place: new worker (pid %d) ready in %lld ms",
-             x->cfg->name, replica_name(s, rep, sizeof rep), (int)s->pid,
-             (long long)(now - r->spare_ms));
+        gw_reload_info("reload: executor '%s', %s replaced in place: new worker (pid %d) "
+                       "ready in %lld ms", x->cfg->name, replica_name(s, rep, sizeof rep),
+                       (int)s->pid, (long long)(now - r->spare_ms));
         return;
     }
     if (g->draining) { /* too late to take over: it stops, with its fini */
@@ -229,24 +187,21 @@ void gw_reload_ready(fh_gateway *g, gw_worker *s)
         return;
     }
     gw_worker *old = &x->workers[s->replica];
-    gw_worker tmp = *old;
-    *old = *s;
-    *s = tmp;
+    swap_in(old, s);
     /* OLD is now the new worker, in its replica's place; S the worker it replaces. */
     old->reload = GW_RELOAD_NONE;
-    old->starts = s->starts + 1; /* a restart of the replica, in health and metrics */
-    gw_observe_restart(g, old);
+    old->starts++; /* a reload of the replica, in health and metrics */
+    gw_observe_reload(g, old);
     s->reload = GW_RELOAD_OLD;
-    s->restart_at_ms = s->probe_at_ms = 0; /* never started again */
-    s->down = s->probing = false;
     r->replaced++;
     r->exec_replaced++;
-    info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; the old "
-         "one (pid %d) finishes its %u request%s and stops", x->cfg->name,
-         replica_name(old, rep, sizeof rep), (int)old->pid, (long long)(now - r->spare_ms),
-         (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    gw_reload_info("reload: executor '%s', %s replaced: new worker (pid %d) ready in %lld ms; "
+                   "the old one (pid %d) finishes its %u request%s and stops", x->cfg->name,
+                   replica_name(old, rep, sizeof rep), (int)old->pid,
+                   (long long)(now - r->spare_ms), (int)s->pid, s->held_n,
+                   s->held_n == 1 ? "" : "s");
     if (s->pid <= 0) {
-        release_spare(s); /* it had died meanwhile: nothing to retire */
+        release_spare(g, s); /* it had died meanwhile: nothing to retire */
     } else if (!s->ready) {
         fh_supervisor_kill_group(s->pid); /* a restart of it still starting: nothing to
                                              finish */
@@ -280,11 +235,11 @@ void gw_reload_gone(fh_gateway *g, gw_worker *w, const char *how, const char *wh
         }
         break;
     default:
-        info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)", x->cfg->name,
-             replica_name(w, rep, sizeof rep), (int)pid, how);
+        gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) stopped (%s)",
+                       x->cfg->name, replica_name(w, rep, sizeof rep), (int)pid, how);
         break;
     }
-    release_spare(w);
+    release_spare(g, w);
     gw_feed(g, x);
 }
 
@@ -297,7 +252,7 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
             return true;
         int64_t due = w->started_ms + g->cfg->timeout_ready_ms;
         if (now < due) {
-            sooner(next, due);
+            gw_sooner(next, due);
             return true;
         }
         snprintf(why, sizeof why, "not ready within %d ms (timeout_ready)",
@@ -308,7 +263,7 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
     case GW_RELOAD_BYE: {
         int64_t due = w->started_ms + STOP_GRACE_MS;
         if (now < due) {
-            sooner(next, due);
+            gw_sooner(next, due);
             return true;
         }
         gw_log("reload: executor '%s': the old worker (pid %d) did not stop within %d ms: "
@@ -322,164 +277,16 @@ bool gw_reload_check(fh_gateway *g, gw_worker *w, int64_t now, int64_t *next)
     }
 }
 
-/* ---- requests ----------------------------------------------------------------------- */
-
-/* The index of executor NAME in the flow, or SIZE_MAX. */
-static size_t executor_index(const fh_gateway *g, const char *name)
-{
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (strcmp(g->cfg->executors[e].name, name) == 0)
-            return e;
-    return SIZE_MAX;
-}
-
 /* Starts a rollout of what is pending, unless one runs. */
-static void begin(fh_gateway *g)
+void gw_reload_begin(fh_gateway *g)
 {
     gw_reload *r = g->reload;
     if (r->active)
         return;
     r->active = true;
     r->started_ms = fh_monotonic_ms();
-    r->replaced = r->skipped = r->failed = 0;
-    r->failure[0] = '\0';
-}
-
-/* Handles the request file NAME (reload-ID.req) of the runtime directory DIR: answers
- * it, queues what it asks. */
-static void take_request(fh_gateway *g, int dir, const char *name)
-{
-    gw_reload *r = g->reload;
-    const char *base = fh_runtime_dir_path(g->rundir);
-    size_t idlen = strlen(name) - strlen("reload-") - strlen(".req");
-    char id[REQ_ID_MAX + 1], ack[4300], done[4300];
-    if (idlen == 0 || idlen > REQ_ID_MAX) {
-        unlinkat(dir, name, 0);
-        return;
-    }
-    memcpy(id, name + strlen("reload-"), idlen);
-    id[idlen] = '\0';
-    for (size_t i = 0; i < idlen; i++)
-        if (!(id[i] >= '0' && id[i] <= '9') && !(id[i] >= 'a' && id[i] <= 'z') &&
-            !(id[i] >= 'A' && id[i] <= 'Z')) {
-            unlinkat(dir, name, 0);
-            return;
-        }
-    snprintf(ack, sizeof ack, "%s/reload-%s.ack", base, id);
-    snprintf(done, sizeof done, "%s/reload-%s.done", base, id);
-    /* Only a regular file of this user: nobody else can write in the directory anyway. */
-    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char text[REQ_MAX_BYTES + 1];
-    ssize_t n = -1;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
-        n = read(fd, text, REQ_MAX_BYTES);
-    if (fd >= 0)
-        close(fd);
-    unlinkat(dir, name, 0);
-    if (n < 0) {
-        write_answer(ack, "refused: the request could not be read\n");
-        return;
-    }
-    text[n] = '\0';
-    if (g->draining) {
-        write_answer(ack, "refused: the flow is shutting down\n");
-        return;
-    }
-    bool *asked = calloc(g->cfg->n_executors + 1, sizeof *asked);
-    if (asked == NULL) {
-        write_answer(ack, "refused: out of memory\n");
-        return;
-    }
-    bool any = false, wait = false, in_place = false;
-    char answer[2048], *save = NULL;
-    answer[0] = '\0';
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strcmp(line, "wait") == 0) {
-            wait = true;
-        } else if (strcmp(line, "in-place") == 0) {
-            in_place = true;
-        } else if (strncmp(line, "executor ", 9) == 0) {
-            size_t e = executor_index(g, line + 9);
-            if (e == SIZE_MAX) {
-                size_t used = (size_t)snprintf(answer, sizeof answer,
-                                               "refused: the flow has no executor '%.100s' (it has:",
-                                               line + 9);
-                for (size_t k = 0; k < g->cfg->n_executors && used < sizeof answer; k++)
-                    used += (size_t)snprintf(answer + used, sizeof answer - used, "%s %s",
-                                             k ? "," : "", g->cfg->executors[k].name);
-                if (used < sizeof answer)
-                    snprintf(answer + used, sizeof answer - used, ")\n");
-                break;
-            }
-            asked[e] = any = true;
-        } else if (line[0] != '\0') {
-            snprintf(answer, sizeof answer, "refused: a request line it does not know: '%.100s'\n",
-                     line);
-            break;
-        }
-    }
-    if (answer[0] == '\0' && wait && r->n_waiters == WAITERS_MAX)
-        snprintf(answer, sizeof answer, "refused: %d reloads are waited for already\n",
-                 WAITERS_MAX);
-    if (answer[0] != '\0') {
-        write_answer(ack, answer);
-        free(asked);
-        return;
-    }
-    size_t used = (size_t)snprintf(answer, sizeof answer, "accepted:");
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        if (asked[e] || !any) {
-            r->pending[e] = in_place ? MODE_IN_PLACE : MODE_SURGE;
-            if (used < sizeof answer)
-                used += (size_t)snprintf(answer + used, sizeof answer - used, " %s",
-                                         g->cfg->executors[e].name);
-        }
-    free(asked);
-    if (used < sizeof answer)
-        snprintf(answer + used, sizeof answer - used, "\n");
-    if (wait && (r->waiters[r->n_waiters] = strdup(done)) != NULL)
-        r->n_waiters++;
-    write_answer(ack, answer);
-    answer[strcspn(answer, "\n")] = '\0';
-    info("reload asked for:%s%s%s", answer + strlen("accepted:"), in_place ? " (in place)" : "",
-         wait ? " (waited for)" : "");
-    begin(g);
-}
-
-void gw_reload_asked(fh_gateway *g)
-{
-    gw_reload *r = g->reload;
-    int dir = open(fh_runtime_dir_path(g->rundir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dir >= 0 ? fdopendir(dir) : NULL;
-    if (d == NULL) {
-        if (dir >= 0)
-            close(dir);
-        gw_log("reload: cannot read the runtime directory: %s", strerror(errno));
-        return;
-    }
-    size_t requests = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (strncmp(de->d_name, "reload-", 7) == 0 && len > 11 &&
-            strcmp(de->d_name + len - 4, ".req") == 0) {
-            take_request(g, dir, de->d_name);
-            requests++;
-        }
-    }
-    closedir(d);
-    if (requests > 0)
-        return;
-    /* A plain SIGHUP: every executor. */
-    if (g->draining) {
-        gw_log("SIGHUP while shutting down: no reload");
-        return;
-    }
-    info("SIGHUP: reloading every executor");
-    for (size_t e = 0; e < g->cfg->n_executors; e++)
-        r->pending[e] = MODE_SURGE;
-    begin(g);
+    r->replaced = r->skipped = r->failed = r->down = 0;
+    r->failure[0] = r->down_line[0] = '\0';
 }
 
 /* ---- the rollout -------------------------------------------------------------------- */
@@ -539,27 +346,23 @@ static int start_in_place(fh_gateway *g, gw_worker *old)
         gw_reload_failed(g, s, why);
         return -1;
     }
-    gw_worker tmp = *old;
-    *old = *s;
-    *s = tmp;
+    swap_in(old, s); /* its start (gw_spawn) counts as a reload of the replica */
     /* OLD is now the new worker, not started; S the old one. */
     old->reload = GW_RELOAD_WAIT;
-    old->starts = s->starts; /* its start counts as a restart of the replica */
     s->reload = GW_RELOAD_OLD;
-    s->restart_at_ms = s->probe_at_ms = 0;
-    s->down = s->probing = false;
     r->in_place = old;
     char rep[64];
-    info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u request%s and "
-         "stops; then a new one starts in its place", x->cfg->name,
-         replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n, s->held_n == 1 ? "" : "s");
+    gw_reload_info("reload: executor '%s', %s: the old worker (pid %d) finishes its %u "
+                   "request%s and stops; then a new one starts in its place", x->cfg->name,
+                   replica_name(old, rep, sizeof rep), (int)s->pid, s->held_n,
+                   s->held_n == 1 ? "" : "s");
     if (s->pid <= 0 || !s->ready) { /* not running after all: nothing to finish */
         if (s->pid > 0)
             fh_supervisor_kill_group(s->pid);
         s->reload = GW_RELOAD_BYE;
         s->started_ms = fh_monotonic_ms();
         if (s->pid <= 0)
-            release_spare(s);
+            release_spare(g, s);
     }
     return 0;
 }
@@ -569,19 +372,10 @@ void gw_reload_in_place_failed(fh_gateway *g, gw_worker *w, const char *why)
     gw_reload *r = g->reload;
     if (w->reload != GW_RELOAD_IN_PLACE && w->reload != GW_RELOAD_WAIT)
         return;
-    char rep[64], line[1100];
-    const char *name = w->ex->cfg->name;
-    snprintf(line, sizeof line, "reload of executor '%s', %s failed: %.700s; in place, its old "
-             "worker is gone: the replica is supervised as after a crash, and the reload of "
-             "'%s' stops here", name, replica_name(w, rep, sizeof rep), why, name);
-    gw_log("%s", line);
+    note_failure(g, w, why, "in place, its old worker is gone: the replica is supervised as "
+                 "after a crash");
     w->reload = GW_RELOAD_NONE;
     r->in_place = NULL;
-    r->failed++;
-    if (r->failure[0] == '\0')
-        snprintf(r->failure, sizeof r->failure, "%s", line);
-    if (r->cur == w->ex->node)
-        r->cur = SIZE_MAX;
 }
 
 /* In place: starts the new worker once the old one has ended; notes it ready. */
@@ -608,13 +402,17 @@ static void finish(fh_gateway *g, int64_t now)
     char text[1200];
     if (r->failed > 0)
         snprintf(text, sizeof text, "failed: %s\n", r->failure);
+    else if (r->down > 0)
+        snprintf(text, sizeof text, "failed: %s (%zu replica%s down, %zu replaced)\n",
+                 r->down_line, r->down, r->down == 1 ? "" : "s", r->replaced);
     else
-        snprintf(text, sizeof text, "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
+        snprintf(text, sizeof text,
+                 "ok: %zu replica%s replaced, %zu not running skipped, in %lld ms\n",
                  r->replaced, r->replaced == 1 ? "" : "s", r->skipped,
                  (long long)(now - r->started_ms));
-    info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
-         (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
-    notify_waiters(r, text);
+    gw_reload_info("reload done in %lld ms: %zu replaced, %zu skipped, %zu failed",
+                   (long long)(now - r->started_ms), r->replaced, r->skipped, r->failed);
+    gw_reload_notify_waiters(r, text);
     r->active = false;
     r->cur = SIZE_MAX;
 }
@@ -631,7 +429,7 @@ void gw_reload_stop(fh_gateway *g)
     }
     gw_log("reload stopped: the flow is shutting down");
     memset(r->pending, 0, g->cfg->n_executors * sizeof *r->pending);
-    notify_waiters(r, "failed: the flow is shutting down\n");
+    gw_reload_notify_waiters(r, "failed: the flow is shutting down\n");
     r->active = false;
     r->cur = SIZE_MAX;
 }
@@ -653,7 +451,7 @@ static gw_worker *retire_idle(fh_gateway *g, int64_t now, int64_t *next)
             spare->reload = GW_RELOAD_BYE;
             spare->ready = false;
             spare->started_ms = now;
-            sooner(next, now + STOP_GRACE_MS);
+            gw_sooner(next, now + STOP_GRACE_MS);
         }
     }
     return spare;
@@ -686,29 +484,50 @@ void gw_reload_tick(fh_gateway *g, int64_t now, int64_t *next)
             }
             r->cur_mode = r->pending[e];
             r->pending[e] = MODE_NONE;
+            if (g->cfg->executors[e].n_hosts > 0) { /* `host:`: its workers run elsewhere */
+                gw_reload_info("reload: executor '%s' is served elsewhere ('host'): not "
+                               "reloaded here; restart its workers where they run (the flow "
+                               "takes each back when it answers)", g->cfg->executors[e].name);
+                continue;
+            }
             r->cur = e;
             r->unit = r->replica = 0;
             r->exec_ms = now;
             r->exec_replaced = 0;
-            /* An executor with `host:` (served elsewhere) is not this host's to restart:
-             * it is skipped here, with a log line, once the flow loader knows them. */
-            info("reload: executor '%s': replacing its workers one at a time%s",
-                 g->cfg->executors[e].name,
-                 r->cur_mode == MODE_IN_PLACE ? ", each in place (the old one stops first)" : "");
+            gw_reload_info("reload: executor '%s': replacing its workers one at a time%s",
+                           g->cfg->executors[e].name,
+                           r->cur_mode == MODE_IN_PLACE
+                               ? ", each in place (the old one stops first)" : "");
         }
         gw_worker *w;
         if (!next_replica(g, &w)) {
-            info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
-                 g->cfg->executors[r->cur].name, r->exec_replaced,
-                 r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
+            gw_reload_info("reload: executor '%s' reloaded: %zu worker%s replaced in %lld ms",
+                           g->cfg->executors[r->cur].name, r->exec_replaced,
+                           r->exec_replaced == 1 ? "" : "s", (long long)(now - r->exec_ms));
             r->cur = SIZE_MAX;
             continue;
         }
-        if (w->pid <= 0 || !w->ready || w->down) {
+        /* Skipped only when it has no process: its next start (a restart due, a probe)
+         * loads the file as it is then. A worker still starting loaded the file as it
+         * was: it is replaced like a serving one (a new worker beside it; once that one
+         * is ready, the starting one is killed, having nothing to finish). */
+        if (w->pid <= 0) {
             char rep[64];
-            info("reload: executor '%s', %s is not running: skipped (its next start loads "
-                 "the file as it is now)", w->ex->cfg->name, replica_name(w, rep, sizeof rep));
+            replica_name(w, rep, sizeof rep);
             r->skipped++;
+            if (!w->down) {
+                gw_reload_info("reload: executor '%s', %s has no worker (it restarts after a "
+                               "crash): skipped, its next worker loads the file as it is now",
+                               w->ex->cfg->name, rep);
+                continue;
+            }
+            /* Not a success: the replica serves nothing, and may never with this file. */
+            r->down++;
+            gw_log("reload: executor '%s', %s is down (its breaker is open): skipped, its "
+                   "next probe loads the file as it is now", w->ex->cfg->name, rep);
+            if (r->down_line[0] == '\0')
+                snprintf(r->down_line, sizeof r->down_line, "executor '%s', %s is down (its "
+                         "breaker is open): not reloaded", w->ex->cfg->name, rep);
             continue;
         }
         if ((r->cur_mode == MODE_IN_PLACE ? start_in_place(g, w) : start_spare(g, w)) == 0) {

@@ -20,6 +20,31 @@
 
 /* ---- specs and workers -------------------------------------------------------------- */
 
+/* The path of W's file EXT ("spec", "board") in the runtime directory. A reload's worker
+ * (gen > 0) runs beside the one it replaces: files of its own. */
+static void file_path(const fh_gateway *g, const gw_worker *w, const char *ext, char *buf,
+                      size_t size)
+{
+    char gen[24] = "";
+    if (w->gen > 0)
+        snprintf(gen, sizeof gen, "-g%u", w->gen);
+    snprintf(buf, size, "%s/exec-%zu-%u%s.%s", fh_runtime_dir_path(g->rundir), w->ex->index,
+             w->replica, gen, ext);
+}
+
+void gw_remove_spec(fh_gateway *g, gw_worker *w)
+{
+    char path[4200];
+    if (w->spec_path != NULL) {
+        unlink(w->spec_path);
+        file_path(g, w, "board", path, sizeof path);
+        unlink(path);
+    }
+    free(w->spec_path);
+    w->spec_path = NULL;
+    fh_board_close(&w->board);
+}
+
 int gw_write_spec(fh_gateway *g, gw_worker *w)
 {
     const fh_flow_executor *x = w->ex->cfg;
@@ -42,14 +67,8 @@ int gw_write_spec(fh_gateway *g, gw_worker *w)
     else
         snprintf(workspace, sizeof workspace, "%s/workspace/%s/%s%u",
                  fh_runtime_dir_path(g->rundir), x->name, shard, w->replica);
-    /* A reload's worker (gen > 0) runs beside the one it replaces: files of its own. */
-    char gen[24] = "";
-    if (w->gen > 0)
-        snprintf(gen, sizeof gen, "-g%u", w->gen);
-    snprintf(path, sizeof path, "%s/exec-%zu-%u%s.spec", fh_runtime_dir_path(g->rundir), i,
-             w->replica, gen);
-    snprintf(board, sizeof board, "%s/exec-%zu-%u%s.board", fh_runtime_dir_path(g->rundir), i,
-             w->replica, gen);
+    file_path(g, w, "spec", path, sizeof path);
+    file_path(g, w, "board", board, sizeof board);
     int rc = fh_board_create(board, &w->board);
     if (rc != 0)
         return rc;

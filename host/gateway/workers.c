@@ -80,8 +80,12 @@ int gw_spawn(fh_gateway *g, gw_worker *e)
     }
     e->started_ms = fh_monotonic_ms();
     e->timing_out = false;
-    if (e->starts++ > 0) /* health and metrics: restarts */
-        gw_observe_restart(g, e);
+    if (e->starts++ > 0) { /* health and metrics: a restart, or a reload in place */
+        if (e->reload == GW_RELOAD_IN_PLACE)
+            gw_observe_reload(g, e);
+        else
+            gw_observe_restart(g, e);
+    }
     return fh_supervisor_spawn(g->self_exe, e->spec_path, e->ex->cfg->env, &e->pid);
 }
 
@@ -334,11 +338,6 @@ static bool ping(fh_gateway *g, gw_worker *e)
     return true;
 }
 
-static void sooner(int64_t *next, int64_t at)
-{
-    if (*next < 0 || at < *next)
-        *next = at;
-}
 
 /* Starts E's worker if one is due (a restart after backoff, or a probe while down). */
 static void start_due(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
@@ -348,7 +347,7 @@ static void start_due(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
     if (at <= 0)
         return;
     if (at > now) {
-        sooner(next, at);
+        gw_sooner(next, at);
         return;
     }
     e->restart_at_ms = 0;
@@ -373,7 +372,7 @@ void gw_check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
             return;
         int64_t due = e->started_ms + g->cfg->timeout_ready_ms;
         if (now < due) {
-            sooner(next, due);
+            gw_sooner(next, due);
             return;
         }
         snprintf(why, sizeof why, "executor '%s' was not ready within %d ms (timeout_ready)",
@@ -400,7 +399,7 @@ void gw_check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
             gw_lose_worker(g, e, why);
             return;
         }
-        sooner(next, due);
+        gw_sooner(next, due);
     }
     /* Silence: stopped, hung outside a handler, or its connection lost. A busy worker
      * beats on its own from its handler's start: count from then. */
@@ -412,7 +411,7 @@ void gw_check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
         gw_lose_worker(g, e, why);
         return;
     }
-    sooner(next, lost);
+    gw_sooner(next, lost);
     if (now - e->pinged_ms >= HEARTBEAT_MS) {
         e->pinged_ms = now;
         if (!ping(g, e)) {
@@ -421,7 +420,7 @@ void gw_check_worker(fh_gateway *g, gw_worker *e, int64_t now, int64_t *next)
             return;
         }
     }
-    sooner(next, e->pinged_ms + HEARTBEAT_MS);
+    gw_sooner(next, e->pinged_ms + HEARTBEAT_MS);
 }
 
 /* Deadlines of every worker, due restarts and probes. Returns the milliseconds until
