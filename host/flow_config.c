@@ -677,7 +677,8 @@ static int get_batching(const src *s, const fh_yaml_node *n, fh_flow_executor *x
         b->timeout_ms = FH_FLOW_DEFAULT_BATCH_TIMEOUT;
         if ((rc = get_int(s, "preferred_batch_size", pbs, 1, FH_FLOW_MAX_BATCH,
                           &b->preferred_batch_size)) < 0 ||
-            (rc = get_int(s, "timeout", fh_yaml_map_get(v, "timeout", NULL), 0, 60000,
+            (rc = get_int(s, "timeout", fh_yaml_map_get(v, "timeout", NULL), 0,
+                          FH_FLOW_MAX_BATCH_TIMEOUT,
                           &b->timeout_ms)) < 0)
             return rc;
         if (!(b->endpoint = strdup(k->text)))

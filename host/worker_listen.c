@@ -69,6 +69,9 @@ typedef struct fh_worker_listener {
     unsigned long refused;
     unsigned long refused_gateways; /* gateways refused while another is served */
     unsigned long refused_twice;    /* the served gateway's asks to be another worker */
+    unsigned long refused_hellos;   /* hellos with settings this worker cannot take */
+    int64_t max_message_size;     /* --max-message-size: the largest frame taken from
+                                     anyone, and the most a flow may set */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
 } fh_worker_listener;
@@ -132,6 +135,42 @@ static void send_hello(fh_worker_listener *l)
     zmq_msg_close(&copy);
 }
 
+/* Whether this worker can take the settings of the hello GH: what a flow could not say
+ * is refused (a batch timeout past the flow's own bound would hold a request for days),
+ * and a max_message_size over the worker's own (frames it would not take). Returns 0,
+ * or -1 with why in WHY (SIZE bytes). */
+static int check_hello(const fh_worker_listener *l, const Flowhost__GatewayHello *gh, char *why,
+                       size_t size)
+{
+    if (gh->max_message_size < 0 || gh->max_message_size > l->max_message_size) {
+        snprintf(why, size, "the flow's max_message_size (%lld) is over this worker's "
+                 "--max-message-size (%lld)", (long long)gh->max_message_size,
+                 (long long)l->max_message_size);
+        return -1;
+    }
+    for (size_t k = 0; k < gh->n_batching; k++) {
+        const Flowhost__BatchRule *r = gh->batching[k];
+        if (r->endpoint[0] != '/' || r->preferred_batch_size < 1 ||
+            r->preferred_batch_size > FH_FLOW_MAX_BATCH ||
+            r->timeout_ms > FH_FLOW_MAX_BATCH_TIMEOUT) {
+            snprintf(why, size, "its batching rule for '%.100s' is not one a flow can give "
+                     "(preferred_batch_size %u: 1 to %d; timeout %u ms: at most %d)",
+                     r->endpoint, r->preferred_batch_size, FH_FLOW_MAX_BATCH, r->timeout_ms,
+                     FH_FLOW_MAX_BATCH_TIMEOUT);
+            return -1;
+        }
+    }
+    struct fh_when *when = NULL;
+    if (gh->when[0] != '\0') {
+        if (fh_when_compile_json(gh->when, &when) != 0) {
+            snprintf(why, size, "its 'when' does not compile: %s", fh_last_error());
+            return -1;
+        }
+        fh_when_destroy(&when);
+    }
+    return 0;
+}
+
 /* A READY from ID: a gateway announces itself (M's frame 3 is its GatewayHello). */
 static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned char *id,
                         size_t len)
@@ -180,6 +219,15 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         if (l->refused_gateways++ % LOG_EVERY == 0)
             say(l, "refused the gateway at %s (%lu times so far): it serves the gateway at %s",
                 addr ? addr : "?", l->refused_gateways, l->gw_addr);
+        refuse(l, id, len, why);
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
+    char why[700];
+    if (check_hello(l, gh, why, sizeof why) != 0) {
+        if (l->refused_hellos++ % LOG_EVERY == 0)
+            say(l, "refused the gateway at %s (%lu times so far): %s", addr ? addr : "?",
+                l->refused_hellos, why);
         refuse(l, id, len, why);
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
@@ -266,10 +314,10 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
     int one = 1, zero = 0;
     l->outer = zmq_socket(zctx, ZMQ_ROUTER);
     /* Replies are bounded by what the gateway sends (its credit): never dropped here.
-     * Frames: the largest any flow may allow (its max_message_size is an int; the flow's
-     * own limit, learnt from the gateway, bounds decoding). Who may send them at all is
-     * the keys' business (--key, --allow). */
-    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, INT_MAX) != 0 ||
+     * Frames: the worker's own limit (--max-message-size), from the first byte, before
+     * any hello: a stranger cannot make it hold more; a flow cannot raise it (a hello
+     * over it is refused), only lower what is decoded. */
+    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, l->max_message_size) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_SNDHWM, &zero, sizeof zero) != 0) {
         say(l, "cannot make its socket: %s", zmq_strerror(errno));
@@ -468,21 +516,27 @@ void fh_worker_listen_settings(worker *w, fh_wire_msg *m)
     Flowhost__GatewayHello *gh =
         buf ? (Flowhost__GatewayHello *)fh_pb_unpack(&flowhost__gateway_hello__descriptor, buf, len)
             : NULL;
-    struct fh_when *when = NULL;
-    if (gh != NULL && gh->when[0] != '\0' && fh_when_compile_json(gh->when, &when) != 0) {
+    /* The gateway before is gone: its settings go first, whatever this hello holds, so
+     * that nothing points into the hello freed here. */
+    if (w->gw_hello == NULL) {
+        w->own = *w->spec;
+    } else {
+        *w->spec = w->own;
+        flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
+        w->gw_hello = NULL;
+    }
+    fh_when_destroy(&w->when);
+    const char *when_text = gh != NULL && gh->when[0] != '\0' ? gh->when : w->own.when;
+    if (when_text[0] != '\0' && fh_when_compile_json(when_text, &w->when) != 0) {
+        /* The listener compiled it already: only memory can fail here. */
         fprintf(stderr, "flowhost worker %s: the gateway's 'when' is not taken: %s\n",
                 w->spec->name, fh_last_error());
-        flowhost__gateway_hello__free_unpacked(gh, NULL);
-        return;
+        w->when = NULL;
     }
-    if (gh == NULL)
+    if (gh == NULL) {
+        fprintf(stderr, "flowhost worker %s: a malformed gateway hello: its own settings "
+                "kept\n", w->spec->name);
         return;
-    if (w->gw_hello == NULL) {
-        w->own_batching = w->spec->batching;
-        w->n_own_batching = w->spec->n_batching;
-        w->own_name = w->spec->name;
-    } else {
-        flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
     }
     w->gw_hello = gh;
     /* Its requests, routes and errors name it as the flow does (parameters scoped by
@@ -491,15 +545,14 @@ void fh_worker_listen_settings(worker *w, fh_wire_msg *m)
         w->spec->name = gh->executor;
     w->spec->batching = gh->batching;
     w->spec->n_batching = gh->n_batching;
-    if (gh->max_message_size > 0)
+    /* Never above the worker's own limit (its socket takes no larger frame). */
+    if (gh->max_message_size > 0 && gh->max_message_size < w->own.max_message_size)
         w->spec->max_message_size = gh->max_message_size;
     w->spec->replica = gh->replica;
     w->spec->replicas = gh->replicas ? gh->replicas : 1;
     w->spec->shard = gh->shard;
     w->spec->shards = gh->shards ? gh->shards : 1;
     w->spec->when_only_matched = gh->when_only_matched;
-    fh_when_destroy(&w->when);
-    w->when = when;
 }
 
 int fh_worker_listen_end(worker *w)
@@ -682,6 +735,8 @@ static Flowhost__ExecutorSpec *build_spec(const fh_worker_listen_options *o)
         spec.shard = o->shard;
         spec.shards = o->shards > 0 ? o->shards : 1;
         spec.board = (char *)"";
+        spec.max_message_size = o->max_message_size > 0 ? o->max_message_size
+                                                        : FH_FLOW_DEFAULT_MAX_MESSAGE;
         size_t len = flowhost__executor_spec__get_packed_size(&spec);
         uint8_t *buf = malloc(len ? len : 1);
         if (buf != NULL) {
@@ -753,6 +808,8 @@ int fh_worker_listen_main(const fh_worker_listen_options *o)
     }
     l->sigfd = -1;
     snprintf(l->endpoint, sizeof l->endpoint, "%s", o->listen);
+    l->max_message_size = o->max_message_size > 0 ? o->max_message_size
+                                                  : FH_FLOW_DEFAULT_MAX_MESSAGE;
     worker w = {.log_level = fh_log_level_from_env(), .self = getpid(), .remote = true,
                 .listener = l};
     l->w = &w;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# A remote worker against hostile or unlucky peers (tools/fh_peer.c plays a gateway or a
+# stranger on a DEALER): a second gateway's hello changes only its own settings (none of
+# the gateway before carries over, nothing points into a hello freed); a hello a flow
+# could not give is refused with why; a new gateway's hello that comes while the worker
+# gathers a batch ends the batch (its requests were the gone gateway's); strangers cannot
+# make it hold frames over its --max-message-size.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/remote_lib.sh"
+PEER=$TOOLS/fh_peer
+
+# --- a second gateway whose hello names no executor -------------------------------------
+start_worker a -- --uses Echo --name own
+out=$("$PEER" "tcp://$WADDR_a" conn hello:1:first:0:0:0: recv:300 disc close \
+      conn hello:2::0:0:0: recv:300 reqbad recv:500)
+check_contains "first gateway served under its executor name" "$out" "hello-ok"
+check_contains "a hello without a name: the worker's own name, not the gateway's before" \
+      "$out" "code=1 executor=own error=malformed request"
+
+# --- hellos a flow could not give: refused, saying why -----------------------------------
+out=$("$PEER" "tcp://$WADDR_a" conn hello:3:x:0:10:4000000000: recv:300)
+check_contains "a batch timeout of 46 days is refused" "$out" \
+      "status=its batching rule for '/index' is not one a flow can give"
+out=$("$PEER" "tcp://$WADDR_a" conn 'hello:4:x:0:0:0:{"tags__a": {"$nope": 1}}' recv:300)
+check_contains "a 'when' that does not compile is refused" "$out" "status=its 'when' does not compile"
+out=$("$PEER" "tcp://$WADDR_a" conn hello:5:x:2147483647:0:0: recv:300)
+check_contains "a max_message_size over the worker's is refused" "$out" \
+      "status=the flow's max_message_size (2147483647) is over this worker's --max-message-size (268435456)"
+check_contains "the worker logs the refusal" "$(cat "$T/a.log")" "refused the gateway at"
+# The worker still serves a real flow after all that.
+cat >"$T/a.yml" <<YML
+executors:
+  - {name: e, host: "$WADDR_a"}
+YML
+start_flow "$T/a.yml"
+echo '{"id": "x"}' >"$T/one.ndjson"
+rc=0
+"$FLOWHOST" post /index "$T/one.ndjson" --to "$ADDR" -q --timeout 10000 >"$T/a.out" 2>/dev/null || rc=$?
+check "after the hostile hellos a flow is served" "$rc:$(jq -r '.status.code + " " + .routes[1].executor' "$T/a.out")" \
+      "0:SUCCESS e"
+stop_flow
+
+# --- a new gateway while the worker gathers a batch --------------------------------------
+start_worker b -- --uses Echo --name own
+cat >"$T/b1.yml" <<YML
+executors:
+  - name: first
+    host: "$WADDR_b"
+    uses_dynamic_batching: {/index: {preferred_batch_size: 1000, timeout: 60000}}
+    timeout: 120000
+YML
+cat >"$T/b2.yml" <<YML
+executors:
+  - {name: second, host: "$WADDR_b"}
+YML
+start_flow "$T/b1.yml"
+"$FLOWHOST" post /index "$T/one.ndjson" --to "$ADDR" -q --timeout 120000 >/dev/null 2>&1 &
+post_pid=$!
+sleep 1 # the worker opened a batch of 1000 that waits 60 s
+kill -KILL "$FLOW_PID"
+wait "$FLOW_PID" 2>/dev/null || true
+kill "$post_pid" 2>/dev/null || true
+wait "$post_pid" 2>/dev/null || true
+FLOW_PID=""
+wait_log "$T/b.log" "dropped the gateway" 10
+start_flow "$T/b2.yml"
+rc=0
+"$FLOWHOST" post /index "$T/one.ndjson" --to "$ADDR" -q --timeout 10000 >"$T/b.out" 2>/dev/null || rc=$?
+check "the next gateway's request is served at once, not after the old batch's 60 s" \
+      "$rc:$(jq -r '.status.code' "$T/b.out")" "0:SUCCESS"
+check "and under its own executor name, with its own settings (no batch)" \
+      "$(jq -r '.routes[1].executor + " batch=" + (.routes[1].batch // 0 | tostring)' "$T/b.out")" \
+      "second batch=0"
+stop_flow
+
+# --- strangers and frames: the worker's own --max-message-size, from the first byte -----
+start_worker c -- --uses Echo --max-message-size 1048576
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+before=$(rss "$WPID_c")
+"$PEER" "tcp://$WADDR_c" conn big:200000000 sleep:1500 close >/dev/null
+after=$(rss "$WPID_c")
+echo "worker RSS before ${before} kB, after a 200 MB frame ${after} kB"
+check "a stranger's 200 MB frame is refused: the worker holds < 50 MB more" \
+      "$(( after - before < 50000 ))" "1"
+rc=0
+"$FLOWHOST" ping -q "$WADDR_c" || rc=$?
+check "the worker still answers a probe" "$rc" "0"
+w_rc=0
+timeout 10 "$FLOWHOST" worker --listen tcp://127.0.0.1:1 --uses Echo --max-message-size 10 \
+    2>"$T/stderr" || w_rc=$?
+check "--max-message-size below 1024: exit 2" "$w_rc" "2"
+check_contains "and says why" "$(cat "$T/stderr")" "--max-message-size must be at least 1024"
+
+stop_workers
+done_checks
