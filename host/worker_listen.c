@@ -35,6 +35,10 @@
 /* Log lines about strangers (requests from a gateway this worker does not serve): the
  * first, then one in this many. */
 #define LOG_EVERY 100
+/* The most requests of one gateway the runtime may hold: the most credit a flow gives a
+ * worker (GW_CREDIT_MAX, FH_FLOW_MAX_CREDIT). Twice this, with a gone gateway's, stays
+ * below the inproc queue's high-water marks (1000 each side). */
+#define FH_WORKER_IN_FLIGHT_MAX FH_FLOW_MAX_CREDIT
 
 typedef struct fh_worker_listener {
     pthread_t thread;
@@ -70,6 +74,8 @@ typedef struct fh_worker_listener {
     unsigned long refused_gateways; /* gateways refused while another is served */
     unsigned long refused_twice;    /* the served gateway's asks to be another worker */
     unsigned long refused_hellos;   /* hellos with settings this worker cannot take */
+    unsigned long over_credit;      /* requests dropped: the runtime held too many */
+    bool beat_owed;               /* a HEARTBEAT passed to the runtime, not answered yet */
     int64_t max_message_size;     /* --max-message-size: the largest frame taken from
                                      anyone, and the most a flow may set */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
@@ -250,9 +256,37 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         "of %u)", l->gw_addr, gh->executor, gh->replica, gh->replicas ? gh->replicas : 1,
         gh->shard, gh->shards ? gh->shards : 1);
     flowhost__gateway_hello__free_unpacked(gh, NULL);
-    /* Its settings to the runtime before its first request (inproc keeps the order). */
-    fh_wire_send(l->inner, NULL, 0, FH_CMD_READY, &m->frames[3], 1, 0);
+    /* Its settings to the runtime before its first request (inproc keeps the order).
+     * The queue to the runtime is bounded (forward_request, one heartbeat): full only
+     * if something is badly wrong; then this gateway is not served. */
+    if (fh_wire_send(l->inner, NULL, 0, FH_CMD_READY, &m->frames[3], 1, ZMQ_DONTWAIT) != 0) {
+        drop_gateway(l, "its settings could not be passed to the executor (its queue is full)",
+                     true);
+        return;
+    }
     send_hello(l);
+}
+
+/* Passes a REQUEST of the gateway served (M) to the runtime, never waiting: this thread
+ * must stay free for pings, ZAP and heartbeats while a long handler runs. What the
+ * runtime holds is bounded: the gateway's own at most its credit (an honest gateway
+ * never sends more), all of them twice that (a gateway that went may still be owed
+ * answers). A request over the bound is dropped and logged: its gateway is not keeping
+ * to its credit, and loses this worker at its deadline. */
+static void forward_request(fh_worker_listener *l, fh_wire_msg *m)
+{
+    uint64_t held = l->fwd - l->answered;
+    bool over = held - l->owed_old >= FH_WORKER_IN_FLIGHT_MAX ||
+                held >= 2 * (uint64_t)FH_WORKER_IN_FLIGHT_MAX;
+    if (!over &&
+        fh_wire_send(l->inner, NULL, 0, FH_CMD_REQUEST, &m->frames[3], m->n - 3, ZMQ_DONTWAIT) == 0) {
+        l->fwd++;
+        return;
+    }
+    if (l->over_credit++ % LOG_EVERY == 0)
+        say(l, "dropped a request of its gateway (%lu so far): it holds %llu already, the "
+            "most a flow's credit allows is %d", l->over_credit, (unsigned long long)held,
+            FH_WORKER_IN_FLIGHT_MAX);
 }
 
 /* A message on the bound socket: [id][signature][command][payload...]. */
@@ -272,7 +306,11 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
         break;
     case FH_CMD_HEARTBEAT:
         if (ours) { /* the runtime answers: a wedged one is seen by the gateway */
-            fh_wire_send(l->inner, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+            /* One at a time: while the runtime owes an answer, the next ones would only
+             * queue behind a long handler (whose beat thread speaks for it meanwhile). */
+            if (!l->beat_owed &&
+                fh_wire_send(l->inner, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, ZMQ_DONTWAIT) == 0)
+                l->beat_owed = true;
         } else if (m->n > 3) {
             /* A gateway's ping (it carries its token), to a worker that does not serve it:
              * one that took this worker for another (restarted on the same address). */
@@ -285,8 +323,7 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
         break;
     case FH_CMD_REQUEST:
         if (ours) {
-            l->fwd++;
-            fh_wire_send(l->inner, NULL, 0, FH_CMD_REQUEST, &m->frames[3], m->n - 3, 0);
+            forward_request(l, m);
         } else {
             /* A gateway that takes this worker for its own (it was restarted, or gave the
              * gateway up): told at once, so that it answers its requests now. */
@@ -379,6 +416,8 @@ static int on_inner(fh_worker_listener *l, fh_wire_msg *m, void *zctx)
         l->have_hello = true;
         return bind_outer(l, zctx);
     }
+    if (cmd == FH_CMD_HEARTBEAT)
+        l->beat_owed = false;
     if (cmd == FH_CMD_REPLY) {
         l->answered++;
         if (l->owed_old > 0) { /* of a gateway that went: nobody to give it to */

@@ -4,7 +4,8 @@
 # the gateway before carries over, nothing points into a hello freed); a hello a flow
 # could not give is refused with why; a new gateway's hello that comes while the worker
 # gathers a batch ends the batch (its requests were the gone gateway's); strangers cannot
-# make it hold frames over its --max-message-size.
+# make it hold frames over its --max-message-size; a gateway past its credit cannot stop
+# the listener (probes, heartbeats) behind a long handler.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/remote_lib.sh"
 PEER=$TOOLS/fh_peer
@@ -90,6 +91,20 @@ timeout 10 "$FLOWHOST" worker --listen tcp://127.0.0.1:1 --uses Echo --max-messa
     2>"$T/stderr" || w_rc=$?
 check "--max-message-size below 1024: exit 2" "$w_rc" "2"
 check_contains "and says why" "$(cat "$T/stderr")" "--max-message-size must be at least 1024"
+
+# --- a gateway over its credit, behind a long handler: the listener stays free --------
+start_worker d -- --uses Sleep
+"$PEER" "tcp://$WADDR_d" conn hello:7:s:0:0:0: recv:200 sreq:5000 flood:3000 sleep:4000 \
+    >/dev/null &
+peer_pid=$!
+sleep 1.5 # the 5 s handler runs, 3000 requests came behind it
+rc=0
+"$FLOWHOST" ping -q --timeout 2000 "$WADDR_d" || rc=$?
+check "a probe is answered while 3000 requests wait behind a 5 s handler" "$rc" "0"
+wait_log "$T/d.log" "dropped a request of its gateway" 5
+check_contains "the requests over the credit bound are dropped, and said" "$(cat "$T/d.log")" \
+      "the most a flow's credit allows is 256"
+wait "$peer_pid" || true
 
 stop_workers
 done_checks
