@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <flowhost/error.h>
@@ -39,6 +42,15 @@
  * worker (GW_CREDIT_MAX, FH_FLOW_MAX_CREDIT). Twice this, with a gone gateway's, stays
  * below the inproc queue's high-water marks (1000 each side). */
 #define FH_WORKER_IN_FLIGHT_MAX FH_FLOW_MAX_CREDIT
+/* A connection that has not finished its handshake this long is closed (libzmq's
+ * default, 30 s, lets a flood of idle connections hold every descriptor). */
+#define HANDSHAKE_MS 5000
+#define BACKLOG 32
+/* Descriptors kept for the worker's own use (libzmq's mailboxes, the executor's files)
+ * and for the connections libzmq accepts before the listener sees them (the backlog,
+ * and a burst while this thread waits for a core): connections are held back in the
+ * kernel beyond the limit less this and the backlog. */
+#define RESERVE_FDS 64
 
 typedef struct fh_worker_listener {
     pthread_t thread;
@@ -80,6 +92,13 @@ typedef struct fh_worker_listener {
                                      anyone, and the most a flow may set */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
+    /* Connections: counted by descriptor (the monitor's ACCEPTED and DISCONNECTED); at
+     * MAX_OPEN a filter on the listening socket holds new ones back in the kernel, so
+     * that libzmq never finds its descriptors spent (its accept loop then spins). */
+    int listen_fd;                /* -1: not known yet */
+    bool *open_fd;                /* n_fd of them: which descriptors are connections */
+    size_t n_fd, open, max_open;
+    bool filtered;
 } fh_worker_listener;
 
 static void say(const fh_worker_listener *l, const char *fmt, ...)
@@ -344,6 +363,42 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
 
 /* ---- the runtime ------------------------------------------------------------------ */
 
+/* Raises the soft descriptor limit to the hard one; returns the limit (at most 2^20:
+ * connections are tracked by descriptor). */
+static size_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur > (1 << 20) ? (1 << 20) : (size_t)rl.rlim_cur;
+}
+
+/* Holds new connections back in the kernel (ON: a filter that drops every packet on the
+ * listening socket, so none completes and no descriptor is spent) or lets them in. */
+static void set_filter(fh_worker_listener *l, bool on)
+{
+    if (l->listen_fd < 0 || l->filtered == on)
+        return;
+    struct sock_filter drop[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog prog = {1, drop};
+    int none = 0;
+    int rc = on ? setsockopt(l->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog)
+                : setsockopt(l->listen_fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof none);
+    if (rc != 0) {
+        say(l, "cannot %s new connections: %s", on ? "hold back" : "let in", strerror(errno));
+        return;
+    }
+    l->filtered = on;
+    if (on)
+        say(l, "%zu connections open (the descriptor limit less a reserve): new ones wait",
+            l->open);
+}
+
 /* Binds the socket gateways connect to: after the executor is ready, so that a probe
  * that gets an answer knows it is. Returns 0 or -1 (said why). */
 static int bind_outer(fh_worker_listener *l, void *zctx)
@@ -363,7 +418,20 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
     /* Connections that close (the gateway's, when its process or machine goes: what it
      * held is dropped at once) and, with CURVE, handshakes that fail. */
     int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED;
+    int handshake = HANDSHAKE_MS, backlog = BACKLOG;
+    size_t limit = raise_fd_limit();
+    l->max_open = limit > 2 * (RESERVE_FDS + BACKLOG) ? limit - RESERVE_FDS - BACKLOG
+                                                       : limit / 4;
+    l->n_fd = limit;
+    l->open_fd = calloc(limit, sizeof *l->open_fd);
+    if (l->open_fd == NULL ||
+        zmq_setsockopt(l->outer, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake) != 0 ||
+        zmq_setsockopt(l->outer, ZMQ_BACKLOG, &backlog, sizeof backlog) != 0) {
+        say(l, "cannot make its socket: %s", l->open_fd ? zmq_strerror(errno) : "out of memory");
+        return -1;
+    }
     l->monitor = zmq_socket(zctx, ZMQ_PAIR);
     if (l->monitor == NULL || zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0) {
@@ -480,7 +548,24 @@ static void read_monitor(fh_worker_listener *l)
         zmq_msg_init(&ep);
         zmq_msg_recv(&ep, l->monitor, 0);
         zmq_msg_close(&ep);
-        if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && (int)value == l->gw_fd) {
+        int fd = (int)value;
+        bool tracked = fd >= 0 && (size_t)fd < l->n_fd;
+        if (event == ZMQ_EVENT_LISTENING) {
+            l->listen_fd = fd;
+            continue;
+        }
+        if (event == ZMQ_EVENT_ACCEPTED) {
+            if (tracked && !l->open_fd[fd]) {
+                l->open_fd[fd] = true;
+                l->open++;
+            }
+            continue;
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED && tracked && l->open_fd[fd]) {
+            l->open_fd[fd] = false;
+            l->open--;
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && fd == l->gw_fd) {
             drop_gateway(l, "its connection closed", false);
             continue;
         }
@@ -523,8 +608,10 @@ static void *listener_main(void *arg)
         }
         /* Connections closed before the messages: a gateway that went is given up before
          * a new one on the same descriptor is taken. */
-        if (l->monitor != NULL)
+        if (l->monitor != NULL) {
             read_monitor(l);
+            set_filter(l, l->open >= l->max_open);
+        }
         for (int k = 0; k < 256 && l->outer != NULL && !stopping &&
                         fh_wire_recv(l->outer, &m, ZMQ_DONTWAIT) == 0; k++) {
             on_outer(l, &m);
@@ -619,6 +706,7 @@ int fh_worker_listen_end(worker *w)
         close(l->sigfd);
     explicit_bzero(&l->key, sizeof l->key);
     free(l->allow);
+    free(l->open_fd);
     free(l);
     w->listener = NULL;
     return rc;
@@ -846,6 +934,7 @@ int fh_worker_listen_main(const fh_worker_listen_options *o)
         return 1;
     }
     l->sigfd = -1;
+    l->listen_fd = -1;
     snprintf(l->endpoint, sizeof l->endpoint, "%s", o->listen);
     l->max_message_size = o->max_message_size > 0 ? o->max_message_size
                                                   : FH_FLOW_DEFAULT_MAX_MESSAGE;

@@ -5,7 +5,8 @@
 # could not give is refused with why; a new gateway's hello that comes while the worker
 # gathers a batch ends the batch (its requests were the gone gateway's); strangers cannot
 # make it hold frames over its --max-message-size; a gateway past its credit cannot stop
-# the listener (probes, heartbeats) behind a long handler.
+# the listener (probes, heartbeats) behind a long handler; a flood of idle connections
+# never spends the descriptors libzmq needs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/remote_lib.sh"
 PEER=$TOOLS/fh_peer
@@ -105,6 +106,24 @@ wait_log "$T/d.log" "dropped a request of its gateway" 5
 check_contains "the requests over the credit bound are dropped, and said" "$(cat "$T/d.log")" \
       "the most a flow's credit allows is 256"
 wait "$peer_pid" || true
+
+# --- a flood of idle connections up to the descriptor limit -----------------------------
+start_worker e prlimit --nofile=256:256 -- --uses Echo
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in ticks
+ticks=$(getconf CLK_TCK)
+c0=$(cpu "$WPID_e")
+out=$("$TOOLS/fh_hostile" conns "$WADDR_e" 300 4 </dev/null)
+c1=$(cpu "$WPID_e")
+echo "$out; worker CPU over the flood: $(( (c1 - c0) * 1000 / ticks )) ms"
+accepted=$(echo "$out" | sed -n 's/connections: \([0-9]*\) accepted.*/\1/p')
+check "300 idle connections, a limit of 256 descriptors: 160 (+ those on their way) let in, not all it has" \
+      "$(( accepted <= 210 ))" "1"
+check "nothing spins meanwhile: under 2 s of CPU in the 5 s of the flood" \
+      "$(( (c1 - c0) * 1000 / ticks < 2000 ))" "1"
+wait_log "$T/e.log" "new ones wait" 5
+rc=0
+"$FLOWHOST" ping -q --timeout 5000 "$WADDR_e" || rc=$?
+check "after the flood the worker answers a probe" "$rc" "0"
 
 stop_workers
 done_checks
