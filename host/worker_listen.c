@@ -88,6 +88,7 @@ typedef struct fh_worker_listener {
     unsigned long refused_hellos;   /* hellos with settings this worker cannot take */
     unsigned long over_credit;      /* requests dropped: the runtime held too many */
     bool beat_owed;               /* a HEARTBEAT passed to the runtime, not answered yet */
+    bool hello_owed;              /* the gateway served waits for its hello (send_hello) */
     int64_t max_message_size;     /* --max-message-size: the largest frame taken from
                                      anyone, and the most a flow may set */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
@@ -151,8 +152,17 @@ static void refuse(fh_worker_listener *l, const void *id, size_t len, const char
         fh_wire_send(l->outer, id, len, FH_CMD_READY, &frame, 1, ZMQ_DONTWAIT);
 }
 
+/* Answers the gateway served with the runtime's WorkerHello: it is then ready for
+ * requests. Not while the runtime still owes answers to a gateway that went (the
+ * handler a `timeout` gave up on, still running): the gateway's requests would wait
+ * behind it and time out too; the hello goes when the last of those is answered. */
 static void send_hello(fh_worker_listener *l)
 {
+    if (l->owed_old > 0) {
+        l->hello_owed = true;
+        return;
+    }
+    l->hello_owed = false;
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     if (zmq_msg_copy(&copy, &l->hello) == 0)
@@ -489,7 +499,8 @@ static int on_inner(fh_worker_listener *l, fh_wire_msg *m, void *zctx)
     if (cmd == FH_CMD_REPLY) {
         l->answered++;
         if (l->owed_old > 0) { /* of a gateway that went: nobody to give it to */
-            l->owed_old--;
+            if (--l->owed_old == 0 && l->hello_owed && l->gw_len > 0 && l->outer != NULL)
+                send_hello(l);
             return 0;
         }
     }

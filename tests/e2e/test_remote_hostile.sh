@@ -107,6 +107,24 @@ check_contains "the requests over the credit bound are dropped, and said" "$(cat
       "the most a flow's credit allows is 256"
 wait "$peer_pid" || true
 
+# --- after a `timeout`, the worker is taken back only once its old handler is done ----
+start_worker f -- --uses Sleep
+cat >"$T/f.yml" <<YML
+executors:
+  - {name: slow, host: "$WADDR_f", timeout: 500}
+YML
+start_flow "$T/f.yml"
+"$FLOWHOST" post /index "$T/one.ndjson" --to "$ADDR" -q --timeout 10000 \
+    --parameters '{"sleep_ms": 3000}' >"$T/f1.out" 2>/dev/null || true
+check_contains "a 3 s request times out at 500 ms" "$(jq -r .status.description "$T/f1.out")" "timed out"
+wait_log "$T/run.log" "is back" 10
+for i in 1 2 3 4 5; do echo "{\"id\": \"d$i\"}"; done >"$T/five.ndjson"
+"$FLOWHOST" post /index "$T/five.ndjson" --to "$ADDR" --request-size 1 -q --timeout 10000 \
+    --parameters '{"sleep_ms": 0}' >"$T/f2.out" 2>/dev/null || true
+check "once it is back, the next five requests succeed (none waits behind the old handler)" \
+      "$(jq -r .status.code "$T/f2.out" | sort | uniq -c | tr -s ' ')" " 5 SUCCESS"
+stop_flow
+
 # --- a flood of idle connections up to the descriptor limit -----------------------------
 start_worker e prlimit --nofile=256:256 -- --uses Echo
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in ticks
