@@ -210,13 +210,24 @@ static void read_monitor(fh_gateway *g)
             continue;
         }
         char why[400];
+        bool curve = w->ex->cfg->has_worker_key;
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             snprintf(why, sizeof why, "the worker refused the gateway's key (status %u): it "
                      "is not one of the worker's --allow", (unsigned)value);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) /* VALUE: an errno */
+            snprintf(why, sizeof why, "the %shandshake failed: %s%s", curve ? "CURVE " : "",
+                     strerror((int)value),
+                     curve ? "" : " (what listens there may not be a flowhost worker)");
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(why, sizeof why, curve ? "the worker speaks no CURVE (it has no --key), "
+                     "the flow gives it a worker_key" : "the worker requires CURVE (it has "
+                     "--key): give the flow its public key as 'worker_key'");
+        else if (curve)
+            snprintf(why, sizeof why, "the CURVE handshake failed (protocol error %#x): the "
+                     "flow's worker_key is not that worker's public key", (unsigned)value);
         else
-            snprintf(why, sizeof why, "the CURVE handshake failed (error %#x): the flow's "
-                     "worker_key is not that worker's public key, or one side speaks no "
-                     "CURVE", (unsigned)value);
+            snprintf(why, sizeof why, "the handshake failed (protocol error %#x): what "
+                     "listens there is not a flowhost worker", (unsigned)value);
         if (!w->refused_said)
             gw_log("executor '%s': its worker at %s: %s", w->ex->cfg->name, where(w), why);
         w->refused_said = true;

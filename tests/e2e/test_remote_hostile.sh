@@ -125,6 +125,37 @@ check "once it is back, the next five requests succeed (none waits behind the ol
       "$(jq -r .status.code "$T/f2.out" | sort | uniq -c | tr -s ' ')" " 5 SUCCESS"
 stop_flow
 
+# --- an address where no flowhost worker listens: no word of CURVE without keys --------
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(100); c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    except OSError:
+        pass
+    c.close()
+' >"$T/http.port" &
+http_pid=$!
+REMOTE_PIDS+=("$http_pid") # killed at the end should the test fail
+for _ in $(seq 1 100); do [ -s "$T/http.port" ] && break; sleep 0.05; done
+cat >"$T/h.yml" <<YML
+with: {timeout_ready: 1500}
+executors:
+  - {name: e, host: "127.0.0.1:$(cat "$T/http.port")"}
+YML
+start_flow "$T/h.yml"
+wait_log "$T/run.log" "is unreachable" 10
+check_contains "an HTTP server where a worker should be: the handshake failed, and why" \
+      "$(cat "$T/run.log")" "the handshake failed: "
+check "no word of CURVE when the flow has no keys" "$(grep -c CURVE "$T/run.log" || true)" "0"
+stop_flow
+kill "$http_pid"
+wait "$http_pid" 2>/dev/null || true
+REMOTE_PIDS=("${REMOTE_PIDS[@]/$http_pid/}")
+
 # --- a flood of idle connections up to the descriptor limit -----------------------------
 start_worker e prlimit --nofile=256:256 -- --uses Echo
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in ticks
