@@ -109,7 +109,16 @@ static void announce(fh_gateway *g, gw_worker *w)
     const gw_exec *ex = w->ex;
     const fh_flow_executor *x = ex->cfg;
     Flowhost__GatewayHello h = FLOWHOST__GATEWAY_HELLO__INIT;
-    Flowhost__BatchRule rules[64], *rp[64];
+    /* Every rule the flow gives (at most one per endpoint it names). */
+    Flowhost__BatchRule *rules = calloc(x->n_batching + 1, sizeof *rules);
+    Flowhost__BatchRule **rp = calloc(x->n_batching + 1, sizeof *rp);
+    if (rules == NULL || rp == NULL) { /* told again at the next announce */
+        free(rules);
+        free(rp);
+        gw_log("executor '%s': out of memory announcing the gateway to %s", x->name, where(w));
+        w->announced_ms = fh_monotonic_ms();
+        return;
+    }
     h.token = g->token;
     h.executor = x->name;
     h.replica = w->replica;
@@ -117,7 +126,7 @@ static void announce(fh_gateway *g, gw_worker *w)
     h.shard = ex->shard;
     h.shards = ex->shards;
     h.max_message_size = g->cfg->max_message_size;
-    for (size_t k = 0; k < x->n_batching && k < 64; k++) {
+    for (size_t k = 0; k < x->n_batching; k++) {
         flowhost__batch_rule__init(&rules[k]);
         rules[k].endpoint = x->batching[k].endpoint;
         rules[k].preferred_batch_size = (uint32_t)x->batching[k].preferred_batch_size;
@@ -131,6 +140,8 @@ static void announce(fh_gateway *g, gw_worker *w)
     zmq_msg_t frame;
     if (fh_pb_pack_msg(&h.base, &frame) == 0)
         fh_wire_send(g->back, w->id, w->id_len, FH_CMD_READY, &frame, 1, ZMQ_DONTWAIT);
+    free(rules);
+    free(rp);
     w->announced_ms = fh_monotonic_ms();
 }
 

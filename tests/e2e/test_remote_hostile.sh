@@ -125,6 +125,24 @@ check "once it is back, the next five requests succeed (none waits behind the ol
       "$(jq -r .status.code "$T/f2.out" | sort | uniq -c | tr -s ' ')" " 5 SUCCESS"
 stop_flow
 
+# --- batching rules past the 64th reach a remote worker too --------------------------
+start_worker g -- --uses Batcher
+{
+    echo "executors:"
+    echo "  - name: many"
+    echo "    host: \"$WADDR_g\""
+    echo "    uses_dynamic_batching:"
+    for i in $(seq 1 70); do echo "      /e$i: {preferred_batch_size: 3, timeout: 3000}"; done
+} >"$T/rules.yml"
+start_flow "$T/rules.yml"
+for i in 1 2 3; do echo "{\"id\": \"d$i\"}"; done >"$T/three.ndjson"
+"$FLOWHOST" post /e70 "$T/three.ndjson" --to "$ADDR" --request-size 1 -q --timeout 10000 \
+    >"$T/rules.out" 2>/dev/null || true
+check "the 70th rule applies: three requests, every one answered, fewer calls than requests" \
+      "$(jq -r .status.code "$T/rules.out" | sort | uniq -c | tr -s ' ') $(jq -s '[.[].docs[0].tags.batch_size] | max >= 2' "$T/rules.out")" \
+      " 3 SUCCESS true"
+stop_flow
+
 # --- an address where no flowhost worker listens: no word of CURVE without keys --------
 python3 -c '
 import socket
