@@ -67,6 +67,7 @@ typedef struct fh_worker_listener {
     size_t n_allow;
     int sigfd;
     _Atomic bool stop;            /* the main thread is done: end */
+    bool stopping;                /* a signal came, or the runtime failed: serve nothing */
     int result;                   /* 0, or -1: it could not serve (said why) */
     /* the gateway served */
     unsigned char gw_id[256];
@@ -492,7 +493,8 @@ static int on_inner(fh_worker_listener *l, fh_wire_msg *m, void *zctx)
         zmq_msg_init(&l->hello);
         zmq_msg_move(&l->hello, &m->frames[2]);
         l->have_hello = true;
-        return bind_outer(l, zctx);
+        /* A signal during a slow init: the worker is stopping, it never listens. */
+        return l->stopping ? 0 : bind_outer(l, zctx);
     }
     if (cmd == FH_CMD_HEARTBEAT)
         l->beat_owed = false;
@@ -594,7 +596,6 @@ static void *listener_main(void *arg)
 {
     fh_worker_listener *l = arg;
     void *zctx = l->w->zctx;
-    bool stopping = false;
     while (!atomic_load(&l->stop)) {
         zmq_pollitem_t items[5] = {{l->inner, 0, ZMQ_POLLIN, 0}, {NULL, l->sigfd, ZMQ_POLLIN, 0}};
         int n = 2;
@@ -612,7 +613,7 @@ static void *listener_main(void *arg)
             fh_wire_close(&m);
             if (rc != 0 && l->result == 0) {
                 l->result = -1;
-                stopping = true;
+                l->stopping = true;
                 /* The runtime ends; nothing is served. */
                 fh_wire_send(l->inner, NULL, 0, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
             }
@@ -623,7 +624,7 @@ static void *listener_main(void *arg)
             read_monitor(l);
             set_filter(l, l->open >= l->max_open);
         }
-        for (int k = 0; k < 256 && l->outer != NULL && !stopping &&
+        for (int k = 0; k < 256 && l->outer != NULL && !l->stopping &&
                         fh_wire_recv(l->outer, &m, ZMQ_DONTWAIT) == 0; k++) {
             on_outer(l, &m);
             fh_wire_close(&m);
@@ -631,10 +632,10 @@ static void *listener_main(void *arg)
         if (l->zap != NULL)
             serve_zap(l);
         struct signalfd_siginfo si;
-        if (l->sigfd >= 0 && read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si && !stopping) {
+        if (l->sigfd >= 0 && read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si && !l->stopping) {
             say(l, "stopping (signal %u)", si.ssi_signo);
             drop_gateway(l, "this worker is stopping", true);
-            stopping = true;
+            l->stopping = true;
             fh_wire_send(l->inner, NULL, 0, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
         }
         if (l->gw_len > 0 && fh_monotonic_ms() - l->gw_heard_ms >= FH_WORKER_GATEWAY_LOST_MS) {

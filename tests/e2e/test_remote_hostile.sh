@@ -192,5 +192,20 @@ rc=0
 "$FLOWHOST" ping -q --timeout 5000 "$WADDR_e" || rc=$?
 check "after the flood the worker answers a probe" "$rc" "0"
 
+# --- SIGTERM during a slow init: it stops, and never listens ----------------------------
+mkdir -p "$T/ws"
+touch "$T/ws/stall" # Stall's init waits while the mark is there
+"$FLOWHOST" worker --listen tcp://127.0.0.1:0 --uses Stall --workspace "$T/ws" 2>"$T/s.log" &
+s_pid=$!
+REMOTE_PIDS+=("$s_pid")
+sleep 1
+kill -TERM "$s_pid"
+wait_log "$T/s.log" "stopping" 5
+rm -f "$T/ws/stall"
+rc=0
+wait "$s_pid" || rc=$?
+check "stopped during init: exit 0" "$rc" "0"
+check "stopped during init: it never said it listens" "$(grep -c 'listening on' "$T/s.log" || true)" "0"
+
 stop_workers
 done_checks
