@@ -51,6 +51,10 @@
  * and a burst while this thread waits for a core): connections are held back in the
  * kernel beyond the limit less this and the backlog. */
 #define RESERVE_FDS 64
+/* The connection events the monitor's queue holds (libzmq drops those it has no room
+ * for: a flood of connections must not lose a gateway's). */
+#define MONITOR_QUEUE 100000
+enum { FD_OPEN = 1, FD_CLOSED = 2 };
 
 typedef struct fh_worker_listener {
     pthread_t thread;
@@ -98,7 +102,7 @@ typedef struct fh_worker_listener {
      * MAX_OPEN a filter on the listening socket holds new ones back in the kernel, so
      * that libzmq never finds its descriptors spent (its accept loop then spins). */
     int listen_fd;                /* -1: not known yet */
-    bool *open_fd;                /* n_fd of them: which descriptors are connections */
+    unsigned char *fd_state;      /* n_fd of them: FD_OPEN, FD_CLOSED or 0 (not seen) */
     size_t n_fd, open, max_open;
     bool filtered;
 } fh_worker_listener;
@@ -170,6 +174,8 @@ static void send_hello(fh_worker_listener *l)
         fh_wire_send(l->outer, l->gw_id, l->gw_len, FH_CMD_READY, &copy, 1, ZMQ_DONTWAIT);
     zmq_msg_close(&copy);
 }
+
+static void read_monitor(fh_worker_listener *l);
 
 /* Whether this worker can take the settings of the hello GH: what a flow could not say
  * is refused (a batch timeout past the flow's own bound would hold a request for days),
@@ -268,6 +274,17 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
+    /* Its connection may have closed already: the listener reads the connections'
+     * events before the messages, so a close that came in the same turn as this READY
+     * was read while this gateway was not yet served, and ignored. Served now, the gone
+     * gateway would keep the worker from the next ones until its silence gave it up. */
+    const char *fd_text = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
+    int fd = fd_text != NULL ? atoi(fd_text) : -1;
+    read_monitor(l); /* every event before this READY: its ACCEPTED, and a close */
+    if (fd >= 0 && (size_t)fd < l->n_fd && l->fd_state[fd] == FD_CLOSED) {
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
     if (l->gw_len > 0)
         drop_gateway(l, gh->token == l->gw_token ? "it came back on a new connection"
                                                  : "a new gateway came, and it was silent",
@@ -280,8 +297,7 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
     snprintf(l->gw_executor, sizeof l->gw_executor, "%s", gh->executor);
     l->gw_heard_ms = now;
     snprintf(l->gw_addr, sizeof l->gw_addr, "%s", addr ? addr : "?");
-    const char *fd = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
-    l->gw_fd = fd != NULL ? atoi(fd) : -1;
+    l->gw_fd = fd;
     say(l, "serving the gateway at %s (executor '%s' of its flow, replica %u of %u, shard %u "
         "of %u)", l->gw_addr, gh->executor, gh->replica, gh->replicas ? gh->replicas : 1,
         gh->shard, gh->shards ? gh->shards : 1);
@@ -436,15 +452,18 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
     l->max_open = limit > 2 * (RESERVE_FDS + BACKLOG) ? limit - RESERVE_FDS - BACKLOG
                                                        : limit / 4;
     l->n_fd = limit;
-    l->open_fd = calloc(limit, sizeof *l->open_fd);
-    if (l->open_fd == NULL ||
+    l->fd_state = calloc(limit, sizeof *l->fd_state);
+    if (l->fd_state == NULL ||
         zmq_setsockopt(l->outer, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_BACKLOG, &backlog, sizeof backlog) != 0) {
-        say(l, "cannot make its socket: %s", l->open_fd ? zmq_strerror(errno) : "out of memory");
+        say(l, "cannot make its socket: %s", l->fd_state ? zmq_strerror(errno) : "out of memory");
         return -1;
     }
     l->monitor = zmq_socket(zctx, ZMQ_PAIR);
-    if (l->monitor == NULL || zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
+    int queue = MONITOR_QUEUE;
+    if (l->monitor == NULL ||
+        zmq_setsockopt(l->monitor, ZMQ_RCVHWM, &queue, sizeof queue) != 0 ||
+        zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0) {
         say(l, "cannot watch its connections: %s", zmq_strerror(errno));
         return -1;
@@ -568,15 +587,16 @@ static void read_monitor(fh_worker_listener *l)
             continue;
         }
         if (event == ZMQ_EVENT_ACCEPTED) {
-            if (tracked && !l->open_fd[fd]) {
-                l->open_fd[fd] = true;
+            if (tracked && l->fd_state[fd] != FD_OPEN) {
+                l->fd_state[fd] = FD_OPEN;
                 l->open++;
             }
             continue;
         }
-        if (event == ZMQ_EVENT_DISCONNECTED && tracked && l->open_fd[fd]) {
-            l->open_fd[fd] = false;
-            l->open--;
+        if (event == ZMQ_EVENT_DISCONNECTED && tracked) {
+            if (l->fd_state[fd] == FD_OPEN)
+                l->open--;
+            l->fd_state[fd] = FD_CLOSED;
         }
         if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && fd == l->gw_fd) {
             drop_gateway(l, "its connection closed", false);
@@ -718,7 +738,7 @@ int fh_worker_listen_end(worker *w)
         close(l->sigfd);
     explicit_bzero(&l->key, sizeof l->key);
     free(l->allow);
-    free(l->open_fd);
+    free(l->fd_state);
     free(l);
     w->listener = NULL;
     return rc;

@@ -228,7 +228,8 @@ static void read_monitor(fh_gateway *g)
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) /* VALUE: an errno */
             snprintf(why, sizeof why, "the %shandshake failed: %s%s", curve ? "CURVE " : "",
                      strerror((int)value),
-                     curve ? "" : " (what listens there may not be a flowhost worker)");
+                     curve ? "" : " (what listens there is not a flowhost worker, or one "
+                                  "that requires keys: its --key)");
         else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
             snprintf(why, sizeof why, curve ? "the worker speaks no CURVE (it has no --key), "
                      "the flow gives it a worker_key" : "the worker requires CURVE (it has "

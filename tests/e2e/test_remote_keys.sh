@@ -69,7 +69,9 @@ YML
 rc=0
 "$FLOWHOST" post /index "$T/one.ndjson" --flow "$T/plain.yml" -q --timeout 10000 >"$T/p.out" 2>"$T/p.err" || rc=$?
 check "no keys: the request fails" "$(jq -r .status.code "$T/p.out")" "ERROR"
-check_contains "no keys: the gateway says why" "$(cat "$T/p.err")" "or one side speaks no CURVE"
+check_contains "no keys: the gateway says why" "$(cat "$T/p.err")" "the handshake failed: "
+check_contains "no keys: and that the worker may require keys" "$(cat "$T/p.err")" \
+    "or one that requires keys: its --key)"
 
 # --- probes ----------------------------------------------------------------------------
 rc=0
