@@ -92,6 +92,7 @@ static int connect_one(fh_gateway *g, gw_worker *w)
                             where(w), zmq_strerror(errno));
     w->connected_ms = fh_monotonic_ms();
     w->announced_ms = 0;
+    w->conn_fd = -1; /* until the monitor says CONNECTED */
     return 0;
 }
 
@@ -164,7 +165,7 @@ int gw_remote_init(fh_gateway *g)
         return 0;
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                 ZMQ_EVENT_DISCONNECTED;
+                 ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED;
     g->back_monitor = zmq_socket(g->zctx, ZMQ_PAIR);
     if (g->back_monitor == NULL || zmq_socket_monitor(g->back, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(g->back_monitor, MONITOR_ENDPOINT) != 0)
@@ -209,10 +210,17 @@ static void read_monitor(fh_gateway *g)
             w->refused_said = false;
             continue;
         }
+        if (event == ZMQ_EVENT_CONNECTED) {
+            w->conn_fd = (int)value;
+            continue;
+        }
         if (event == ZMQ_EVENT_DISCONNECTED) {
             /* Its process ended, or its machine said the connection is gone: its
-             * requests are answered now, not at the heartbeat bound. */
-            if (w->ready) {
+             * requests are answered now, not at the heartbeat bound. Only its current
+             * connection: one given up (reconnect) closes in its own time, maybe after
+             * the worker answered on the new one. (Events come in order: a descriptor
+             * reused by the new connection is closed first.) */
+            if (w->ready && (w->conn_fd < 0 || (int)value == w->conn_fd)) {
                 char why[300];
                 snprintf(why, sizeof why, "executor '%s': the connection to its worker at %s "
                          "closed", w->ex->cfg->name, where(w));
@@ -294,6 +302,9 @@ static void on_ready(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
         flowhost__worker_hello__free_unpacked(h, NULL);
         return;
     }
+    /* The connections' events up to this answer first: a connection given up that
+     * closed meanwhile is seen while W is not ready, and the current one is known. */
+    read_monitor(g);
     if (h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR) {
         if (!w->refused_said)
             gw_log("executor '%s': its worker at %s refused: %s", name, where(w),
