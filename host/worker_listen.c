@@ -229,6 +229,19 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
             flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
+    /* Its connection may have closed already: the listener reads the connections'
+     * events before the messages, so a close that came in the same turn as this READY
+     * was read while this gateway was not yet served, and ignored. Served now, the gone
+     * gateway would keep the worker from the next ones until its silence gave it up.
+     * So every event before this READY first (its ACCEPTED, a close, the served
+     * gateway's close), then its connection's state. */
+    const char *fd_text = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
+    int fd = fd_text != NULL ? atoi(fd_text) : -1;
+    read_monitor(l);
+    if (fd >= 0 && (size_t)fd < l->n_fd && l->fd_state[fd] == FD_CLOSED) {
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
     int64_t now = fh_monotonic_ms();
     if (l->gw_len == len && memcmp(l->gw_id, id, len) == 0) { /* said again: answered again */
         l->gw_heard_ms = now;
@@ -271,17 +284,6 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
             say(l, "refused the gateway at %s (%lu times so far): %s", addr ? addr : "?",
                 l->refused_hellos, why);
         refuse(l, id, len, why);
-        flowhost__gateway_hello__free_unpacked(gh, NULL);
-        return;
-    }
-    /* Its connection may have closed already: the listener reads the connections'
-     * events before the messages, so a close that came in the same turn as this READY
-     * was read while this gateway was not yet served, and ignored. Served now, the gone
-     * gateway would keep the worker from the next ones until its silence gave it up. */
-    const char *fd_text = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
-    int fd = fd_text != NULL ? atoi(fd_text) : -1;
-    read_monitor(l); /* every event before this READY: its ACCEPTED, and a close */
-    if (fd >= 0 && (size_t)fd < l->n_fd && l->fd_state[fd] == FD_CLOSED) {
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
