@@ -1,6 +1,7 @@
 /* flowhost worker --spec FILE (started by the host), or --listen ADDR --uses X (a worker
  * you run anywhere, for a gateway on another machine: worker_listen.h). */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ static const char usage[] =
     "  --key SECRET_FILE         its CURVE key pair (flowhost keygen PATH: PATH_secret);\n"
     "                            then only the gateways --allow names get in\n"
     "  --allow PUBLIC_FILE       a gateway's public key or certificate (repeatable)\n"
+    "  --max-message-size BYTES  the largest message it takes from anyone (1024 to\n"
+    "                            2147483647; default 268435456, a flow's default); a flow\n"
+    "                            with a larger max_message_size is refused\n"
     "  --replica N --shard S --shards N\n"
     "                            its place in the executor (metas), until a gateway says\n"
     "  -h, --help                this text\n"
@@ -61,7 +65,7 @@ int fh_cmd_worker(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--spec") == 0)
         return fh_worker_main(argv[2]);
     enum { O_LISTEN = 256, O_USES, O_WITH, O_METAS, O_REQUESTS, O_NAME, O_ENV, O_WS, O_KEY,
-           O_ALLOW, O_REPLICA, O_SHARD, O_SHARDS, O_SPEC };
+           O_ALLOW, O_REPLICA, O_SHARD, O_SHARDS, O_SPEC, O_MAX_MESSAGE };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"uses", required_argument, NULL, O_USES},
@@ -77,6 +81,7 @@ int fh_cmd_worker(int argc, char **argv)
         {"shard", required_argument, NULL, O_SHARD},
         {"shards", required_argument, NULL, O_SHARDS},
         {"spec", required_argument, NULL, O_SPEC},
+        {"max-message-size", required_argument, NULL, O_MAX_MESSAGE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     fh_worker_listen_options o = {.shards = 1};
@@ -120,6 +125,18 @@ int fh_cmd_worker(int argc, char **argv)
                 goto out;
             }
             break;
+        case O_MAX_MESSAGE: {
+            unsigned v;
+            if (number("--max-message-size", optarg, INT_MAX, &v) != 0)
+                goto out;
+            if (v < 1024) {
+                fprintf(stderr, "flowhost worker: --max-message-size must be at least 1024, "
+                        "not %u\n", v);
+                goto out;
+            }
+            o.max_message_size = v;
+            break;
+        }
         case O_SPEC:
             fprintf(stderr, "flowhost worker: --spec FILE takes no other option\n");
             goto out;

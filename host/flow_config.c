@@ -7,6 +7,7 @@
  */
 #include "flow_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -677,7 +678,8 @@ static int get_batching(const src *s, const fh_yaml_node *n, fh_flow_executor *x
         b->timeout_ms = FH_FLOW_DEFAULT_BATCH_TIMEOUT;
         if ((rc = get_int(s, "preferred_batch_size", pbs, 1, FH_FLOW_MAX_BATCH,
                           &b->preferred_batch_size)) < 0 ||
-            (rc = get_int(s, "timeout", fh_yaml_map_get(v, "timeout", NULL), 0, 60000,
+            (rc = get_int(s, "timeout", fh_yaml_map_get(v, "timeout", NULL), 0,
+                          FH_FLOW_MAX_BATCH_TIMEOUT,
                           &b->timeout_ms)) < 0)
             return rc;
         if (!(b->endpoint = strdup(k->text)))
@@ -1406,6 +1408,75 @@ static int read_remote(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
     return 0;
 }
 
+/* A host entry, normalised (the host in lower case, the port as a number), with where
+ * it came from. */
+typedef struct host_seen {
+    char key[300];
+    size_t exec, entry;
+} host_seen;
+
+static int cmp_host_seen(const void *a, const void *b)
+{
+    const host_seen *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c != 0)
+        return c;
+    return x->exec != y->exec ? (x->exec < y->exec ? -1 : 1)
+                              : (x->entry < y->entry ? -1 : x->entry > y->entry);
+}
+
+/* The YAML node of entry K of the `host` of the flow entry N. */
+static const fh_yaml_node *host_node(const fh_yaml_node *n, size_t k)
+{
+    const fh_yaml_node *h = fh_yaml_map_get(n, "host", NULL);
+    return h != NULL && h->kind == FH_YAML_SEQUENCE && k < h->n ? h->items[k] : h;
+}
+
+/* One worker serves one gateway's worker at a time: an address listed twice (in one
+ * executor or two) would be refused by the worker for the second, which the gateway
+ * would then keep reconnecting, cutting the first's connection each time. Compared
+ * normalised (HOST in lower case, PORT as a number: "Host:080" is "host:80"); names
+ * that resolve alike ("localhost" and "127.0.0.1") are not seen here. */
+static int check_hosts_unique(const src *s, const fh_flow_config *cfg, const fh_yaml_node *ex)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        total += cfg->executors[i].n_hosts;
+    if (total < 2)
+        return 0;
+    host_seen *all = calloc(total, sizeof *all);
+    if (all == NULL)
+        return nomem();
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        for (size_t k = 0; k < cfg->executors[i].n_hosts; k++) {
+            const char *text = cfg->executors[i].hosts[k];
+            const char *colon = strrchr(text, ':'); /* host_port checked it */
+            host_seen *h = &all[n++];
+            size_t len = (size_t)(colon - text);
+            for (size_t c = 0; c < len && c < sizeof h->key - 8; c++)
+                h->key[c] = (char)tolower((unsigned char)text[c]);
+            snprintf(h->key + strlen(h->key), 8, ":%ld", strtol(colon + 1, NULL, 10));
+            h->exec = i;
+            h->entry = k;
+        }
+    qsort(all, n, sizeof *all, cmp_host_seen);
+    int rc = 0;
+    for (size_t j = 1; j < n && rc == 0; j++) {
+        if (strcmp(all[j - 1].key, all[j].key) != 0)
+            continue;
+        const host_seen *first = &all[j - 1], *again = &all[j];
+        const fh_flow_executor *x = &cfg->executors[first->exec];
+        rc = err_at(s, host_node(ex->items[again->exec], again->entry), FH_E_PARSE,
+                    "'host' %s is listed twice (as %s of executor '%s' too): a worker serves "
+                    "one replica of one flow; give each an address of its own",
+                    fh_yaml_quote(cfg->executors[again->exec].hosts[again->entry]).s,
+                    fh_yaml_quote(x->hosts[first->entry]).s, x->name);
+    }
+    free(all);
+    return rc;
+}
+
 /* An executor served elsewhere lists shards * replicas workers: `replicas`, when given,
  * must agree, and is that count otherwise. */
 static int check_remote(const src *s, const fh_yaml_node *n, fh_flow_executor *x)
@@ -2088,6 +2159,8 @@ static int read_flow(const src *s, fh_flow_config *cfg, const fh_yaml_node *root
     free(origins);
     if (rc == 0)
         rc = read_graph(s, cfg, ex);
+    if (rc == 0)
+        rc = check_hosts_unique(s, cfg, ex);
     /* A worker's key makes the gateway a CURVE client: it needs its own key pair, whose
      * public half the worker lets in (--allow). */
     for (size_t i = 0; rc == 0 && i < cfg->n_executors; i++)

@@ -248,13 +248,10 @@ out:
     fh_when_destroy(&w->when);
     free(w->loaded.path);
     fh_board_close(&w->board);
-    if (w->gw_hello != NULL) {
-        w->spec->batching = w->own_batching;
-        w->spec->n_batching = w->n_own_batching;
-        w->spec->name = w->own_name;
-    }
-    if (w->gw_hello != NULL)
+    if (w->gw_hello != NULL) { /* the spec borrows from it: its own fields back first */
+        *w->spec = w->own;
         flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
+    }
     flowhost__executor_spec__free_unpacked(w->spec, NULL);
     return status;
 }

@@ -83,10 +83,10 @@ typedef struct worker {
                                       listener drops the answers) */
     struct fh_worker_listener *listener; /* the thread between the gateway and this one */
     Flowhost__GatewayHello *gw_hello; /* the current gateway's settings, or NULL */
-    Flowhost__BatchRule **own_batching; /* the spec's own batching, restored before the
-                                          spec is freed */
-    size_t n_own_batching;
-    char *own_name;                /* the spec's own name, restored likewise */
+    Flowhost__ExecutorSpec own;    /* the spec as the worker's own options made it (a
+                                      shallow copy, taken at the first hello): each
+                                      gateway's settings start from it, and it is put
+                                      back before the spec is freed */
 } worker;
 
 /* worker.c */
@@ -97,8 +97,12 @@ int fh_worker_run(worker *w);
 
 /* worker_listen.c: a remote worker's side of the gateway (see worker_listen.h) */
 /* M is a new gateway's READY (a GatewayHello), passed on by the listener before the
- * gateway's first request: its settings (batching, `when`, max_message_size, replica
- * and shard) replace the ones before. A malformed one is logged and changes nothing. */
+ * gateway's first request (the listener checked it: fh_worker_listen_check). Every
+ * setting is made anew from the worker's own spec, then the hello's (name, batching,
+ * `when`, max_message_size no larger than the worker's own, replica and shard) are put
+ * over it: nothing of the gateway before carries over. The hello is kept in
+ * W->gw_hello (the spec borrows its strings) until the next one or the end. A malformed
+ * one is logged and leaves the worker's own settings. */
 void fh_worker_listen_settings(worker *w, fh_wire_msg *m);
 /* After the worker's socket is closed: waits for the listener thread to end and frees
  * it. Returns 0, or -1 when the listener failed (bind, or the executor did not start). */

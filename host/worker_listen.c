@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <flowhost/error.h>
@@ -35,6 +38,23 @@
 /* Log lines about strangers (requests from a gateway this worker does not serve): the
  * first, then one in this many. */
 #define LOG_EVERY 100
+/* The most requests of one gateway the runtime may hold: the most credit a flow gives a
+ * worker (GW_CREDIT_MAX, FH_FLOW_MAX_CREDIT). Twice this, with a gone gateway's, stays
+ * below the inproc queue's high-water marks (1000 each side). */
+#define FH_WORKER_IN_FLIGHT_MAX FH_FLOW_MAX_CREDIT
+/* A connection that has not finished its handshake this long is closed (libzmq's
+ * default, 30 s, lets a flood of idle connections hold every descriptor). */
+#define HANDSHAKE_MS 5000
+#define BACKLOG 32
+/* Descriptors kept for the worker's own use (libzmq's mailboxes, the executor's files)
+ * and for the connections libzmq accepts before the listener sees them (the backlog,
+ * and a burst while this thread waits for a core): connections are held back in the
+ * kernel beyond the limit less this and the backlog. */
+#define RESERVE_FDS 64
+/* The connection events the monitor's queue holds (libzmq drops those it has no room
+ * for: a flood of connections must not lose a gateway's). */
+#define MONITOR_QUEUE 100000
+enum { FD_OPEN = 1, FD_CLOSED = 2 };
 
 typedef struct fh_worker_listener {
     pthread_t thread;
@@ -51,6 +71,7 @@ typedef struct fh_worker_listener {
     size_t n_allow;
     int sigfd;
     _Atomic bool stop;            /* the main thread is done: end */
+    bool stopping;                /* a signal came, or the runtime failed: serve nothing */
     int result;                   /* 0, or -1: it could not serve (said why) */
     /* the gateway served */
     unsigned char gw_id[256];
@@ -69,8 +90,21 @@ typedef struct fh_worker_listener {
     unsigned long refused;
     unsigned long refused_gateways; /* gateways refused while another is served */
     unsigned long refused_twice;    /* the served gateway's asks to be another worker */
+    unsigned long refused_hellos;   /* hellos with settings this worker cannot take */
+    unsigned long over_credit;      /* requests dropped: the runtime held too many */
+    bool beat_owed;               /* a HEARTBEAT passed to the runtime, not answered yet */
+    bool hello_owed;              /* the gateway served waits for its hello (send_hello) */
+    int64_t max_message_size;     /* --max-message-size: the largest frame taken from
+                                     anyone, and the most a flow may set */
     zmq_msg_t hello;              /* the runtime's WorkerHello, sent to each gateway */
     bool have_hello;
+    /* Connections: counted by descriptor (the monitor's ACCEPTED and DISCONNECTED); at
+     * MAX_OPEN a filter on the listening socket holds new ones back in the kernel, so
+     * that libzmq never finds its descriptors spent (its accept loop then spins). */
+    int listen_fd;                /* -1: not known yet */
+    unsigned char *fd_state;      /* n_fd of them: FD_OPEN, FD_CLOSED or 0 (not seen) */
+    size_t n_fd, open, max_open;
+    bool filtered;
 } fh_worker_listener;
 
 static void say(const fh_worker_listener *l, const char *fmt, ...)
@@ -123,13 +157,60 @@ static void refuse(fh_worker_listener *l, const void *id, size_t len, const char
         fh_wire_send(l->outer, id, len, FH_CMD_READY, &frame, 1, ZMQ_DONTWAIT);
 }
 
+/* Answers the gateway served with the runtime's WorkerHello: it is then ready for
+ * requests. Not while the runtime still owes answers to a gateway that went (the
+ * handler a `timeout` gave up on, still running): the gateway's requests would wait
+ * behind it and time out too; the hello goes when the last of those is answered. */
 static void send_hello(fh_worker_listener *l)
 {
+    if (l->owed_old > 0) {
+        l->hello_owed = true;
+        return;
+    }
+    l->hello_owed = false;
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     if (zmq_msg_copy(&copy, &l->hello) == 0)
         fh_wire_send(l->outer, l->gw_id, l->gw_len, FH_CMD_READY, &copy, 1, ZMQ_DONTWAIT);
     zmq_msg_close(&copy);
+}
+
+static void read_monitor(fh_worker_listener *l);
+
+/* Whether this worker can take the settings of the hello GH: what a flow could not say
+ * is refused (a batch timeout past the flow's own bound would hold a request for days),
+ * and a max_message_size over the worker's own (frames it would not take). Returns 0,
+ * or -1 with why in WHY (SIZE bytes). */
+static int check_hello(const fh_worker_listener *l, const Flowhost__GatewayHello *gh, char *why,
+                       size_t size)
+{
+    if (gh->max_message_size < 0 || gh->max_message_size > l->max_message_size) {
+        snprintf(why, size, "the flow's max_message_size (%lld) is over this worker's "
+                 "--max-message-size (%lld)", (long long)gh->max_message_size,
+                 (long long)l->max_message_size);
+        return -1;
+    }
+    for (size_t k = 0; k < gh->n_batching; k++) {
+        const Flowhost__BatchRule *r = gh->batching[k];
+        if (r->endpoint[0] != '/' || r->preferred_batch_size < 1 ||
+            r->preferred_batch_size > FH_FLOW_MAX_BATCH ||
+            r->timeout_ms > FH_FLOW_MAX_BATCH_TIMEOUT) {
+            snprintf(why, size, "its batching rule for '%.100s' is not one a flow can give "
+                     "(preferred_batch_size %u: 1 to %d; timeout %u ms: at most %d)",
+                     r->endpoint, r->preferred_batch_size, FH_FLOW_MAX_BATCH, r->timeout_ms,
+                     FH_FLOW_MAX_BATCH_TIMEOUT);
+            return -1;
+        }
+    }
+    struct fh_when *when = NULL;
+    if (gh->when[0] != '\0') {
+        if (fh_when_compile_json(gh->when, &when) != 0) {
+            snprintf(why, size, "its 'when' does not compile: %s", fh_last_error());
+            return -1;
+        }
+        fh_when_destroy(&when);
+    }
+    return 0;
 }
 
 /* A READY from ID: a gateway announces itself (M's frame 3 is its GatewayHello). */
@@ -146,6 +227,19 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         say(l, "dropped a malformed READY from %s", addr ? addr : "?");
         if (gh)
             flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
+    /* Its connection may have closed already: the listener reads the connections'
+     * events before the messages, so a close that came in the same turn as this READY
+     * was read while this gateway was not yet served, and ignored. Served now, the gone
+     * gateway would keep the worker from the next ones until its silence gave it up.
+     * So every event before this READY first (its ACCEPTED, a close, the served
+     * gateway's close), then its connection's state. */
+    const char *fd_text = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
+    int fd = fd_text != NULL ? atoi(fd_text) : -1;
+    read_monitor(l);
+    if (fd >= 0 && (size_t)fd < l->n_fd && l->fd_state[fd] == FD_CLOSED) {
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
     int64_t now = fh_monotonic_ms();
@@ -184,6 +278,15 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
         flowhost__gateway_hello__free_unpacked(gh, NULL);
         return;
     }
+    char why[700];
+    if (check_hello(l, gh, why, sizeof why) != 0) {
+        if (l->refused_hellos++ % LOG_EVERY == 0)
+            say(l, "refused the gateway at %s (%lu times so far): %s", addr ? addr : "?",
+                l->refused_hellos, why);
+        refuse(l, id, len, why);
+        flowhost__gateway_hello__free_unpacked(gh, NULL);
+        return;
+    }
     if (l->gw_len > 0)
         drop_gateway(l, gh->token == l->gw_token ? "it came back on a new connection"
                                                  : "a new gateway came, and it was silent",
@@ -196,15 +299,42 @@ static void on_announce(fh_worker_listener *l, fh_wire_msg *m, const unsigned ch
     snprintf(l->gw_executor, sizeof l->gw_executor, "%s", gh->executor);
     l->gw_heard_ms = now;
     snprintf(l->gw_addr, sizeof l->gw_addr, "%s", addr ? addr : "?");
-    const char *fd = zmq_msg_gets(&m->frames[1], "__fd"); /* libzmq's own property */
-    l->gw_fd = fd != NULL ? atoi(fd) : -1;
+    l->gw_fd = fd;
     say(l, "serving the gateway at %s (executor '%s' of its flow, replica %u of %u, shard %u "
         "of %u)", l->gw_addr, gh->executor, gh->replica, gh->replicas ? gh->replicas : 1,
         gh->shard, gh->shards ? gh->shards : 1);
     flowhost__gateway_hello__free_unpacked(gh, NULL);
-    /* Its settings to the runtime before its first request (inproc keeps the order). */
-    fh_wire_send(l->inner, NULL, 0, FH_CMD_READY, &m->frames[3], 1, 0);
+    /* Its settings to the runtime before its first request (inproc keeps the order).
+     * The queue to the runtime is bounded (forward_request, one heartbeat): full only
+     * if something is badly wrong; then this gateway is not served. */
+    if (fh_wire_send(l->inner, NULL, 0, FH_CMD_READY, &m->frames[3], 1, ZMQ_DONTWAIT) != 0) {
+        drop_gateway(l, "its settings could not be passed to the executor (its queue is full)",
+                     true);
+        return;
+    }
     send_hello(l);
+}
+
+/* Passes a REQUEST of the gateway served (M) to the runtime, never waiting: this thread
+ * must stay free for pings, ZAP and heartbeats while a long handler runs. What the
+ * runtime holds is bounded: the gateway's own at most its credit (an honest gateway
+ * never sends more), all of them twice that (a gateway that went may still be owed
+ * answers). A request over the bound is dropped and logged: its gateway is not keeping
+ * to its credit, and loses this worker at its deadline. */
+static void forward_request(fh_worker_listener *l, fh_wire_msg *m)
+{
+    uint64_t held = l->fwd - l->answered;
+    bool over = held - l->owed_old >= FH_WORKER_IN_FLIGHT_MAX ||
+                held >= 2 * (uint64_t)FH_WORKER_IN_FLIGHT_MAX;
+    if (!over &&
+        fh_wire_send(l->inner, NULL, 0, FH_CMD_REQUEST, &m->frames[3], m->n - 3, ZMQ_DONTWAIT) == 0) {
+        l->fwd++;
+        return;
+    }
+    if (l->over_credit++ % LOG_EVERY == 0)
+        say(l, "dropped a request of its gateway (%lu so far): it holds %llu already, the "
+            "most a flow's credit allows is %d", l->over_credit, (unsigned long long)held,
+            FH_WORKER_IN_FLIGHT_MAX);
 }
 
 /* A message on the bound socket: [id][signature][command][payload...]. */
@@ -224,7 +354,11 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
         break;
     case FH_CMD_HEARTBEAT:
         if (ours) { /* the runtime answers: a wedged one is seen by the gateway */
-            fh_wire_send(l->inner, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
+            /* One at a time: while the runtime owes an answer, the next ones would only
+             * queue behind a long handler (whose beat thread speaks for it meanwhile). */
+            if (!l->beat_owed &&
+                fh_wire_send(l->inner, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, ZMQ_DONTWAIT) == 0)
+                l->beat_owed = true;
         } else if (m->n > 3) {
             /* A gateway's ping (it carries its token), to a worker that does not serve it:
              * one that took this worker for another (restarted on the same address). */
@@ -237,8 +371,7 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
         break;
     case FH_CMD_REQUEST:
         if (ours) {
-            l->fwd++;
-            fh_wire_send(l->inner, NULL, 0, FH_CMD_REQUEST, &m->frames[3], m->n - 3, 0);
+            forward_request(l, m);
         } else {
             /* A gateway that takes this worker for its own (it was restarted, or gave the
              * gateway up): told at once, so that it answers its requests now. */
@@ -259,6 +392,42 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
 
 /* ---- the runtime ------------------------------------------------------------------ */
 
+/* Raises the soft descriptor limit to the hard one; returns the limit (at most 2^20:
+ * connections are tracked by descriptor). */
+static size_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur > (1 << 20) ? (1 << 20) : (size_t)rl.rlim_cur;
+}
+
+/* Holds new connections back in the kernel (ON: a filter that drops every packet on the
+ * listening socket, so none completes and no descriptor is spent) or lets them in. */
+static void set_filter(fh_worker_listener *l, bool on)
+{
+    if (l->listen_fd < 0 || l->filtered == on)
+        return;
+    struct sock_filter drop[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    struct sock_fprog prog = {1, drop};
+    int none = 0;
+    int rc = on ? setsockopt(l->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog)
+                : setsockopt(l->listen_fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof none);
+    if (rc != 0) {
+        say(l, "cannot %s new connections: %s", on ? "hold back" : "let in", strerror(errno));
+        return;
+    }
+    l->filtered = on;
+    if (on)
+        say(l, "%zu connections open (the descriptor limit less a reserve): new ones wait",
+            l->open);
+}
+
 /* Binds the socket gateways connect to: after the executor is ready, so that a probe
  * that gets an answer knows it is. Returns 0 or -1 (said why). */
 static int bind_outer(fh_worker_listener *l, void *zctx)
@@ -266,10 +435,10 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
     int one = 1, zero = 0;
     l->outer = zmq_socket(zctx, ZMQ_ROUTER);
     /* Replies are bounded by what the gateway sends (its credit): never dropped here.
-     * Frames: the largest any flow may allow (its max_message_size is an int; the flow's
-     * own limit, learnt from the gateway, bounds decoding). Who may send them at all is
-     * the keys' business (--key, --allow). */
-    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, INT_MAX) != 0 ||
+     * Frames: the worker's own limit (--max-message-size), from the first byte, before
+     * any hello: a stranger cannot make it hold more; a flow cannot raise it (a hello
+     * over it is refused), only lower what is decoded. */
+    if (l->outer == NULL || fh_wire_socket_defaults(l->outer, 0, l->max_message_size) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(l->outer, ZMQ_SNDHWM, &zero, sizeof zero) != 0) {
         say(l, "cannot make its socket: %s", zmq_strerror(errno));
@@ -278,9 +447,25 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
     /* Connections that close (the gateway's, when its process or machine goes: what it
      * held is dropped at once) and, with CURVE, handshakes that fail. */
     int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED;
+    int handshake = HANDSHAKE_MS, backlog = BACKLOG;
+    size_t limit = raise_fd_limit();
+    l->max_open = limit > 2 * (RESERVE_FDS + BACKLOG) ? limit - RESERVE_FDS - BACKLOG
+                                                       : limit / 4;
+    l->n_fd = limit;
+    l->fd_state = calloc(limit, sizeof *l->fd_state);
+    if (l->fd_state == NULL ||
+        zmq_setsockopt(l->outer, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake) != 0 ||
+        zmq_setsockopt(l->outer, ZMQ_BACKLOG, &backlog, sizeof backlog) != 0) {
+        say(l, "cannot make its socket: %s", l->fd_state ? zmq_strerror(errno) : "out of memory");
+        return -1;
+    }
     l->monitor = zmq_socket(zctx, ZMQ_PAIR);
-    if (l->monitor == NULL || zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
+    int queue = MONITOR_QUEUE;
+    if (l->monitor == NULL ||
+        zmq_setsockopt(l->monitor, ZMQ_RCVHWM, &queue, sizeof queue) != 0 ||
+        zmq_socket_monitor(l->outer, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0) {
         say(l, "cannot watch its connections: %s", zmq_strerror(errno));
         return -1;
@@ -329,12 +514,16 @@ static int on_inner(fh_worker_listener *l, fh_wire_msg *m, void *zctx)
         zmq_msg_init(&l->hello);
         zmq_msg_move(&l->hello, &m->frames[2]);
         l->have_hello = true;
-        return bind_outer(l, zctx);
+        /* A signal during a slow init: the worker is stopping, it never listens. */
+        return l->stopping ? 0 : bind_outer(l, zctx);
     }
+    if (cmd == FH_CMD_HEARTBEAT)
+        l->beat_owed = false;
     if (cmd == FH_CMD_REPLY) {
         l->answered++;
         if (l->owed_old > 0) { /* of a gateway that went: nobody to give it to */
-            l->owed_old--;
+            if (--l->owed_old == 0 && l->hello_owed && l->gw_len > 0 && l->outer != NULL)
+                send_hello(l);
             return 0;
         }
     }
@@ -393,7 +582,25 @@ static void read_monitor(fh_worker_listener *l)
         zmq_msg_init(&ep);
         zmq_msg_recv(&ep, l->monitor, 0);
         zmq_msg_close(&ep);
-        if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && (int)value == l->gw_fd) {
+        int fd = (int)value;
+        bool tracked = fd >= 0 && (size_t)fd < l->n_fd;
+        if (event == ZMQ_EVENT_LISTENING) {
+            l->listen_fd = fd;
+            continue;
+        }
+        if (event == ZMQ_EVENT_ACCEPTED) {
+            if (tracked && l->fd_state[fd] != FD_OPEN) {
+                l->fd_state[fd] = FD_OPEN;
+                l->open++;
+            }
+            continue;
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED && tracked) {
+            if (l->fd_state[fd] == FD_OPEN)
+                l->open--;
+            l->fd_state[fd] = FD_CLOSED;
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED && l->gw_len > 0 && fd == l->gw_fd) {
             drop_gateway(l, "its connection closed", false);
             continue;
         }
@@ -411,7 +618,6 @@ static void *listener_main(void *arg)
 {
     fh_worker_listener *l = arg;
     void *zctx = l->w->zctx;
-    bool stopping = false;
     while (!atomic_load(&l->stop)) {
         zmq_pollitem_t items[5] = {{l->inner, 0, ZMQ_POLLIN, 0}, {NULL, l->sigfd, ZMQ_POLLIN, 0}};
         int n = 2;
@@ -429,16 +635,18 @@ static void *listener_main(void *arg)
             fh_wire_close(&m);
             if (rc != 0 && l->result == 0) {
                 l->result = -1;
-                stopping = true;
+                l->stopping = true;
                 /* The runtime ends; nothing is served. */
                 fh_wire_send(l->inner, NULL, 0, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
             }
         }
         /* Connections closed before the messages: a gateway that went is given up before
          * a new one on the same descriptor is taken. */
-        if (l->monitor != NULL)
+        if (l->monitor != NULL) {
             read_monitor(l);
-        for (int k = 0; k < 256 && l->outer != NULL && !stopping &&
+            set_filter(l, l->open >= l->max_open);
+        }
+        for (int k = 0; k < 256 && l->outer != NULL && !l->stopping &&
                         fh_wire_recv(l->outer, &m, ZMQ_DONTWAIT) == 0; k++) {
             on_outer(l, &m);
             fh_wire_close(&m);
@@ -446,10 +654,10 @@ static void *listener_main(void *arg)
         if (l->zap != NULL)
             serve_zap(l);
         struct signalfd_siginfo si;
-        if (l->sigfd >= 0 && read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si && !stopping) {
+        if (l->sigfd >= 0 && read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si && !l->stopping) {
             say(l, "stopping (signal %u)", si.ssi_signo);
             drop_gateway(l, "this worker is stopping", true);
-            stopping = true;
+            l->stopping = true;
             fh_wire_send(l->inner, NULL, 0, FH_CMD_DISCONNECT, NULL, 0, ZMQ_DONTWAIT);
         }
         if (l->gw_len > 0 && fh_monotonic_ms() - l->gw_heard_ms >= FH_WORKER_GATEWAY_LOST_MS) {
@@ -468,21 +676,27 @@ void fh_worker_listen_settings(worker *w, fh_wire_msg *m)
     Flowhost__GatewayHello *gh =
         buf ? (Flowhost__GatewayHello *)fh_pb_unpack(&flowhost__gateway_hello__descriptor, buf, len)
             : NULL;
-    struct fh_when *when = NULL;
-    if (gh != NULL && gh->when[0] != '\0' && fh_when_compile_json(gh->when, &when) != 0) {
+    /* The gateway before is gone: its settings go first, whatever this hello holds, so
+     * that nothing points into the hello freed here. */
+    if (w->gw_hello == NULL) {
+        w->own = *w->spec;
+    } else {
+        *w->spec = w->own;
+        flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
+        w->gw_hello = NULL;
+    }
+    fh_when_destroy(&w->when);
+    const char *when_text = gh != NULL && gh->when[0] != '\0' ? gh->when : w->own.when;
+    if (when_text[0] != '\0' && fh_when_compile_json(when_text, &w->when) != 0) {
+        /* The listener compiled it already: only memory can fail here. */
         fprintf(stderr, "flowhost worker %s: the gateway's 'when' is not taken: %s\n",
                 w->spec->name, fh_last_error());
-        flowhost__gateway_hello__free_unpacked(gh, NULL);
-        return;
+        w->when = NULL;
     }
-    if (gh == NULL)
+    if (gh == NULL) {
+        fprintf(stderr, "flowhost worker %s: a malformed gateway hello: its own settings "
+                "kept\n", w->spec->name);
         return;
-    if (w->gw_hello == NULL) {
-        w->own_batching = w->spec->batching;
-        w->n_own_batching = w->spec->n_batching;
-        w->own_name = w->spec->name;
-    } else {
-        flowhost__gateway_hello__free_unpacked(w->gw_hello, NULL);
     }
     w->gw_hello = gh;
     /* Its requests, routes and errors name it as the flow does (parameters scoped by
@@ -491,15 +705,14 @@ void fh_worker_listen_settings(worker *w, fh_wire_msg *m)
         w->spec->name = gh->executor;
     w->spec->batching = gh->batching;
     w->spec->n_batching = gh->n_batching;
-    if (gh->max_message_size > 0)
+    /* Never above the worker's own limit (its socket takes no larger frame). */
+    if (gh->max_message_size > 0 && gh->max_message_size < w->own.max_message_size)
         w->spec->max_message_size = gh->max_message_size;
     w->spec->replica = gh->replica;
     w->spec->replicas = gh->replicas ? gh->replicas : 1;
     w->spec->shard = gh->shard;
     w->spec->shards = gh->shards ? gh->shards : 1;
     w->spec->when_only_matched = gh->when_only_matched;
-    fh_when_destroy(&w->when);
-    w->when = when;
 }
 
 int fh_worker_listen_end(worker *w)
@@ -527,6 +740,7 @@ int fh_worker_listen_end(worker *w)
         close(l->sigfd);
     explicit_bzero(&l->key, sizeof l->key);
     free(l->allow);
+    free(l->fd_state);
     free(l);
     w->listener = NULL;
     return rc;
@@ -682,6 +896,8 @@ static Flowhost__ExecutorSpec *build_spec(const fh_worker_listen_options *o)
         spec.shard = o->shard;
         spec.shards = o->shards > 0 ? o->shards : 1;
         spec.board = (char *)"";
+        spec.max_message_size = o->max_message_size > 0 ? o->max_message_size
+                                                        : FH_FLOW_DEFAULT_MAX_MESSAGE;
         size_t len = flowhost__executor_spec__get_packed_size(&spec);
         uint8_t *buf = malloc(len ? len : 1);
         if (buf != NULL) {
@@ -752,7 +968,10 @@ int fh_worker_listen_main(const fh_worker_listen_options *o)
         return 1;
     }
     l->sigfd = -1;
+    l->listen_fd = -1;
     snprintf(l->endpoint, sizeof l->endpoint, "%s", o->listen);
+    l->max_message_size = o->max_message_size > 0 ? o->max_message_size
+                                                  : FH_FLOW_DEFAULT_MAX_MESSAGE;
     worker w = {.log_level = fh_log_level_from_env(), .self = getpid(), .remote = true,
                 .listener = l};
     l->w = &w;

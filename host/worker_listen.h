@@ -45,6 +45,8 @@ typedef struct fh_worker_listen_options {
     char **allow;              /* the gateways' public keys or certificates, n_allow */
     size_t n_allow;
     unsigned replica, shard, shards;
+    long long max_message_size; /* the largest frame taken from anyone, and the most a
+                                   gateway's flow may set; 0: FH_FLOW_DEFAULT_MAX_MESSAGE */
     const char *self_exe;      /* this binary: where the installed plugins are */
 } fh_worker_listen_options;
 

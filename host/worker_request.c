@@ -26,6 +26,8 @@
 
 /* The most requests one batch merges, whatever preferred_batch_size says. */
 #define FH_BATCH_MAX_REQUESTS 4096
+/* A remote worker gathering a batch looks this often whether its gateway went (ms). */
+#define STALE_CHECK_MS 200
 
 /* Parameters as this executor sees them: parameters[metas.name] (a map) over the root.
  * Returns ROOT itself when there is nothing to merge, else a new map in *OWNED. Linear in
@@ -103,6 +105,21 @@ static void job_error(fh_job *j, const char *fmt, ...)
     va_end(ap);
     if (j->error == NULL)
         j->error = strdup("out of memory");
+}
+
+/* Whether J came from a remote worker's gateway that went away (worker_listen.c). */
+static bool stale(const worker *w, const fh_job *j)
+{
+    return w->remote && j->seq <= atomic_load(&w->stale_through);
+}
+
+/* Answers J, a request of a gateway that went, without running it (the listener drops
+ * the answer: that gateway answered it already). Frees J. */
+static void drop_stale(worker *w, fh_job *j)
+{
+    job_error(j, "not run: the gateway that sent it went away");
+    j->stale = true;
+    reply_error(w, j);
 }
 
 /* Reads J's envelope BUF (LEN bytes) within the flow's max_message_size and finds its
@@ -410,11 +427,18 @@ static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost
     jobs[0] = *first;
     size_t n = 1, docs = fh_docs_len(jobs[0].docs);
     int64_t deadline = jobs[0].arrived_ms + rule->timeout_ms;
-    while (docs < rule->preferred_batch_size && n < max && !w->stop && !w->has_next) {
+    uint32_t preferred = rule->preferred_batch_size; /* RULE may go with a new gateway */
+    while (docs < preferred && n < max && !w->stop && !w->has_next && !stale(w, &jobs[0])) {
         long wait = (long)(deadline - fh_monotonic_ms());
+        if (wait <= 0)
+            break; /* its time is up: run what is there */
         zmq_pollitem_t item = {w->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, wait > 0 ? wait : 0) <= 0)
-            break; /* its time is up (or the poll failed): run what is there */
+        /* In slices: a remote worker's gateway that goes is seen within one. */
+        int rc = zmq_poll(&item, 1, w->remote && wait > STALE_CHECK_MS ? STALE_CHECK_MS : wait);
+        if (rc < 0)
+            break; /* the poll failed: run what is there */
+        if (rc == 0)
+            continue;
         fh_wire_msg m;
         if (fh_wire_recv(w->sock, &m, ZMQ_DONTWAIT) != 0)
             continue;
@@ -423,6 +447,13 @@ static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost
             fh_wire_send(w->sock, NULL, 0, FH_CMD_HEARTBEAT, NULL, 0, 0);
         } else if (cmd == FH_CMD_DISCONNECT) {
             w->stop = true;
+        } else if (cmd == FH_CMD_READY && w->remote) {
+            /* A new gateway (worker_listen.c): the one that sent this batch went. Its
+             * settings apply before its first request, which comes next; the batch
+             * ends here (and is dropped below, as its gateway's requests are). */
+            fh_worker_listen_settings(w, &m);
+            fh_wire_close(&m);
+            break;
         } else if (cmd == FH_CMD_REQUEST) {
             fh_job j;
             take(w, &m, &j, jobs[0].seq);
@@ -437,13 +468,23 @@ static void run_batch(worker *w, fh_handler_fn fn, fh_job *first, const Flowhost
         }
         fh_wire_close(&m);
     }
-    run(w, fn, jobs, n);
+    /* The requests of one batch all came from one gateway (a new one's READY ends it). */
+    if (stale(w, &jobs[n - 1])) {
+        for (size_t k = 0; k < n; k++)
+            drop_stale(w, &jobs[k]);
+    } else {
+        run(w, fn, jobs, n);
+    }
     free(jobs);
 }
 
 /* Runs J (moved in): alone, or as the first of a batch. */
 static void handle(worker *w, fh_job *j)
 {
+    if (j->error == NULL && stale(w, j)) { /* its gateway went while it waited here */
+        drop_stale(w, j);
+        return;
+    }
     if (j->error != NULL) {
         reply_error(w, j);
         return;

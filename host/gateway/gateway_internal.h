@@ -167,6 +167,8 @@ typedef struct gw_worker {
     int64_t lost_ms;              /* when it was last lost (0: never) */
     bool refused_said;            /* a refusal or failed handshake is logged: not again
                                      until it is ready */
+    int conn_fd;                  /* its current connection's descriptor (the monitor's
+                                     CONNECTED), -1: none yet */
 } gw_worker;
 
 /* A worker's part in a rolling reload: a reload runs a second worker for one replica at

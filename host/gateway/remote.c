@@ -92,6 +92,7 @@ static int connect_one(fh_gateway *g, gw_worker *w)
                             where(w), zmq_strerror(errno));
     w->connected_ms = fh_monotonic_ms();
     w->announced_ms = 0;
+    w->conn_fd = -1; /* until the monitor says CONNECTED */
     return 0;
 }
 
@@ -109,7 +110,16 @@ static void announce(fh_gateway *g, gw_worker *w)
     const gw_exec *ex = w->ex;
     const fh_flow_executor *x = ex->cfg;
     Flowhost__GatewayHello h = FLOWHOST__GATEWAY_HELLO__INIT;
-    Flowhost__BatchRule rules[64], *rp[64];
+    /* Every rule the flow gives (at most one per endpoint it names). */
+    Flowhost__BatchRule *rules = calloc(x->n_batching + 1, sizeof *rules);
+    Flowhost__BatchRule **rp = calloc(x->n_batching + 1, sizeof *rp);
+    if (rules == NULL || rp == NULL) { /* told again at the next announce */
+        free(rules);
+        free(rp);
+        gw_log("executor '%s': out of memory announcing the gateway to %s", x->name, where(w));
+        w->announced_ms = fh_monotonic_ms();
+        return;
+    }
     h.token = g->token;
     h.executor = x->name;
     h.replica = w->replica;
@@ -117,7 +127,7 @@ static void announce(fh_gateway *g, gw_worker *w)
     h.shard = ex->shard;
     h.shards = ex->shards;
     h.max_message_size = g->cfg->max_message_size;
-    for (size_t k = 0; k < x->n_batching && k < 64; k++) {
+    for (size_t k = 0; k < x->n_batching; k++) {
         flowhost__batch_rule__init(&rules[k]);
         rules[k].endpoint = x->batching[k].endpoint;
         rules[k].preferred_batch_size = (uint32_t)x->batching[k].preferred_batch_size;
@@ -131,6 +141,8 @@ static void announce(fh_gateway *g, gw_worker *w)
     zmq_msg_t frame;
     if (fh_pb_pack_msg(&h.base, &frame) == 0)
         fh_wire_send(g->back, w->id, w->id_len, FH_CMD_READY, &frame, 1, ZMQ_DONTWAIT);
+    free(rules);
+    free(rp);
     w->announced_ms = fh_monotonic_ms();
 }
 
@@ -153,7 +165,7 @@ int gw_remote_init(fh_gateway *g)
         return 0;
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                 ZMQ_EVENT_DISCONNECTED;
+                 ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED;
     g->back_monitor = zmq_socket(g->zctx, ZMQ_PAIR);
     if (g->back_monitor == NULL || zmq_socket_monitor(g->back, MONITOR_ENDPOINT, events) != 0 ||
         zmq_connect(g->back_monitor, MONITOR_ENDPOINT) != 0)
@@ -198,10 +210,17 @@ static void read_monitor(fh_gateway *g)
             w->refused_said = false;
             continue;
         }
+        if (event == ZMQ_EVENT_CONNECTED) {
+            w->conn_fd = (int)value;
+            continue;
+        }
         if (event == ZMQ_EVENT_DISCONNECTED) {
             /* Its process ended, or its machine said the connection is gone: its
-             * requests are answered now, not at the heartbeat bound. */
-            if (w->ready) {
+             * requests are answered now, not at the heartbeat bound. Only its current
+             * connection: one given up (reconnect) closes in its own time, maybe after
+             * the worker answered on the new one. (Events come in order: a descriptor
+             * reused by the new connection is closed first.) */
+            if (w->ready && (w->conn_fd < 0 || (int)value == w->conn_fd)) {
                 char why[300];
                 snprintf(why, sizeof why, "executor '%s': the connection to its worker at %s "
                          "closed", w->ex->cfg->name, where(w));
@@ -210,13 +229,25 @@ static void read_monitor(fh_gateway *g)
             continue;
         }
         char why[400];
+        bool curve = w->ex->cfg->has_worker_key;
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             snprintf(why, sizeof why, "the worker refused the gateway's key (status %u): it "
                      "is not one of the worker's --allow", (unsigned)value);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) /* VALUE: an errno */
+            snprintf(why, sizeof why, "the %shandshake failed: %s%s", curve ? "CURVE " : "",
+                     strerror((int)value),
+                     curve ? "" : " (what listens there is not a flowhost worker, or one "
+                                  "that requires keys: its --key)");
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(why, sizeof why, curve ? "the worker speaks no CURVE (it has no --key), "
+                     "the flow gives it a worker_key" : "the worker requires CURVE (it has "
+                     "--key): give the flow its public key as 'worker_key'");
+        else if (curve)
+            snprintf(why, sizeof why, "the CURVE handshake failed (protocol error %#x): the "
+                     "flow's worker_key is not that worker's public key", (unsigned)value);
         else
-            snprintf(why, sizeof why, "the CURVE handshake failed (error %#x): the flow's "
-                     "worker_key is not that worker's public key, or one side speaks no "
-                     "CURVE", (unsigned)value);
+            snprintf(why, sizeof why, "the handshake failed (protocol error %#x): what "
+                     "listens there is not a flowhost worker", (unsigned)value);
         if (!w->refused_said)
             gw_log("executor '%s': its worker at %s: %s", w->ex->cfg->name, where(w), why);
         w->refused_said = true;
@@ -271,6 +302,9 @@ static void on_ready(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
         flowhost__worker_hello__free_unpacked(h, NULL);
         return;
     }
+    /* The connections' events up to this answer first: a connection given up that
+     * closed meanwhile is seen while W is not ready, and the current one is known. */
+    read_monitor(g);
     if (h->status != NULL && h->status->code == FLOWHOST__STATUS__CODE__ERROR) {
         if (!w->refused_said)
             gw_log("executor '%s': its worker at %s refused: %s", name, where(w),

@@ -32,6 +32,14 @@ bad "replicas that disagree" "'replicas: 3' but 'host' lists 2 workers" 'executo
   - {name: e, host: [a:1, b:2], replicas: 3}'
 bad "hosts not a multiple of shards" "'host' lists 3 workers for 2 shards" 'executors:
   - {name: e, host: [a:1, b:2, c:3], shards: 2}'
+bad "an address listed twice" "5:26: 'host' '127.0.0.1:0080' is listed twice (as '127.0.0.1:80' of executor 'e' too)" 'executors:
+  - name: e
+    host: [127.0.0.1:80, 127.0.0.1:0080]'
+bad "an address of two executors (host names in any case)" "6:11: 'host' 'W1.example:9' is listed twice (as 'w1.example:9' of executor 'a' too)" 'executors:
+  - {name: a, host: "w1.example:9"}
+  - name: b
+    host: W1.example
+    port: 9'
 bad "worker_key without gateway_key" "'worker_key' needs the flow's 'gateway_key'" "executors:
   - {name: e, host: 'a:1', worker_key: $T/w}"
 bad "worker_key without host" "'worker_key' needs 'host'" "executors:

@@ -42,20 +42,15 @@ start_worker b -- --uses Ledger --uses-with "{\"ledger\": \"$T/b.ledger\"}"
 rc=0
 "$FLOWHOST" ping -q "$WADDR_a" || rc=$?
 check "a probe finds a remote worker ready" "$rc" "0"
-# --- one worker listed twice: the second entry is refused, saying why -------------------
+# --- one worker listed twice: refused by the flow loader (test_remote_config.sh) -------
 cat >"$T/dup.yml" <<YML
-with: {timeout_ready: 2000}
 executors:
   - {name: led, host: ["$WADDR_a", "$WADDR_a"]}
 YML
-start_flow "$T/dup.yml"
-"$FLOWHOST" post /index "$T/20.ndjson" --to "$ADDR" --request-size 1 -q --timeout 30000 >"$T/dup.out" 2>/dev/null
-check "listed twice: every request served, by the first entry" \
-      "$(jq -r '.status.code + " " + (.routes[1].replica | tostring)' "$T/dup.out" | sort | uniq -c | tr -s ' ')" " 20 SUCCESS 0"
-check_contains "listed twice: the gateway says why the second is down" "$(cat "$T/run.log")" \
-      "its worker at $WADDR_a refused: this worker (at $WADDR_a) already serves this gateway as executor 'led' replica 0 shard 0"
-stop_flow
-: >"$T/a.ledger"
+rc=0
+"$FLOWHOST" run "$T/dup.yml" 2>"$T/dup.err" || rc=$?
+check_contains "listed twice: the flow does not start, saying why" "$rc $(cat "$T/dup.err")" \
+      "2 flowhost: $T/dup.yml:2:43: 'host' '$WADDR_a' is listed twice"
 
 cat >"$T/two.yml" <<YML
 jtype: Flow
@@ -197,6 +192,7 @@ rc=0
 check "back: the flow is ready" "$rc" "0"
 check "back: /health/ready says 200" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health/ready")" "200"
 stop_flow
-wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: it said it is stopping" 5
+# The gateway says DISCONNECT and closes: the worker may see either first.
+wait_log "$T/a.log" "dropped the gateway at 127.0.0.1: \(it said it is stopping\|its connection closed\)" 5
 stop_workers
 done_checks
