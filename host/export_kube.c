@@ -469,7 +469,11 @@ int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *o, co
         fh_value *ns = object("v1", "Namespace", o->ns, o->ns, "namespace", o, &rc);
         if (rc == 0)
             fh_map_remove(fh_map_get(ns, "metadata"), "namespace");
-        rc = write_obj(&dir, o->ns, "namespace", ns, 0644, rc);
+        /* kubectl applies a folder in the order of its file names: the Namespace must
+           come first, or the first apply fails on every object in it */
+        char file[300];
+        snprintf(file, sizeof file, "00-%s", o->ns);
+        rc = write_obj(&dir, file, "namespace", ns, 0644, rc);
     }
     for (size_t i = 0; rc == 0 && i < p->n_workers; i++)
         rc = write_worker(&p->workers[i], o, &dir);

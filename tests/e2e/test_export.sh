@@ -173,7 +173,13 @@ check "a .so path is the image's plugin folder" \
 check "every object is in the namespace, the Namespace is written" \
       "$("$PY" -c 'import sys,os,yaml; d=sys.argv[1]; print(sorted({yaml.safe_load(open(os.path.join(d,f)))["metadata"].get("namespace","-") for f in os.listdir(d)}))' "$T/path")" \
       "['-', 'demo']"
-check "the Namespace object" "$(ls "$T/path" | grep -c '^demo.namespace.yml$')" "1"
+check "the Namespace object's file comes first in kubectl's (lexical) order" \
+      "$(LC_ALL=C ls "$T/path" | head -1)" "00-demo.namespace.yml"
+# an export of an older flowhost (NS.namespace.yml) is replaced, not kept beside
+mv "$T/path/00-demo.namespace.yml" "$T/path/demo.namespace.yml"
+"$FLOWHOST" export kubernetes "$T/flows/path.yml" "$T/path" --namespace demo --image reg.example/fh:1.2
+check "exporting again: one Namespace file, the one that sorts first" \
+      "$(ls "$T/path" | grep namespace | tr '\n' ' ')" "00-demo.namespace.yml "
 
 # ---- keys: a pair per executor and for the gateway, kept and reused ---------------------
 "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/keyed" --keys "$T/keys" --plugin-dir "$FH_PLUGIN_DIR"
