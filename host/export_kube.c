@@ -414,8 +414,22 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, ou
     if (p->http)
         push(cports, container_port("http", p->port_http, &rc), &rc);
     put(c, "ports", cports, &rc);
+    /* The gateway opens no port until its workers answer or timeout_ready runs out:
+       a startupProbe holds the other probes back that long (and a margin), so that the
+       liveness probe does not kill a gateway that waits for its workers. A flow that
+       waits forever gets no liveness probe: nothing could tell waiting from wedged. */
+    fh_value *startup = p->http ? http_probe("/health/live", p->port_http, p->tls, &rc)
+                                : exec_probe(p->gateway_probe, &rc);
+    if (p->startup_s > 0) {
+        put_i(startup, "failureThreshold", (p->startup_s + 4) / 5, &rc);
+        put(c, "startupProbe", startup, &rc);
+    } else {
+        fh_value_destroy(&startup);
+    }
     if (p->http) {
-        put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc), &rc);
+        if (p->startup_s > 0)
+            put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc),
+                &rc);
         put(c, "readinessProbe", http_probe("/health/ready", p->port_http, p->tls, &rc), &rc);
     } else {
         put(c, "readinessProbe", exec_probe(p->gateway_probe, &rc), &rc);

@@ -491,6 +491,7 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
     if (!cfg->port_http && p->port_http == p->port_zmq)
         p->port_http = FH_EXPORT_GATEWAY_ZMQ;
     p->tls = cfg->http && cfg->ssl_certfile != NULL;
+    p->startup_s = cfg->timeout_ready_ms < 0 ? 0 : (cfg->timeout_ready_ms + 999) / 1000 + 30;
     p->grace_s = (cfg->timeout_drain_ms + 999) / 1000 + 10;
     bool keys = o->keys_dir != NULL;
     int rc = check_plugin_names(cfg);

@@ -74,6 +74,9 @@ typedef struct fh_export_plan {
     int port_http;             /* its HTTP port when http */
     bool tls;                  /* HTTP is HTTPS */
     fh_value *gateway_probe;   /* list of strings: readiness command when !http */
+    int startup_s;             /* seconds the gateway may take to start: the flow's
+                                  timeout_ready and a margin (its probes wait that
+                                  long), or 0 when it waits for its workers forever */
     int grace_s;               /* seconds the gateway needs to stop: its drain
                                   (with.timeout_drain) and a margin, for Kubernetes'
                                   terminationGracePeriodSeconds */

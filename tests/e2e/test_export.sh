@@ -20,6 +20,7 @@ version: '1'
 with:
   protocol: [zmq, http]
   port: 9000
+  timeout_ready: 240000
   timeout_drain: 45000
   env: {FLOW_WIDE: 'yes'}
 executors:
@@ -132,6 +133,20 @@ if "http" in w.get("protocol", []):
 else:
     assert "http" not in ports
     assert c["readinessProbe"]["exec"]["command"][:2] == ["flowhost", "ping"]
+# the gateway opens no port before its workers answer or timeout_ready runs out: its
+# startupProbe must hold the liveness probe back at least that long (and 10 s)
+ready = (src.get("with") or {}).get("timeout_ready", 60000)
+if ready < 0:
+    assert "startupProbe" not in c and "livenessProbe" not in c, "waits forever: nothing kills it"
+else:
+    sp = c["startupProbe"]
+    covers = sp["periodSeconds"] * sp["failureThreshold"]
+    assert covers >= ready / 1000 + 10, (covers, ready)
+    if "http" in w.get("protocol", []):
+        assert sp["httpGet"]["path"] == "/health/live", sp
+    else:
+        assert sp["exec"] == c["readinessProbe"]["exec"], sp
+    print(f"ok - startupProbe covers {covers} s for a timeout_ready of {ready / 1000} s")
 ok(f"{flow_path}: gateway Deployment, Service, ports {sorted(ports.items())}, probes")
 open(os.path.join(os.path.dirname(d.rstrip("/")), "gen-flow.yml"), "w").write(
     objs[("ConfigMap", "gateway-flow")]["data"]["flow.yml"])
@@ -158,6 +173,11 @@ for flow in "$FLOWS/hello.yml" "$FLOWS/env.yml" "$FLOWS/demo.yml" "$FLOWS/search
     check "$(basename "$flow"): exporting twice gives the same bytes" \
           "$(diff -r "$T/k$n/out" "$T/k$n/again" >/dev/null && echo same || echo different)" "same"
 done
+
+# a flow that waits for its workers forever: no startup or liveness probe could be right
+printf "jtype: Flow\nversion: '1'\nwith: {timeout_ready: -1}\nexecutors: [{name: e, uses: Echo}]\n" \
+    >"$T/flows/forever.yml"
+check_kube "$T/flows/forever.yml" "$T/forever"
 
 # ---- a .so path becomes the image's plugin folder; the namespace is on every object ----
 cat >"$T/flows/path.yml" <<YML
