@@ -284,6 +284,9 @@ static fh_value *pod_spec(fh_value *container, int *rc)
     put_i(ctx, "runAsGroup", FH_EXPORT_UID, rc);
     put_i(ctx, "fsGroup", FH_EXPORT_UID, rc);
     put(pod, "securityContext", ctx, rc);
+    /* no NAME_SERVICE_HOST/PORT variables of every Service in the namespace: they are
+       not used, and would be expanded in $(VAR) of the args like any other */
+    put(pod, "enableServiceLinks", *rc ? NULL : fh_value_new_bool(false), rc);
     push(cs, container, rc);
     put(pod, "containers", cs, rc);
     return pod;
@@ -324,7 +327,13 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
     put(sel, "matchLabels", selector_labels(w->name, &rc), &rc);
     put(spec, "selector", sel, &rc);
 
-    fh_value *c = map(&rc), *cmd = list(&rc), *args = copy(w->args, &rc), *env = list(&rc);
+    /* Kubernetes expands $(VAR) and turns $$ into $ in a container's args and env
+       values: the flow's own '$' are doubled, only the $(FH_REPLICA) added here is
+       meant for it */
+    fh_value *args = rc ? NULL : fh_export_double_dollars(w->args);
+    if (rc == 0 && args == NULL)
+        rc = nomem();
+    fh_value *c = map(&rc), *cmd = list(&rc), *env = list(&rc);
     put_s(c, "name", "worker", &rc);
     put_s(c, "image", o->image, &rc);
     push_s(cmd, "flowhost", &rc);
@@ -341,7 +350,7 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
     for (size_t i = 0; rc == 0 && i < fh_value_len(w->env); i++) {
         fh_value *e = map(&rc);
         put_s(e, "name", fh_map_key_at(w->env, i), &rc);
-        put_s(e, "value", fh_value_string(fh_map_value_at(w->env, i)), &rc);
+        put(e, "value", fh_export_double_dollars(fh_map_value_at(w->env, i)), &rc);
         push(env, e, &rc);
     }
     put(c, "env", env, &rc);

@@ -10,6 +10,7 @@
 
 #include "export_keys.h"
 #include "export_plan.h"
+#include "export_yaml.h"
 
 /* A StatefulSet's name must leave room for its pods' revision label (name, '-', a
  * 10-character hash: 63 in all), so 52 characters; a pod's name adds -ORDINAL. */
@@ -104,6 +105,18 @@ static int check_plugin_names(const fh_flow_config *cfg)
     return 0;
 }
 
+/* Appends S to the worker command ARGS with every '$' doubled: `flowhost worker` reads
+ * --uses, --name and the JSON options with the flow loader, which expands ${VAR} and
+ * turns $$ into $ — the values are the flow's, already expanded once. */
+static void add_value(fh_value *args, const char *s, int *rc)
+{
+    char *t = *rc ? NULL : fh_export_double_dollars_text(s);
+    if (*rc == 0 && t == NULL)
+        *rc = nomem();
+    add(args, t ? t : "", rc);
+    free(t);
+}
+
 /* Adds "--OPT JSON" of V to ARGS. */
 static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc)
 {
@@ -111,7 +124,7 @@ static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc
     if (json == NULL && *rc == 0)
         *rc = nomem();
     add(args, opt, rc);
-    add(args, json ? json : "", rc);
+    add_value(args, json ? json : "", rc);
     free(json);
 }
 
@@ -133,10 +146,10 @@ static int worker_args(const fh_flow_config *cfg, const fh_flow_executor *x, int
     add(a, "--listen", &rc);
     add(a, listen, &rc);
     add(a, "--uses", &rc);
-    add(a, uses ? uses : "", &rc); /* nothing: the pass-through, as in a flow */
+    add_value(a, uses ? uses : "", &rc); /* nothing: the pass-through, as in a flow */
     free(uses);
     add(a, "--name", &rc);
-    add(a, x->name, &rc);
+    add_value(a, x->name, &rc);
     if (fh_value_len(x->uses_with) > 0)
         add_json(a, "--uses-with", x->uses_with, &rc);
     if (x->description && *x->description) {

@@ -224,24 +224,29 @@ int fh_export_write(const char *path, const fh_value *v, unsigned mode)
     return 0;
 }
 
+char *fh_export_double_dollars_text(const char *s)
+{
+    size_t n = strlen(s), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += s[i] == '$';
+    char *t = malloc(n + extra + 1), *q = t;
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '$')
+            *q++ = '$';
+        *q++ = s[i];
+    }
+    *q = '\0';
+    return t;
+}
+
 fh_value *fh_export_double_dollars(const fh_value *v)
 {
     switch (fh_value_type(v)) {
     case FH_TYPE_STRING: {
-        const char *s = fh_value_string(v);
-        size_t n = strlen(s), extra = 0;
-        for (size_t i = 0; i < n; i++)
-            extra += s[i] == '$';
-        char *t = malloc(n + extra + 1), *q = t;
-        if (t == NULL)
-            return NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] == '$')
-                *q++ = '$';
-            *q++ = s[i];
-        }
-        *q = '\0';
-        fh_value *r = fh_value_new_string(t);
+        char *t = fh_export_double_dollars_text(fh_value_string(v));
+        fh_value *r = t ? fh_value_new_string(t) : NULL;
         free(t);
         return r;
     }

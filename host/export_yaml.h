@@ -32,4 +32,7 @@ int fh_export_write(const char *path, const fh_value *v, unsigned mode);
  * flow loader (${VAR}). The caller frees it; NULL when out of memory. */
 fh_value *fh_export_double_dollars(const fh_value *v);
 
+/* S with every '$' doubled, in a new string the caller frees; NULL when out of memory. */
+char *fh_export_double_dollars_text(const char *s);
+
 #endif

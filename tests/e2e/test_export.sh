@@ -27,11 +27,11 @@ executors:
   - name: Split_Me
     uses: Tokenize
     replicas: 3
-    env: {LEVEL: '7', EMPTY: ''}
+    env: {LEVEL: '7', EMPTY: '', DOLLARS: 'x $(HOME) y $$$$ z $(FH_REPLICA)'}
     timeout: 4000
   - name: shout
     uses: Shout
-    uses_with: {suffix: ' $HOME !'}
+    uses_with: {suffix: ' $HOME !', tail: '$(HOME)-$$$$-$(FH_REPLICA)'}
     needs: gateway
     on_error: ignore
   - name: join
@@ -50,8 +50,15 @@ check_kube() { # FLOW DIR EXTRA-ARGS...
     "$FLOWHOST" export kubernetes "$flow" "$dir" --plugin-dir "$FH_PLUGIN_DIR" "$@" \
         2>"$T/export.err" || fail "export kubernetes $flow: $(cat "$T/export.err")"
     "$PY" - "$flow" "$dir" <<'PY' || fail "manifests of $flow"
-import os, sys, yaml
+import os, re, sys, yaml
 flow_path, d = sys.argv[1], sys.argv[2]
+def kubelet(s, env={}):
+    """What Kubernetes makes of an args or env string: $$ is $, $(VAR) a variable."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), s)
+def loaded(v):
+    """What flowhost's loader makes of a flow's string (no ${VAR} in these flows)."""
+    return v.replace("$$", "$") if isinstance(v, str) else v
 src = yaml.safe_load(open(flow_path))
 objs = {}
 for f in sorted(os.listdir(d)):
@@ -85,18 +92,23 @@ for x, g in zip(execs, flow["executors"]):
         assert a[:3] == ["worker", "--listen", f"tcp://0.0.0.0:{port}"], a
         assert a[a.index("--name") + 1] == name
         assert a[-2:] == ["--replica", "$(FH_REPLICA)"]
+        assert not any(re.search(r"(?<!\$)(\$\$)*\$\(", x) for x in a[:-1]), \
+            f"a $( of the flow's, not escaped from Kubernetes: {a}"
+        a = [kubelet(x) for x in a]
         uses = x.get("uses")
         # a type stays a type; no uses (the pass-through) is an empty --uses, as in a flow
         assert a[a.index("--uses") + 1] == (uses or ""), (a, uses)
         if x.get("uses_with"):
             import json
-            assert json.loads(a[a.index("--uses-with") + 1]) == x["uses_with"]
+            # `flowhost worker` reads the JSON with the flow loader: the flow's value back
+            assert json.loads(loaded(a[a.index("--uses-with") + 1])) == {k: loaded(v) for k, v in x["uses_with"].items()}
         if shards > 1:
             assert a[a.index("--shard") + 1] == str(s) and a[a.index("--shards") + 1] == str(shards)
-        env = {e["name"]: e.get("value") for e in c["env"]}
+        env = {e["name"]: kubelet(e["value"], {"FH_REPLICA": "0"}) for e in c["env"] if "value" in e}
         want = dict((src.get("with") or {}).get("env") or {})
         want.update(x.get("env") or {})
-        assert {k: v for k, v in env.items() if k != "FH_REPLICA"} == {k: str(v) for k, v in want.items()}, env
+        assert env == {k: loaded(str(v)) for k, v in want.items()}, env
+        assert ss["spec"]["template"]["spec"]["enableServiceLinks"] is False
         probe = c["readinessProbe"]["exec"]["command"]
         assert probe[:2] == ["flowhost", "ping"] and probe[-1] == f"127.0.0.1:{port}", probe
         assert c["ports"][0]["containerPort"] == port
@@ -308,9 +320,10 @@ for flow in "$FLOWS/search-sharded.yml" "$T/flows/graph.yml"; do
     "$FLOWHOST" export compose "$flow" "$T/compose.yml" --plugin-dir "$FH_PLUGIN_DIR"
     "$FLOWHOST" export kubernetes "$flow" "$T/kc" --plugin-dir "$FH_PLUGIN_DIR"
     "$PY" - "$T/compose.yml" "$T/kc" <<'PY' || fail "compose file of $flow"
-import os, sys, yaml
+import os, re, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 kube = sys.argv[2]
+kubelet = lambda s: re.sub(r"\$\$", "$", s)  # no $(VAR) but FH_REPLICA, cut below
 svcs = c["services"]
 flow_text = c["configs"]["gateway-flow"]["content"].replace("$$", "$")
 kflow = yaml.safe_load(open(kube + "/gateway-flow.configmap.yml"))["data"]["flow.yml"]
@@ -325,9 +338,9 @@ for x in flow["executors"]:
         ss = yaml.safe_load(open(f"{kube}/{host.split('.')[1]}.statefulset.yml"))
         kargs = ss["spec"]["template"]["spec"]["containers"][0]["args"]
         r = svc.rsplit("-", 1)[1]
-        assert [a.replace("$$", "$") for a in s["command"]] == kargs[:-1] + [r], (s["command"], kargs)
-        kenv = {e["name"]: e["value"] for e in ss["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
-        assert (s.get("environment") or {}) == kenv
+        assert [a.replace("$$", "$") for a in s["command"]] == [kubelet(a) for a in kargs[:-1]] + [r], (s["command"], kargs)
+        kenv = {e["name"]: kubelet(e["value"]) for e in ss["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+        assert {k: v.replace("$$", "$") for k, v in (s.get("environment") or {}).items()} == kenv
         assert s["healthcheck"]["test"][:3] == ["CMD", "flowhost", "ping"]
 g = svcs["gateway"]
 assert g["command"] == ["run", "/flow/flow.yml"] and g["entrypoint"] == ["flowhost"]
@@ -355,8 +368,8 @@ for svc, want in (("with-env-0", {"/keys/worker_secret": "with-env_secret", "/ke
 print("ok - compose with keys: each service's keys as configs, its user's, mode 0600")
 PY
 CHECKS=$((CHECKS + 1))
-check "compose: a '\$' of the flow is escaped from Compose's expansion" \
-      "$(grep -cF '"suffix":" $$HOME !"' "$T/compose.yml")" "1"
+check "compose: a '\$' of the flow is escaped from Compose's expansion and the worker's loader" \
+      "$(grep -cF '"suffix":" $$$$HOME !"' "$T/compose.yml")" "1"
 "$FLOWHOST" export compose "$T/flows/graph.yml" "$T/compose2.yml" --plugin-dir "$FH_PLUGIN_DIR"
 check "compose: exporting twice gives the same bytes" \
       "$(cmp -s "$T/compose.yml" "$T/compose2.yml" && echo same || echo different)" "same"
