@@ -540,15 +540,22 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
             fh_list_append(execs, e) != 0)
             rc = nomem();
     }
-    if (rc == 0 && !(p->flow = fh_value_new_map()))
+    fh_value *flow = NULL;
+    if (rc == 0 && !(flow = fh_value_new_map()))
         rc = nomem();
     if (rc == 0) {
-        set(p->flow, "jtype", fh_value_new_string("Flow"), &rc);
-        set(p->flow, "version", fh_value_new_string("1"), &rc);
-        set(p->flow, "with", with, &rc);
-        set(p->flow, "executors", execs, &rc);
+        set(flow, "jtype", fh_value_new_string("Flow"), &rc);
+        set(flow, "version", fh_value_new_string("1"), &rc);
+        set(flow, "with", with, &rc);
+        set(flow, "executors", execs, &rc);
         with = execs = NULL;
     }
+    /* The gateway reads its flow with the flow loader, which expands ${VAR} and turns
+       $$ into $ again: the values are the flow's, expanded once already (a when value
+       "a$${X}b" is "a${X}b" now; a Z85 key may hold "$$"). */
+    if (rc == 0 && !(p->flow = fh_export_double_dollars(flow)))
+        rc = nomem();
+    fh_value_destroy(&flow);
     if (rc == 0 && fh_value_len(gwf) > 0) {
         set(p->secrets, "gateway-keys", gwf, &rc);
         gwf = NULL;

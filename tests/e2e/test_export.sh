@@ -37,7 +37,7 @@ executors:
   - name: join
     uses: Echo
     needs: [Split_Me, shout]
-    when: {tags__x: {$gt: 1}}
+    when: {tags__x: {$gt: 1}, tags__y: {$eq: 'a$${X}b$$$$c'}}
   - name: pass
     needs: join
     uses_dynamic_batching: {/index: {preferred_batch_size: 4, timeout: 20}}
@@ -126,6 +126,11 @@ for x, g in zip(execs, flow["executors"]):
             assert g[k] == want, (k, g[k], want)
         if k == "needs" and "needs" in x:
             assert g[k] == ([x[k]] if isinstance(x[k], str) else x[k]), (g[k], x[k])
+    if "when" in x:
+        # the gateway's loader reads the generated flow: the flow's when back
+        def back(v):
+            return {k: back(u) for k, u in v.items()} if isinstance(v, dict) else loaded(v)
+        assert back(g["when"]) == back(x["when"]), (g["when"], x["when"])
     ok(f"{flow_path}: {name}: {shards} shard(s) x {replicas} replica(s), env, command, probe, DNS names")
 d_ = objs[("Deployment", "gateway")]
 c = d_["spec"]["template"]["spec"]["containers"][0]
@@ -263,7 +268,7 @@ d = sys.argv[1]
 s = yaml.safe_load(open(d + "/gateway-keys.secret.yml"))["stringData"]
 f = yaml.safe_load(yaml.safe_load(open(d + "/gateway-flow.configmap.yml"))["data"]["flow.yml"])["with"]
 keys = lambda t: sorted(l.strip() for l in t.splitlines() if "-key = " in l)
-print(keys(s["server_secret"]) == keys(open(sys.argv[2]).read()), f["server_key"], f["client_keys"][0] == sys.argv[3])' \
+print(keys(s["server_secret"]) == keys(open(sys.argv[2]).read()), f["server_key"], f["client_keys"][0].replace("$$", "$") == sys.argv[3])' \
         "$T/curve" "$T/flows/server_secret" "$alice")" "True /keys/server_secret True"
 sleep 1.1 # a certificate written again in another second must give the same bytes
 "$FLOWHOST" export kubernetes "$T/flows/curve.yml" "$T/curve2" --plugin-dir "$FH_PLUGIN_DIR"
@@ -291,7 +296,7 @@ import sys, yaml
 d, gw, wk = sys.argv[1:]
 flow = yaml.safe_load(yaml.safe_load(open(d + "/gateway-flow.configmap.yml"))["data"]["flow.yml"])
 far, near = flow["executors"]
-assert far["host"] == ["10.0.0.2:8001", "10.0.0.3:8001"] and far["worker_key"] == wk, far
+assert far["host"] == ["10.0.0.2:8001", "10.0.0.3:8001"] and far["worker_key"].replace("$$", "$") == wk, far
 assert near["host"] == ["near-0.near:8081"] and near["worker_key"] == "/keys/worker-near"
 assert flow["with"]["gateway_key"] == "/keys/gateway_secret"
 s = yaml.safe_load(open(d + "/gateway-keys.secret.yml"))["stringData"]
@@ -302,6 +307,24 @@ assert keys(w["gateway"]) == keys(open(gw.replace("_secret", "")).read()), "near
 print("ok - remote executors keep their hosts and key; the flow's gateway_key ships and is allowed")
 PY
 CHECKS=$((CHECKS + 1))
+# a worker_key (Z85) holding "$$" is written so that the gateway's loader reads it whole:
+# a real public key with "$$" put at the end of its first 5-character group (led by '0'
+# so that the group stays below 2^32: still a valid Z85 key)
+dk=$("$FLOWHOST" keygen "$T/flows/dk")
+dk="0${dk:1:2}\$\$${dk:5}"
+printf "jtype: Flow\nversion: '1'\nwith: {gateway_key: gw_secret}\nexecutors: [{name: far, host: ['10.0.0.2:8001'], worker_key: '%s'}]\n" \
+    "${dk//\$/\$\$}" >"$T/flows/dollar-key.yml"
+"$FLOWHOST" export kubernetes "$T/flows/dollar-key.yml" "$T/dollar-key" --plugin-dir "$FH_PLUGIN_DIR"
+mkdir -p "$T/dkk"
+cp "$T/flows/gw_secret" "$T/dkk/gateway_secret"
+"$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["flow.yml"])' \
+    "$T/dollar-key/gateway-flow.configmap.yml" | sed "s|/keys/|$T/dkk/|" >"$T/dollar-key.yml"
+"$FLOWHOST" validate "$T/dollar-key.yml" >"$T/validate.out" 2>&1 ||
+    fail "a worker_key with '\$': the generated flow: $(cat "$T/validate.out")"
+check "a worker_key with '\$': the generated flow gives the gateway the whole key" \
+      "$("$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["executors"][0]["worker_key"].replace("$$", "$") == sys.argv[2])' \
+        "$T/dollar-key.yml" "$dk")" "True"
+
 # the generated flow validates once the keys are where the Secret puts them
 mkdir -p "$T/rk"
 "$PY" -c '
