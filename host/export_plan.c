@@ -51,7 +51,10 @@ static int dns_label(const fh_flow_executor *x, int shards, int shard, char *out
     else
         snprintf(label, sizeof label, "%s", base);
     size_t len = strlen(label);
-    if (!isalpha((unsigned char)label[0]) || label[len - 1] == '-' || strstr(label, "--"))
+    /* The loader allows only A-Z a-z 0-9 _ . - in a name, so the label holds a-z 0-9 -
+       (RFC 1123: consecutive hyphens are fine); a Service's name must also start with a
+       letter (RFC 1035). */
+    if (!isalpha((unsigned char)label[0]) || label[len - 1] == '-')
         return fh_set_error(FH_E_INVAL,
                             "executor '%s' (line %d): its name gives the DNS name '%s', which "
                             "must start with a letter and end with a letter or digit; rename "

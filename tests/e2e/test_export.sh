@@ -446,6 +446,13 @@ executors: [{name: 9lives, uses: Echo}]
 YML
 expect_fail "a name that is no DNS label" 2 "9lives" "must start with a letter" -- \
     "$FLOWHOST" export kubernetes "$T/flows/digit.yml" "$T/x"
+# DNS labels allow consecutive hyphens: a__b and x--y are fine
+printf "jtype: Flow\nversion: '1'\nexecutors: [{name: a__b, uses: Echo}, {name: x--y, uses: Echo}]\n" \
+    >"$T/flows/hyphens.yml"
+"$FLOWHOST" export kubernetes "$T/flows/hyphens.yml" "$T/hyphens" 2>"$T/hyphens.err" ||
+    fail "a__b and x--y refused: $(cat "$T/hyphens.err")"
+check "a__b and x--y: their workloads a--b and x--y" \
+      "$(ls "$T/hyphens" | grep -c '^\(a--b\|x--y\)\.statefulset\.yml$')" "2"
 mkdir -p "$T/p1" "$T/p2"
 cp "$FH_PLUGIN_DIR/echo.so" "$T/p1/enc.so"
 cp "$FH_PLUGIN_DIR/echo.so" "$T/p2/enc.so"
