@@ -238,14 +238,47 @@ assert a[a.index("--key") + 1] == "/keys/worker_secret"
 assert [a[i + 1] for i, v in enumerate(a) if v == "--allow"] == ["/keys/gateway"]
 assert ss["containers"][0]["readinessProbe"]["exec"]["command"] == [
     "flowhost", "ping", "--key", "/keys/worker_secret", "--server-key", "/keys/worker", "127.0.0.1:8081"]
-assert ss["initContainers"][0]["securityContext"]["runAsUser"] == 0
+def restricted(spec):
+    """Pod Security's "restricted" level, as far as a manifest shows it."""
+    pc = spec["securityContext"]
+    assert pc["runAsNonRoot"] is True and pc["runAsUser"] != 0, pc
+    assert pc["seccompProfile"] == {"type": "RuntimeDefault"}, pc
+    for c in spec["containers"] + spec.get("initContainers", []):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"], sc
+        assert sc.get("runAsUser", pc["runAsUser"]) != 0 and sc.get("runAsNonRoot", True), (c["name"], sc)
+restricted(ss)
+restricted(load("gateway.deployment.yml")["spec"]["template"]["spec"])
+assert {v["name"]: v for v in ss["volumes"]}["keys-in"]["secret"]["defaultMode"] == 0o440
+open(os.path.join(os.path.dirname(d), "init.sh"), "w").write(ss["initContainers"][0]["command"][2])
 assert {v["name"]: v for v in ss["volumes"]}["keys-in"]["secret"]["secretName"] == "with-env-keys"
 flow = yaml.safe_load(load("gateway-flow.configmap.yml")["data"]["flow.yml"])
 assert flow["with"]["gateway_key"] == "/keys/gateway_secret"
 assert [x["worker_key"] for x in flow["executors"]] == ["/keys/worker-with-env", "/keys/worker-without-env"]
 print("ok - Secrets hold the kept keys; workers --key/--allow them; the flow names them")
+print("ok - every container of the keyed pods meets Pod Security 'restricted', the keys' init too")
 PY
 CHECKS=$((CHECKS + 1))
+# The keys' init container, run as the kubelet would: as the image's user with the pod's
+# fsGroup, the Secret's files root's, group fsGroup, mode 0440 (defaultMode). It leaves
+# the keys its own, 0600, as the worker needs them.
+if command -v setpriv >/dev/null; then
+    chmod o+x "$T"
+    K=$T/init && mkdir -p "$K/in" "$K/keys"
+    "$PY" -c '
+import sys, yaml
+for k, v in yaml.safe_load(open(sys.argv[1]))["stringData"].items():
+    open(sys.argv[2] + "/" + k, "w").write(v)' "$T/keyed/with-env-keys.secret.yml" "$K/in"
+    chown -R 0:10001 "$K/in" && chmod 0440 "$K/in"/* && chmod 0750 "$K/in"
+    chown 0:10001 "$K/keys" && chmod 2770 "$K/keys"
+    sed "s| /keys-in/| $K/in/|g; s| /keys/| $K/keys/|g" "$T/init.sh" >"$K/init.sh"
+    setpriv --reuid 10001 --regid 10001 --groups 10001 sh "$K/init.sh" 2>"$K/err" ||
+        fail "the keys' init container as uid 10001: $(cat "$K/err") ($(cat "$K/init.sh"))"
+    check "the keys' init container, as the image's user: the keys its own, 0600" \
+          "$(stat -c '%u %a' "$K/keys"/* | sort -u)" "10001 600"
+    check "its copies are the Secret's" "$(cat "$K/keys/worker_secret")" "$(cat "$K/in/worker_secret")"
+    chmod o-x "$T"
+fi
 check "a Secret's file is private" "$(stat -c %a "$T/keyed/gateway-keys.secret.yml")" "600"
 "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/keyed2" --keys "$T/keys" --plugin-dir "$FH_PLUGIN_DIR"
 check "--keys again: the same keys, the same bytes" \
