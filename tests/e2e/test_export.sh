@@ -6,7 +6,10 @@
 # gateway's Deployment, Service, probes and ConfigMap, whose flow names every replica by
 # its DNS name (shard-major) and passes `flowhost validate`; Secrets with the keys; the
 # same workers and flow in the Compose file. Two exports are byte-equal. Bad input is
-# refused in one line.
+# refused in one line. Also: the Namespace file sorts first; the gateway's startupProbe
+# covers timeout_ready; every '$' of the flow reaches the executor and the gateway as the
+# flow meant it through Kubernetes' $(VAR) and the flow loader's ${VAR}; the pods meet
+# Pod Security "restricted", the keys' init container run as the image's user.
 . "$(dirname "$0")/lib.sh"
 
 PY=$(command -v python3 || true)
