@@ -60,52 +60,6 @@ static void push_s(fh_value *l, const char *s, int *rc)
     push(l, *rc ? NULL : fh_value_new_string(s), rc);
 }
 
-/* A copy of V whose strings have every '$' doubled: Compose expands $VAR in every value
- * of its file, and Z85 keys, flows and env values may hold a '$' of their own. */
-static fh_value *escaped(const fh_value *v)
-{
-    switch (fh_value_type(v)) {
-    case FH_TYPE_STRING: {
-        const char *s = fh_value_string(v);
-        size_t n = strlen(s), extra = 0;
-        for (size_t i = 0; i < n; i++)
-            extra += s[i] == '$';
-        char *t = malloc(n + extra + 1), *q = t;
-        if (t == NULL)
-            return NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] == '$')
-                *q++ = '$';
-            *q++ = s[i];
-        }
-        *q = '\0';
-        fh_value *r = fh_value_new_string(t);
-        free(t);
-        return r;
-    }
-    case FH_TYPE_LIST: {
-        fh_value *l = fh_value_new_list();
-        for (size_t i = 0; l && i < fh_value_len(v); i++) {
-            fh_value *item = escaped(fh_list_at(v, i));
-            if (item == NULL || fh_list_append(l, item) != 0)
-                fh_value_destroy(&l);
-        }
-        return l;
-    }
-    case FH_TYPE_MAP: {
-        fh_value *m = fh_value_new_map();
-        for (size_t i = 0; m && i < fh_value_len(v); i++) {
-            fh_value *item = escaped(fh_map_value_at(v, i));
-            if (item == NULL || fh_map_set(m, fh_map_key_at(v, i), item) != 0)
-                fh_value_destroy(&m);
-        }
-        return m;
-    }
-    default:
-        return fh_value_copy(v);
-    }
-}
-
 static fh_value *healthcheck(const fh_value *args, int *rc)
 {
     fh_value *h = map(rc), *test = list(rc);
@@ -234,7 +188,9 @@ int fh_export_compose(const fh_export_plan *p, const fh_export_options *o, const
         put(doc, "volumes", volumes, &rc);
     else
         fh_value_destroy(&volumes);
-    fh_value *out = rc == 0 ? escaped(doc) : NULL;
+    /* Compose expands $VAR in every value of its file, and Z85 keys, flows and env
+       values may hold a '$' of their own */
+    fh_value *out = rc == 0 ? fh_export_double_dollars(doc) : NULL;
     if (rc == 0 && out == NULL)
         rc = nomem();
     if (rc == 0)

@@ -218,9 +218,24 @@ static fh_value *http_probe(const char *path, int port, bool tls, int *rc)
     return probe;
 }
 
-/* The pod's keys: the Secret SECRET mounted read-only for an init container (as root) to
- * copy to an in-memory folder at FH_EXPORT_KEYS, owned by the image's user, mode 0600 —
- * a Secret's own files belong to root and are links, which flowhost would refuse. */
+/* The securityContext of every container: what Pod Security's "restricted" level asks
+ * (the pod runs as the image's user, never root: pod_spec). */
+static fh_value *container_security(int *rc)
+{
+    fh_value *ctx = map(rc), *caps = map(rc), *drop = list(rc);
+    put(ctx, "allowPrivilegeEscalation", *rc ? NULL : fh_value_new_bool(false), rc);
+    push_s(drop, "ALL", rc);
+    put(caps, "drop", drop, rc);
+    put(ctx, "capabilities", caps, rc);
+    return ctx;
+}
+
+/* The pod's keys: the Secret SECRET mounted read-only for an init container to copy to an
+ * in-memory folder at FH_EXPORT_KEYS, mode 0600 — a Secret's own files are links,
+ * belong to root and are group-readable at best, which flowhost would refuse. The init
+ * container runs as the image's user like the others (Pod Security "restricted"): the
+ * Secret's files are given to the pod's fsGroup, readable by the group (0440), so it can
+ * read them, and the copies it makes are its own. */
 static void add_keys(fh_value *pod, fh_value *container, const char *secret,
                      const fh_export_options *o, int *rc)
 {
@@ -232,7 +247,7 @@ static void add_keys(fh_value *pod, fh_value *container, const char *secret,
     fh_value *v1 = map(rc), *sec = map(rc), *v2 = map(rc), *mem = map(rc);
     put_s(v1, "name", "keys-in", rc);
     put_s(sec, "secretName", secret, rc);
-    put_i(sec, "defaultMode", 0400, rc);
+    put_i(sec, "defaultMode", 0440, rc);
     put(v1, "secret", sec, rc);
     push(vols, v1, rc);
     put_s(v2, "name", "keys", rc);
@@ -240,20 +255,15 @@ static void add_keys(fh_value *pod, fh_value *container, const char *secret,
     put(v2, "emptyDir", mem, rc);
     push(vols, v2, rc);
 
-    fh_value *init = map(rc), *cmd = list(rc), *ctx = map(rc), *mounts = list(rc);
+    fh_value *init = map(rc), *cmd = list(rc), *mounts = list(rc);
     fh_value *m1 = map(rc), *m2 = map(rc), *inits = list(rc);
-    char script[256];
-    snprintf(script, sizeof script,
-             "cp -L /keys-in/* " FH_EXPORT_KEYS "/ && chown %d:%d " FH_EXPORT_KEYS "/* && "
-             "chmod 0600 " FH_EXPORT_KEYS "/*", FH_EXPORT_UID, FH_EXPORT_UID);
     put_s(init, "name", "keys", rc);
     put_s(init, "image", o->image, rc);
     push_s(cmd, "sh", rc);
     push_s(cmd, "-c", rc);
-    push_s(cmd, script, rc);
+    push_s(cmd, "cp -L /keys-in/* " FH_EXPORT_KEYS "/ && chmod 0600 " FH_EXPORT_KEYS "/*", rc);
     put(init, "command", cmd, rc);
-    put_i(ctx, "runAsUser", 0, rc);
-    put(init, "securityContext", ctx, rc);
+    put(init, "securityContext", container_security(rc), rc);
     put_s(m1, "name", "keys-in", rc);
     put_s(m1, "mountPath", "/keys-in", rc);
     push(mounts, m1, rc);
@@ -279,11 +289,18 @@ static void add_keys(fh_value *pod, fh_value *container, const char *secret,
 /* A pod spec running the image as its user, with CONTAINER. */
 static fh_value *pod_spec(fh_value *container, int *rc)
 {
-    fh_value *pod = map(rc), *ctx = map(rc), *cs = list(rc);
+    fh_value *pod = map(rc), *ctx = map(rc), *cs = list(rc), *seccomp = map(rc);
+    put(ctx, "runAsNonRoot", *rc ? NULL : fh_value_new_bool(true), rc);
     put_i(ctx, "runAsUser", FH_EXPORT_UID, rc);
     put_i(ctx, "runAsGroup", FH_EXPORT_UID, rc);
     put_i(ctx, "fsGroup", FH_EXPORT_UID, rc);
+    put_s(seccomp, "type", "RuntimeDefault", rc);
+    put(ctx, "seccompProfile", seccomp, rc);
     put(pod, "securityContext", ctx, rc);
+    put(container, "securityContext", container_security(rc), rc);
+    /* no NAME_SERVICE_HOST/PORT variables of every Service in the namespace: they are
+       not used, and would be expanded in $(VAR) of the args like any other */
+    put(pod, "enableServiceLinks", *rc ? NULL : fh_value_new_bool(false), rc);
     push(cs, container, rc);
     put(pod, "containers", cs, rc);
     return pod;
@@ -324,7 +341,13 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
     put(sel, "matchLabels", selector_labels(w->name, &rc), &rc);
     put(spec, "selector", sel, &rc);
 
-    fh_value *c = map(&rc), *cmd = list(&rc), *args = copy(w->args, &rc), *env = list(&rc);
+    /* Kubernetes expands $(VAR) and turns $$ into $ in a container's args and env
+       values: the flow's own '$' are doubled, only the $(FH_REPLICA) added here is
+       meant for it */
+    fh_value *args = rc ? NULL : fh_export_double_dollars(w->args);
+    if (rc == 0 && args == NULL)
+        rc = nomem();
+    fh_value *c = map(&rc), *cmd = list(&rc), *env = list(&rc);
     put_s(c, "name", "worker", &rc);
     put_s(c, "image", o->image, &rc);
     push_s(cmd, "flowhost", &rc);
@@ -341,7 +364,7 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
     for (size_t i = 0; rc == 0 && i < fh_value_len(w->env); i++) {
         fh_value *e = map(&rc);
         put_s(e, "name", fh_map_key_at(w->env, i), &rc);
-        put_s(e, "value", fh_value_string(fh_map_value_at(w->env, i)), &rc);
+        put(e, "value", fh_export_double_dollars(fh_map_value_at(w->env, i)), &rc);
         push(env, e, &rc);
     }
     put(c, "env", env, &rc);
@@ -414,8 +437,22 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, ou
     if (p->http)
         push(cports, container_port("http", p->port_http, &rc), &rc);
     put(c, "ports", cports, &rc);
+    /* The gateway opens no port until its workers answer or timeout_ready runs out:
+       a startupProbe holds the other probes back that long (and a margin), so that the
+       liveness probe does not kill a gateway that waits for its workers. A flow that
+       waits forever gets no liveness probe: nothing could tell waiting from wedged. */
+    fh_value *startup = p->http ? http_probe("/health/live", p->port_http, p->tls, &rc)
+                                : exec_probe(p->gateway_probe, &rc);
+    if (p->startup_s > 0) {
+        put_i(startup, "failureThreshold", (p->startup_s + 4) / 5, &rc);
+        put(c, "startupProbe", startup, &rc);
+    } else {
+        fh_value_destroy(&startup);
+    }
     if (p->http) {
-        put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc), &rc);
+        if (p->startup_s > 0)
+            put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc),
+                &rc);
         put(c, "readinessProbe", http_probe("/health/ready", p->port_http, p->tls, &rc), &rc);
     } else {
         put(c, "readinessProbe", exec_probe(p->gateway_probe, &rc), &rc);
@@ -469,7 +506,11 @@ int fh_export_kubernetes(const fh_export_plan *p, const fh_export_options *o, co
         fh_value *ns = object("v1", "Namespace", o->ns, o->ns, "namespace", o, &rc);
         if (rc == 0)
             fh_map_remove(fh_map_get(ns, "metadata"), "namespace");
-        rc = write_obj(&dir, o->ns, "namespace", ns, 0644, rc);
+        /* kubectl applies a folder in the order of its file names: the Namespace must
+           come first, or the first apply fails on every object in it */
+        char file[300];
+        snprintf(file, sizeof file, "00-%s", o->ns);
+        rc = write_obj(&dir, file, "namespace", ns, 0644, rc);
     }
     for (size_t i = 0; rc == 0 && i < p->n_workers; i++)
         rc = write_worker(&p->workers[i], o, &dir);

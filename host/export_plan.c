@@ -10,6 +10,7 @@
 
 #include "export_keys.h"
 #include "export_plan.h"
+#include "export_yaml.h"
 
 /* A StatefulSet's name must leave room for its pods' revision label (name, '-', a
  * 10-character hash: 63 in all), so 52 characters; a pod's name adds -ORDINAL. */
@@ -50,7 +51,10 @@ static int dns_label(const fh_flow_executor *x, int shards, int shard, char *out
     else
         snprintf(label, sizeof label, "%s", base);
     size_t len = strlen(label);
-    if (!isalpha((unsigned char)label[0]) || label[len - 1] == '-' || strstr(label, "--"))
+    /* The loader allows only A-Z a-z 0-9 _ . - in a name, so the label holds a-z 0-9 -
+       (RFC 1123: consecutive hyphens are fine); a Service's name must also start with a
+       letter (RFC 1035). */
+    if (!isalpha((unsigned char)label[0]) || label[len - 1] == '-')
         return fh_set_error(FH_E_INVAL,
                             "executor '%s' (line %d): its name gives the DNS name '%s', which "
                             "must start with a letter and end with a letter or digit; rename "
@@ -104,6 +108,18 @@ static int check_plugin_names(const fh_flow_config *cfg)
     return 0;
 }
 
+/* Appends S to the worker command ARGS with every '$' doubled: `flowhost worker` reads
+ * --uses, --name and the JSON options with the flow loader, which expands ${VAR} and
+ * turns $$ into $ — the values are the flow's, already expanded once. */
+static void add_value(fh_value *args, const char *s, int *rc)
+{
+    char *t = *rc ? NULL : fh_export_double_dollars_text(s);
+    if (*rc == 0 && t == NULL)
+        *rc = nomem();
+    add(args, t ? t : "", rc);
+    free(t);
+}
+
 /* Adds "--OPT JSON" of V to ARGS. */
 static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc)
 {
@@ -111,7 +127,7 @@ static void add_json(fh_value *args, const char *opt, const fh_value *v, int *rc
     if (json == NULL && *rc == 0)
         *rc = nomem();
     add(args, opt, rc);
-    add(args, json ? json : "", rc);
+    add_value(args, json ? json : "", rc);
     free(json);
 }
 
@@ -133,10 +149,10 @@ static int worker_args(const fh_flow_config *cfg, const fh_flow_executor *x, int
     add(a, "--listen", &rc);
     add(a, listen, &rc);
     add(a, "--uses", &rc);
-    add(a, uses ? uses : "", &rc); /* nothing: the pass-through, as in a flow */
+    add_value(a, uses ? uses : "", &rc); /* nothing: the pass-through, as in a flow */
     free(uses);
     add(a, "--name", &rc);
-    add(a, x->name, &rc);
+    add_value(a, x->name, &rc);
     if (fh_value_len(x->uses_with) > 0)
         add_json(a, "--uses-with", x->uses_with, &rc);
     if (x->description && *x->description) {
@@ -491,6 +507,7 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
     if (!cfg->port_http && p->port_http == p->port_zmq)
         p->port_http = FH_EXPORT_GATEWAY_ZMQ;
     p->tls = cfg->http && cfg->ssl_certfile != NULL;
+    p->startup_s = cfg->timeout_ready_ms < 0 ? 0 : (cfg->timeout_ready_ms + 999) / 1000 + 30;
     p->grace_s = (cfg->timeout_drain_ms + 999) / 1000 + 10;
     bool keys = o->keys_dir != NULL;
     int rc = check_plugin_names(cfg);
@@ -526,15 +543,22 @@ int fh_export_plan_make(const fh_flow_config *cfg, const fh_export_options *o,
             fh_list_append(execs, e) != 0)
             rc = nomem();
     }
-    if (rc == 0 && !(p->flow = fh_value_new_map()))
+    fh_value *flow = NULL;
+    if (rc == 0 && !(flow = fh_value_new_map()))
         rc = nomem();
     if (rc == 0) {
-        set(p->flow, "jtype", fh_value_new_string("Flow"), &rc);
-        set(p->flow, "version", fh_value_new_string("1"), &rc);
-        set(p->flow, "with", with, &rc);
-        set(p->flow, "executors", execs, &rc);
+        set(flow, "jtype", fh_value_new_string("Flow"), &rc);
+        set(flow, "version", fh_value_new_string("1"), &rc);
+        set(flow, "with", with, &rc);
+        set(flow, "executors", execs, &rc);
         with = execs = NULL;
     }
+    /* The gateway reads its flow with the flow loader, which expands ${VAR} and turns
+       $$ into $ again: the values are the flow's, expanded once already (a when value
+       "a$${X}b" is "a${X}b" now; a Z85 key may hold "$$"). */
+    if (rc == 0 && !(p->flow = fh_export_double_dollars(flow)))
+        rc = nomem();
+    fh_value_destroy(&flow);
     if (rc == 0 && fh_value_len(gwf) > 0) {
         set(p->secrets, "gateway-keys", gwf, &rc);
         gwf = NULL;

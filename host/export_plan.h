@@ -58,7 +58,9 @@ typedef struct fh_export_worker {
     int shards;      /* the executor's shards */
     int replicas;    /* replicas of this shard */
     fh_value *args;  /* list of strings: `flowhost` ARGS, the contract's worker command,
-                        without `--replica` (each writer adds its own) */
+                        without `--replica` (each writer adds its own); the values the
+                        worker reads with the flow loader (--uses, --name, the JSON
+                        options) have every '$' doubled */
     fh_value *env;   /* map string -> string: the executor's env (the flow's, then its own) */
     fh_value *probe; /* list of strings: the readiness command (`flowhost ping ...`) */
     bool workspace;  /* the executor has a workspace: a volume at FH_EXPORT_WORKSPACE */
@@ -68,12 +70,17 @@ typedef struct fh_export_worker {
 typedef struct fh_export_plan {
     fh_export_worker *workers; /* n_workers, executor by executor, shard by shard */
     size_t n_workers;
-    fh_value *flow;            /* the gateway's flow (a map), workers named by DNS */
+    fh_value *flow;            /* the gateway's flow (a map), workers named by DNS;
+                                  every '$' of its string values doubled, since the
+                                  gateway reads it with the flow loader */
     int port_zmq;              /* the gateway's ZeroMQ port */
     bool http;                 /* the gateway serves HTTP (probes on /health/...) */
     int port_http;             /* its HTTP port when http */
     bool tls;                  /* HTTP is HTTPS */
     fh_value *gateway_probe;   /* list of strings: readiness command when !http */
+    int startup_s;             /* seconds the gateway may take to start: the flow's
+                                  timeout_ready and a margin (its probes wait that
+                                  long), or 0 when it waits for its workers forever */
     int grace_s;               /* seconds the gateway needs to stop: its drain
                                   (with.timeout_drain) and a margin, for Kubernetes'
                                   terminationGracePeriodSeconds */

@@ -223,3 +223,52 @@ int fh_export_write(const char *path, const fh_value *v, unsigned mode)
     }
     return 0;
 }
+
+char *fh_export_double_dollars_text(const char *s)
+{
+    size_t n = strlen(s), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += s[i] == '$';
+    char *t = malloc(n + extra + 1), *q = t;
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '$')
+            *q++ = '$';
+        *q++ = s[i];
+    }
+    *q = '\0';
+    return t;
+}
+
+fh_value *fh_export_double_dollars(const fh_value *v)
+{
+    switch (fh_value_type(v)) {
+    case FH_TYPE_STRING: {
+        char *t = fh_export_double_dollars_text(fh_value_string(v));
+        fh_value *r = t ? fh_value_new_string(t) : NULL;
+        free(t);
+        return r;
+    }
+    case FH_TYPE_LIST: {
+        fh_value *l = fh_value_new_list();
+        for (size_t i = 0; l && i < fh_value_len(v); i++) {
+            fh_value *item = fh_export_double_dollars(fh_list_at(v, i));
+            if (item == NULL || fh_list_append(l, item) != 0)
+                fh_value_destroy(&l);
+        }
+        return l;
+    }
+    case FH_TYPE_MAP: {
+        fh_value *m = fh_value_new_map();
+        for (size_t i = 0; m && i < fh_value_len(v); i++) {
+            fh_value *item = fh_export_double_dollars(fh_map_value_at(v, i));
+            if (item == NULL || fh_map_set(m, fh_map_key_at(v, i), item) != 0)
+                fh_value_destroy(&m);
+        }
+        return m;
+    }
+    default:
+        return fh_value_copy(v);
+    }
+}

@@ -26,4 +26,13 @@ int fh_export_yaml(const fh_value *v, char **out, size_t *len);
  * ("PATH: why") / the codes of fh_export_yaml. */
 int fh_export_write(const char *path, const fh_value *v, unsigned mode);
 
+/* A new copy of V whose strings (map values and list items, never map keys) have every
+ * '$' doubled, for a reader that expands variables in them and turns "$$" into "$":
+ * Compose ($VAR), Kubernetes in env values and container args ($(VAR)), flowhost's own
+ * flow loader (${VAR}). The caller frees it; NULL when out of memory. */
+fh_value *fh_export_double_dollars(const fh_value *v);
+
+/* S with every '$' doubled, in a new string the caller frees; NULL when out of memory. */
+char *fh_export_double_dollars_text(const char *s);
+
 #endif

@@ -6,7 +6,10 @@
 # gateway's Deployment, Service, probes and ConfigMap, whose flow names every replica by
 # its DNS name (shard-major) and passes `flowhost validate`; Secrets with the keys; the
 # same workers and flow in the Compose file. Two exports are byte-equal. Bad input is
-# refused in one line.
+# refused in one line. Also: the Namespace file sorts first; the gateway's startupProbe
+# covers timeout_ready; every '$' of the flow reaches the executor and the gateway as the
+# flow meant it through Kubernetes' $(VAR) and the flow loader's ${VAR}; the pods meet
+# Pod Security "restricted", the keys' init container run as the image's user.
 . "$(dirname "$0")/lib.sh"
 
 PY=$(command -v python3 || true)
@@ -20,23 +23,24 @@ version: '1'
 with:
   protocol: [zmq, http]
   port: 9000
+  timeout_ready: 240000
   timeout_drain: 45000
   env: {FLOW_WIDE: 'yes'}
 executors:
   - name: Split_Me
     uses: Tokenize
     replicas: 3
-    env: {LEVEL: '7', EMPTY: ''}
+    env: {LEVEL: '7', EMPTY: '', DOLLARS: 'x $(HOME) y $$$$ z $(FH_REPLICA)'}
     timeout: 4000
   - name: shout
     uses: Shout
-    uses_with: {suffix: ' $HOME !'}
+    uses_with: {suffix: ' $HOME !', tail: '$(HOME)-$$$$-$(FH_REPLICA)'}
     needs: gateway
     on_error: ignore
   - name: join
     uses: Echo
     needs: [Split_Me, shout]
-    when: {tags__x: {$gt: 1}}
+    when: {tags__x: {$gt: 1}, tags__y: {$eq: 'a$${X}b$$$$c'}}
   - name: pass
     needs: join
     uses_dynamic_batching: {/index: {preferred_batch_size: 4, timeout: 20}}
@@ -49,8 +53,15 @@ check_kube() { # FLOW DIR EXTRA-ARGS...
     "$FLOWHOST" export kubernetes "$flow" "$dir" --plugin-dir "$FH_PLUGIN_DIR" "$@" \
         2>"$T/export.err" || fail "export kubernetes $flow: $(cat "$T/export.err")"
     "$PY" - "$flow" "$dir" <<'PY' || fail "manifests of $flow"
-import os, sys, yaml
+import os, re, sys, yaml
 flow_path, d = sys.argv[1], sys.argv[2]
+def kubelet(s, env={}):
+    """What Kubernetes makes of an args or env string: $$ is $, $(VAR) a variable."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), s)
+def loaded(v):
+    """What flowhost's loader makes of a flow's string (no ${VAR} in these flows)."""
+    return v.replace("$$", "$") if isinstance(v, str) else v
 src = yaml.safe_load(open(flow_path))
 objs = {}
 for f in sorted(os.listdir(d)):
@@ -84,18 +95,23 @@ for x, g in zip(execs, flow["executors"]):
         assert a[:3] == ["worker", "--listen", f"tcp://0.0.0.0:{port}"], a
         assert a[a.index("--name") + 1] == name
         assert a[-2:] == ["--replica", "$(FH_REPLICA)"]
+        assert not any(re.search(r"(?<!\$)(\$\$)*\$\(", x) for x in a[:-1]), \
+            f"a $( of the flow's, not escaped from Kubernetes: {a}"
+        a = [kubelet(x) for x in a]
         uses = x.get("uses")
         # a type stays a type; no uses (the pass-through) is an empty --uses, as in a flow
         assert a[a.index("--uses") + 1] == (uses or ""), (a, uses)
         if x.get("uses_with"):
             import json
-            assert json.loads(a[a.index("--uses-with") + 1]) == x["uses_with"]
+            # `flowhost worker` reads the JSON with the flow loader: the flow's value back
+            assert json.loads(loaded(a[a.index("--uses-with") + 1])) == {k: loaded(v) for k, v in x["uses_with"].items()}
         if shards > 1:
             assert a[a.index("--shard") + 1] == str(s) and a[a.index("--shards") + 1] == str(shards)
-        env = {e["name"]: e.get("value") for e in c["env"]}
+        env = {e["name"]: kubelet(e["value"], {"FH_REPLICA": "0"}) for e in c["env"] if "value" in e}
         want = dict((src.get("with") or {}).get("env") or {})
         want.update(x.get("env") or {})
-        assert {k: v for k, v in env.items() if k != "FH_REPLICA"} == {k: str(v) for k, v in want.items()}, env
+        assert env == {k: loaded(str(v)) for k, v in want.items()}, env
+        assert ss["spec"]["template"]["spec"]["enableServiceLinks"] is False
         probe = c["readinessProbe"]["exec"]["command"]
         assert probe[:2] == ["flowhost", "ping"] and probe[-1] == f"127.0.0.1:{port}", probe
         assert c["ports"][0]["containerPort"] == port
@@ -113,6 +129,11 @@ for x, g in zip(execs, flow["executors"]):
             assert g[k] == want, (k, g[k], want)
         if k == "needs" and "needs" in x:
             assert g[k] == ([x[k]] if isinstance(x[k], str) else x[k]), (g[k], x[k])
+    if "when" in x:
+        # the gateway's loader reads the generated flow: the flow's when back
+        def back(v):
+            return {k: back(u) for k, u in v.items()} if isinstance(v, dict) else loaded(v)
+        assert back(g["when"]) == back(x["when"]), (g["when"], x["when"])
     ok(f"{flow_path}: {name}: {shards} shard(s) x {replicas} replica(s), env, command, probe, DNS names")
 d_ = objs[("Deployment", "gateway")]
 c = d_["spec"]["template"]["spec"]["containers"][0]
@@ -132,6 +153,20 @@ if "http" in w.get("protocol", []):
 else:
     assert "http" not in ports
     assert c["readinessProbe"]["exec"]["command"][:2] == ["flowhost", "ping"]
+# the gateway opens no port before its workers answer or timeout_ready runs out: its
+# startupProbe must hold the liveness probe back at least that long (and 10 s)
+ready = (src.get("with") or {}).get("timeout_ready", 60000)
+if ready < 0:
+    assert "startupProbe" not in c and "livenessProbe" not in c, "waits forever: nothing kills it"
+else:
+    sp = c["startupProbe"]
+    covers = sp["periodSeconds"] * sp["failureThreshold"]
+    assert covers >= ready / 1000 + 10, (covers, ready)
+    if "http" in w.get("protocol", []):
+        assert sp["httpGet"]["path"] == "/health/live", sp
+    else:
+        assert sp["exec"] == c["readinessProbe"]["exec"], sp
+    print(f"ok - startupProbe covers {covers} s for a timeout_ready of {ready / 1000} s")
 ok(f"{flow_path}: gateway Deployment, Service, ports {sorted(ports.items())}, probes")
 open(os.path.join(os.path.dirname(d.rstrip("/")), "gen-flow.yml"), "w").write(
     objs[("ConfigMap", "gateway-flow")]["data"]["flow.yml"])
@@ -159,6 +194,11 @@ for flow in "$FLOWS/hello.yml" "$FLOWS/env.yml" "$FLOWS/demo.yml" "$FLOWS/search
           "$(diff -r "$T/k$n/out" "$T/k$n/again" >/dev/null && echo same || echo different)" "same"
 done
 
+# a flow that waits for its workers forever: no startup or liveness probe could be right
+printf "jtype: Flow\nversion: '1'\nwith: {timeout_ready: -1}\nexecutors: [{name: e, uses: Echo}]\n" \
+    >"$T/flows/forever.yml"
+check_kube "$T/flows/forever.yml" "$T/forever"
+
 # ---- a .so path becomes the image's plugin folder; the namespace is on every object ----
 cat >"$T/flows/path.yml" <<YML
 jtype: Flow
@@ -173,7 +213,13 @@ check "a .so path is the image's plugin folder" \
 check "every object is in the namespace, the Namespace is written" \
       "$("$PY" -c 'import sys,os,yaml; d=sys.argv[1]; print(sorted({yaml.safe_load(open(os.path.join(d,f)))["metadata"].get("namespace","-") for f in os.listdir(d)}))' "$T/path")" \
       "['-', 'demo']"
-check "the Namespace object" "$(ls "$T/path" | grep -c '^demo.namespace.yml$')" "1"
+check "the Namespace object's file comes first in kubectl's (lexical) order" \
+      "$(LC_ALL=C ls "$T/path" | head -1)" "00-demo.namespace.yml"
+# an export of an older flowhost (NS.namespace.yml) is replaced, not kept beside
+mv "$T/path/00-demo.namespace.yml" "$T/path/demo.namespace.yml"
+"$FLOWHOST" export kubernetes "$T/flows/path.yml" "$T/path" --namespace demo --image reg.example/fh:1.2
+check "exporting again: one Namespace file, the one that sorts first" \
+      "$(ls "$T/path" | grep namespace | tr '\n' ' ')" "00-demo.namespace.yml "
 
 # ---- keys: a pair per executor and for the gateway, kept and reused ---------------------
 "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/keyed" --keys "$T/keys" --plugin-dir "$FH_PLUGIN_DIR"
@@ -195,14 +241,47 @@ assert a[a.index("--key") + 1] == "/keys/worker_secret"
 assert [a[i + 1] for i, v in enumerate(a) if v == "--allow"] == ["/keys/gateway"]
 assert ss["containers"][0]["readinessProbe"]["exec"]["command"] == [
     "flowhost", "ping", "--key", "/keys/worker_secret", "--server-key", "/keys/worker", "127.0.0.1:8081"]
-assert ss["initContainers"][0]["securityContext"]["runAsUser"] == 0
+def restricted(spec):
+    """Pod Security's "restricted" level, as far as a manifest shows it."""
+    pc = spec["securityContext"]
+    assert pc["runAsNonRoot"] is True and pc["runAsUser"] != 0, pc
+    assert pc["seccompProfile"] == {"type": "RuntimeDefault"}, pc
+    for c in spec["containers"] + spec.get("initContainers", []):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"], sc
+        assert sc.get("runAsUser", pc["runAsUser"]) != 0 and sc.get("runAsNonRoot", True), (c["name"], sc)
+restricted(ss)
+restricted(load("gateway.deployment.yml")["spec"]["template"]["spec"])
+assert {v["name"]: v for v in ss["volumes"]}["keys-in"]["secret"]["defaultMode"] == 0o440
+open(os.path.join(os.path.dirname(d), "init.sh"), "w").write(ss["initContainers"][0]["command"][2])
 assert {v["name"]: v for v in ss["volumes"]}["keys-in"]["secret"]["secretName"] == "with-env-keys"
 flow = yaml.safe_load(load("gateway-flow.configmap.yml")["data"]["flow.yml"])
 assert flow["with"]["gateway_key"] == "/keys/gateway_secret"
 assert [x["worker_key"] for x in flow["executors"]] == ["/keys/worker-with-env", "/keys/worker-without-env"]
 print("ok - Secrets hold the kept keys; workers --key/--allow them; the flow names them")
+print("ok - every container of the keyed pods meets Pod Security 'restricted', the keys' init too")
 PY
 CHECKS=$((CHECKS + 1))
+# The keys' init container, run as the kubelet would: as the image's user with the pod's
+# fsGroup, the Secret's files root's, group fsGroup, mode 0440 (defaultMode). It leaves
+# the keys its own, 0600, as the worker needs them.
+if command -v setpriv >/dev/null; then
+    chmod o+x "$T"
+    K=$T/init && mkdir -p "$K/in" "$K/keys"
+    "$PY" -c '
+import sys, yaml
+for k, v in yaml.safe_load(open(sys.argv[1]))["stringData"].items():
+    open(sys.argv[2] + "/" + k, "w").write(v)' "$T/keyed/with-env-keys.secret.yml" "$K/in"
+    chown -R 0:10001 "$K/in" && chmod 0440 "$K/in"/* && chmod 0750 "$K/in"
+    chown 0:10001 "$K/keys" && chmod 2770 "$K/keys"
+    sed "s| /keys-in/| $K/in/|g; s| /keys/| $K/keys/|g" "$T/init.sh" >"$K/init.sh"
+    setpriv --reuid 10001 --regid 10001 --groups 10001 sh "$K/init.sh" 2>"$K/err" ||
+        fail "the keys' init container as uid 10001: $(cat "$K/err") ($(cat "$K/init.sh"))"
+    check "the keys' init container, as the image's user: the keys its own, 0600" \
+          "$(stat -c '%u %a' "$K/keys"/* | sort -u)" "10001 600"
+    check "its copies are the Secret's" "$(cat "$K/keys/worker_secret")" "$(cat "$K/in/worker_secret")"
+    chmod o-x "$T"
+fi
 check "a Secret's file is private" "$(stat -c %a "$T/keyed/gateway-keys.secret.yml")" "600"
 "$FLOWHOST" export kubernetes "$FLOWS/env.yml" "$T/keyed2" --keys "$T/keys" --plugin-dir "$FH_PLUGIN_DIR"
 check "--keys again: the same keys, the same bytes" \
@@ -225,7 +304,7 @@ d = sys.argv[1]
 s = yaml.safe_load(open(d + "/gateway-keys.secret.yml"))["stringData"]
 f = yaml.safe_load(yaml.safe_load(open(d + "/gateway-flow.configmap.yml"))["data"]["flow.yml"])["with"]
 keys = lambda t: sorted(l.strip() for l in t.splitlines() if "-key = " in l)
-print(keys(s["server_secret"]) == keys(open(sys.argv[2]).read()), f["server_key"], f["client_keys"][0] == sys.argv[3])' \
+print(keys(s["server_secret"]) == keys(open(sys.argv[2]).read()), f["server_key"], f["client_keys"][0].replace("$$", "$") == sys.argv[3])' \
         "$T/curve" "$T/flows/server_secret" "$alice")" "True /keys/server_secret True"
 sleep 1.1 # a certificate written again in another second must give the same bytes
 "$FLOWHOST" export kubernetes "$T/flows/curve.yml" "$T/curve2" --plugin-dir "$FH_PLUGIN_DIR"
@@ -253,7 +332,7 @@ import sys, yaml
 d, gw, wk = sys.argv[1:]
 flow = yaml.safe_load(yaml.safe_load(open(d + "/gateway-flow.configmap.yml"))["data"]["flow.yml"])
 far, near = flow["executors"]
-assert far["host"] == ["10.0.0.2:8001", "10.0.0.3:8001"] and far["worker_key"] == wk, far
+assert far["host"] == ["10.0.0.2:8001", "10.0.0.3:8001"] and far["worker_key"].replace("$$", "$") == wk, far
 assert near["host"] == ["near-0.near:8081"] and near["worker_key"] == "/keys/worker-near"
 assert flow["with"]["gateway_key"] == "/keys/gateway_secret"
 s = yaml.safe_load(open(d + "/gateway-keys.secret.yml"))["stringData"]
@@ -264,6 +343,24 @@ assert keys(w["gateway"]) == keys(open(gw.replace("_secret", "")).read()), "near
 print("ok - remote executors keep their hosts and key; the flow's gateway_key ships and is allowed")
 PY
 CHECKS=$((CHECKS + 1))
+# a worker_key (Z85) holding "$$" is written so that the gateway's loader reads it whole:
+# a real public key with "$$" put at the end of its first 5-character group (led by '0'
+# so that the group stays below 2^32: still a valid Z85 key)
+dk=$("$FLOWHOST" keygen "$T/flows/dk")
+dk="0${dk:1:2}\$\$${dk:5}"
+printf "jtype: Flow\nversion: '1'\nwith: {gateway_key: gw_secret}\nexecutors: [{name: far, host: ['10.0.0.2:8001'], worker_key: '%s'}]\n" \
+    "${dk//\$/\$\$}" >"$T/flows/dollar-key.yml"
+"$FLOWHOST" export kubernetes "$T/flows/dollar-key.yml" "$T/dollar-key" --plugin-dir "$FH_PLUGIN_DIR"
+mkdir -p "$T/dkk"
+cp "$T/flows/gw_secret" "$T/dkk/gateway_secret"
+"$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["flow.yml"])' \
+    "$T/dollar-key/gateway-flow.configmap.yml" | sed "s|/keys/|$T/dkk/|" >"$T/dollar-key.yml"
+"$FLOWHOST" validate "$T/dollar-key.yml" >"$T/validate.out" 2>&1 ||
+    fail "a worker_key with '\$': the generated flow: $(cat "$T/validate.out")"
+check "a worker_key with '\$': the generated flow gives the gateway the whole key" \
+      "$("$PY" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["executors"][0]["worker_key"].replace("$$", "$") == sys.argv[2])' \
+        "$T/dollar-key.yml" "$dk")" "True"
+
 # the generated flow validates once the keys are where the Secret puts them
 mkdir -p "$T/rk"
 "$PY" -c '
@@ -282,9 +379,10 @@ for flow in "$FLOWS/search-sharded.yml" "$T/flows/graph.yml"; do
     "$FLOWHOST" export compose "$flow" "$T/compose.yml" --plugin-dir "$FH_PLUGIN_DIR"
     "$FLOWHOST" export kubernetes "$flow" "$T/kc" --plugin-dir "$FH_PLUGIN_DIR"
     "$PY" - "$T/compose.yml" "$T/kc" <<'PY' || fail "compose file of $flow"
-import os, sys, yaml
+import os, re, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 kube = sys.argv[2]
+kubelet = lambda s: re.sub(r"\$\$", "$", s)  # no $(VAR) but FH_REPLICA, cut below
 svcs = c["services"]
 flow_text = c["configs"]["gateway-flow"]["content"].replace("$$", "$")
 kflow = yaml.safe_load(open(kube + "/gateway-flow.configmap.yml"))["data"]["flow.yml"]
@@ -299,9 +397,9 @@ for x in flow["executors"]:
         ss = yaml.safe_load(open(f"{kube}/{host.split('.')[1]}.statefulset.yml"))
         kargs = ss["spec"]["template"]["spec"]["containers"][0]["args"]
         r = svc.rsplit("-", 1)[1]
-        assert [a.replace("$$", "$") for a in s["command"]] == kargs[:-1] + [r], (s["command"], kargs)
-        kenv = {e["name"]: e["value"] for e in ss["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
-        assert (s.get("environment") or {}) == kenv
+        assert [a.replace("$$", "$") for a in s["command"]] == [kubelet(a) for a in kargs[:-1]] + [r], (s["command"], kargs)
+        kenv = {e["name"]: kubelet(e["value"]) for e in ss["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+        assert {k: v.replace("$$", "$") for k, v in (s.get("environment") or {}).items()} == kenv
         assert s["healthcheck"]["test"][:3] == ["CMD", "flowhost", "ping"]
 g = svcs["gateway"]
 assert g["command"] == ["run", "/flow/flow.yml"] and g["entrypoint"] == ["flowhost"]
@@ -329,8 +427,8 @@ for svc, want in (("with-env-0", {"/keys/worker_secret": "with-env_secret", "/ke
 print("ok - compose with keys: each service's keys as configs, its user's, mode 0600")
 PY
 CHECKS=$((CHECKS + 1))
-check "compose: a '\$' of the flow is escaped from Compose's expansion" \
-      "$(grep -cF '"suffix":" $$HOME !"' "$T/compose.yml")" "1"
+check "compose: a '\$' of the flow is escaped from Compose's expansion and the worker's loader" \
+      "$(grep -cF '"suffix":" $$$$HOME !"' "$T/compose.yml")" "1"
 "$FLOWHOST" export compose "$T/flows/graph.yml" "$T/compose2.yml" --plugin-dir "$FH_PLUGIN_DIR"
 check "compose: exporting twice gives the same bytes" \
       "$(cmp -s "$T/compose.yml" "$T/compose2.yml" && echo same || echo different)" "same"
@@ -384,6 +482,13 @@ executors: [{name: 9lives, uses: Echo}]
 YML
 expect_fail "a name that is no DNS label" 2 "9lives" "must start with a letter" -- \
     "$FLOWHOST" export kubernetes "$T/flows/digit.yml" "$T/x"
+# DNS labels allow consecutive hyphens: a__b and x--y are fine
+printf "jtype: Flow\nversion: '1'\nexecutors: [{name: a__b, uses: Echo}, {name: x--y, uses: Echo}]\n" \
+    >"$T/flows/hyphens.yml"
+"$FLOWHOST" export kubernetes "$T/flows/hyphens.yml" "$T/hyphens" 2>"$T/hyphens.err" ||
+    fail "a__b and x--y refused: $(cat "$T/hyphens.err")"
+check "a__b and x--y: their workloads a--b and x--y" \
+      "$(ls "$T/hyphens" | grep -c '^\(a--b\|x--y\)\.statefulset\.yml$')" "2"
 mkdir -p "$T/p1" "$T/p2"
 cp "$FH_PLUGIN_DIR/echo.so" "$T/p1/enc.so"
 cp "$FH_PLUGIN_DIR/echo.so" "$T/p2/enc.so"

@@ -57,10 +57,10 @@ executors:
     replicas: 2
   - name: reader
     uses: EnvReader
-    env: {MY_ENV: from-the-executor}
+    env: {MY_ENV: 'from-the-executor \$(HOME) \$\$\$\$'}
   - name: shouter
     uses: Shout
-    uses_with: {suffix: ' !!'}
+    uses_with: {suffix: ' !\$(FH_REPLICA)\$\$\$\$!'}
     shards: 2
     uses_dynamic_batching: {/index: {preferred_batch_size: 4, timeout: 5}}
   - name: passer
@@ -81,8 +81,12 @@ run_round() {
     # Each pod's /keys is a folder of its own here, filled from its Secret as the init
     # container fills it (mode 0600): the paths in argv and flow say R/keys/POD instead.
     "$PY" - "$R/k8s" "$R" >"$R/pods" <<'PY' || fail "$round: reading the manifests"
-import json, os, sys, yaml
+import json, os, re, sys, yaml
 d, r = sys.argv[1], sys.argv[2]
+def kubelet(s, env):
+    """What Kubernetes makes of an args or env string: $$ is $, $(VAR) a variable."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), s)
 objs = [yaml.safe_load(open(os.path.join(d, f))) for f in sorted(os.listdir(d))]
 secrets = {o["metadata"]["name"]: o["stringData"] for o in objs if o["kind"] == "Secret"}
 for o in objs:
@@ -95,14 +99,15 @@ for o in objs:
     for i in range(o["spec"]["replicas"]):
         pod = f"{name}-{i}"
         keys = f"{r}/keys/{pod}/"
-        fix = lambda a: a.replace("$(FH_REPLICA)", str(i)).replace("/keys/", keys)
+        fix = lambda a: a.replace("/keys/", keys)
+        pod_env = {"FH_REPLICA": str(i)}
         if secret:
             os.makedirs(keys)
             for f, text in secrets[secret].items():
                 open(keys + f, "w").write(text)
                 os.chmod(keys + f, 0o600)
-        env = {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
-        argv = [fix(a) for a in c["command"] + c["args"]]
+        env = {e["name"]: kubelet(e["value"], pod_env) for e in c.get("env", []) if "value" in e}
+        argv = [fix(kubelet(a, pod_env | env)) for a in c["command"] + c["args"]]
         if o["kind"] == "Deployment":
             flow = next(x for x in objs if x["kind"] == "ConfigMap")["data"]["flow.yml"]
             open(f"{r}/gateway-flow.yml", "w").write(fix(flow))
@@ -194,9 +199,9 @@ PY
     check "$round: every response succeeded" \
           "$(jq -r '.status.code // "SUCCESS"' "$R/out.ndjson" | sort -u | tr '\n' ' ')" "SUCCESS "
     check "$round: every document went through every executor (tokenized, shouted, the env read)" \
-          "$(jq -r '[(.docs[0].text | test("^HELLO NUMBER [0-9]+ !!$")), .docs[0].tags.words,
+          "$(jq -r '[(.docs[0].text | test("^HELLO NUMBER [0-9]+ ![$][(]FH_REPLICA[)][$][$]!$")), .docs[0].tags.words,
                      .docs[1].tags.MY_ENV] | @tsv' "$R/out.ndjson" | sort -u)" \
-          "true	3	from-the-executor"
+          "true	3	from-the-executor \$(HOME) \$\$"
     check "$round: the routes name every executor" \
           "$(jq -r '[.routes[].executor] | join(",")' "$R/out.ndjson" | sort -u)" \
           "gateway,tok,ledger,reader,shouter,passer"

@@ -117,12 +117,40 @@ static void test_bytes_refused(void **state)
     fh_value_destroy(&m);
 }
 
+/* Every '$' of a string value doubled, at any depth; keys (a when's "$gt") and other
+ * types untouched, the input unchanged. */
+static void test_double_dollars(void **state)
+{
+    (void)state;
+    fh_value *m = fh_value_new_map(), *when = fh_value_new_map(), *l = fh_value_new_list();
+    assert_int_equal(fh_map_set_string(when, "$gt", "a${X}b$$c$"), 0);
+    assert_int_equal(fh_map_set(m, "when", when), 0);
+    assert_int_equal(fh_list_append(l, fh_value_new_string("$(HOME)")), 0);
+    assert_int_equal(fh_list_append(l, fh_value_new_int(7)), 0);
+    assert_int_equal(fh_map_set(m, "list", l), 0);
+    assert_int_equal(fh_map_set_string(m, "plain", "no dollar"), 0);
+    fh_value *d = fh_export_double_dollars(m);
+    assert_non_null(d);
+    assert_string_equal(fh_value_string(fh_map_get(fh_map_get(d, "when"), "$gt")),
+                        "a$${X}b$$$$c$$");
+    assert_string_equal(fh_value_string(fh_list_at(fh_map_get(d, "list"), 0)), "$$(HOME)");
+    assert_int_equal(fh_value_int(fh_list_at(fh_map_get(d, "list"), 1), 0), 7);
+    assert_string_equal(fh_value_string(fh_map_get(d, "plain")), "no dollar");
+    assert_string_equal(fh_value_string(fh_map_get(when, "$gt")), "a${X}b$$c$");
+    char *t = fh_export_double_dollars_text("$");
+    assert_string_equal(t, "$$");
+    free(t);
+    fh_value_destroy(&d);
+    fh_value_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings_stay_strings),
         cmocka_unit_test(test_same_tree_same_bytes),
         cmocka_unit_test(test_bytes_refused),
+        cmocka_unit_test(test_double_dollars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
