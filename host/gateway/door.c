@@ -231,8 +231,13 @@ void gw_door_free(fh_gateway *g)
         return;
     if (d->zap)
         zmq_close(d->zap);
-    if (d->monitor)
+    if (d->monitor) {
+        /* Stopped before its reader goes: an event the socket sends after that (a
+         * connection closing as the flow stops) would be lost, its frames never freed. */
+        if (g->front)
+            zmq_socket_monitor(g->front, NULL, 0);
         zmq_close(d->monitor);
+    }
     free(d->conns);
     free(d->open_fds);
     free(d->keys);

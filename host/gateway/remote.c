@@ -418,7 +418,12 @@ void gw_remote_stop(fh_gateway *g)
 
 void gw_remote_free(fh_gateway *g)
 {
-    if (g->back_monitor != NULL)
+    if (g->back_monitor != NULL) {
+        /* Stopped before its reader goes: an event the socket sends after that (a
+         * connection closing as the flow stops) would be lost with its frames never
+         * freed (the endpoint's name, malloc'd when long). */
+        zmq_socket_monitor(g->back, NULL, 0);
         zmq_close(g->back_monitor);
+    }
     g->back_monitor = NULL;
 }
