@@ -184,6 +184,11 @@ static int worker_args(const fh_flow_config *cfg, const fh_flow_executor *x, int
         add(a, "--allow", &rc); /* (its own key is let in too: its probe uses it) */
         add(a, FH_EXPORT_KEYS "/gateway", &rc);
     }
+    if (cfg->max_message_size != FH_FLOW_DEFAULT_MAX_MESSAGE) { /* the worker's own bound */
+        add(a, "--max-message-size", &rc);
+        snprintf(num, sizeof num, "%d", cfg->max_message_size);
+        add(a, num, &rc);
+    }
     if (x->shards > 1) {
         add(a, "--shard", &rc);
         snprintf(num, sizeof num, "%d", shard);

@@ -199,6 +199,17 @@ printf "jtype: Flow\nversion: '1'\nwith: {timeout_ready: -1}\nexecutors: [{name:
     >"$T/flows/forever.yml"
 check_kube "$T/flows/forever.yml" "$T/forever"
 
+# ---- a flow's max_message_size over the worker's default is given to its workers ----
+cat >"$T/flows/big.yml" <<YML
+with: {max_message_size: 1073741824}
+executors:
+  - {name: e, uses: Echo}
+YML
+"$FLOWHOST" export kubernetes "$T/flows/big.yml" "$T/big"
+check "max_message_size reaches the worker's command" \
+      "$("$PY" -c 'import sys,yaml; a=yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["args"]; print(a[a.index("--max-message-size")+1])' "$T/big/e.statefulset.yml")" \
+      "1073741824"
+
 # ---- a .so path becomes the image's plugin folder; the namespace is on every object ----
 cat >"$T/flows/path.yml" <<YML
 jtype: Flow
