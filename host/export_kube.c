@@ -11,6 +11,7 @@
 
 #include "export_kube.h"
 #include "export_keys.h"
+#include "export_tree.h"
 #include "export_yaml.h"
 
 static int nomem(void)
@@ -18,88 +19,28 @@ static int nomem(void)
     return fh_set_error(FH_E_NOMEM, "out of memory");
 }
 
-/* The builders below keep the first error in *RC and do nothing once it is set. */
-static fh_value *map(int *rc)
-{
-    fh_value *m = *rc ? NULL : fh_value_new_map();
-    if (*rc == 0 && m == NULL)
-        *rc = nomem();
-    return m;
-}
-
-static fh_value *list(int *rc)
-{
-    fh_value *l = *rc ? NULL : fh_value_new_list();
-    if (*rc == 0 && l == NULL)
-        *rc = nomem();
-    return l;
-}
-
-static void put(fh_value *m, const char *key, fh_value *v, int *rc)
-{
-    if (*rc == 0 && (m == NULL || v == NULL || fh_map_set(m, key, v) != 0)) {
-        *rc = nomem();
-        return;
-    }
-    if (*rc != 0)
-        fh_value_destroy(&v);
-}
-
-static void put_s(fh_value *m, const char *key, const char *s, int *rc)
-{
-    put(m, key, *rc ? NULL : fh_value_new_string(s), rc);
-}
-
-static void put_i(fh_value *m, const char *key, int64_t i, int *rc)
-{
-    put(m, key, *rc ? NULL : fh_value_new_int(i), rc);
-}
-
-static void push(fh_value *l, fh_value *v, int *rc)
-{
-    if (*rc == 0 && (l == NULL || v == NULL || fh_list_append(l, v) != 0)) {
-        *rc = nomem();
-        return;
-    }
-    if (*rc != 0)
-        fh_value_destroy(&v);
-}
-
-static void push_s(fh_value *l, const char *s, int *rc)
-{
-    push(l, *rc ? NULL : fh_value_new_string(s), rc);
-}
-
-static fh_value *copy(const fh_value *v, int *rc)
-{
-    fh_value *c = *rc ? NULL : fh_value_copy(v);
-    if (*rc == 0 && c == NULL)
-        *rc = nomem();
-    return c;
-}
-
 /* apiVersion, kind, metadata {name, namespace, labels} of a new object. */
 static fh_value *object(const char *api, const char *kind, const char *name, const char *app,
                         const char *component, const fh_export_options *o, int *rc)
 {
-    fh_value *obj = map(rc), *meta = map(rc), *labels = map(rc);
-    put_s(obj, "apiVersion", api, rc);
-    put_s(obj, "kind", kind, rc);
-    put_s(meta, "name", name, rc);
+    fh_value *obj = fh_tree_map(rc), *meta = fh_tree_map(rc), *labels = fh_tree_map(rc);
+    fh_tree_put_s(obj, "apiVersion", api, rc);
+    fh_tree_put_s(obj, "kind", kind, rc);
+    fh_tree_put_s(meta, "name", name, rc);
     if (o->ns)
-        put_s(meta, "namespace", o->ns, rc);
-    put_s(labels, "app.kubernetes.io/name", app, rc);
-    put_s(labels, "app.kubernetes.io/component", component, rc);
-    put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
-    put(meta, "labels", labels, rc);
-    put(obj, "metadata", meta, rc);
+        fh_tree_put_s(meta, "namespace", o->ns, rc);
+    fh_tree_put_s(labels, "app.kubernetes.io/name", app, rc);
+    fh_tree_put_s(labels, "app.kubernetes.io/component", component, rc);
+    fh_tree_put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
+    fh_tree_put(meta, "labels", labels, rc);
+    fh_tree_put(obj, "metadata", meta, rc);
     return obj;
 }
 
 static fh_value *selector_labels(const char *app, int *rc)
 {
-    fh_value *m = map(rc);
-    put_s(m, "app.kubernetes.io/name", app, rc);
+    fh_value *m = fh_tree_map(rc);
+    fh_tree_put_s(m, "app.kubernetes.io/name", app, rc);
     return m;
 }
 
@@ -179,42 +120,42 @@ static int remove_stale(const out_dir *dir)
 /* `ports` of a container: name -> port pairs. */
 static fh_value *container_port(const char *name, int port, int *rc)
 {
-    fh_value *p = map(rc);
-    put_s(p, "name", name, rc);
-    put_i(p, "containerPort", port, rc);
+    fh_value *p = fh_tree_map(rc);
+    fh_tree_put_s(p, "name", name, rc);
+    fh_tree_put_i(p, "containerPort", port, rc);
     return p;
 }
 
 static fh_value *service_port(const char *name, int port, int *rc)
 {
-    fh_value *p = map(rc);
-    put_s(p, "name", name, rc);
-    put_i(p, "port", port, rc);
-    put_i(p, "targetPort", port, rc);
+    fh_value *p = fh_tree_map(rc);
+    fh_tree_put_s(p, "name", name, rc);
+    fh_tree_put_i(p, "port", port, rc);
+    fh_tree_put_i(p, "targetPort", port, rc);
     return p;
 }
 
 static fh_value *exec_probe(const fh_value *args, int *rc)
 {
-    fh_value *probe = map(rc), *exec = map(rc), *cmd = list(rc);
-    push_s(cmd, "flowhost", rc);
+    fh_value *probe = fh_tree_map(rc), *exec = fh_tree_map(rc), *cmd = fh_tree_list(rc);
+    fh_tree_push_s(cmd, "flowhost", rc);
     for (size_t i = 0; *rc == 0 && i < fh_value_len(args); i++)
-        push_s(cmd, fh_value_string(fh_list_at(args, i)), rc);
-    put(exec, "command", cmd, rc);
-    put(probe, "exec", exec, rc);
-    put_i(probe, "periodSeconds", 5, rc);
-    put_i(probe, "timeoutSeconds", 5, rc);
+        fh_tree_push_s(cmd, fh_value_string(fh_list_at(args, i)), rc);
+    fh_tree_put(exec, "command", cmd, rc);
+    fh_tree_put(probe, "exec", exec, rc);
+    fh_tree_put_i(probe, "periodSeconds", 5, rc);
+    fh_tree_put_i(probe, "timeoutSeconds", 5, rc);
     return probe;
 }
 
 static fh_value *http_probe(const char *path, int port, bool tls, int *rc)
 {
-    fh_value *probe = map(rc), *get = map(rc);
-    put_s(get, "path", path, rc);
-    put_i(get, "port", port, rc);
-    put_s(get, "scheme", tls ? "HTTPS" : "HTTP", rc);
-    put(probe, "httpGet", get, rc);
-    put_i(probe, "periodSeconds", 5, rc);
+    fh_value *probe = fh_tree_map(rc), *get = fh_tree_map(rc);
+    fh_tree_put_s(get, "path", path, rc);
+    fh_tree_put_i(get, "port", port, rc);
+    fh_tree_put_s(get, "scheme", tls ? "HTTPS" : "HTTP", rc);
+    fh_tree_put(probe, "httpGet", get, rc);
+    fh_tree_put_i(probe, "periodSeconds", 5, rc);
     return probe;
 }
 
@@ -222,11 +163,11 @@ static fh_value *http_probe(const char *path, int port, bool tls, int *rc)
  * (the pod runs as the image's user, never root: pod_spec). */
 static fh_value *container_security(int *rc)
 {
-    fh_value *ctx = map(rc), *caps = map(rc), *drop = list(rc);
-    put(ctx, "allowPrivilegeEscalation", *rc ? NULL : fh_value_new_bool(false), rc);
-    push_s(drop, "ALL", rc);
-    put(caps, "drop", drop, rc);
-    put(ctx, "capabilities", caps, rc);
+    fh_value *ctx = fh_tree_map(rc), *caps = fh_tree_map(rc), *drop = fh_tree_list(rc);
+    fh_tree_put(ctx, "allowPrivilegeEscalation", *rc ? NULL : fh_value_new_bool(false), rc);
+    fh_tree_push_s(drop, "ALL", rc);
+    fh_tree_put(caps, "drop", drop, rc);
+    fh_tree_put(ctx, "capabilities", caps, rc);
     return ctx;
 }
 
@@ -241,79 +182,82 @@ static void add_keys(fh_value *pod, fh_value *container, const char *secret,
 {
     fh_value *vols = fh_map_get(pod, "volumes");
     if (vols == NULL) {
-        vols = list(rc);
-        put(pod, "volumes", vols, rc);
+        vols = fh_tree_list(rc);
+        fh_tree_put(pod, "volumes", vols, rc);
     }
-    fh_value *v1 = map(rc), *sec = map(rc), *v2 = map(rc), *mem = map(rc);
-    put_s(v1, "name", "keys-in", rc);
-    put_s(sec, "secretName", secret, rc);
-    put_i(sec, "defaultMode", 0440, rc);
-    put(v1, "secret", sec, rc);
-    push(vols, v1, rc);
-    put_s(v2, "name", "keys", rc);
-    put_s(mem, "medium", "Memory", rc);
-    put(v2, "emptyDir", mem, rc);
-    push(vols, v2, rc);
+    fh_value *v1 = fh_tree_map(rc), *sec = fh_tree_map(rc), *v2 = fh_tree_map(rc),
+             *mem = fh_tree_map(rc);
+    fh_tree_put_s(v1, "name", "keys-in", rc);
+    fh_tree_put_s(sec, "secretName", secret, rc);
+    fh_tree_put_i(sec, "defaultMode", 0440, rc);
+    fh_tree_put(v1, "secret", sec, rc);
+    fh_tree_push(vols, v1, rc);
+    fh_tree_put_s(v2, "name", "keys", rc);
+    fh_tree_put_s(mem, "medium", "Memory", rc);
+    fh_tree_put(v2, "emptyDir", mem, rc);
+    fh_tree_push(vols, v2, rc);
 
-    fh_value *init = map(rc), *cmd = list(rc), *mounts = list(rc);
-    fh_value *m1 = map(rc), *m2 = map(rc), *inits = list(rc);
-    put_s(init, "name", "keys", rc);
-    put_s(init, "image", o->image, rc);
-    push_s(cmd, "sh", rc);
-    push_s(cmd, "-c", rc);
-    push_s(cmd, "cp -L /keys-in/* " FH_EXPORT_KEYS "/ && chmod 0600 " FH_EXPORT_KEYS "/*", rc);
-    put(init, "command", cmd, rc);
-    put(init, "securityContext", container_security(rc), rc);
-    put_s(m1, "name", "keys-in", rc);
-    put_s(m1, "mountPath", "/keys-in", rc);
-    push(mounts, m1, rc);
-    put_s(m2, "name", "keys", rc);
-    put_s(m2, "mountPath", FH_EXPORT_KEYS, rc);
-    push(mounts, m2, rc);
-    put(init, "volumeMounts", mounts, rc);
-    push(inits, init, rc);
-    put(pod, "initContainers", inits, rc);
+    fh_value *init = fh_tree_map(rc), *cmd = fh_tree_list(rc), *mounts = fh_tree_list(rc);
+    fh_value *m1 = fh_tree_map(rc), *m2 = fh_tree_map(rc), *inits = fh_tree_list(rc);
+    fh_tree_put_s(init, "name", "keys", rc);
+    fh_tree_put_s(init, "image", o->image, rc);
+    fh_tree_push_s(cmd, "sh", rc);
+    fh_tree_push_s(cmd, "-c", rc);
+    fh_tree_push_s(cmd,
+                   "cp -L /keys-in/* " FH_EXPORT_KEYS "/ && chmod 0600 " FH_EXPORT_KEYS "/*", rc);
+    fh_tree_put(init, "command", cmd, rc);
+    fh_tree_put(init, "securityContext", container_security(rc), rc);
+    fh_tree_put_s(m1, "name", "keys-in", rc);
+    fh_tree_put_s(m1, "mountPath", "/keys-in", rc);
+    fh_tree_push(mounts, m1, rc);
+    fh_tree_put_s(m2, "name", "keys", rc);
+    fh_tree_put_s(m2, "mountPath", FH_EXPORT_KEYS, rc);
+    fh_tree_push(mounts, m2, rc);
+    fh_tree_put(init, "volumeMounts", mounts, rc);
+    fh_tree_push(inits, init, rc);
+    fh_tree_put(pod, "initContainers", inits, rc);
 
     fh_value *cm = fh_map_get(container, "volumeMounts");
     if (cm == NULL) {
-        cm = list(rc);
-        put(container, "volumeMounts", cm, rc);
+        cm = fh_tree_list(rc);
+        fh_tree_put(container, "volumeMounts", cm, rc);
     }
-    fh_value *m3 = map(rc);
-    put_s(m3, "name", "keys", rc);
-    put_s(m3, "mountPath", FH_EXPORT_KEYS, rc);
-    put(m3, "readOnly", *rc ? NULL : fh_value_new_bool(true), rc);
-    push(cm, m3, rc);
+    fh_value *m3 = fh_tree_map(rc);
+    fh_tree_put_s(m3, "name", "keys", rc);
+    fh_tree_put_s(m3, "mountPath", FH_EXPORT_KEYS, rc);
+    fh_tree_put(m3, "readOnly", *rc ? NULL : fh_value_new_bool(true), rc);
+    fh_tree_push(cm, m3, rc);
 }
 
 /* A pod spec running the image as its user, with CONTAINER. */
 static fh_value *pod_spec(fh_value *container, int *rc)
 {
-    fh_value *pod = map(rc), *ctx = map(rc), *cs = list(rc), *seccomp = map(rc);
-    put(ctx, "runAsNonRoot", *rc ? NULL : fh_value_new_bool(true), rc);
-    put_i(ctx, "runAsUser", FH_EXPORT_UID, rc);
-    put_i(ctx, "runAsGroup", FH_EXPORT_UID, rc);
-    put_i(ctx, "fsGroup", FH_EXPORT_UID, rc);
-    put_s(seccomp, "type", "RuntimeDefault", rc);
-    put(ctx, "seccompProfile", seccomp, rc);
-    put(pod, "securityContext", ctx, rc);
-    put(container, "securityContext", container_security(rc), rc);
+    fh_value *pod = fh_tree_map(rc), *ctx = fh_tree_map(rc), *cs = fh_tree_list(rc),
+             *seccomp = fh_tree_map(rc);
+    fh_tree_put(ctx, "runAsNonRoot", *rc ? NULL : fh_value_new_bool(true), rc);
+    fh_tree_put_i(ctx, "runAsUser", FH_EXPORT_UID, rc);
+    fh_tree_put_i(ctx, "runAsGroup", FH_EXPORT_UID, rc);
+    fh_tree_put_i(ctx, "fsGroup", FH_EXPORT_UID, rc);
+    fh_tree_put_s(seccomp, "type", "RuntimeDefault", rc);
+    fh_tree_put(ctx, "seccompProfile", seccomp, rc);
+    fh_tree_put(pod, "securityContext", ctx, rc);
+    fh_tree_put(container, "securityContext", container_security(rc), rc);
     /* no NAME_SERVICE_HOST/PORT variables of every Service in the namespace: they are
        not used, and would be expanded in $(VAR) of the args like any other */
-    put(pod, "enableServiceLinks", *rc ? NULL : fh_value_new_bool(false), rc);
-    push(cs, container, rc);
-    put(pod, "containers", cs, rc);
+    fh_tree_put(pod, "enableServiceLinks", *rc ? NULL : fh_value_new_bool(false), rc);
+    fh_tree_push(cs, container, rc);
+    fh_tree_put(pod, "containers", cs, rc);
     return pod;
 }
 
 static fh_value *template_spec(const char *app, fh_value *pod, int *rc)
 {
-    fh_value *t = map(rc), *meta = map(rc), *labels = map(rc);
-    put_s(labels, "app.kubernetes.io/name", app, rc);
-    put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
-    put(meta, "labels", labels, rc);
-    put(t, "metadata", meta, rc);
-    put(t, "spec", pod, rc);
+    fh_value *t = fh_tree_map(rc), *meta = fh_tree_map(rc), *labels = fh_tree_map(rc);
+    fh_tree_put_s(labels, "app.kubernetes.io/name", app, rc);
+    fh_tree_put_s(labels, "app.kubernetes.io/part-of", "flowhost", rc);
+    fh_tree_put(meta, "labels", labels, rc);
+    fh_tree_put(t, "metadata", meta, rc);
+    fh_tree_put(t, "spec", pod, rc);
     return t;
 }
 
@@ -322,24 +266,24 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
 {
     int rc = 0;
     fh_value *svc = object("v1", "Service", w->name, w->name, "worker", o, &rc);
-    fh_value *sspec = map(&rc), *ports = list(&rc);
-    put_s(sspec, "clusterIP", "None", &rc); /* headless: a DNS name per pod */
+    fh_value *sspec = fh_tree_map(&rc), *ports = fh_tree_list(&rc);
+    fh_tree_put_s(sspec, "clusterIP", "None", &rc); /* headless: a DNS name per pod */
     /* the gateway reaches a worker before it is ready: it learns readiness itself */
-    put(sspec, "publishNotReadyAddresses", rc ? NULL : fh_value_new_bool(true), &rc);
-    put(sspec, "selector", selector_labels(w->name, &rc), &rc);
-    push(ports, service_port("zmq", o->port, &rc), &rc);
-    put(sspec, "ports", ports, &rc);
-    put(svc, "spec", sspec, &rc);
+    fh_tree_put(sspec, "publishNotReadyAddresses", rc ? NULL : fh_value_new_bool(true), &rc);
+    fh_tree_put(sspec, "selector", selector_labels(w->name, &rc), &rc);
+    fh_tree_push(ports, service_port("zmq", o->port, &rc), &rc);
+    fh_tree_put(sspec, "ports", ports, &rc);
+    fh_tree_put(svc, "spec", sspec, &rc);
     if ((rc = write_obj(dir, w->name, "service", svc, 0644, rc)) < 0)
         return rc;
 
     fh_value *ss = object("apps/v1", "StatefulSet", w->name, w->name, "worker", o, &rc);
-    fh_value *spec = map(&rc), *sel = map(&rc);
-    put_s(spec, "serviceName", w->name, &rc);
-    put_i(spec, "replicas", w->replicas, &rc);
-    put_s(spec, "podManagementPolicy", "Parallel", &rc);
-    put(sel, "matchLabels", selector_labels(w->name, &rc), &rc);
-    put(spec, "selector", sel, &rc);
+    fh_value *spec = fh_tree_map(&rc), *sel = fh_tree_map(&rc);
+    fh_tree_put_s(spec, "serviceName", w->name, &rc);
+    fh_tree_put_i(spec, "replicas", w->replicas, &rc);
+    fh_tree_put_s(spec, "podManagementPolicy", "Parallel", &rc);
+    fh_tree_put(sel, "matchLabels", selector_labels(w->name, &rc), &rc);
+    fh_tree_put(spec, "selector", sel, &rc);
 
     /* Kubernetes expands $(VAR) and turns $$ into $ in a container's args and env
        values: the flow's own '$' are doubled, only the $(FH_REPLICA) added here is
@@ -347,47 +291,48 @@ static int write_worker(const fh_export_worker *w, const fh_export_options *o, o
     fh_value *args = rc ? NULL : fh_export_double_dollars(w->args);
     if (rc == 0 && args == NULL)
         rc = nomem();
-    fh_value *c = map(&rc), *cmd = list(&rc), *env = list(&rc);
-    put_s(c, "name", "worker", &rc);
-    put_s(c, "image", o->image, &rc);
-    push_s(cmd, "flowhost", &rc);
-    put(c, "command", cmd, &rc);
-    push_s(args, "--replica", &rc);
-    push_s(args, "$(" FH_EXPORT_REPLICA_VAR ")", &rc);
-    put(c, "args", args, &rc);
-    fh_value *rv = map(&rc), *from = map(&rc), *field = map(&rc);
-    put_s(rv, "name", FH_EXPORT_REPLICA_VAR, &rc);
-    put_s(field, "fieldPath", "metadata.labels['apps.kubernetes.io/pod-index']", &rc);
-    put(from, "fieldRef", field, &rc);
-    put(rv, "valueFrom", from, &rc);
-    push(env, rv, &rc);
+    fh_value *c = fh_tree_map(&rc), *cmd = fh_tree_list(&rc), *env = fh_tree_list(&rc);
+    fh_tree_put_s(c, "name", "worker", &rc);
+    fh_tree_put_s(c, "image", o->image, &rc);
+    fh_tree_push_s(cmd, "flowhost", &rc);
+    fh_tree_put(c, "command", cmd, &rc);
+    fh_tree_push_s(args, "--replica", &rc);
+    fh_tree_push_s(args, "$(" FH_EXPORT_REPLICA_VAR ")", &rc);
+    fh_tree_put(c, "args", args, &rc);
+    fh_value *rv = fh_tree_map(&rc), *from = fh_tree_map(&rc), *field = fh_tree_map(&rc);
+    fh_tree_put_s(rv, "name", FH_EXPORT_REPLICA_VAR, &rc);
+    fh_tree_put_s(field, "fieldPath", "metadata.labels['apps.kubernetes.io/pod-index']", &rc);
+    fh_tree_put(from, "fieldRef", field, &rc);
+    fh_tree_put(rv, "valueFrom", from, &rc);
+    fh_tree_push(env, rv, &rc);
     for (size_t i = 0; rc == 0 && i < fh_value_len(w->env); i++) {
-        fh_value *e = map(&rc);
-        put_s(e, "name", fh_map_key_at(w->env, i), &rc);
-        put(e, "value", fh_export_double_dollars(fh_map_value_at(w->env, i)), &rc);
-        push(env, e, &rc);
+        fh_value *e = fh_tree_map(&rc);
+        fh_tree_put_s(e, "name", fh_map_key_at(w->env, i), &rc);
+        fh_tree_put(e, "value", fh_export_double_dollars(fh_map_value_at(w->env, i)), &rc);
+        fh_tree_push(env, e, &rc);
     }
-    put(c, "env", env, &rc);
-    fh_value *cports = list(&rc);
-    push(cports, container_port("zmq", o->port, &rc), &rc);
-    put(c, "ports", cports, &rc);
-    put(c, "readinessProbe", exec_probe(w->probe, &rc), &rc);
+    fh_tree_put(c, "env", env, &rc);
+    fh_value *cports = fh_tree_list(&rc);
+    fh_tree_push(cports, container_port("zmq", o->port, &rc), &rc);
+    fh_tree_put(c, "ports", cports, &rc);
+    fh_tree_put(c, "readinessProbe", exec_probe(w->probe, &rc), &rc);
     fh_value *pod = pod_spec(c, &rc);
     if (w->workspace) {
-        fh_value *vols = list(&rc), *v = map(&rc), *mounts = list(&rc), *m = map(&rc);
-        put_s(v, "name", "workspace", &rc);
-        put(v, "emptyDir", map(&rc), &rc);
-        push(vols, v, &rc);
-        put(pod, "volumes", vols, &rc);
-        put_s(m, "name", "workspace", &rc);
-        put_s(m, "mountPath", FH_EXPORT_WORKSPACE, &rc);
-        push(mounts, m, &rc);
-        put(c, "volumeMounts", mounts, &rc);
+        fh_value *vols = fh_tree_list(&rc), *v = fh_tree_map(&rc), *mounts = fh_tree_list(&rc),
+                 *m = fh_tree_map(&rc);
+        fh_tree_put_s(v, "name", "workspace", &rc);
+        fh_tree_put(v, "emptyDir", fh_tree_map(&rc), &rc);
+        fh_tree_push(vols, v, &rc);
+        fh_tree_put(pod, "volumes", vols, &rc);
+        fh_tree_put_s(m, "name", "workspace", &rc);
+        fh_tree_put_s(m, "mountPath", FH_EXPORT_WORKSPACE, &rc);
+        fh_tree_push(mounts, m, &rc);
+        fh_tree_put(c, "volumeMounts", mounts, &rc);
     }
     if (w->secret)
         add_keys(pod, c, w->secret, o, &rc);
-    put(spec, "template", template_spec(w->name, pod, &rc), &rc);
-    put(ss, "spec", spec, &rc);
+    fh_tree_put(spec, "template", template_spec(w->name, pod, &rc), &rc);
+    fh_tree_put(ss, "spec", spec, &rc);
     return write_obj(dir, w->name, "statefulset", ss, 0644, rc);
 }
 
@@ -399,44 +344,45 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, ou
     if ((rc = fh_export_yaml(p->flow, &flow, &flow_len)) < 0)
         return rc;
     fh_value *cm = object("v1", "ConfigMap", "gateway-flow", "gateway", "gateway", o, &rc);
-    fh_value *data = map(&rc);
-    put_s(data, "flow.yml", flow, &rc);
-    put(cm, "data", data, &rc);
+    fh_value *data = fh_tree_map(&rc);
+    fh_tree_put_s(data, "flow.yml", flow, &rc);
+    fh_tree_put(cm, "data", data, &rc);
     free(flow);
     if ((rc = write_obj(dir, "gateway-flow", "configmap", cm, 0644, rc)) < 0)
         return rc;
 
     fh_value *svc = object("v1", "Service", "gateway", "gateway", "gateway", o, &rc);
-    fh_value *sspec = map(&rc), *ports = list(&rc);
-    put(sspec, "selector", selector_labels("gateway", &rc), &rc);
-    push(ports, service_port("zmq", p->port_zmq, &rc), &rc);
+    fh_value *sspec = fh_tree_map(&rc), *ports = fh_tree_list(&rc);
+    fh_tree_put(sspec, "selector", selector_labels("gateway", &rc), &rc);
+    fh_tree_push(ports, service_port("zmq", p->port_zmq, &rc), &rc);
     if (p->http)
-        push(ports, service_port("http", p->port_http, &rc), &rc);
-    put(sspec, "ports", ports, &rc);
-    put(svc, "spec", sspec, &rc);
+        fh_tree_push(ports, service_port("http", p->port_http, &rc), &rc);
+    fh_tree_put(sspec, "ports", ports, &rc);
+    fh_tree_put(svc, "spec", sspec, &rc);
     if ((rc = write_obj(dir, "gateway", "service", svc, 0644, rc)) < 0)
         return rc;
 
     fh_value *d = object("apps/v1", "Deployment", "gateway", "gateway", "gateway", o, &rc);
-    fh_value *spec = map(&rc), *sel = map(&rc), *strategy = map(&rc);
-    put_i(spec, "replicas", 1, &rc);
+    fh_value *spec = fh_tree_map(&rc), *sel = fh_tree_map(&rc), *strategy = fh_tree_map(&rc);
+    fh_tree_put_i(spec, "replicas", 1, &rc);
     /* a worker serves one gateway at a time: a second one must not start beside it */
-    put_s(strategy, "type", "Recreate", &rc);
-    put(spec, "strategy", strategy, &rc);
-    put(sel, "matchLabels", selector_labels("gateway", &rc), &rc);
-    put(spec, "selector", sel, &rc);
-    fh_value *c = map(&rc), *cmd = list(&rc), *args = list(&rc), *cports = list(&rc);
-    put_s(c, "name", "gateway", &rc);
-    put_s(c, "image", o->image, &rc);
-    push_s(cmd, "flowhost", &rc);
-    put(c, "command", cmd, &rc);
-    push_s(args, "run", &rc);
-    push_s(args, FH_EXPORT_FLOW, &rc);
-    put(c, "args", args, &rc);
-    push(cports, container_port("zmq", p->port_zmq, &rc), &rc);
+    fh_tree_put_s(strategy, "type", "Recreate", &rc);
+    fh_tree_put(spec, "strategy", strategy, &rc);
+    fh_tree_put(sel, "matchLabels", selector_labels("gateway", &rc), &rc);
+    fh_tree_put(spec, "selector", sel, &rc);
+    fh_value *c = fh_tree_map(&rc), *cmd = fh_tree_list(&rc), *args = fh_tree_list(&rc),
+             *cports = fh_tree_list(&rc);
+    fh_tree_put_s(c, "name", "gateway", &rc);
+    fh_tree_put_s(c, "image", o->image, &rc);
+    fh_tree_push_s(cmd, "flowhost", &rc);
+    fh_tree_put(c, "command", cmd, &rc);
+    fh_tree_push_s(args, "run", &rc);
+    fh_tree_push_s(args, FH_EXPORT_FLOW, &rc);
+    fh_tree_put(c, "args", args, &rc);
+    fh_tree_push(cports, container_port("zmq", p->port_zmq, &rc), &rc);
     if (p->http)
-        push(cports, container_port("http", p->port_http, &rc), &rc);
-    put(c, "ports", cports, &rc);
+        fh_tree_push(cports, container_port("http", p->port_http, &rc), &rc);
+    fh_tree_put(c, "ports", cports, &rc);
     /* The gateway opens no port until its workers answer or timeout_ready runs out:
        a startupProbe holds the other probes back that long (and a margin), so that the
        liveness probe does not kill a gateway that waits for its workers. A flow that
@@ -444,38 +390,39 @@ static int write_gateway(const fh_export_plan *p, const fh_export_options *o, ou
     fh_value *startup = p->http ? http_probe("/health/live", p->port_http, p->tls, &rc)
                                 : exec_probe(p->gateway_probe, &rc);
     if (p->startup_s > 0) {
-        put_i(startup, "failureThreshold", (p->startup_s + 4) / 5, &rc);
-        put(c, "startupProbe", startup, &rc);
+        fh_tree_put_i(startup, "failureThreshold", (p->startup_s + 4) / 5, &rc);
+        fh_tree_put(c, "startupProbe", startup, &rc);
     } else {
         fh_value_destroy(&startup);
     }
     if (p->http) {
         if (p->startup_s > 0)
-            put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc),
+            fh_tree_put(c, "livenessProbe", http_probe("/health/live", p->port_http, p->tls, &rc),
                 &rc);
-        put(c, "readinessProbe", http_probe("/health/ready", p->port_http, p->tls, &rc), &rc);
+        fh_tree_put(c, "readinessProbe",
+                    http_probe("/health/ready", p->port_http, p->tls, &rc), &rc);
     } else {
-        put(c, "readinessProbe", exec_probe(p->gateway_probe, &rc), &rc);
+        fh_tree_put(c, "readinessProbe", exec_probe(p->gateway_probe, &rc), &rc);
     }
-    fh_value *mounts = list(&rc), *m = map(&rc);
-    put_s(m, "name", "flow", &rc);
-    put_s(m, "mountPath", FH_EXPORT_FLOW_DIR, &rc);
-    put(m, "readOnly", rc ? NULL : fh_value_new_bool(true), &rc);
-    push(mounts, m, &rc);
-    put(c, "volumeMounts", mounts, &rc);
+    fh_value *mounts = fh_tree_list(&rc), *m = fh_tree_map(&rc);
+    fh_tree_put_s(m, "name", "flow", &rc);
+    fh_tree_put_s(m, "mountPath", FH_EXPORT_FLOW_DIR, &rc);
+    fh_tree_put(m, "readOnly", rc ? NULL : fh_value_new_bool(true), &rc);
+    fh_tree_push(mounts, m, &rc);
+    fh_tree_put(c, "volumeMounts", mounts, &rc);
     fh_value *pod = pod_spec(c, &rc);
     /* SIGTERM drains: the requests it holds are answered before it exits */
-    put_i(pod, "terminationGracePeriodSeconds", p->grace_s, &rc);
-    fh_value *vols = list(&rc), *v = map(&rc), *cmv = map(&rc);
-    put_s(v, "name", "flow", &rc);
-    put_s(cmv, "name", "gateway-flow", &rc);
-    put(v, "configMap", cmv, &rc);
-    push(vols, v, &rc);
-    put(pod, "volumes", vols, &rc);
+    fh_tree_put_i(pod, "terminationGracePeriodSeconds", p->grace_s, &rc);
+    fh_value *vols = fh_tree_list(&rc), *v = fh_tree_map(&rc), *cmv = fh_tree_map(&rc);
+    fh_tree_put_s(v, "name", "flow", &rc);
+    fh_tree_put_s(cmv, "name", "gateway-flow", &rc);
+    fh_tree_put(v, "configMap", cmv, &rc);
+    fh_tree_push(vols, v, &rc);
+    fh_tree_put(pod, "volumes", vols, &rc);
     if (rc == 0 && fh_map_get(p->secrets, "gateway-keys"))
         add_keys(pod, c, "gateway-keys", o, &rc);
-    put(spec, "template", template_spec("gateway", pod, &rc), &rc);
-    put(d, "spec", spec, &rc);
+    fh_tree_put(spec, "template", template_spec("gateway", pod, &rc), &rc);
+    fh_tree_put(d, "spec", spec, &rc);
     return write_obj(dir, "gateway", "deployment", d, 0644, rc);
 }
 
@@ -485,8 +432,8 @@ static int write_secrets(const fh_export_plan *p, const fh_export_options *o, ou
     for (size_t i = 0; rc == 0 && i < fh_value_len(p->secrets); i++) {
         const char *name = fh_map_key_at(p->secrets, i);
         fh_value *s = object("v1", "Secret", name, name, "keys", o, &rc);
-        put_s(s, "type", "Opaque", &rc);
-        put(s, "stringData", copy(fh_map_value_at(p->secrets, i), &rc), &rc);
+        fh_tree_put_s(s, "type", "Opaque", &rc);
+        fh_tree_put(s, "stringData", fh_tree_copy(fh_map_value_at(p->secrets, i), &rc), &rc);
         rc = write_obj(dir, name, "secret", s, 0600, rc);
     }
     return rc;
