@@ -203,8 +203,8 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
     }
     if (!valid_request_id(env->request_id)) {
         tame_request_id(env->request_id);
-        refuse(g, m, env, raw, "invalid request id: it must be 1 to 256 bytes of text without control "
-                          "characters");
+        refuse(g, m, env, raw, "invalid request id: it must be 1 to 256 bytes of text "
+               "without control characters");
         return;
     }
     if (g->draining) {
@@ -219,8 +219,8 @@ void gw_on_client_message(fh_gateway *g, fh_wire_msg *m)
         return;
     }
     if (!valid_endpoint(env->endpoint)) {
-        refuse(g, m, env, raw, "invalid endpoint: it must start with '/' and hold printable "
-                          "characters only");
+        refuse(g, m, env, raw, "invalid endpoint: it must start with '/' and hold "
+               "printable characters only");
         return;
     }
     int i = take_slot(g, m, env);

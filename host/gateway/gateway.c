@@ -144,8 +144,12 @@ static int read_hellos(fh_gateway *g, int wait_ms)
     zmq_pollitem_t item = {g->back, 0, ZMQ_POLLIN, 0};
     fh_wire_msg m;
     while (zmq_poll(&item, 1, wait_ms) > 0 && fh_wire_recv(g->back, &m, ZMQ_DONTWAIT) == 0) {
-        int cmd = fh_wire_command(&m, 1);
-        int rc = gw_remote_message(g, &m, cmd) ? 0 : cmd == FH_CMD_READY ? gw_on_hello(g, &m, NULL) : 0;
+        int cmd = fh_wire_command(&m, 1), rc = 0;
+        size_t idlen;
+        const void *id = fh_wire_data(&m, 0, &idlen);
+        gw_worker *w = id ? gw_worker_by_id(g, id, idlen) : NULL;
+        if (!gw_remote_message(g, w, &m, cmd) && cmd == FH_CMD_READY)
+            rc = gw_on_hello(g, &m, NULL);
         fh_wire_close(&m);
         if (rc != 0)
             return rc;

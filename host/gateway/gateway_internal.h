@@ -470,10 +470,10 @@ char *gw_health_json(const fh_gateway *g, bool *ready);
 /* Marks the remote workers, makes the gateway's token, connects to each and announces
  * the gateway. Returns 0 or negative (fh_last_error). */
 int gw_remote_init(fh_gateway *g);
-/* Handles M (command CMD) when it comes from a remote worker and is about its
- * connection (READY, DISCONNECT, or anything from one not ready): returns true. False:
- * not one of those, the caller handles it. */
-bool gw_remote_message(fh_gateway *g, fh_wire_msg *m, int cmd);
+/* Handles M (command CMD) from W, found by gw_worker_by_id, when W is a remote worker
+ * and M is about its connection (READY, DISCONNECT, or anything from one not ready):
+ * returns true. False: not one of those (or W NULL or local), the caller handles it. */
+bool gw_remote_message(fh_gateway *g, gw_worker *w, fh_wire_msg *m, int cmd);
 /* Remote worker W is lost for WHY: its requests get an error, it is down until it
  * answers again, its connection is made anew. */
 void gw_remote_lose(fh_gateway *g, gw_worker *w, const char *why);
@@ -494,6 +494,10 @@ void gw_remote_free(fh_gateway *g);
 /* gateway.c: reads pending signals: a bit set, 1 = SIGINT/SIGTERM, 2 = SIGCHLD; a
  * reload's signal is noted (gw_reload_signalled) and sets g->reload_asked. */
 int gw_read_signals(fh_gateway *g);
+/* workers.c: the worker whose connection has routing id ID (LEN bytes): a ready one, or
+ * a remote one ready or not (its id is the gateway's own for its current connection);
+ * NULL when none. One scan on every worker message. */
+gw_worker *gw_worker_by_id(fh_gateway *g, const void *id, size_t len);
 
 /* workers.c */
 /* Starts a process for worker W (its start deadline counts from now). Returns 0 or

@@ -45,14 +45,6 @@ static const char *where(const gw_worker *w)
     return w->endpoint + 6; /* after tcp:// */
 }
 
-static gw_worker *remote_by_id(fh_gateway *g, const void *id, size_t len)
-{
-    GW_FOR_WORKERS(g, w)
-        if (w->remote && w->id_len == len && memcmp(w->id, id, len) == 0)
-            return w;
-    return NULL;
-}
-
 static gw_worker *remote_by_endpoint(fh_gateway *g, const char *ep)
 {
     GW_FOR_WORKERS(g, w)
@@ -335,12 +327,9 @@ static void on_ready(fh_gateway *g, gw_worker *w, fh_wire_msg *m)
     gw_feed(g, w->ex);
 }
 
-bool gw_remote_message(fh_gateway *g, fh_wire_msg *m, int cmd)
+bool gw_remote_message(fh_gateway *g, gw_worker *w, fh_wire_msg *m, int cmd)
 {
-    size_t len;
-    const void *id = fh_wire_data(m, 0, &len);
-    gw_worker *w = id ? remote_by_id(g, id, len) : NULL;
-    if (w == NULL)
+    if (w == NULL || !w->remote)
         return false;
     if (cmd == FH_CMD_READY) {
         on_ready(g, w, m);

@@ -105,10 +105,10 @@ gw_worker *gw_worker_by_pid(fh_gateway *g, pid_t pid)
     return NULL;
 }
 
-static gw_worker *worker_by_id(fh_gateway *g, const void *id, size_t len)
+gw_worker *gw_worker_by_id(fh_gateway *g, const void *id, size_t len)
 {
     GW_FOR_WORKERS(g, w)
-        if (w->ready && w->id_len == len && memcmp(w->id, id, len) == 0)
+        if ((w->ready || w->remote) && w->id_len == len && memcmp(w->id, id, len) == 0)
             return w;
     return NULL;
 }
@@ -205,26 +205,26 @@ void gw_on_worker_message(fh_gateway *g, fh_wire_msg *m)
         gw_log("dropped a worker message: %s", fh_last_error());
         return;
     }
-    if (gw_remote_message(g, m, cmd))
+    gw_worker *w = id ? gw_worker_by_id(g, id, idlen) : NULL;
+    if (gw_remote_message(g, w, m, cmd))
         return;
-    if (cmd == FH_CMD_READY) {
-        gw_worker *w;
-        if (gw_on_hello(g, m, &w) != 0) {
-            if (w->reload == GW_RELOAD_NEW) {
-                gw_reload_failed(g, w, fh_last_error());
+    if (cmd == FH_CMD_READY) { /* a local worker's: found by its hello, not its id */
+        gw_worker *hw;
+        if (gw_on_hello(g, m, &hw) != 0) {
+            if (hw->reload == GW_RELOAD_NEW) {
+                gw_reload_failed(g, hw, fh_last_error());
             } else {
-                gw_reload_in_place_failed(g, w, fh_last_error());
-                gw_mark_down(g, w, fh_last_error());
+                gw_reload_in_place_failed(g, hw, fh_last_error());
+                gw_mark_down(g, hw, fh_last_error());
             }
-        } else if (w != NULL) {
-            if (w->reload == GW_RELOAD_NEW || w->reload == GW_RELOAD_IN_PLACE)
-                gw_reload_ready(g, w);
-            gw_feed(g, w->ex);
+        } else if (hw != NULL) {
+            if (hw->reload == GW_RELOAD_NEW || hw->reload == GW_RELOAD_IN_PLACE)
+                gw_reload_ready(g, hw);
+            gw_feed(g, hw->ex);
         }
         return;
     }
-    gw_worker *w = worker_by_id(g, id, idlen);
-    if (w == NULL) {
+    if (w == NULL || !w->ready) {
         gw_log("dropped a message from an unknown worker");
         return;
     }
