@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/filter.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +21,7 @@
 
 #include "flow_config.h"
 #include "flow_when.h"
+#include "listen_guard.h"
 #include "codec.h"
 #include "context.h"
 #include "log.h"
@@ -391,33 +390,13 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
 }
 
 /* ---- the runtime ------------------------------------------------------------------ */
-
-/* Raises the soft descriptor limit to the hard one; returns the limit (at most 2^20:
- * connections are tracked by descriptor). */
-static size_t raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit want = {rl.rlim_max, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-            rl.rlim_cur = rl.rlim_max;
-    }
-    return rl.rlim_cur > (1 << 20) ? (1 << 20) : (size_t)rl.rlim_cur;
-}
-
 /* Holds new connections back in the kernel (ON: a filter that drops every packet on the
  * listening socket, so none completes and no descriptor is spent) or lets them in. */
 static void set_filter(fh_worker_listener *l, bool on)
 {
     if (l->listen_fd < 0 || l->filtered == on)
         return;
-    struct sock_filter drop[] = {{BPF_RET | BPF_K, 0, 0, 0}};
-    struct sock_fprog prog = {1, drop};
-    int none = 0;
-    int rc = on ? setsockopt(l->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog)
-                : setsockopt(l->listen_fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof none);
+    int rc = fh_listen_hold_back(l->listen_fd, on);
     if (rc != 0) {
         say(l, "cannot %s new connections: %s", on ? "hold back" : "let in", strerror(errno));
         return;
@@ -450,7 +429,7 @@ static int bind_outer(fh_worker_listener *l, void *zctx)
                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                  ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED;
     int handshake = HANDSHAKE_MS, backlog = BACKLOG;
-    size_t limit = raise_fd_limit();
+    size_t limit = fh_raise_fd_limit();
     l->max_open = limit > 2 * (RESERVE_FDS + BACKLOG) ? limit - RESERVE_FDS - BACKLOG
                                                        : limit / 4;
     l->n_fd = limit;

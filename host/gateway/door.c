@@ -34,7 +34,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -43,11 +42,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <flowhost/error.h>
 
+#include "listen_guard.h"
 #include "util.h"
 #include "zap.h"
 
@@ -106,21 +105,6 @@ struct gw_door {
 
 static int compare_keys(const void *a, const void *b) { return memcmp(a, b, 32); }
 
-/* Raises the soft descriptor limit to the hard one; returns the limit. */
-static size_t raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit want = {rl.rlim_max, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-            rl.rlim_cur = rl.rlim_max;
-    }
-    /* Connections are tracked by descriptor: an unlimited hard limit is not a size. */
-    return rl.rlim_cur > (1 << 20) ? (1 << 20) : (size_t)rl.rlim_cur;
-}
-
 int gw_door_init(fh_gateway *g)
 {
     struct gw_door *d = calloc(1, sizeof *d);
@@ -130,7 +114,7 @@ int gw_door_init(fh_gateway *g)
     d->listen_fd = -1;
     d->checked_ms = fh_monotonic_ms();
     const fh_flow_config *cfg = g->cfg;
-    size_t limit = raise_fd_limit();
+    size_t limit = fh_raise_fd_limit();
     size_t workers = gw_worker_count(g);
     size_t reserve = RESERVE_FDS + RESERVE_PER_EXECUTOR * workers + BACKLOG +
                      (cfg->http ? HTTP_OWN_FDS : 0);
@@ -250,11 +234,7 @@ static void set_filter(struct gw_door *d, bool on)
 {
     if (d->listen_fd < 0 || d->filtered == on)
         return;
-    struct sock_filter drop[] = {{BPF_RET | BPF_K, 0, 0, 0}};
-    struct sock_fprog prog = {1, drop};
-    int none = 0;
-    int rc = on ? setsockopt(d->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog)
-                : setsockopt(d->listen_fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof none);
+    int rc = fh_listen_hold_back(d->listen_fd, on);
     if (rc != 0) {
         gw_log("cannot %s new client connections: %s", on ? "hold back" : "let in",
                strerror(errno));
