@@ -390,6 +390,7 @@ static void on_outer(fh_worker_listener *l, fh_wire_msg *m)
 }
 
 /* ---- the runtime ------------------------------------------------------------------ */
+
 /* Holds new connections back in the kernel (ON: a filter that drops every packet on the
  * listening socket, so none completes and no descriptor is spent) or lets them in. */
 static void set_filter(fh_worker_listener *l, bool on)
